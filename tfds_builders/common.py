@@ -122,7 +122,12 @@ class AUDatasetBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     _examples(dl_manager, subject) -> iterator of (key, make_record(...))
     _protocols()                {protocol: {split: [subjects]}}
   and may extend _metadata() with dataset facts (codings, generator truth...).
+  Output is ArrayRecord (random access, no TensorFlow); TFDS' default,
+  TFRecord, would need TensorFlow to write.
   """
+
+  def __init__(self, *, file_format="array_record", **kwargs):
+    super().__init__(file_format=file_format, **kwargs)
 
   @abc.abstractmethod
   def _aus(self) -> Sequence[int]:
