@@ -5,7 +5,7 @@ import pytest
 
 from au_jax.face import (CANONICAL_68, LEFT_EYE, MOUTH_OUTER, RIGHT_EYE, detect_faces,
                          detect_landmarks, eye_centres)
-from au_jax.face.detect import haar_landmarks
+from au_jax.face.detect import dlib_available, haar_landmarks
 from au_jax.face.template import LEFT_BROW, NOSE_BOTTOM, RIGHT_BROW
 
 
@@ -66,3 +66,13 @@ def test_bad_backend_and_shape():
     detect_faces(np.zeros((50, 50, 3), np.uint8), backend="mtcnn")
   with pytest.raises(ValueError, match="shape"):
     detect_faces(np.zeros((50, 50, 4), np.uint8), backend="haar")
+
+
+@pytest.mark.skipif(not dlib_available(), reason="the optional [face] extra is not installed")
+def test_dlib_landmarks_on_a_drawn_face():
+  img, truth = _drawn_face()
+  found = detect_landmarks(img, backend="dlib")
+  assert found.shape == (68, 2) and found.dtype == np.float32
+  assert np.median(np.linalg.norm(found - truth, axis=1)) < 0.15 * 0.4 * 160
+  noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+  assert detect_faces(noise, backend="dlib") == []
