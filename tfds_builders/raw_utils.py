@@ -176,11 +176,11 @@ def find_dir(root, *names: str, max_depth: int = 4) -> Optional[Path]:
           break
       if cur is not None:
         return cur
-    frontier = [d for base in frontier for d in _subdirs(base)]
+    frontier = [d for base in frontier for d in subdirs(base)]
   return None
 
 
-def _subdirs(path: Path) -> list[Path]:
+def subdirs(path: Path) -> list[Path]:
   try:
     return sorted(p for p in path.iterdir() if p.is_dir())
   except OSError:
@@ -189,7 +189,7 @@ def _subdirs(path: Path) -> list[Path]:
 
 def _child_dir(path: Path, name: str) -> Optional[Path]:
   rx = re.compile(name, re.IGNORECASE)
-  hits = [p for p in _subdirs(path) if rx.fullmatch(p.name)]
+  hits = [p for p in subdirs(path) if rx.fullmatch(p.name)]
   return hits[0] if hits else None
 
 
@@ -235,10 +235,7 @@ class SkipReport:
             for r, c in sorted(self.counts.items())}
 
   def summary(self) -> str:
-    if not self.counts:
-      return "nothing skipped"
-    return "\n".join(f"{c:8d}  {r}" + (f"  (e.g. {self.examples[r][0]})" if self.examples[r] else "")
-                     for r, c in sorted(self.counts.items()))
+    return format_report(self.as_dict())
 
 
 def format_report(report: Mapping[str, Any]) -> str:
@@ -324,18 +321,16 @@ def load_protocols(package_dir) -> dict[str, dict[str, list[str]]]:
 
 
 class RawAUBuilder(common.AUDatasetBuilder):
-  """AUDatasetBuilder for raw licensed trees: ArrayRecord output, skip
-  report, alignment from the dataset's landmarks or a detector, frame_step.
+  """AUDatasetBuilder for raw licensed trees: skip report, alignment from
+  the dataset's landmarks or a detector, frame_step.
 
   A subclass implements `_scan(root) -> {subject: anything}` (parse the tree
   once; called with dl_manager.manual_dir) and `_examples(dl_manager,
   subject)`, calling `self._record(...)` for every frame it keeps.
   """
 
-  def __init__(self, *, file_format=None, **kwargs):
-    # TFDS defaults to TFRecord, whose writer needs TensorFlow; ArrayRecord
-    # is what `as_data_source` reads (../../shared/DESIGN.md section 2).
-    super().__init__(file_format=file_format or "array_record", **kwargs)
+  def __init__(self, **kwargs):
+    super().__init__(**kwargs)
     self._report = SkipReport()
     self._scanned: Optional[dict[str, Any]] = None
     self._extra_meta: dict[str, Any] = {}
@@ -407,16 +402,3 @@ class RawAUBuilder(common.AUDatasetBuilder):
       self._report.skip(f"alignment failed ({cfg.alignment})", f"{where}: {e}")
       return None
     return common.make_record(image=face.image, landmarks=face.landmarks, **labels)
-
-
-def config_name(image_size: int, frame_step: int, missing_landmarks: str = "detect",
-                alignment: str = "similarity", extra: str = "") -> str:
-  """Config name that encodes the fields, so builds never collide on disk."""
-  parts = [f"s{image_size}", f"k{frame_step}"]
-  if missing_landmarks != "detect":
-    parts.append(missing_landmarks)
-  if alignment != "similarity":
-    parts.append(alignment)
-  if extra:
-    parts.append(extra)
-  return "_".join(parts)

@@ -22,7 +22,6 @@ validation = the next fold).
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds

@@ -77,12 +77,12 @@ def scan(root: Path, report: raw_utils.SkipReport) -> dict[str, dict[str, dict]]
     if d is None:
       report.skip(f"no {name} folder", root)
   out: dict[str, dict[str, dict]] = {}
-  for subj_dir in raw_utils._subdirs(images):
+  for subj_dir in raw_utils.subdirs(images):
     if not re.fullmatch(r"\d{3}-\w+", subj_dir.name):
       report.skip("Images/ entry that is not a subject folder NNN-xxNNN", subj_dir)
       continue
     subject = subj_dir.name
-    for seq_dir in raw_utils._subdirs(subj_dir):
+    for seq_dir in raw_utils.subdirs(subj_dir):
       seq = seq_dir.name
       pngs = [p for p in seq_dir.iterdir() if p.suffix.lower() == ".png"]
       e = dict(images=raw_utils.index_by_int(pngs, report, "UNBC image",
