@@ -136,7 +136,7 @@ FERA_LIKE = LabelModel(
                  9: 0.06, 10: 0.45, 12: 0.42, 14: 0.35, 15: 0.15, 17: 0.30,
                  20: 0.08, 23: 0.16, 25: 0.30, 26: 0.12},
     level_profile=(0.30, 0.28, 0.22, 0.13, 0.07),
-    ar=0.9, subject_sd=0.5)
+    ar=0.93, subject_sd=0.5)
 
 PRESETS = {"disfa_like": DISFA_LIKE, "fera_like": FERA_LIKE}
 
