@@ -1,0 +1,74 @@
+"""grain pipelines: sampler -> record -> model transform -> batch.
+
+Training: a `grain.MapDataset` over the global example positions of a stage;
+position p belongs to step p // B, slot p % B, and reads record
+`sampler(step)[slot]` with augmentation rng `default_rng((seed, segment,
+step, slot))`. Everything is a function of the position, so the iterator's
+state is one integer (saved with checkpoints) and a resumed run sees the same
+batches as an uninterrupted one. grain threads read, decode and transform
+examples in parallel and prefetch batches.
+
+Evaluation: every record once, in order; the last batch is padded with copies
+of record 0 and carries `mask` = 0 there, so each example counts exactly once.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, Iterator
+
+import grain
+import numpy as np
+
+from au_jax.data.samplers import Sampler
+
+Transform = Callable[[dict, "np.random.Generator | None", bool], dict]
+
+
+def _stack(examples: list[dict]) -> dict:
+  return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+
+def train_dataset(source, sampler: Sampler, transform: Transform, *, num_steps: int,
+                  seed: int, segment: int) -> grain.MapDataset:
+  """MapDataset of the `num_steps` training batches of one schedule segment."""
+  b = sampler.batch_size
+  step_indices = functools.lru_cache(maxsize=64)(sampler)
+
+  def example(position: int) -> dict:
+    step, slot = divmod(int(position), b)
+    record = source[int(step_indices(step)[slot])]
+    rng = np.random.default_rng((seed, segment, step, slot))
+    out = transform(record, rng, True)
+    out["mask"] = np.float32(1.0)
+    return out
+
+  return (grain.MapDataset.range(num_steps * b)
+          .map(example)
+          .batch(b, batch_fn=_stack))
+
+
+def iterate(ds: grain.MapDataset, *, num_threads: int = 2, prefetch: int = 4,
+            state: dict | None = None):
+  """A checkpointable iterator over `ds` (threads read ahead)."""
+  it = iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
+                                                  prefetch_buffer_size=prefetch)))
+  if state is not None:
+    it.set_state(state)
+  return it
+
+
+def eval_batches(source, transform: Transform, *, batch_size: int,
+                 indices: np.ndarray | None = None, num_threads: int = 2
+                 ) -> Iterator[dict]:
+  """Batches of every record (or of `indices`) once, padded + masked."""
+  idx = np.arange(len(source)) if indices is None else np.asarray(indices)
+  n = len(idx)
+  padded = -(-n // batch_size) * batch_size
+
+  def example(p: int) -> dict:
+    out = transform(source[int(idx[p if p < n else 0])], None, False)
+    out["mask"] = np.float32(p < n)
+    return out
+
+  ds = grain.MapDataset.range(padded).map(example).batch(batch_size, batch_fn=_stack)
+  return iterate(ds, num_threads=num_threads)
