@@ -1,0 +1,109 @@
+"""Evaluation: predictions over a whole split -> the papers' metrics -> report.
+
+Every record of a split is predicted once (padded + masked batches); metrics
+are computed once from all predictions (never averaged over batches). Per-AU
+decision thresholds are tuned on the validation split (F1-optimal, Gudi et
+al. Sec. IV-C) and applied unchanged to test.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from au_jax import aus as au_lib
+from au_jax import metrics as M
+from au_jax.data import pipeline, sharding
+from au_jax.train.logging import atomic_write
+
+INTENSITY_KEYS = ("icc", "mae", "mse", "pcc")
+OCCURRENCE_KEYS = ("f1", "accuracy", "auc", "phi")
+
+
+def predict_split(predict_step, state, split, transform, *, batch_size, mesh,
+                  num_threads=2) -> dict[str, np.ndarray]:
+  """{'intensity': [N, A], 'occurrence': [N, A]} for every record of `split`."""
+  outs: dict[str, list] = {}
+  for batch in pipeline.eval_batches(split.source, transform, batch_size=batch_size,
+                                     num_threads=num_threads):
+    keep = batch["mask"] > 0
+    pred = predict_step(state.params, state.model_state, sharding.shard_batch(batch, mesh))
+    for k, v in pred.items():
+      outs.setdefault(k, []).append(np.asarray(v)[keep])
+  return {k: np.concatenate(v) for k, v in outs.items()}
+
+
+def tune_thresholds(preds, index, metric="f1") -> np.ndarray:
+  return M.tune_thresholds(index.occurrence, preds["occurrence"], metric=metric)
+
+
+def split_metrics(preds, index, info, thresholds=0.5) -> dict:
+  """Per-AU and mean metrics of one split's predictions."""
+  aus = info.aus
+  thr = np.broadcast_to(np.asarray(thresholds, np.float64), (len(aus),))
+  occ = M.occurrence_metrics(index.occurrence, preds["occurrence"], thr)
+  inten_true = np.where(np.asarray(info.intensity_coded)[None], index.intensity, -1)
+  inten = M.intensity_metrics(inten_true, preds["intensity"])
+  per_au = {}
+  for a, au in enumerate(aus):
+    row = {"threshold": float(thr[a]),
+           "n_occurrence": int((index.occurrence[:, a] >= 0).sum()),
+           "base_rate": _rate(index.occurrence[:, a])}
+    if row["n_occurrence"]:
+      row.update({k: float(occ[k][a]) for k in OCCURRENCE_KEYS if k in occ})
+    if info.intensity_coded[a] and (inten_true[:, a] >= 0).any():
+      row["n_intensity"] = int((inten_true[:, a] >= 0).sum())
+      row.update({k: float(inten[k][a]) for k in INTENSITY_KEYS if k in inten})
+    per_au[au_lib.au_label(au)] = row
+  keys = [k for k in OCCURRENCE_KEYS + INTENSITY_KEYS]
+  mean = {}
+  for k in keys:
+    vals = [r[k] for r in per_au.values() if k in r and np.isfinite(r[k])]
+    if vals:
+      mean[k] = float(np.mean(vals))
+  return {"per_au": per_au, "mean": mean, "n": int(len(index))}
+
+
+def _rate(col):
+  valid = col >= 0
+  return float(col[valid].mean()) if valid.any() else float("nan")
+
+
+def format_table(result: dict, title: str = "") -> str:
+  """Markdown table: one row per AU, then the mean (as the papers' tables)."""
+  cols = [k for k in OCCURRENCE_KEYS + INTENSITY_KEYS
+          if any(k in r for r in result["per_au"].values())]
+  names = {"f1": "F1", "accuracy": "Acc", "auc": "2AFC/AUC", "phi": "phi", "icc": "ICC(3,1)",
+           "mae": "MAE", "mse": "MSE", "pcc": "PCC"}
+  lines = [f"### {title}", ""] if title else []
+  lines.append("| AU | " + " | ".join(names[c] for c in cols) + " | base rate | threshold |")
+  lines.append("|---" * (len(cols) + 3) + "|")
+  fmt = lambda v: "–" if v is None or not np.isfinite(v) else f"{v:.3f}"
+  for au, r in result["per_au"].items():
+    lines.append(f"| {au} | " + " | ".join(fmt(r.get(c)) for c in cols)
+                 + f" | {fmt(r.get('base_rate'))} | {fmt(r.get('threshold'))} |")
+  lines.append("| **Mean** | " + " | ".join(fmt(result["mean"].get(c)) for c in cols)
+               + " | | |")
+  return "\n".join(lines)
+
+
+def write_report(workdir: str, report: dict) -> None:
+  """report.json and report.md, written atomically."""
+  atomic_write(os.path.join(workdir, "report.json"),
+               json.dumps(report, indent=1, default=_jsonable, allow_nan=True))
+  md = [f"# au-jax report: {report['model']}", "",
+        f"- datasets: {', '.join(report['datasets'])}; protocol: {report['protocol']}",
+        f"- steps: {report['steps']}; thresholds tuned on: validation ({report['threshold_metric']})",
+        f"- test records: {report['test']['n']}; validation records: {report['validation']['n']}",
+        "", format_table(report["test"], "Test"), "",
+        format_table(report["validation"], "Validation (thresholds tuned here)"), ""]
+  atomic_write(os.path.join(workdir, "report.md"), "\n".join(md))
+
+
+def _jsonable(v):
+  if isinstance(v, (np.floating, np.integer)):
+    return v.item()
+  if isinstance(v, np.ndarray):
+    return v.tolist()
+  return str(v)

@@ -1,0 +1,80 @@
+"""The stage schedule (../shared/DESIGN.md section 5).
+
+config.train.stages is a list of stages, each
+  name       label in logs
+  trainable  parameter groups to update: "all", "cnn", "unary,pairwise", or a list
+  sampler    au_jax.data.samplers name ("uniform", "subject_balanced", ...)
+  steps      number of optimiser steps
+  sampler_kwargs, loss_weights   optional dicts
+and config.train.repeat cycles the list (CCNN-IT's iterative balanced batches;
+1 = once in order, as DSIN's incremental steps). The schedule flattens into
+segments with global step ranges, so any global step maps to one segment.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+_STAGE_KEYS = {"name", "trainable", "sampler", "steps", "sampler_kwargs", "loss_weights"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+  index: int            # position in the flattened schedule
+  cycle: int            # repeat number
+  stage: int            # index into config.train.stages
+  name: str
+  trainable: tuple[str, ...]
+  sampler: str
+  steps: int
+  start: int            # first global step of the segment
+  sampler_kwargs: tuple[tuple[str, Any], ...] = ()
+  loss_weights: tuple[tuple[str, float], ...] = ()
+
+  @property
+  def end(self) -> int:
+    return self.start + self.steps
+
+
+def parse_trainable(value, groups: Sequence[str]) -> tuple[str, ...]:
+  if isinstance(value, str):
+    value = [v.strip() for v in value.split(",") if v.strip()]
+  value = tuple(value)
+  if value == ("all",):
+    return tuple(groups)
+  unknown = [v for v in value if v not in groups]
+  if unknown:
+    raise KeyError(f"trainable groups {unknown} unknown; this model has {list(groups)}")
+  return value
+
+
+def build_schedule(train_cfg, groups: Sequence[str]) -> list[Segment]:
+  stages = list(train_cfg["stages"])
+  if not stages:
+    raise ValueError("config.train.stages is empty")
+  segments, start = [], 0
+  for cycle in range(int(train_cfg.get("repeat", 1))):
+    for i, st in enumerate(stages):
+      st = dict(st)
+      extra = set(st) - _STAGE_KEYS
+      if extra:
+        raise KeyError(f"config.train.stages[{i}] has unknown keys {sorted(extra)}; "
+                       f"allowed: {sorted(_STAGE_KEYS)}")
+      steps = int(st.get("steps", 0))
+      if steps <= 0:
+        raise ValueError(f"config.train.stages[{i}].steps must be > 0, got {steps}")
+      segments.append(Segment(
+          index=len(segments), cycle=cycle, stage=i, name=st.get("name", f"stage{i}"),
+          trainable=parse_trainable(st.get("trainable", "all"), groups),
+          sampler=st.get("sampler", "uniform"), steps=steps, start=start,
+          sampler_kwargs=tuple(sorted(dict(st.get("sampler_kwargs") or {}).items())),
+          loss_weights=tuple(sorted(dict(st.get("loss_weights") or {}).items()))))
+      start += steps
+  return segments
+
+
+def segment_at(segments: Sequence[Segment], step: int) -> Segment:
+  for seg in segments:
+    if seg.start <= step < seg.end:
+      return seg
+  raise IndexError(f"step {step} is past the schedule's {segments[-1].end} steps")
