@@ -1,0 +1,15 @@
+"""Model registry: config.model.name -> ModelSpec (explicit, no import magic)."""
+from __future__ import annotations
+
+from au_jax.models import gudi
+from au_jax.models.spec import Method, ModelSpec
+
+MODELS: dict[str, ModelSpec] = {
+    gudi.SPEC.name: gudi.SPEC,
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+  if name not in MODELS:
+    raise KeyError(f"unknown model {name!r} (config.model.name); known: {sorted(MODELS)}")
+  return MODELS[name]

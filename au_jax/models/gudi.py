@@ -1,0 +1,169 @@
+"""FERA 2015 CNN: Gudi, Tasli, den Uyl, Maroulis, "Deep Learning based FACS
+Action Unit Occurrence and Intensity Estimation", FG 2015.
+
+Paper -> code:
+  preprocessing (Sec. IV-A)   `GudiTransform`: eyes horizontal, constant
+                              inter-ocular distance, 48x48, 32-bit grey, pixel
+                              values divided by the std of the face crops of
+                              the whole video session ("global contrast
+                              normalisation"); a mirrored copy of every
+                              training image (here: mirror with p = 0.5, the
+                              same distribution in expectation)
+  network (Sec. IV-B, Fig. 2) `GudiCNN`: conv 5x5x64 (44x44) -> local contrast
+                              normalisation -> max-pool 3x3/2 (22x22) -> conv
+                              5x5x64 (18x18) -> conv 4x4x128 (15x15) -> FC 3072,
+                              dropout 0.2 -> one output per AU; ReLU units
+  joint occurrence+intensity  one output neuron per AU; occurrence AUs are
+                              trained on 0/1, intensity AUs on intensity / 5
+                              (BP4D: occurrence of 1,2,4,7,15,23, intensity of
+                              6,10,12,14,17), both with the negative
+                              log-likelihood of a Bernoulli (sigmoid cross-
+                              entropy with soft targets for intensity)
+  post-processing (Sec. IV-C) per-AU decision thresholds maximising F1 on the
+                              validation set (au_jax.evaluate)
+Details the paper leaves open, chosen here and configurable: the output
+non-linearity (sigmoid; "ReLU units" cannot carry a likelihood), the LCN window
+(Jarrett's 9x9, sigma 2), the crop's face scale (eyes at the canonical
+template's positions), and the session std estimated from at most
+`gcn_max_frames` evenly spaced frames per session.
+"""
+from __future__ import annotations
+
+import threading
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from au_jax.data import transforms as T
+from au_jax.face.align import align_face
+from au_jax.models.layers import LocalContrastNorm
+from au_jax.models.spec import Method, ModelSpec, masked_mean
+
+
+class GudiCNN(nn.Module):
+  """The 7-layer network of Fig. 2. Input [B, 48, 48, 1]; output logits [B, A]."""
+  num_outputs: int
+  features: tuple[int, ...] = (64, 64, 128)
+  kernels: tuple[int, ...] = (5, 5, 4)
+  fc_units: int = 3072
+  dropout: float = 0.2
+  lcn: bool = True
+
+  @nn.compact
+  def __call__(self, image: jax.Array, *, train: bool) -> jax.Array:
+    x = image
+    for i, (f, k) in enumerate(zip(self.features, self.kernels)):
+      x = nn.relu(nn.Conv(f, (k, k), padding="VALID", name=f"conv{i + 1}")(x))
+      self.sow("intermediates", f"conv{i + 1}", x)
+      if i == 0:
+        if self.lcn:
+          x = LocalContrastNorm(name="lcn")(x)
+        # 3x3 stride 2 with 'SAME' padding: 44 -> 22 as in the paper.
+        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+        self.sow("intermediates", "pool1", x)
+    x = x.reshape((x.shape[0], -1))
+    x = nn.relu(nn.Dense(self.fc_units, name="fc")(x))
+    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    return nn.Dense(self.num_outputs, name="out")(x)
+
+
+class GudiTransform:
+  """Sec. IV-A preprocessing as a per-record function, with session statistics.
+
+  `fit_sessions(split)` measures the std of the 48x48 face crops of every
+  session (subject/sequence) of a split; records of unknown sessions (e.g.
+  single images at inference) fall back to their own std.
+  """
+
+  def __init__(self, size=48, registration="eyes_horizontal", mirror_prob=0.5,
+               gcn="session", gcn_max_frames=200):
+    self.size, self.registration = size, registration
+    self.mirror_prob, self.gcn, self.gcn_max_frames = mirror_prob, gcn, gcn_max_frames
+    self.session_std: dict[str, float] = {}
+    self._lock = threading.Lock()
+
+  def crop(self, record) -> np.ndarray:
+    rgb = T.decode(record["image"])
+    lm = np.asarray(record["landmarks"], np.float32)
+    if self.registration and np.isfinite(lm).any():
+      rgb = align_face(rgb, lm, size=self.size, method=self.registration).image
+    return T.to_grey(T.resize(rgb, self.size))
+
+  @staticmethod
+  def session_key(record) -> str:
+    return f"{int(record.get('dataset', 0))}:{record['subject']}/{record['sequence']}"
+
+  def fit_sessions(self, split) -> None:
+    idx = split.index
+    for seq_code, rows in enumerate(idx.groups(idx.sequence)):
+      if len(rows) > self.gcn_max_frames:
+        rows = rows[np.linspace(0, len(rows) - 1, self.gcn_max_frames).astype(int)]
+      crops = np.stack([self.crop(split.source[int(r)]) for r in rows])
+      key = self.session_key(split.source[int(rows[0])])
+      with self._lock:
+        self.session_std[key] = float(crops.std())
+
+  def __call__(self, record, rng, train):
+    x = self.crop(record)
+    if self.gcn == "session":
+      std = self.session_std.get(self.session_key(record)) or float(x.std())
+      x = x / max(std, 1e-3)
+    elif self.gcn == "image":
+      x = x / max(float(x.std()), 1e-3)
+    if train and rng is not None and rng.random() < self.mirror_prob:
+      x, _ = T.mirror(x)
+    return dict(image=x[..., None].astype(np.float32), **T.labels(record))
+
+
+def build(model_cfg, data_info) -> Method:
+  cfg = dict(model_cfg)
+  aus = data_info.aus
+  int_aus = cfg.get("intensity_aus")
+  if int_aus is None:  # default: every AU the data codes for intensity
+    is_int = np.asarray(data_info.intensity_coded, bool)
+  else:
+    unknown = sorted(set(int_aus) - set(aus))
+    if unknown:
+      raise KeyError(f"config.model.intensity_aus {unknown} not in the data's AUs {aus}")
+    is_int = np.isin(aus, int_aus)
+  module = GudiCNN(num_outputs=len(aus), features=tuple(cfg.get("features", (64, 64, 128))),
+                   kernels=tuple(cfg.get("kernels", (5, 5, 4))),
+                   fc_units=int(cfg.get("fc_units", 3072)),
+                   dropout=float(cfg.get("dropout", 0.2)), lcn=bool(cfg.get("lcn", True)))
+  transform = GudiTransform(size=int(cfg.get("input_size", 48)),
+                            registration=cfg.get("registration", "eyes_horizontal"),
+                            mirror_prob=float(cfg.get("mirror_prob", 0.5)),
+                            gcn=cfg.get("gcn", "session"),
+                            gcn_max_frames=int(cfg.get("gcn_max_frames", 200)))
+  is_int_j = jnp.asarray(is_int)
+
+  def targets(batch):
+    inten, occ = batch["intensity"], batch["occurrence"]
+    t = jnp.where(is_int_j, inten / 5.0, occ.astype(jnp.float32))
+    valid = jnp.where(is_int_j, inten >= 0, occ >= 0)
+    return jnp.clip(t, 0.0, 1.0), valid.astype(jnp.float32) * batch["mask"][:, None]
+
+  def loss(variables, batch, rng, train=True, weights=None):
+    logits = module.apply(variables, batch["image"], train=train, rngs={"dropout": rng})
+    t, w = targets(batch)
+    nll = optax.sigmoid_binary_cross_entropy(logits, t)
+    value = masked_mean(nll, w)
+    return value, {"metrics": {"nll": value}, "model_state": {}}
+
+  def predict(variables, batch):
+    p = jax.nn.sigmoid(module.apply(variables, batch["image"], train=False))
+    return {"intensity": 5.0 * p, "occurrence": p}
+
+  def param_group(path):
+    return "cnn" if path[0].startswith(("conv", "lcn")) else "head"
+
+  return Method(name="gudi_fera2015", module=module, transform=transform, loss=loss,
+                predict=predict, param_group=param_group, groups=("cnn", "head"),
+                fit=transform.fit_sessions)
+
+
+SPEC = ModelSpec(name="gudi_fera2015", build=build,
+                 paper="Gudi et al., FG 2015 (fera2015_cnn_gudi_fg2015.txt)")

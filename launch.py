@@ -1,0 +1,28 @@
+r"""Train and evaluate an au-jax experiment.
+
+  python launch.py --config=configs/gudi_synthetic.py --workdir=runs/gudi
+  python launch.py --config=configs/ccnn_disfa.py:fold=2 --config.train.batch_size=64
+
+Rerunning the same command resumes from the workdir's last checkpoint.
+"""
+from absl import app, flags
+from ml_collections import config_flags
+
+from au_jax.train import loop
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, report).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  del argv
+  from au_jax import evaluate
+  report = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  print(evaluate.format_table(report["test"], f"{report['model']} — test"))
+  print(f"\nreport: {_WORKDIR.value}/report.md")
+
+
+if __name__ == "__main__":
+  app.run(main)
