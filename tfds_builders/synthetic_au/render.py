@@ -552,7 +552,7 @@ def _cue_layers(p, s, ident, f, size):
       for ang in (-0.45, 0.0, 0.45):
         e = o + 0.055 * f * np.array([sign * np.cos(ang), np.sin(ang)])
         _line(dark, [o, e], wl(s[6]), th)
-    for lo, eye in ((_LOWER_LID[:2], tpl.RIGHT_EYE), (_LOWER_LID[2:], tpl.LEFT_EYE)):
+    for eye in (tpl.RIGHT_EYE, tpl.LEFT_EYE):
       c = p[list(eye)].mean(0)
       a, b = c + u(-0.06, 0.045), c + u(0.06, 0.045)
       _line(dark, _curve(a, b, -0.015 * f), wl(0.8 * s[6]), th)

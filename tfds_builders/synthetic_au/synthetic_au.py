@@ -155,10 +155,6 @@ class SyntheticAu(common.AUDatasetBuilder):
   ]
   DEFAULT_BUILDER_CONFIG_NAME = "disfa_like"
 
-  def __init__(self, *, file_format=None, **kwargs):
-    # ArrayRecord: random access for grain, and no TensorFlow needed.
-    super().__init__(file_format=file_format or "array_record", **kwargs)
-
   @property
   def _cfg(self) -> SyntheticAuConfig:
     return self.builder_config
