@@ -174,12 +174,6 @@ def cumulative(f: jax.Array, psi: jax.Array, sigma: jax.Array) -> jax.Array:
   return jnp.concatenate([zeros, u, zeros + 1], axis=-1)
 
 
-def expected_level(log_probs: jax.Array) -> jax.Array:
-  """E[y_q] = sum_l l Pr(y_q = l) with code levels 0..L-1: [..., L] -> [...]."""
-  levels = jnp.arange(log_probs.shape[-1], dtype=log_probs.dtype)
-  return jnp.sum(jnp.exp(log_probs) * levels, axis=-1)
-
-
 def l2_penalty(beta: jax.Array, psi: jax.Array, sigma: jax.Array,
                lam: float | jax.Array = 1.0) -> jax.Array:
   """lambda ||phi||_2^2 of Eq. 11, with a per-AU lambda_q as in Alg. 1 step 2.
