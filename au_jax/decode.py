@@ -68,15 +68,19 @@ def ccnn_potentials(log_probs: jax.Array, tables: jax.Array, pairs,
   return log_probs, jnp.log(tables + min_prob) - jnp.log(indep + min_prob)
 
 
-def score(unary: jax.Array, pairwise: jax.Array, pairs, y: jax.Array) -> jax.Array:
-  """S(y) = sum_q U_q(y_q) + sum_p V_p(y_r, y_s): [B, A, L], [B, P, L, L], [B, A] -> [B]."""
-  pairs = np.asarray(pairs).reshape(-1, 2)
-  y = jnp.asarray(y)
+@functools.partial(jax.jit, static_argnames="pairs")
+def _score(unary, pairwise, pairs: Pairs, y):
+  pr = np.asarray(pairs, np.int32).reshape(-1, 2)
   l = unary.shape[-1]
   s = jnp.sum(jnp.take_along_axis(unary, y[..., None], -1)[..., 0], -1)
-  cell = y[:, pairs[:, 0]] * l + y[:, pairs[:, 1]]
+  cell = y[:, pr[:, 0]] * l + y[:, pr[:, 1]]
   flat = pairwise.reshape(pairwise.shape[:2] + (l * l,))
   return s + jnp.sum(jnp.take_along_axis(flat, cell[..., None], -1)[..., 0], -1)
+
+
+def score(unary: jax.Array, pairwise: jax.Array, pairs, y: jax.Array) -> jax.Array:
+  """S(y) = sum_q U_q(y_q) + sum_p V_p(y_r, y_s): [B, A, L], [B, P, L, L], [B, A] -> [B]."""
+  return _score(unary, pairwise, _as_pairs(pairs), jnp.asarray(y, jnp.int32))
 
 
 @functools.partial(jax.jit, static_argnames="pairs")
@@ -246,14 +250,14 @@ def expected_intensity(log_probs: jax.Array) -> jax.Array:
   return jnp.sum(jax.nn.softmax(log_probs, axis=-1) * levels, axis=-1)
 
 
-def random_problem(key: jax.Array, batch: int, num_aus: int, num_levels: int = 6,
+def random_problem(seed: int, batch: int, num_aus: int, num_levels: int = 6,
                    pairs=None, coupling: float = 1.0) -> tuple[jax.Array, jax.Array, Pairs]:
   """Random CRF: U ~ N(0, 1), V ~ N(0, coupling^2); default graph fully connected."""
   pairs = _as_pairs(list(itertools.combinations(range(num_aus), 2)) if pairs is None else pairs)
-  ku, kv = jax.random.split(key)
-  unary = jax.random.normal(ku, (batch, num_aus, num_levels))
-  pairwise = coupling * jax.random.normal(kv, (batch, len(pairs), num_levels, num_levels))
-  return unary, pairwise, pairs
+  rng = np.random.default_rng(seed)
+  unary = rng.normal(size=(batch, num_aus, num_levels))
+  pairwise = coupling * rng.normal(size=(batch, len(pairs), num_levels, num_levels))
+  return jnp.asarray(unary, jnp.float32), jnp.asarray(pairwise, jnp.float32), pairs
 
 
 def decoder_gap(unary: jax.Array, pairwise: jax.Array, pairs,

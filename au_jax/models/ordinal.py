@@ -93,33 +93,15 @@ def standardized_thresholds(f: jax.Array, psi: jax.Array, sigma: jax.Array) -> j
   return jnp.clip(z, -Z_CLIP, Z_CLIP)
 
 
-def _log_phi_interval(a: jax.Array, b: jax.Array) -> jax.Array:
-  """log(Phi(b) - Phi(a)) for a <= b, accurate in float32 in both tails.
-
-  Intervals in the upper half are reflected (Phi(b) - Phi(a) = Phi(-a) - Phi(-b))
-  so that the subtraction always happens between the smaller tail masses, in
-  log space: log Phi(b) + log(1 - exp(log Phi(a) - log Phi(b))).
-  """
-  flip = a + b > 0
-  lo = jnp.where(flip, -b, a)
-  hi = jnp.where(flip, -a, b)
-  la, lb = log_ndtr(lo), log_ndtr(hi)
-  # d <= 0; capping at -1e-30 (a == b after rounding) keeps log and its gradient
-  # finite: the interval then gets probability ~1e-30 * Phi(b), not exactly 0.
-  d = jnp.minimum(la - lb, -1e-30)
-  near = d > -0.6931472
-  # Each branch only sees arguments where it is finite ("double where"), so
-  # the unselected branch cannot put NaN into the gradient.
-  log1mexp = jnp.where(near, jnp.log(-jnp.expm1(jnp.where(near, d, -1.0))),
-                       jnp.log1p(-jnp.exp(jnp.where(near, -1.0, d))))
-  return lb + log1mexp
-
-
 def level_log_probs(f: jax.Array, psi: jax.Array, sigma: jax.Array) -> jax.Array:
   """log Pr(y_q = l | f_d, phi_q) of Eq. 4, for every AU and level.
 
   Computed in log space (log_ndtr) so that tail levels keep accurate, finite
   log-probabilities and gradients in float32 even when Phi itself underflows.
+  Inner levels use log(Phi(b) - Phi(a)) = log Phi(b) + log(1 - exp(log Phi(a)
+  - log Phi(b))), with intervals in the upper half reflected (Phi(b) - Phi(a)
+  = Phi(-a) - Phi(-b)) so the subtraction is always between the smaller tail
+  masses. One log_ndtr call covers all terms (it is a large graph to compile).
 
   Args:
     f: [B, A] projections beta_q . f_d.
@@ -130,10 +112,23 @@ def level_log_probs(f: jax.Array, psi: jax.Array, sigma: jax.Array) -> jax.Array
     [B, A, L] log-probabilities; logsumexp over the last axis is 0.
   """
   z = standardized_thresholds(f, psi, sigma)
-  first = log_ndtr(z[..., :1])  # l = 1: Phi(z_1) - 0
-  last = log_ndtr(-z[..., -1:])  # l = L: 1 - Phi(z_{L-1})
-  middle = _log_phi_interval(z[..., :-1], z[..., 1:])
-  return jnp.concatenate([first, middle, last], axis=-1)
+  a, b = z[..., :-1], z[..., 1:]  # inner level l: (z_{l-1}, z_l]
+  flip = a + b > 0
+  lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
+  # First level: Phi(z_1) - 0; last level: 1 - Phi(z_{L-1}) = Phi(-z_{L-1}).
+  n = a.shape[-1]
+  logs = log_ndtr(jnp.concatenate([lo, hi, z[..., :1], -z[..., -1:]], axis=-1))
+  la, lb = logs[..., :n], logs[..., n:2 * n]
+  # d <= 0; capping at -1e-30 (a == b after rounding) keeps log and its gradient
+  # finite: the interval then gets probability ~1e-30 * Phi(b), not exactly 0.
+  d = jnp.minimum(la - lb, -1e-30)
+  near = d > -0.6931472
+  # Each branch only sees arguments where it is finite ("double where"), so
+  # the unselected branch cannot put NaN into the gradient.
+  log1mexp = jnp.where(near, jnp.log(-jnp.expm1(jnp.where(near, d, -1.0))),
+                       jnp.log1p(-jnp.exp(jnp.where(near, -1.0, d))))
+  return jnp.concatenate([logs[..., 2 * n:2 * n + 1], lb + log1mexp, logs[..., 2 * n + 1:]],
+                         axis=-1)
 
 
 def level_probs(f: jax.Array, psi: jax.Array, sigma: jax.Array,

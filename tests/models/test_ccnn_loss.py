@@ -64,15 +64,15 @@ def test_ccnn_loss_matches_manual_sum_and_masks():
 def test_ccnn_gradients_finite_and_theta_only_from_pairs():
   f, psi, sigma, theta, labels = _problem(1)
   theta = theta.at[:3].set(jnp.asarray([0.0, 50.0, -50.0]))
-  grads = jax.jit(jax.grad(lambda *a: _ccnn_loss(*a, labels)[0], argnums=(0, 1, 2, 3)))(
-      f, psi, sigma, theta)
+  grad_fn = jax.jit(jax.grad(lambda f, psi, sigma, theta, labels, uw: _ccnn_loss(
+      f, psi, sigma, theta, labels, unary_weight=uw)[0], argnums=(0, 1, 2, 3)))
+  grads = grad_fn(f, psi, sigma, theta, labels, 1.0)
   assert all(np.all(np.isfinite(g)) for g in grads)
-  g_pairs_only = jax.jit(jax.grad(lambda t: _ccnn_loss(f, psi, sigma, t, labels,
-                                                       unary_weight=0.0)[0]))(theta)
-  np.testing.assert_allclose(g_pairs_only, grads[3], rtol=1e-3, atol=1e-6)
+  # theta's gradient comes from the pair terms alone (Alg. 1 step 3).
+  np.testing.assert_allclose(grad_fn(f, psi, sigma, theta, labels, 0.0)[3], grads[3],
+                             rtol=1e-3, atol=1e-6)
   # Pairs with a missing AU give theta no gradient.
-  labels = labels.at[:, 0].set(-1)
-  g = jax.jit(jax.grad(lambda t: _ccnn_loss(f, psi, sigma, t, labels)[0]))(theta)
+  g = grad_fn(f, psi, sigma, theta, labels.at[:, 0].set(-1), 1.0)[3]
   np.testing.assert_array_equal(np.asarray(g)[(PAIRS == 0).any(1)], 0.0)
 
 
@@ -90,12 +90,13 @@ def test_ocnn_and_softmax_cnn_are_unary_only():
 
 def test_scnn_linear_pairwise_is_normalised_and_reduces_to_independence():
   f, psi, sigma, _, labels = _problem(3)
-  logp = ordinal.level_log_probs(f, psi, sigma)
-  zero = ccnn_loss.linear_pair_log_probs(logp, jnp.zeros((len(PAIRS), L, L)), PAIRS)
+  logp = jax.jit(ordinal.level_log_probs)(f, psi, sigma)
+  pair_fn = jax.jit(ccnn_loss.linear_pair_log_probs)
+  zero = pair_fn(logp, jnp.zeros((B, len(PAIRS), L, L)), PAIRS)
   ref = logp[:, PAIRS[:, 0], :, None] + logp[:, PAIRS[:, 1], None, :]
   np.testing.assert_allclose(zero, ref, atol=1e-5)
   w = jnp.asarray(np.random.default_rng(0).normal(size=(B, len(PAIRS), L, L)), jnp.float32)
-  lp = np.asarray(ccnn_loss.linear_pair_log_probs(logp, w, PAIRS), np.float64)
+  lp = np.asarray(pair_fn(logp, w, PAIRS), np.float64)
   np.testing.assert_allclose(np.exp(lp).sum((-1, -2)), 1.0, atol=1e-5)
   # Brute force of one cell: p_r(a) p_s(b) e^{W[a,b]} / sum over cells.
   p = np.exp(np.asarray(logp, np.float64))
@@ -103,9 +104,9 @@ def test_scnn_linear_pairwise_is_normalised_and_reduces_to_independence():
   np.testing.assert_allclose(np.exp(lp[1, 0]), num / num.sum(), rtol=1e-4)
   # The module: per-dataset tables, zero init = independence.
   m = ccnn_loss.LinearPairwise(pairs=tuple(map(tuple, PAIRS)), num_levels=L, num_datasets=2)
-  params = m.init(jax.random.PRNGKey(0), logp)
+  params = jax.jit(m.init)(jax.random.PRNGKey(0), logp)
   assert params["params"]["table"].shape == (2, len(PAIRS), L, L)
-  out, table = m.apply(params, logp, jnp.asarray([0, 1, 0, 1, 1]))
+  out, table = jax.jit(m.apply)(params, logp, jnp.asarray([0, 1, 0, 1, 1]))
   np.testing.assert_allclose(out, ref, atol=1e-5)
-  loss, _ = ccnn_loss.composite_nll(logp, labels, out, PAIRS)
+  loss, _ = jax.jit(ccnn_loss.composite_nll)(logp, labels, out, PAIRS)
   assert np.isfinite(loss) and table.shape == (B, len(PAIRS), L, L)
