@@ -130,13 +130,13 @@ def _edges(pairs: Pairs, num_aus: int):
   num_p = len(pr)
   rev = np.concatenate([np.arange(num_p) + num_p, np.arange(num_p)])
   into = (dst[None, :] == np.arange(num_aus)[:, None]).astype(np.float32)  # [A, 2P]
-  return src, dst, rev, into
+  return src, rev, into
 
 
 @functools.partial(jax.jit, static_argnames=("pairs", "num_iters", "mode"))
 def _bp(unary, pairwise, pairs: Pairs, num_iters: int, damping, mode: str):
   b, a, l = unary.shape
-  src, _, rev, into = _edges(pairs, a)
+  src, rev, into = _edges(pairs, a)
   num_p = len(pairs)
   # Directed potentials [B, 2P, L_src, L_dst].
   v = jnp.concatenate([pairwise, jnp.swapaxes(pairwise, 2, 3)], axis=1)

@@ -11,7 +11,8 @@ from statsmodels.distributions.copula.api import FrankCopula
 from au_jax.models import copula, ordinal
 
 EDGE_U = np.array([0.0, 1e-6, 0.01, 0.3, 0.5, 0.77, 0.999, 1.0])
-THETAS = [0.0, 1e-6, -1e-6, 0.01, -0.04, 0.049, 0.051, 0.3, -0.7, 2.0, -5.0, 20.0, -20.0, 50.0, -50.0]
+THETAS = [0.0, 1e-6, -1e-6, 0.01, -0.04, 0.049, 0.051, 0.3, -0.7, 2.0, -5.0, 20.0, -20.0,
+          50.0, -50.0]
 
 
 def _grid(thetas):
@@ -148,6 +149,6 @@ def test_frank_pairwise_module_per_dataset():
   np.testing.assert_allclose(theta[1], 10 * np.tanh(raw[1]), rtol=1e-6)
   ref = jax.jit(copula.pairwise_tables)(u[1:2], theta[1], m.edge_list())
   np.testing.assert_allclose(tables[1:2], ref, atol=1e-7)
-  g = jax.jit(jax.grad(lambda r: jnp.sum(jnp.log(apply({"params": {"theta_raw": r}}, u)[0] + 1e-8))))(
-      jnp.zeros((2, 3)))
+  nll = lambda r: -jnp.sum(jnp.log(apply({"params": {"theta_raw": r}}, u)[0] + 1e-8))
+  g = jax.jit(jax.grad(nll))(jnp.zeros((2, 3)))
   assert np.all(np.isfinite(g)) and np.all(g[1] == 0)  # dataset 1 unused by default
