@@ -43,6 +43,7 @@ def get_config(arg=None):
   ))
   config.eval = common.eval_config(batch_size=200)
   if arg.runlocal:  # a tiny smoke run: minutes -> seconds
+    config.data.sources = [dict(name=f"synthetic_au/{arg.dataset}_tiny", protocol=arg.protocol)]
     config.model.fc_units = 64
     config.model.features = (8, 8, 16)
     config.train.batch_size = 8

@@ -143,30 +143,54 @@ class _DatasetPart:
     if "aus" not in self.metadata:
       raise KeyError(f"dataset {self.name}: builder metadata has no 'aus' list")
     self.aus = tuple(int(a) for a in self.metadata["aus"])
-    self.columns = np.array([aus_union.index(a) for a in self.aus])
+    # Dataset AU k -> batch column; AUs outside the experiment's list are dropped.
+    self.src = np.array([k for k, a in enumerate(self.aus) if a in aus_union], int)
+    self.columns = np.array([aus_union.index(self.aus[k]) for k in self.src], int)
     self.num_union = len(aus_union)
     self.occurrence_threshold = occurrence_threshold
     self._index_cache = None
 
+  def present(self, subjects, split: str) -> list[str]:
+    """The protocol's subjects that the built dataset holds.
+
+    A partial copy of a dataset (or a test fixture) lacks some protocol
+    subjects: they are skipped with a warning naming them.
+    """
+    from tfds_builders.common import split_name
+    known = set(self.builder.info.splits.keys())
+    missing = [s for s in subjects if split_name(s) not in known]
+    if missing:
+      print(f"[au_jax] warning: {self.name} protocol {self.protocol!r} split {split!r}: "
+            f"{len(missing)} of {len(subjects)} subjects are not in the built dataset and are "
+            f"skipped: {missing[:10]}{' ...' if len(missing) > 10 else ''}", flush=True)
+    return [s for s in subjects if split_name(s) in known]
+
   def subject_sources(self, subjects):
     import tensorflow_datasets as tfds
     from tfds_builders.common import split_name
-    known = set(self.builder.info.splits.keys())
-    out = []
-    for s in subjects:
-      sn = split_name(s)
-      if sn not in known:
-        raise KeyError(f"dataset {self.name}: subject {s!r} (split {sn!r}) is not in the "
-                       f"built dataset ({len(known)} subjects)")
-      out.append(self.builder.as_data_source(
-          split=sn, decoders={"image": tfds.decode.SkipDecoding()}))
-    return out
+    return [self.builder.as_data_source(split=split_name(s),
+                                        decoders={"image": tfds.decode.SkipDecoding()})
+            for s in subjects]
 
   def to_union(self, values: np.ndarray) -> np.ndarray:
     """[..., A_dataset] labels -> [..., A_union], -1 for AUs this dataset lacks."""
     out = np.full(values.shape[:-1] + (self.num_union,), -1, np.int32)
-    out[..., self.columns] = values
+    out[..., self.columns] = values[..., self.src]
     return out
+
+  def coding(self) -> tuple[np.ndarray, np.ndarray]:
+    """(intensity_coded, occurrence_coded) bool [A_union]: some record of the
+    dataset has a known code (occurrence: coded or derivable from intensity)."""
+    inten = np.zeros(self.num_union, bool)
+    occ = np.zeros(self.num_union, bool)
+    subjects = sorted(self.builder.info.splits.keys())   # one split per subject
+    for subj, src in zip(subjects, self.subject_sources(subjects)):
+      a = self.label_arrays(subj, src)
+      i = self.to_union(a["intensity"])
+      o = au_lib.merge_occurrence(self.to_union(a["occurrence"]), i, self.occurrence_threshold)
+      inten |= (i >= 0).any(0)
+      occ |= (o >= 0).any(0)
+    return inten, occ
 
   def label_arrays(self, subject: str, source) -> dict[str, np.ndarray]:
     """Labels of every record of one subject, cached on disk next to the data."""
@@ -263,14 +287,16 @@ def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
   if not union:
     for lst in builders_meta:
       union += [a for a in lst if a not in union]
+  unknown = [a for a in union if not any(a in lst for lst in builders_meta)]
+  if unknown:
+    raise KeyError(f"config.data.aus lists AUs {unknown} that no dataset codes")
   parts = [_DatasetPart(s, data_dir, union, threshold) for s in sources]
   inten_coded = np.zeros(len(union), bool)
   occ_coded = np.zeros(len(union), bool)
   for p in parts:
-    meta = p.metadata
-    ic = meta.get("intensity_coded", [True] * len(p.aus))
-    inten_coded[p.columns] |= np.asarray(ic, bool)
-    occ_coded[p.columns] = True
+    i, o = p.coding()
+    inten_coded |= i
+    occ_coded |= o
   info = DataInfo(aus=tuple(union), intensity_coded=tuple(bool(x) for x in inten_coded),
                   occurrence_coded=tuple(bool(x) for x in occ_coded),
                   datasets=tuple(p.name for p in parts),
@@ -284,7 +310,7 @@ def load_split(data_cfg, split: str, info_parts=None) -> Split:
   entries, arrays = [], []
   subjects_all, sequences_all = [], []
   for code, part in enumerate(parts):
-    subjects = resolve_subjects(part.metadata, part.protocol, split)
+    subjects = part.present(resolve_subjects(part.metadata, part.protocol, split), split)
     for subj, src in zip(subjects, part.subject_sources(subjects)):
       entries.append((code, part, src))
       a = part.label_arrays(subj, src)

@@ -57,13 +57,13 @@ class GudiCNN(nn.Module):
     x = image
     for i, (f, k) in enumerate(zip(self.features, self.kernels)):
       x = nn.relu(nn.Conv(f, (k, k), padding="VALID", name=f"conv{i + 1}")(x))
-      self.sow("intermediates", f"conv{i + 1}", x)
+      self.sow("intermediates", f"conv{i + 1}_out", x)
       if i == 0:
         if self.lcn:
           x = LocalContrastNorm(name="lcn")(x)
         # 3x3 stride 2 with 'SAME' padding: 44 -> 22 as in the paper.
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
-        self.sow("intermediates", "pool1", x)
+        self.sow("intermediates", "pool1_out", x)
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(nn.Dense(self.fc_units, name="fc")(x))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)

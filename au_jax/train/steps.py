@@ -38,7 +38,7 @@ def make_train_step(method, txs, labels: dict[str, str], trainable: tuple[str, .
       updates, opt_state[g] = txs[g].update({k: grads[k] for k in keys}, state.opt_state[g], p_g)
       params.update(optax.apply_updates(p_g, updates))
     model_state = {**state.model_state, **(aux.get("model_state") or {})}
-    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **aux.get("metrics", {})}
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux.get("metrics", {})}
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                          model_state=model_state), metrics
 

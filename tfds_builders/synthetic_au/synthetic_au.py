@@ -152,6 +152,16 @@ class SyntheticAu(common.AUDatasetBuilder):
           subject_prefix="F", seed=1,
           description="FERA 2015-like: occurrence of 11 AUs (intensity >= 1), intensity "
           "of AUs 6/10/12/14/17, ~2% unknown codes; other look and dependence."),
+      # Tiny versions (6 subjects x 24 frames, built in seconds) for the
+      # configs' `runlocal` smoke runs and the end-to-end tests.
+      SyntheticAuConfig(
+          name="disfa_like_tiny", num_subjects=6, sequences_per_subject=2,
+          frames_per_sequence=12, description="disfa_like, 6 subjects x 24 frames."),
+      SyntheticAuConfig(
+          name="fera_like_tiny", style="fera_like", aus=FERA2015_OCC_AUS,
+          intensity_aus=FERA2015_INT_AUS, occurrence_threshold=1, unknown_rate=0.02,
+          subject_prefix="F", seed=1, num_subjects=6, sequences_per_subject=2,
+          frames_per_sequence=12, description="fera_like, 6 subjects x 24 frames."),
   ]
   DEFAULT_BUILDER_CONFIG_NAME = "disfa_like"
 

@@ -1,0 +1,110 @@
+"""FERA 2015 CNN against Gudi et al. (FG 2015), Sec. IV and Fig. 2."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from au_jax.data.sources import DataInfo
+from au_jax.face.template import CANONICAL_68, eye_centres
+from au_jax.models import get_spec
+from au_jax.models.gudi import GudiCNN, GudiTransform
+from au_jax.models.layers import LocalContrastNorm
+
+
+def test_feature_map_sizes_are_the_papers():
+  model = GudiCNN(num_outputs=11)
+  x = jnp.zeros((2, 48, 48, 1))
+  variables = model.init(jax.random.PRNGKey(0), x, train=False)
+  out, state = model.apply(variables, x, train=False, mutable=["intermediates"])
+  inter = {k: v[0].shape for k, v in state["intermediates"].items()}
+  assert inter["conv1_out"] == (2, 44, 44, 64)     # conv 5x5x64
+  assert inter["pool1_out"] == (2, 22, 22, 64)     # max-pool 3x3 stride 2
+  assert inter["conv2_out"] == (2, 18, 18, 64)     # conv 5x5x64
+  assert inter["conv3_out"] == (2, 15, 15, 128)    # conv 4x4x128
+  assert variables["params"]["fc"]["kernel"].shape == (15 * 15 * 128, 3072)
+  assert out.shape == (2, 11)                  # one output per AU (11 for BP4D)
+
+
+def test_dropout_only_in_training():
+  model = GudiCNN(num_outputs=3, features=(4, 4, 8), fc_units=32)
+  x = jax.random.normal(jax.random.PRNGKey(1), (4, 48, 48, 1))
+  v = model.init(jax.random.PRNGKey(0), x, train=False)
+  a = model.apply(v, x, train=False)
+  np.testing.assert_array_equal(a, model.apply(v, x, train=False))
+  b = model.apply(v, x, train=True, rngs={"dropout": jax.random.PRNGKey(2)})
+  assert not np.allclose(a, b)
+
+
+def test_local_contrast_norm_removes_local_mean_and_scale():
+  x = jax.random.normal(jax.random.PRNGKey(0), (1, 32, 32, 4)) * 7.0 + 3.0
+  y = LocalContrastNorm().apply({}, x)
+  assert abs(float(y[:, 8:-8, 8:-8].mean())) < 0.1
+  # invariant to a global affine change of contrast
+  y2 = LocalContrastNorm().apply({}, 5.0 * x - 2.0)
+  np.testing.assert_allclose(y, y2, atol=1e-3)
+
+
+def _record(image_value=128, subject="s", sequence="q"):
+  rng = np.random.default_rng(image_value)
+  img = (rng.random((96, 96, 3)) * image_value).astype(np.uint8)
+  from tfds_builders.common import encode_png
+  return dict(image=encode_png(img), landmarks=(CANONICAL_68 * 96).astype(np.float32),
+              intensity=np.array([3, 0], np.int32), occurrence=np.array([1, 0], np.int32),
+              dataset=np.int32(0), subject=subject, sequence=sequence)
+
+
+def test_transform_crop_is_48_grey_with_eyes_horizontal():
+  t = GudiTransform()
+  out = t(_record(), None, False)
+  assert out["image"].shape == (48, 48, 1) and out["image"].dtype == np.float32
+  # eyes_horizontal registration of a template face keeps the eyes level
+  from au_jax.face.align import align_face
+  rgb = np.zeros((96, 96, 3), np.uint8)
+  tilted = CANONICAL_68 * 96
+  c, s = np.cos(0.3), np.sin(0.3)
+  tilted = (tilted - 48) @ np.array([[c, -s], [s, c]]).T + 48
+  aligned = align_face(rgb, tilted, size=48, method="eyes_horizontal")
+  r, l = eye_centres(aligned.landmarks)
+  assert abs(r[1] - l[1]) < 1e-3
+
+
+def test_session_gcn_divides_by_session_std():
+  t = GudiTransform()
+  rec = _record()
+  crop = t.crop(rec)
+  t.session_std[t.session_key(rec)] = 0.5
+  np.testing.assert_allclose(t(rec, None, False)["image"][..., 0], crop / 0.5, rtol=1e-6)
+
+
+def test_mirroring_is_horizontal_flip():
+  t = GudiTransform(mirror_prob=1.0, gcn="none")
+  rec = _record()
+  flipped = t(rec, np.random.default_rng(0), True)["image"]
+  plain = t(rec, None, False)["image"]
+  np.testing.assert_array_equal(flipped, plain[:, ::-1])
+
+
+def test_joint_loss_uses_intensity_for_intensity_aus():
+  info = DataInfo(aus=(1, 6), intensity_coded=(False, True), occurrence_coded=(True, True),
+                  datasets=("x",), metadata=({},))
+  method = get_spec("gudi_fera2015").build(
+      {"features": (4, 4, 8), "fc_units": 16, "dropout": 0.0}, info)
+  batch = {"image": jnp.zeros((2, 48, 48, 1)), "intensity": jnp.array([[-1, 5], [-1, 0]]),
+           "occurrence": jnp.array([[1, 1], [-1, 0]]), "dataset": jnp.zeros(2, jnp.int32),
+           "mask": jnp.ones(2)}
+  v = method.init(jax.random.PRNGKey(0), batch)
+  # zero the output layer: every prediction is sigmoid(0) = 0.5
+  v = jax.tree_util.tree_map_with_path(
+      lambda p, x: jnp.zeros_like(x) if "out" in str(p) else x, v)
+  loss, _ = method.loss(v, batch, jax.random.PRNGKey(1), False)
+  # 3 valid targets (AU1 of row 0; AU6 = 5/5 and 0/5): each -log 0.5
+  np.testing.assert_allclose(loss, np.log(2.0), rtol=1e-5)
+  pred = method.predict(v, batch)
+  np.testing.assert_allclose(pred["intensity"], 2.5, rtol=1e-6)
+
+
+def test_unknown_intensity_au_is_named():
+  info = DataInfo(aus=(1, 6), intensity_coded=(False, True), occurrence_coded=(True, True),
+                  datasets=("x",), metadata=({},))
+  with pytest.raises(KeyError, match="17"):
+    get_spec("gudi_fera2015").build({"intensity_aus": (17,)}, info)

@@ -1,0 +1,33 @@
+"""Every config: builds, rejects unknown args, and (synthetic ones) runs end to end."""
+import glob
+import importlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
+                 if not p.endswith(("common.py", "__init__.py")))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_builds_and_names_unknown_args(name):
+  module = importlib.import_module(f"configs.{name}")
+  config = module.get_config(None)
+  assert config.model.name and config.train.stages and config.data.sources
+  local = module.get_config("runlocal")
+  assert sum(s["steps"] for s in local.train.stages) * local.train.get("repeat", 1) <= 100
+  with pytest.raises(KeyError, match="runlokal"):
+    module.get_config("runlokal")
+
+
+def test_mistyped_override_fails_naming_the_key(tmp_path):
+  out = subprocess.run(
+      [sys.executable, "launch.py", "--config=configs/gudi_synthetic.py",
+       "--config.train.batchsize=4", f"--workdir={tmp_path}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode != 0
+  assert "batchsize" in out.stderr + out.stdout

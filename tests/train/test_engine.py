@@ -1,0 +1,129 @@
+"""The training engine end to end on the tiny synthetic dataset."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from au_jax.data import pipeline, samplers, sharding, sources
+from au_jax.train import loop, optim, steps
+from au_jax.train.state import group_labels, init_state
+from tests.conftest import ROOT, tiny_config
+
+
+def test_runlocal_writes_report_metrics_and_plot(tiny_data_dir, tmp_path):
+  config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
+  report = loop.train_and_evaluate(config, str(tmp_path))
+  for f in ("report.json", "report.md", "metrics.jsonl", "config.json",
+            "plots/learning_curves.png", "test_predictions.npz"):
+    assert os.path.exists(tmp_path / f), f
+  saved = json.load(open(tmp_path / "report.json"))
+  assert saved["test"]["mean"] == pytest.approx(report["test"]["mean"])
+  assert list(saved["test"]["per_au"]) == [f"AU{a:02d}" for a in saved["aus"]]
+  row = saved["test"]["per_au"]["AU12"]
+  for k in ("f1", "accuracy", "auc", "icc", "mae", "pcc", "threshold"):
+    assert k in row
+  # thresholds were tuned on validation and applied unchanged to test
+  assert saved["thresholds"] == [r["threshold"] for r in saved["test"]["per_au"].values()]
+  lines = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
+  train = [x for x in lines if x["split"] == "train"]
+  assert [x["step"] for x in train] == [2, 4, 6]
+  assert all(np.isfinite(x["loss"]) for x in train)
+  assert any(x["split"] == "validation" for x in lines)
+  assert "| **Mean** |" in open(tmp_path / "report.md").read()
+
+
+def _launch(workdir, data_dir, arg):
+  env = dict(os.environ, AU_JAX_DATA_DIR=data_dir, AU_JAX_NO_PROGRESS="1",
+             XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  return subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, "launch.py"),
+       f"--config={ROOT}/configs/gudi_synthetic.py:{arg}", f"--workdir={workdir}",
+       "--config.train.checkpoint_every=2"],
+      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_kill_minus_nine_then_rerun_ends_like_an_uninterrupted_run(tiny_data_dir, tmp_path):
+  arg = "runlocal,steps=14"
+  full = _launch(tmp_path / "full", tiny_data_dir, arg)
+  out, _ = full.communicate(timeout=600)
+  assert full.returncode == 0, out
+  # Kill the second run as soon as it has a checkpoint past step 2.
+  killed = _launch(tmp_path / "killed", tiny_data_dir, arg)
+  ckpt = tmp_path / "killed" / "checkpoints"
+  deadline = time.time() + 300
+  while time.time() < deadline:
+    done = [d for d in os.listdir(ckpt) if d.isdigit()] if ckpt.exists() else []
+    if any(int(d) >= 4 for d in done):
+      break
+    time.sleep(0.05)
+  killed.send_signal(signal.SIGKILL)
+  killed.wait()
+  assert not (tmp_path / "killed" / "report.json").exists(), "killed too late"
+  resumed = _launch(tmp_path / "killed", tiny_data_dir, arg)
+  out, _ = resumed.communicate(timeout=600)
+  assert resumed.returncode == 0, out
+  assert "resumed from" in out
+  a = json.load(open(tmp_path / "full" / "report.json"))
+  b = json.load(open(tmp_path / "killed" / "report.json"))
+  assert a["test"] == b["test"] and a["validation"] == b["validation"]
+  strip = lambda p: [{k: v for k, v in json.loads(x).items() if k != "steps_per_s"}
+                     for x in open(p)]
+  assert strip(tmp_path / "full" / "metrics.jsonl") == strip(tmp_path / "killed" / "metrics.jsonl")
+
+
+def _one_step(config, num_devices, trainable=None):
+  config.num_devices = num_devices
+  info_parts, method, mesh = loop.setup(config)
+  split = sources.load_split(config.data, "train", info_parts)
+  bs = 8
+  batch_np = next(pipeline.iterate(pipeline.train_dataset(
+      split.source, samplers.make_sampler("uniform", split.index, bs, 0), method.transform,
+      num_steps=1, seed=0, segment=0)))
+  variables = method.init(jax.random.PRNGKey(0), batch_np)
+  txs = optim.group_optimizers(config.train, method.groups)
+  from au_jax.train.state import flatten
+  labels = group_labels(flatten(variables["params"]), method.param_group)
+  state = sharding.replicate(init_state(variables, txs, labels), mesh)
+  before = jax.device_get(state.params)
+  step = steps.make_train_step(method, txs, labels, trainable or method.groups)
+  state, m = step(state, sharding.shard_batch(batch_np, mesh), jax.random.PRNGKey(3))
+  return before, jax.device_get(state.params), float(m["loss"]), state
+
+
+def test_four_devices_give_the_same_loss_and_update_as_one(tiny_data_dir):
+  assert jax.device_count() >= 4, "conftest should fake 4 CPU devices"
+  config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
+  config.model.dropout = 0.0
+  _, p1, loss1, _ = _one_step(config, 1)
+  _, p4, loss4, state4 = _one_step(config, 4)
+  assert loss1 == pytest.approx(loss4, rel=1e-5)
+  for k in p1:
+    np.testing.assert_allclose(p1[k], p4[k], rtol=1e-4, atol=1e-6)
+  assert len(state4.params["fc.kernel"].sharding.device_set) == 4
+
+
+def test_frozen_groups_do_not_move(tiny_data_dir):
+  config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
+  before, after, _, _ = _one_step(config, 1, trainable=("head",))
+  for k in before:
+    moved = not np.array_equal(before[k], after[k])
+    assert moved == (not k.startswith(("conv", "lcn"))), k
+
+
+def test_non_finite_loss_aborts_naming_step_and_stage():
+  class Seg:
+    name, cycle = "unary", 2
+
+  class Bar:
+    def update(self, n): pass
+    def set_postfix(self, **k): pass
+
+  pending = [(7, {"loss": np.float32(0.3)}), (8, {"loss": np.float32(np.nan)})]
+  with pytest.raises(loop.NonFiniteLossError, match="step 8 .*stage 'unary'"):
+    loop._flush(pending, None, Seg(), Bar(), time.time(), 6)

@@ -1,0 +1,34 @@
+import pytest
+
+from au_jax.train import schedule
+
+GROUPS = ("cnn", "unary", "pairwise")
+
+
+def test_cycled_stages_flatten_into_contiguous_segments():
+  cfg = {"stages": [dict(name="cnn", trainable="cnn", sampler="subject_balanced", steps=5),
+                    dict(name="pair", trainable="unary,pairwise", steps=3)],
+         "repeat": 3}
+  segs = schedule.build_schedule(cfg, GROUPS)
+  assert [s.name for s in segs] == ["cnn", "pair"] * 3
+  assert [s.start for s in segs] == [0, 5, 8, 13, 16, 21]
+  assert segs[-1].end == 24
+  assert segs[1].trainable == ("unary", "pairwise") and segs[0].sampler == "subject_balanced"
+  assert schedule.segment_at(segs, 12).index == 2
+  assert schedule.segment_at(segs, 13).index == 3
+  with pytest.raises(IndexError):
+    schedule.segment_at(segs, 24)
+
+
+def test_all_means_every_group():
+  segs = schedule.build_schedule({"stages": [dict(steps=1)]}, GROUPS)
+  assert segs[0].trainable == GROUPS
+
+
+def test_mistakes_are_named():
+  with pytest.raises(KeyError, match="heads"):
+    schedule.build_schedule({"stages": [dict(trainable="heads", steps=1)]}, GROUPS)
+  with pytest.raises(KeyError, match="stepz"):
+    schedule.build_schedule({"stages": [dict(stepz=1)]}, GROUPS)
+  with pytest.raises(ValueError, match="steps"):
+    schedule.build_schedule({"stages": [dict(steps=0)]}, GROUPS)
