@@ -5,26 +5,31 @@ A labelling y in {0..L-1}^A of A AUs is scored by
   S(y) = sum_q U_q(y_q) + sum_{p = (r, s)} V_p(y_r, y_s)          (= -E(y), Eq. 2)
 
 with unary log-potentials U [B, A, L] and pairwise log-potentials V [B, P, L, L]
-over the edges `pairs` [P, 2]; decoders return argmax_y S(y).
+over the edges `pairs` [P, 2]; decoders return argmax_y S(y). (Eq. 2 writes
+E = sum U + sum V with U, V the probabilities of Eqs. 5 and 8; read literally,
+exp(-E) would favour improbable labels, so here the potentials are logs.)
 
 For the Copula CNN, `ccnn_potentials` uses U_q = log p(y_q) (Eq. 4) and
 V_rs = log P(y_r, y_s) - log p(y_r) - log p(y_s) (Eq. 8 over the product of
-its marginals, i.e. the pointwise mutual information). Then S is the log of
-the normalised CRF
+its marginals, i.e. the pointwise mutual information). Then S is, up to a
+constant, the log of
   P(y|x) prop. to prod_q p(y_q) prod_rs P(y_r, y_s) / (p(y_r) p(y_s)),
-which is exact on trees (Bethe factorisation) and reduces to independent
-per-AU argmax when every theta = 0. For SCNN use U = log p, V = W (the table).
+which is the exact joint on trees (Bethe factorisation), keeps each pair's
+copula joint, and reduces to the independent per-AU argmax when every
+theta = 0. For SCNN use U = log p, V = W (the table).
 
 Decoders:
   `exact_map`        enumeration of all L^A labellings (A <= 6: 6^6 = 46656).
-  `bp_map`           damped max-product loopy BP + ICM refinement (any A).
+  `bp_map`           damped loopy BP (max- and sum-product) + ICM, best of 3 starts (any A).
   `expected_intensity`  sum_l l p(y_q = l) from unaries or from `bp_marginals`.
   `decoder_gap`      energy gap of an approximate decoder to `exact_map`.
 
-The paper decodes with AD3 [7]; loopy max-product BP is the message-passing
-alternative it mentions. It is exact on trees and chains; on the 5-AU fully
-connected random problems of `decoder_gap` the measured gap is reported in
-`tests/test_decode.py`.
+The paper decodes with AD3 [7]; loopy BP is the message-passing alternative
+it mentions. Max-product BP is exact on trees and chains. Measured with
+`decoder_gap` on fully connected 5-AU problems (1000 each): random N(0, 1)
+potentials, bp_map mean relative gap 0.0034, exact 90% (max-product + ICM
+alone: 0.024, 73%); CCNN-shaped potentials (ordinal unaries, Frank copulas
+with theta in [-5, 15]): 2e-4 to 8e-4, exact 92-98%.
 """
 from __future__ import annotations
 
@@ -215,26 +220,47 @@ def icm(unary: jax.Array, pairwise: jax.Array, pairs, y: jax.Array, *, sweeps: i
   return _icm(unary, pairwise, _as_pairs(pairs), jnp.asarray(y, jnp.int32), sweeps)
 
 
-def bp_map(unary: jax.Array, pairwise: jax.Array, pairs, *, num_iters: int = 50,
-           damping: float = 0.5, icm_sweeps: int = 2) -> tuple[jax.Array, jax.Array]:
-  """Approximate MAP for many AUs: max-product loopy BP, then ICM refinement.
+@functools.partial(jax.jit, static_argnames=("pairs", "num_iters", "icm_sweeps", "multistart"))
+def _bp_map(unary, pairwise, pairs: Pairs, num_iters: int, damping, icm_sweeps: int,
+            multistart: bool):
+  beliefs = [_bp(unary, pairwise, pairs, num_iters, damping, "max")]
+  if multistart:
+    beliefs += [_bp(unary, pairwise, pairs, num_iters, damping, "sum"), unary]
+  best_y, best_s = None, None
+  for b in beliefs:
+    y = jnp.argmax(b, axis=-1).astype(jnp.int32)
+    if icm_sweeps:
+      y = _icm(unary, pairwise, pairs, y, icm_sweeps)
+    s = _score(unary, pairwise, pairs, y)
+    if best_y is None:
+      best_y, best_s = y, s
+    else:
+      better = s > best_s
+      best_y, best_s = jnp.where(better[:, None], y, best_y), jnp.maximum(s, best_s)
+  return best_y, best_s
 
-  Exact on trees/chains (max-product BP converges to the max-marginals there);
-  on loopy graphs see `decoder_gap` for its measured gap to `exact_map`.
+
+def bp_map(unary: jax.Array, pairwise: jax.Array, pairs, *, num_iters: int = 50,
+           damping: float = 0.5, icm_sweeps: int = 3, multistart: bool = True
+           ) -> tuple[jax.Array, jax.Array]:
+  """Approximate MAP for many AUs: loopy BP decodes refined by ICM (jitted, batched).
+
+  Starts from the argmax of the max-product beliefs and, with `multistart`,
+  also of the sum-product beliefs and of the unaries alone; runs ICM from each
+  and keeps the highest-scoring labelling per example. Max-product BP alone
+  is exact on trees/chains; on loopy graphs see `decoder_gap`.
 
   Args:
     unary: [B, A, L]; pairwise: [B, P, L, L]; pairs: [P, 2].
     num_iters, damping: see `bp_beliefs`.
-    icm_sweeps: ICM passes after BP (0 = none).
+    icm_sweeps: ICM passes after each start (0 = none).
+    multistart: add the sum-product and unary-only starts (3x the cost).
 
   Returns:
     (y [B, A] int32, S(y) [B]).
   """
-  y = jnp.argmax(bp_beliefs(unary, pairwise, pairs, num_iters=num_iters, damping=damping),
-                 axis=-1).astype(jnp.int32)
-  if icm_sweeps:
-    y = icm(unary, pairwise, pairs, y, sweeps=icm_sweeps)
-  return y, score(unary, pairwise, pairs, y)
+  return _bp_map(unary, pairwise, _as_pairs(pairs), num_iters, damping, icm_sweeps,
+                 multistart)
 
 
 def bp_marginals(unary: jax.Array, pairwise: jax.Array, pairs, *, num_iters: int = 50,

@@ -42,7 +42,7 @@ def test_exact_map_equals_brute_force():
 def test_bp_is_exact_on_trees():
   for pairs in (CHAIN, STAR):
     u, v, _ = decode.random_problem(2, 64, 5, 6, pairs=pairs, coupling=2.0)
-    y_bp, s_bp = decode.bp_map(u, v, pairs, icm_sweeps=0)
+    y_bp, s_bp = decode.bp_map(u, v, pairs, icm_sweeps=0, multistart=False)
     y_ex, s_ex = decode.exact_map(u, v, pairs)
     np.testing.assert_array_equal(y_bp, y_ex)
     np.testing.assert_allclose(s_bp, s_ex, rtol=1e-5)
@@ -82,24 +82,27 @@ def test_icm_never_decreases_score_and_converges(loopy):
 def test_bp_gap_on_random_loopy_problems(loopy):
   """Fully connected 5-AU random CRFs (10 loopy edges, frustrated couplings).
 
-  Measured with 50 iterations, damping 0.5, 2 ICM sweeps on 200-500 problems:
-  coupling 1.0 -> mean relative gap ~0.02-0.025, exact on ~72%; unary-only
-  decoding has a mean relative gap of ~0.5. Bounds leave room for the seed.
+  Measured on 1000 problems (coupling 1, 50 damped iterations, 3 ICM sweeps):
+  bp_map mean relative gap 0.0034, exact on 90%; max-product BP + ICM alone
+  0.024 / 73%; unary-only decoding ~0.5. Bounds leave room for the seed.
   """
   u, v, pairs = loopy
   gap = decode.decoder_gap(u, v, pairs)
-  assert gap["mean_relative_gap"] < 0.05, gap
-  assert gap["exact_fraction"] > 0.6, gap
+  assert gap["mean_relative_gap"] < 0.01, gap
+  assert gap["exact_fraction"] > 0.8, gap
+  single = decode.decoder_gap(u, v, pairs, lambda a, b, c: decode.bp_map(
+      a, b, c, multistart=False))
+  assert single["mean_relative_gap"] < 0.05 and single["exact_fraction"] > 0.6, single
   naive = decode.decoder_gap(u, v, pairs, lambda a, b, c: decode.bp_map(
       a, b, c, num_iters=0, icm_sweeps=0))
-  assert naive["mean_relative_gap"] > 5 * gap["mean_relative_gap"], (naive, gap)
+  assert naive["mean_relative_gap"] > 10 * gap["mean_relative_gap"], (naive, gap)
 
 
 def test_ccnn_potentials_bp_gap():
   """CCNN-shaped problems: ordinal unaries + Frank-copula PMI on 5 AUs.
 
-  Measured: BP + ICM reaches the exact MAP on ~99% of them (copula
-  dependencies are smooth and mostly unfrustrated).
+  Measured on 3 x 1000 problems: bp_map exact on 92-98%, mean relative gap
+  1e-4 to 8e-4 (copula dependencies are smooth and mostly unfrustrated).
   """
   rng = np.random.default_rng(0)
   b, a = 200, 5
@@ -116,7 +119,7 @@ def test_ccnn_potentials_bp_gap():
 
   u, v = potentials(theta)
   gap = decode.decoder_gap(u, v, pairs)
-  assert gap["exact_fraction"] > 0.9 and gap["mean_relative_gap"] < 0.01, gap
+  assert gap["exact_fraction"] > 0.85 and gap["mean_relative_gap"] < 0.005, gap
   # With theta = 0 the CCNN energy is independent per AU: exact = per-AU argmax.
   u0, v0 = potentials(jnp.zeros(len(pairs)))
   np.testing.assert_array_equal(decode.exact_map(u0, v0, pairs)[0], jnp.argmax(u0, -1))
