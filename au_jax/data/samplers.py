@@ -11,6 +11,8 @@ it in `SAMPLERS` under the name configs use (`stage.sampler`).
 """
 from __future__ import annotations
 
+import functools
+
 import dataclasses
 
 import numpy as np
@@ -43,13 +45,18 @@ class Sampler:
 class UniformSampler(Sampler):
   """Epochs over all records, each a fresh permutation (without replacement)."""
 
+  def __init__(self, index, batch_size, seed):
+    super().__init__(index, batch_size, seed)
+    self._perm = functools.lru_cache(maxsize=2)(
+        lambda epoch: self.rng(0, epoch).permutation(len(self.index)))
+
   def indices(self, step):
     n, b = len(self.index), self.batch_size
     pos = np.arange(step * b, (step + 1) * b)
     out = np.empty(b, np.int64)
     for epoch in np.unique(pos // n):
       sel = pos // n == epoch
-      out[sel] = self.rng(0, epoch).permutation(n)[pos[sel] % n]
+      out[sel] = self._perm(int(epoch))[pos[sel] % n]
     return out
 
 
@@ -63,26 +70,20 @@ class SubjectBalancedSampler(Sampler):
 
   def __init__(self, index, batch_size, seed):
     super().__init__(index, batch_size, seed)
-    self._groups = index.groups(index.subject)
+    groups = index.groups(index.subject)
+    self._order = np.concatenate(groups)
+    self._sizes = np.array([len(g) for g in groups])
+    self._starts = np.concatenate([[0], np.cumsum(self._sizes)[:-1]])
 
   def indices(self, step):
-    s, b = len(self._groups), self.batch_size
+    s, b = len(self._sizes), self.batch_size
     pos = np.arange(step * b, (step + 1) * b)
-    rng = self.rng(1, step)
-    out = np.empty(b, np.int64)
-    for i, p in enumerate(pos):
-      g = self._groups[self.rng(0, p // s).permutation(s)[p % s]]
-      out[i] = g[rng.integers(len(g))]
-    return out
-
-
-# Balanced samplers of CCNN-IT (Walecki et al. 2017, Alg. 1 and Eq. 12): the
-# unary stage sees intensity-level-balanced batches (bb_m), the copula stage
-# AU-co-occurrence-balanced ones (bb_e), and multi-dataset training combines
-# per-dataset balanced batches in equal shares (bb_c). Each is a two-level
-# stratification: pick a unit (an AU / an AU pair) uniformly, then one of its
-# non-empty strata (a level / an occurrence pattern) uniformly, then a record
-# of that stratum uniformly, all vectorised over the batch.
+    group = np.empty(b, np.int64)
+    for cycle in np.unique(pos // s):
+      sel = pos // s == cycle
+      group[sel] = self.rng(0, cycle).permutation(s)[pos[sel] % s]
+    within = (self.rng(1, step).random(b) * self._sizes[group]).astype(np.int64)
+    return self._order[self._starts[group] + within]
 
 
 class _Strata:
