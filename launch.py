@@ -5,7 +5,7 @@ r"""Train and evaluate an au-jax experiment.
 
 Rerunning the same command resumes from the workdir's last checkpoint.
 """
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from au_jax.train import loop
@@ -18,6 +18,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
   del argv
+  if not flags.FLAGS["verbosity"].present:  # orbax and TFDS log every step at INFO
+    logging.set_verbosity(logging.WARNING)
   from au_jax import evaluate
   report = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   print(evaluate.format_table(report["test"], f"{report['model']} — test"))
