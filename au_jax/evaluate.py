@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 
+import jax
 import numpy as np
 
 from au_jax import aus as au_lib
@@ -26,11 +27,16 @@ def predict_split(predict_step, state, split, transform, *, batch_size, mesh,
   """{'intensity': [N, A], 'occurrence': [N, A]} for every record of `split`."""
   outs: dict[str, list] = {}
   for batch in pipeline.eval_batches(split.source, transform, batch_size=batch_size,
-                                     num_threads=num_threads):
-    keep = batch["mask"] > 0
-    pred = predict_step(state.params, state.model_state, sharding.shard_batch(batch, mesh))
+                                     num_threads=num_threads,
+                                     process_index=jax.process_index(),
+                                     process_count=jax.process_count()):
+    sharded = sharding.shard_batch(batch, mesh)
+    pred = predict_step(state.params, state.model_state, sharded)
+    pred["mask"] = sharded["mask"]
+    pred = sharding.to_host(pred)
+    keep = pred.pop("mask") > 0
     for k, v in pred.items():
-      outs.setdefault(k, []).append(np.asarray(v)[keep])
+      outs.setdefault(k, []).append(v[keep])
   return {k: np.concatenate(v) for k, v in outs.items()}
 
 

@@ -29,13 +29,22 @@ def _stack(examples: list[dict]) -> dict:
 
 
 def train_dataset(source, sampler: Sampler, transform: Transform, *, num_steps: int,
-                  seed: int, segment: int) -> grain.MapDataset:
-  """MapDataset of the `num_steps` training batches of one schedule segment."""
-  b = sampler.batch_size
+                  seed: int, segment: int, process_index: int = 0,
+                  process_count: int = 1) -> grain.MapDataset:
+  """MapDataset of the `num_steps` training batches of one schedule segment.
+
+  With several processes (multi-host), process k yields rows
+  [k * B/n, (k+1) * B/n) of every global batch of B = sampler.batch_size.
+  """
+  if sampler.batch_size % process_count:
+    raise ValueError(f"batch size {sampler.batch_size} not divisible by {process_count} processes")
+  b = sampler.batch_size // process_count
+  first_slot = process_index * b
   step_indices = functools.lru_cache(maxsize=64)(sampler)
 
   def example(position: int) -> dict:
-    step, slot = divmod(int(position), b)
+    step, local = divmod(int(position), b)
+    slot = first_slot + local
     record = source[int(step_indices(step)[slot])]
     rng = np.random.default_rng((seed, segment, step, slot))
     out = transform(record, rng, True)
@@ -58,17 +67,25 @@ def iterate(ds: grain.MapDataset, *, num_threads: int = 2, prefetch: int = 4,
 
 
 def eval_batches(source, transform: Transform, *, batch_size: int,
-                 indices: np.ndarray | None = None, num_threads: int = 2
-                 ) -> Iterator[dict]:
-  """Batches of every record (or of `indices`) once, padded + masked."""
+                 indices: np.ndarray | None = None, num_threads: int = 2,
+                 process_index: int = 0, process_count: int = 1) -> Iterator[dict]:
+  """Batches of every record (or of `indices`) once, padded + masked.
+
+  Global batch j holds positions [j*B, (j+1)*B); process k yields its rows
+  [k*B/n, (k+1)*B/n) of each, so gathering the processes' outputs in order
+  restores the record order.
+  """
   idx = np.arange(len(source)) if indices is None else np.asarray(indices)
   n = len(idx)
   padded = -(-n // batch_size) * batch_size
+  b = batch_size // process_count
 
-  def example(p: int) -> dict:
+  def example(q: int) -> dict:
+    j, local = divmod(int(q), b)
+    p = j * batch_size + process_index * b + local
     out = transform(source[int(idx[p if p < n else 0])], None, False)
     out["mask"] = np.float32(p < n)
     return out
 
-  ds = grain.MapDataset.range(padded).map(example).batch(batch_size, batch_fn=_stack)
+  ds = grain.MapDataset.range(padded // process_count).map(example).batch(b, batch_fn=_stack)
   return iterate(ds, num_threads=num_threads)

@@ -45,3 +45,11 @@ def shard_batch(batch: dict, mesh: Mesh) -> dict:
 
 def replicate(tree, mesh: Mesh):
   return jax.device_put(tree, replicated(mesh))
+
+
+def to_host(tree) -> dict:
+  """Global (data-sharded) arrays -> numpy on every process, in global order."""
+  if jax.process_count() == 1:
+    return jax.tree.map(np.asarray, tree)
+  from jax.experimental import multihost_utils
+  return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))

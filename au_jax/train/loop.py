@@ -115,7 +115,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
                              f"match the schedule (segment {seg.index} starts at {seg.start})")
       it = pipeline.iterate(pipeline.train_dataset(
           splits["train"].source, sampler, method.transform, num_steps=seg.steps,
-          seed=seed, segment=seg.index), num_threads=threads, state=it_state)
+          seed=seed, segment=seg.index, process_index=jax.process_index(),
+          process_count=jax.process_count()), num_threads=threads, state=it_state)
       pending = []
       while step < seg.end:
         batch = sharding.shard_batch(next(it), mesh)

@@ -55,3 +55,26 @@ def test_augmentation_rng_differs_by_segment():
   a = pipeline.train_dataset(ListSource(64), sampler, transform, num_steps=1, seed=1, segment=0)
   b = pipeline.train_dataset(ListSource(64), sampler, transform, num_steps=1, seed=1, segment=1)
   assert not np.array_equal(a[0]["noise"], b[0]["noise"])
+
+
+def test_processes_feed_disjoint_rows_of_the_global_batch():
+  index = make_index()
+  sampler = UniformSampler(index, batch_size=8, seed=0)
+  full = pipeline.train_dataset(ListSource(64), sampler, transform, num_steps=2, seed=1, segment=0)
+  parts = [pipeline.train_dataset(ListSource(64), sampler, transform, num_steps=2, seed=1,
+                                  segment=0, process_index=k, process_count=2) for k in (0, 1)]
+  for step in (0, 1):
+    joined = np.concatenate([p[step]["value"] for p in parts])
+    np.testing.assert_array_equal(joined, full[step]["value"])
+    np.testing.assert_array_equal(np.concatenate([p[step]["noise"] for p in parts]),
+                                  full[step]["noise"])
+
+
+def test_eval_rows_per_process_rebuild_the_record_order():
+  per = [list(pipeline.eval_batches(ListSource(10), transform, batch_size=4, process_index=k,
+                                    process_count=2)) for k in (0, 1)]
+  values = np.concatenate([np.concatenate([per[0][j]["value"], per[1][j]["value"]])
+                           for j in range(len(per[0]))])
+  masks = np.concatenate([np.concatenate([per[0][j]["mask"], per[1][j]["mask"]])
+                          for j in range(len(per[0]))])
+  assert values[masks > 0].tolist() == list(range(10))
