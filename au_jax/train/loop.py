@@ -8,6 +8,7 @@ metrics.jsonl and plots/.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -60,6 +61,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   sharding.check_batch_size(int(ecfg.batch_size), mesh)
   threads = int(config.data.get("num_threads", 2))
 
+  save_data_info(workdir, info)
   splits = {s: sources.load_split(config.data, s, info_parts)
             for s in ("train", "validation", "test")}
   if method.fit is not None:
@@ -148,6 +150,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
   except Exception as e:  # a plot must never lose a finished run
     print(f"[au_jax] could not plot learning curves: {e}", flush=True)
   return report
+
+
+def save_data_info(workdir: str, info) -> None:
+  """What inference needs to rebuild the model without the dataset."""
+  meta = info.metadata[0] if info.metadata else {}
+  atomic_write(os.path.join(workdir, "data_info.json"), json.dumps(dict(
+      aus=list(info.aus), intensity_coded=list(info.intensity_coded),
+      occurrence_coded=list(info.occurrence_coded), datasets=list(info.datasets),
+      image_size=int(meta.get("image_size", 0)) or None,
+      alignment=meta.get("alignment", "similarity")), indent=1))
 
 
 def _flat_keys(params, prefix=()):
