@@ -21,7 +21,11 @@ def main(argv):
   if not flags.FLAGS["verbosity"].present:  # orbax and TFDS log every step at INFO
     logging.set_verbosity(logging.WARNING)
   from au_jax import evaluate
-  report = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  from au_jax.data.sources import DatasetNotFoundError
+  try:
+    report = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except DatasetNotFoundError as e:  # a user action, not a bug: no traceback
+    raise app.UsageError(str(e), exitcode=2) from None
   print(evaluate.format_table(report["test"], f"{report['model']} — test"))
   print(f"\nreport: {_WORKDIR.value}/report.md")
 

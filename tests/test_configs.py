@@ -31,3 +31,14 @@ def test_mistyped_override_fails_naming_the_key(tmp_path):
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode != 0
   assert "batchsize" in out.stderr + out.stdout
+
+
+def test_missing_licensed_dataset_prints_how_to_build_it(tmp_path):
+  env = dict(__import__("os").environ, AU_JAX_DATA_DIR=str(tmp_path / "empty"))
+  out = subprocess.run(
+      [sys.executable, "launch.py", "--config=configs/gudi_fera2015.py", f"--workdir={tmp_path}/w"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+  assert out.returncode == 2
+  text = out.stderr + out.stdout
+  assert "python -m tfds_builders.build bp4d --manual_dir=" in text
+  assert "Traceback" not in text
