@@ -32,7 +32,6 @@ import os
 import sys
 from typing import Iterable, Iterator, Sequence
 
-import jax
 import ml_collections
 import numpy as np
 
@@ -41,8 +40,8 @@ from au_jax import models
 from au_jax.data.sources import DataInfo
 from au_jax.face.align import align_face
 from au_jax.face.template import CANONICAL_68
-from au_jax.train import checkpoint, optim, steps
-from au_jax.train.state import flatten, group_labels, init_state
+from au_jax.train import checkpoint, steps
+from au_jax.train.loop import initial_state
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -74,12 +73,10 @@ class Predictor:
     size = int(d.get("image_size") or 96)
     method = models.get_spec(config.model.name).build(config.model, info)
     example = _batch([method.transform(_blank_record(size, info.num_aus), None, False)])
-    variables = method.init(jax.random.PRNGKey(0), example)
-    txs = optim.group_optimizers(config.train, method.groups)
-    labels = group_labels(flatten(variables["params"]), method.param_group)
+    fresh, _, _ = initial_state(method, config.train, example)
     ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
     try:
-      state, _ = ckpt.restore(init_state(variables, txs, labels))
+      state, _ = ckpt.restore(fresh)
     finally:
       ckpt.close()
     if state is None:

@@ -50,9 +50,8 @@ def main(argv):
   import numpy as np
 
   from au_jax.data import pipeline, samplers, sharding, sources
-  from au_jax.train import optim, schedule, steps as steps_lib
-  from au_jax.train.loop import setup
-  from au_jax.train.state import group_labels, init_state
+  from au_jax.train import schedule, steps as steps_lib
+  from au_jax.train.loop import initial_state, setup
 
   config = _CONFIG.value
   bs = _BATCH.value or int(config.train.batch_size)
@@ -78,12 +77,8 @@ def main(argv):
       next(it)
     result["pipeline_images_per_s"] = n * bs / (time.perf_counter() - t)
 
-  variables = method.init(jax.random.PRNGKey(0), first)
-  txs = optim.group_optimizers(config.train, method.groups)
-  flat_keys = [".".join(k) for k in __import__("flax").traverse_util.flatten_dict(
-      variables["params"])]
-  labels = group_labels({k: None for k in flat_keys}, method.param_group)
-  state = sharding.replicate(init_state(variables, txs, labels), mesh)
+  state, txs, labels = initial_state(method, config.train, first)
+  state = sharding.replicate(state, mesh)
   result["num_params"] = int(sum(np.prod(v.shape) for v in jax.tree.leaves(state.params)))
   batch = sharding.shard_batch(first, mesh)
   key = jax.random.PRNGKey(1)

@@ -19,7 +19,7 @@ from au_jax import evaluate, models
 from au_jax.data import pipeline, samplers, sharding, sources
 from au_jax.train import checkpoint, optim, schedule, steps
 from au_jax.train.logging import MetricsWriter, atomic_write, progress
-from au_jax.train.state import group_labels, init_state
+from au_jax.train.state import flatten, group_labels, init_state
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -47,6 +47,14 @@ def setup(config):
   return info_parts, method, mesh
 
 
+def initial_state(method, train_cfg, batch, seed: int = 0):
+  """(TrainState, per-group optimisers, parameter -> group labels) of a fresh run."""
+  variables = method.init(jax.random.PRNGKey(seed), batch)
+  txs = optim.group_optimizers(train_cfg, method.groups)
+  labels = group_labels(flatten(variables["params"]), method.param_group)
+  return init_state(variables, txs, labels), txs, labels
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   _check_config(config)
   workdir = os.path.abspath(os.path.expanduser(workdir))
@@ -70,17 +78,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   segments = schedule.build_schedule(tcfg, method.groups)
   total = segments[-1].end
-  txs = optim.group_optimizers(tcfg, method.groups)
-
   seed = int(config.get("seed", 0))
   init_batch = next(pipeline.iterate(pipeline.train_dataset(
       splits["train"].source, samplers.make_sampler("uniform", splits["train"].index,
                                                     batch_size, seed),
       method.transform, num_steps=1, seed=seed, segment=2**31 - 1), num_threads=threads))
-  variables = method.init(jax.random.PRNGKey(seed), init_batch)
-  labels = group_labels(
-      {k: None for k in _flat_keys(variables["params"])}, method.param_group)
-  state = sharding.replicate(init_state(variables, txs, labels), mesh)
+  state, txs, labels = initial_state(method, tcfg, init_batch, seed)
+  state = sharding.replicate(state, mesh)
 
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
                                  max_to_keep=int(tcfg.get("keep_checkpoints", 2)))
@@ -160,14 +164,6 @@ def save_data_info(workdir: str, info) -> None:
       occurrence_coded=list(info.occurrence_coded), datasets=list(info.datasets),
       image_size=int(meta.get("image_size", 0)) or None,
       alignment=meta.get("alignment", "similarity")), indent=1))
-
-
-def _flat_keys(params, prefix=()):
-  for k, v in params.items():
-    if isinstance(v, dict):
-      yield from _flat_keys(v, prefix + (k,))
-    else:
-      yield ".".join(prefix + (k,))
 
 
 def _flush(pending, writer, seg, bar, t0, t_step):

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from au_jax.data import pipeline, samplers, sharding, sources
-from au_jax.train import loop, optim, steps
-from au_jax.train.state import group_labels, init_state
+from au_jax.train import loop, steps
 from tests.conftest import ROOT, tiny_config
 
 
@@ -85,11 +84,8 @@ def _one_step(config, num_devices, trainable=None):
   batch_np = next(pipeline.iterate(pipeline.train_dataset(
       split.source, samplers.make_sampler("uniform", split.index, bs, 0), method.transform,
       num_steps=1, seed=0, segment=0)))
-  variables = method.init(jax.random.PRNGKey(0), batch_np)
-  txs = optim.group_optimizers(config.train, method.groups)
-  from au_jax.train.state import flatten
-  labels = group_labels(flatten(variables["params"]), method.param_group)
-  state = sharding.replicate(init_state(variables, txs, labels), mesh)
+  state, txs, labels = loop.initial_state(method, config.train, batch_np)
+  state = sharding.replicate(state, mesh)
   before = jax.device_get(state.params)
   step = steps.make_train_step(method, txs, labels, trainable or method.groups)
   state, m = step(state, sharding.shard_batch(batch_np, mesh), jax.random.PRNGKey(3))
