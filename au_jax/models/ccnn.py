@@ -1,0 +1,282 @@
+"""Copula CNN (CCNN-IT): Walecki, Rudovic, Pavlovic, Schuller, Pantic, "Deep
+Structured Learning for Facial Action Unit Intensity Estimation", CVPR 2017.
+
+Paper -> code:
+  pre-processing (Sec. 4)    `CCNNTransform`: register the 2 eye centres to
+                             the reference frame ("two_eye" similarity), grey,
+                             per-image contrast normalisation (zero mean, unit
+                             std), a random 85% crop in training (centre crop
+                             in evaluation)
+  f_d(x, W) (Sec. 3)         `CCNNBackbone`: 3 x [conv k x k (32 / 64 / 128
+                             filters) -> ReLU -> 2x2 max-pool] -> FC 128 (ReLU)
+  U (Eqs. 3-5)               `ordinal.OrdinalUnary` (OCNN, SCNN, CCNN); a
+                             softmax over the L levels per AU for CNN [14]
+  V (Eqs. 6-9)               `copula.FrankPairwise` (CCNN); the linear table of
+                             `ccnn_loss.LinearPairwise` (SCNN [22])
+  loss (Eqs. 10-11)          `ccnn_loss.composite_nll` + lambda ||phi||^2
+                             (`ordinal.unary_l2`); missing labels (-1) masked
+  Alg. 1 (IBB)               a stage schedule in the config (configs/
+                             ccnn_synthetic.py `stages`): W with subject-
+                             balanced batches on the whole objective, phi with
+                             level-balanced batches on the unary terms
+                             (loss_weights pair=0), theta with co-occurrence-
+                             balanced batches on the pair terms (unary=0)
+  Eq. 12 (multi-dataset)     one unary per AU of the union (shared), pairwise
+                             parameters per dataset (`num_datasets` rows,
+                             selected by the batch's `dataset` code)
+  joint inference (3.3.1)    `decode.exact_map` for A <= `exact_max_aus` AUs,
+                             else `decode.bp_map` (loopy BP + ICM; the paper
+                             uses AD3); potentials from `decode.ccnn_potentials`
+
+Variants (the paper's baselines, Table 1): `variant` = "cnn" | "ocnn" |
+"scnn" | "ccnn"; "-IT" is a schedule, not a module, so it lives in the config.
+
+Outputs of `predict` (all [B, A]):
+  intensity           the configured decoding (`decode` = "map" | "expected")
+  intensity_map       MAP labelling of the CRF (independent argmax for CNN/OCNN)
+  intensity_expected  E[y_q] under the marginals (exact unaries for CNN/OCNN,
+                      sum-product loopy BP marginals of the CRF for SCNN/CCNN)
+  occurrence          P(y_q >= occurrence_level) under the same marginals
+  dataset             [B] the batch's dataset codes (to split multi-dataset reports)
+
+Paper symbol -> code name: W -> params["backbone"]; phi_q = {beta_q, psi_q,
+sigma_q} -> params["unary"]; theta_rs -> params["pairwise"]["theta_raw"]
+(theta = theta_max tanh(raw)); E -> `pairs`; lambda -> `unary_l2`; L ->
+`num_levels`; Q -> A = `num_aus`; D_h (Eq. 12) -> `dataset` codes.
+
+Choices the paper leaves open (configurable): 'SAME' convolutions, a ReLU on
+the 128 features, lambda, theta's bound (|theta| <= 20, Kendall tau 0.82),
+BP marginals for the occurrence score and expected intensity.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from au_jax import decode
+from au_jax.data import transforms as T
+from au_jax.face.align import align_face
+from au_jax.models import ccnn_loss, copula, ordinal
+from au_jax.models.spec import Method, ModelSpec
+
+VARIANTS = ("cnn", "ocnn", "scnn", "ccnn")
+PAIRWISE_VARIANTS = ("scnn", "ccnn")
+
+
+class CCNNBackbone(nn.Module):
+  """f_d(x, W): 3 conv + 2x2 max-pool blocks and an FC layer (Sec. 3, Fig. 1).
+
+  Attributes:
+    features: filters per conv layer (paper: 32, 64, 128).
+    kernel: conv kernel side (paper: 9).
+    fc_units: feature size (paper: 128).
+
+  Input [B, S, S, 1] -> features [B, fc_units].
+  """
+  features: Sequence[int] = (32, 64, 128)
+  kernel: int = 9
+  fc_units: int = 128
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    for i, f in enumerate(self.features):
+      x = nn.relu(nn.Conv(f, (self.kernel, self.kernel), padding="SAME", name=f"conv{i + 1}")(x))
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = x.reshape((x.shape[0], -1))
+    return nn.relu(nn.Dense(self.fc_units, name="fc")(x))
+
+
+class CCNN(nn.Module):
+  """The network of Fig. 1 with the output layer of one variant.
+
+  Attributes:
+    num_aus: A.
+    variant: "cnn" | "ocnn" | "scnn" | "ccnn".
+    num_levels: L.
+    features, kernel, fc_units: `CCNNBackbone`.
+    pairs: CRF edges E ((r, s), ...); all r < s by default.
+    theta_max: bound on |theta| (CCNN).
+    num_datasets: D, rows of dataset-specific pairwise parameters (Eq. 12).
+
+  Returns a dict: `log_probs` [B, A, L] unary log P(y_q = l | x); for SCNN /
+  CCNN also `pair_log_probs` [B, P, L, L] (the Eq. 10 pair factors),
+  `pairwise` [B, P, L, L] decoding log-potentials V and `theta` ([B, P] CCNN,
+  [B, P, L, L] table W for SCNN).
+  """
+  num_aus: int
+  variant: str = "ccnn"
+  num_levels: int = 6
+  features: Sequence[int] = (32, 64, 128)
+  kernel: int = 9
+  fc_units: int = 128
+  pairs: Sequence[tuple[int, int]] | None = None
+  theta_max: float = 20.0
+  num_datasets: int = 1
+
+  def edge_list(self) -> np.ndarray:
+    pairs = copula.all_pairs(self.num_aus) if self.pairs is None else self.pairs
+    return np.asarray(pairs, np.int32).reshape(-1, 2)
+
+  @nn.compact
+  def __call__(self, image: jax.Array, dataset: jax.Array | None = None, *,
+               train: bool = False) -> dict:
+    del train  # no dropout / batch norm in the paper's network
+    a, l = self.num_aus, self.num_levels
+    feats = CCNNBackbone(tuple(self.features), self.kernel, self.fc_units, name="backbone")(image)
+    if self.variant == "cnn":  # softmax per AU over its L levels [14]
+      logits = nn.Dense(a * l, name="unary")(feats).reshape(-1, a, l)
+      out = {"log_probs": jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)}
+    elif self.variant in ("ocnn", "scnn", "ccnn"):
+      unary = ordinal.OrdinalUnary(a, l, name="unary")(feats)  # Eqs. 3-5
+      out = {"log_probs": unary.log_probs}
+      if dataset is None:
+        dataset = jnp.zeros(image.shape[:1], jnp.int32)
+      dataset = jnp.asarray(dataset, jnp.int32).reshape(-1)
+      pairs = self.edge_list()
+      if self.variant == "ccnn":
+        tables, theta = copula.FrankPairwise(a, tuple(map(tuple, pairs.tolist())),
+                                             self.theta_max, self.num_datasets,
+                                             name="pairwise")(unary.cdf, dataset)  # Eqs. 6-9
+        _, v = decode.ccnn_potentials(unary.log_probs, tables, pairs)
+        out.update(pair_log_probs=ccnn_loss.copula_pair_log_probs(tables), pairwise=v,
+                   theta=theta)
+      elif self.variant == "scnn":
+        pair_lp, w = ccnn_loss.LinearPairwise(tuple(map(tuple, pairs.tolist())), l,
+                                              self.num_datasets,
+                                              name="pairwise")(unary.log_probs, dataset)
+        out.update(pair_log_probs=pair_lp, pairwise=w, theta=w)
+    else:
+      raise ValueError(f"unknown CCNN variant {self.variant!r}; one of {VARIANTS}")
+    return out
+
+
+class CCNNTransform:
+  """Sec. 4 pre-processing of one record (pure numpy; rng only in training).
+
+  Two-eye registration to `size` x `size`, grey, per-image contrast
+  normalisation, then a `crop` fraction: random position in training, the
+  centre in evaluation. Output image [round(crop * size)]^2 x 1 float32.
+  """
+
+  def __init__(self, size: int = 64, crop: float = 0.85, registration: str | None = "two_eye"):
+    self.size, self.crop, self.registration = int(size), float(crop), registration
+
+  @property
+  def output_size(self) -> int:
+    return int(round(self.size * self.crop))
+
+  def __call__(self, record, rng, train):
+    rgb = T.decode(record["image"])
+    lm = np.asarray(record["landmarks"], np.float32)
+    if self.registration and np.isfinite(lm).any():
+      rgb = align_face(rgb, lm, size=self.size, method=self.registration).image
+    x = T.standardise(T.to_grey(T.resize(rgb, self.size)))
+    x, _ = T.random_crop(x, self.crop, rng if train else None)
+    return dict(image=np.ascontiguousarray(x[..., None], np.float32), **T.labels(record))
+
+
+@dataclasses.dataclass(frozen=True)
+class _JitInitMethod(Method):
+  """`Method` whose init is jitted and draws with the "rbg" PRNG.
+
+  Eagerly, the ordinal / copula graph dispatches hundreds of primitives one
+  by one (~16 s on a 2-core CPU), and XLA:CPU compiles every threefry draw of
+  a jitted init separately (~1.5 s per parameter); an rbg key (derived
+  deterministically from `rng`) compiles in ~0.2 s. Init only: training
+  keys are untouched.
+  """
+
+  def init(self, rng: jax.Array, batch: dict):
+    inputs = {k: jnp.asarray(batch[k]) for k in self.input_keys}
+    data = jax.random.key_data(rng).reshape(-1)
+    key = jax.random.wrap_key_data(jnp.concatenate([data, data[::-1]])[:4], impl="rbg")
+    init = jax.jit(functools.partial(self.module.init, train=False))
+    return init({"params": key}, **inputs)
+
+
+def build(model_cfg, data_info) -> Method:
+  cfg = dict(model_cfg)
+  variant = cfg.get("variant", "ccnn")
+  if variant not in VARIANTS:
+    raise KeyError(f"config.model.variant {variant!r} unknown; one of {VARIANTS}")
+  num_aus, num_levels = len(data_info.aus), int(cfg.get("num_levels", 6))
+  pairs = cfg.get("pairs")
+  module = CCNN(num_aus=num_aus, variant=variant, num_levels=num_levels,
+                features=tuple(cfg.get("features", (32, 64, 128))),
+                kernel=int(cfg.get("kernel", 9)), fc_units=int(cfg.get("fc_units", 128)),
+                pairs=None if pairs is None else tuple(map(tuple, pairs)),
+                theta_max=float(cfg.get("theta_max", 20.0)),
+                num_datasets=max(len(data_info.datasets), 1))
+  transform = CCNNTransform(size=int(cfg.get("input_size", 64)), crop=float(cfg.get("crop", 0.85)),
+                            registration=cfg.get("registration", "two_eye"))
+  edges = module.edge_list()
+  lam = float(cfg.get("unary_l2", 0.0))
+  decode_mode = cfg.get("decode", "map")
+  if decode_mode not in ("map", "expected"):
+    raise KeyError(f"config.model.decode {decode_mode!r}: 'map' or 'expected'")
+  map_decoder = cfg.get("map_decoder", "auto")
+  exact = (map_decoder == "exact" or
+           (map_decoder == "auto" and num_aus <= int(cfg.get("exact_max_aus", 6))))
+  bp_iters = int(cfg.get("bp_iters", 50))
+  occ_level = int(cfg.get("occurrence_level", 2))
+  has_pairs = variant in PAIRWISE_VARIANTS
+
+  def apply(variables, batch):
+    return module.apply(variables, batch["image"], batch.get("dataset"))
+
+  def loss(variables, batch, rng, train=True, weights=None):
+    del rng, train
+    w = dict(weights or {})
+    out = apply(variables, batch)
+    nll, metrics = ccnn_loss.composite_nll(
+        out["log_probs"], batch["intensity"], out.get("pair_log_probs"),
+        edges if has_pairs else None, example_weight=batch.get("mask"),
+        unary_weight=float(w.get("unary", 1.0)), pair_weight=float(w.get("pair", 1.0)))
+    value = nll
+    if lam:
+      up = variables["params"]["unary"]
+      reg = (ordinal.unary_l2(up) if variant != "cnn"
+             else sum(jnp.sum(x**2) for x in jax.tree.leaves(up)))
+      value = value + lam * float(w.get("l2", 1.0)) * reg  # Eq. 11
+      metrics["unary_l2"] = reg
+    metrics["nll"] = nll
+    if variant == "ccnn":
+      metrics["mean_abs_theta"] = jnp.mean(jnp.abs(out["theta"]))
+    return value, {"metrics": metrics, "model_state": {}}
+
+  def predict(variables, batch):
+    out = apply(variables, batch)
+    u = out["log_probs"]
+    if has_pairs:
+      v = out["pairwise"]
+      y, _ = (decode.exact_map(u, v, edges) if exact
+              else decode.bp_map(u, v, edges, num_iters=bp_iters))
+      marg = decode.bp_marginals(u, v, edges, num_iters=bp_iters)
+    else:
+      y, marg = jnp.argmax(u, axis=-1), u
+    y_map = y.astype(jnp.float32)
+    y_exp = decode.expected_intensity(marg)
+    p = jnp.exp(marg)
+    return {"intensity": y_map if decode_mode == "map" else y_exp,
+            "intensity_map": y_map, "intensity_expected": y_exp,
+            "occurrence": jnp.sum(p[..., occ_level:], axis=-1),
+            # lets reports split a multi-dataset test set by dataset
+            "dataset": jnp.asarray(batch["dataset"], jnp.int32)}
+
+  groups = ("cnn", "unary", "pairwise") if has_pairs else ("cnn", "unary")
+
+  def param_group(path):
+    return {"backbone": "cnn", "unary": "unary", "pairwise": "pairwise"}[path[0]]
+
+  return _JitInitMethod(name="ccnn", module=module, transform=transform, loss=loss, predict=predict,
+                param_group=param_group, groups=groups, input_keys=("image", "dataset"))
+
+
+SPEC = ModelSpec(name="ccnn", build=build,
+                 paper="Walecki et al., CVPR 2017 (ccnn_walecki_cvpr2017.txt)")
