@@ -67,7 +67,8 @@ def main(argv):
   result = dict(config=sys.argv[1] if len(sys.argv) > 1 else "", model=config.model.name,
                 batch_size=bs, steps=n, backend=jax.default_backend(),
                 devices=[str(d) for d in mesh.devices.flat], host=platform.node(),
-                cpu_count=os.cpu_count(), jax_version=jax.__version__)
+                cpu_count=os.cpu_count(), jax_version=jax.__version__,
+                load_average_at_start=os.getloadavg()[0])
 
   it = pipeline.iterate(ds, num_threads=threads)
   first = next(it)
@@ -107,6 +108,8 @@ def main(argv):
       return m["loss"]
     result["end_to_end_images_per_s"] = (n - 1) * bs / _timed(e2e, n - 1)
 
+  # Other processes competing for the cores make every number here smaller.
+  result["load_average_at_end"] = os.getloadavg()[0]
   result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   stats = getattr(jax.devices()[0], "memory_stats", lambda: None)()
   if stats and "peak_bytes_in_use" in stats:
