@@ -89,6 +89,49 @@ def summarise(runs):
   return out
 
 
+def paired_diff(runs, a: str, b: str, dec="map", aus=None, dataset_key=None) -> dict:
+  """ICC of run-name a minus b, paired by seed (mean over `aus`, default all)."""
+  by = {(r["name"], r["seed"]): r for r in runs}
+  diffs = []
+  for seed in sorted({r["seed"] for r in runs}):
+    if (a, seed) in by and (b, seed) in by:
+      ra, rb = by[(a, seed)][dec]["per_au"], by[(b, seed)][dec]["per_au"]
+      keys = [k for k in ra if k in rb and (aus is None or k in aus)]
+      diffs.append(float(np.mean([ra[k]["icc"] - rb[k]["icc"] for k in keys])))
+  return {"a": a, "b": b, "decoding": dec, "aus": aus or "all", "diffs": diffs,
+          "mean": float(np.mean(diffs)) if diffs else float("nan"),
+          "sd": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else float("nan")}
+
+
+def claims(runs) -> list:
+  """The paper's claims as paired ICC differences (see docs/ccnn.md)."""
+  strong = [f"AU{a:02d}" for p in STRONG_PAIRS for a in p]
+  base = {}
+  for r in runs:
+    if r["multi"]:
+      continue
+    for k, v in r["base_rate"].items():
+      base.setdefault(k, []).append(v)
+  rare = sorted(base, key=lambda k: np.mean(base[k]))[:4]     # the 4 rarest AUs of the test set
+  shared = ["AU06", "AU12", "AU17"]                          # intensity-coded in both presets
+  out = []
+  for dec in ("map", "expected"):
+    for it in ("", "-IT"):
+      out.append(dict(claim="ordinal beats softmax", **paired_diff(runs, f"OCNN{it}", f"CNN{it}", dec)))
+      out.append(dict(claim="copula beats independent", **paired_diff(runs, f"CCNN{it}", f"OCNN{it}", dec)))
+      out.append(dict(claim="copula gain on strong pairs (1-2, 6-12, 25-26)",
+                      **paired_diff(runs, f"CCNN{it}", f"OCNN{it}", dec, strong)))
+      out.append(dict(claim="copula beats linear pairwise", **paired_diff(runs, f"CCNN{it}", f"SCNN{it}", dec)))
+    for v in ("CNN", "OCNN", "SCNN", "CCNN"):
+      out.append(dict(claim="IT helps (all AUs)", **paired_diff(runs, f"{v}-IT", v, dec)))
+      out.append(dict(claim=f"IT helps rare AUs {rare}", **paired_diff(runs, f"{v}-IT", v, dec, rare)))
+    out.append(dict(claim="multi-dataset helps shared AUs (6, 12, 17)",
+                    **paired_diff(runs, "CCNN-IT (*)", "CCNN-IT", dec, shared)))
+    out.append(dict(claim="multi-dataset, all disfa_like AUs",
+                    **paired_diff(runs, "CCNN-IT (*)", "CCNN-IT", dec)))
+  return out
+
+
 def tables(summary, dec="map"):
   from au_jax.models.ccnn_report import table1
   rows = {n: {"per_au": e[dec]["per_au_mean"], "mean": e[dec]["mean"]} for n, e in summary.items()}
@@ -126,7 +169,11 @@ def main():
     with open(args.out, "w") as f:
       json.dump({"steps": args.steps, "seeds": seeds, "dataset": "synthetic_au/disfa_like",
                  "test": "disfa_like test subjects (protocol default)",
-                 "runs": runs, "summary": summary}, f, indent=1)
+                 "runs": runs, "summary": summary, "claims": claims(runs)}, f, indent=1)
+  print("\n| claim | A − B | decoding | ΔICC mean ± sd (per seed) |\n|---|---|---|---|")
+  for c in claims(runs):
+    print(f"| {c['claim']} | {c['a']} − {c['b']} | {c['decoding']} | {c['mean']:+.3f} ± "
+          f"{c['sd']:.3f} ({', '.join(f'{d:+.3f}' for d in c['diffs'])}) |")
   for dec in ("map", "expected"):
     full, icc_sd = tables(summary, dec)
     print(f"\n## Decoding: {dec} (mean over seeds {seeds})\n\n{full}\n"

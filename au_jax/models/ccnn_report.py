@@ -165,7 +165,7 @@ def theta_vs_truth(theta: np.ndarray, pairs: np.ndarray, aus, dependence: dict,
 
 
 def plot_dependency_graph(theta: np.ndarray, pairs: np.ndarray, aus, path: str,
-                          min_abs_theta: float = 0.5, title: str = "") -> None:
+                          min_abs_theta: float = 2.0, title: str = "") -> None:
   """Fig. 3: AUs on a circle, edges with width ~ |theta|, red > 0, blue < 0."""
   from au_jax import viz
   plt = viz.plt
@@ -189,7 +189,7 @@ def plot_dependency_graph(theta: np.ndarray, pairs: np.ndarray, aus, path: str,
   viz._save(fig, path)
 
 
-def ccnn_outputs(workdir: str, min_abs_theta: float = 0.5) -> dict:
+def ccnn_outputs(workdir: str, min_abs_theta: float = 2.0) -> dict:
   """Write ccnn_report.{json,md} and the dependency graphs of a finished CCNN workdir."""
   from au_jax.data import sources
   report = json.load(open(os.path.join(workdir, "report.json")))

@@ -1,0 +1,46 @@
+"""The CCNN licensed-dataset configs run end to end (runlocal) on fixture-built data.
+
+As tests/test_dataset_configs.py: the DISFA fixture tree holds SN001 and
+SN002; protocol fold1 needs a subject in train (SN002), validation (SN001)
+and test, so SN001's files are copied under the fold1 test id SN003.
+"""
+import shutil
+
+import numpy as np
+
+from au_jax import aus
+from au_jax.data import sources
+from au_jax.train import loop
+from tests.conftest import tiny_config
+from tests.fixtures import raw_trees as rt
+
+
+def _copy_disfa_subject(root, src="SN001", dst="SN003"):
+  shutil.copy(root / "Videos_LeftCamera" / f"LeftVideo{src}_comp.avi",
+              root / "Videos_LeftCamera" / f"LeftVideo{dst}_comp.avi")
+  shutil.copy(root / "Video_RightCamera" / f"RightVideo{src}_Comp.avi",
+              root / "Video_RightCamera" / f"RightVideo{dst}_Comp.avi")
+  (root / "ActionUnit_Labels" / dst).mkdir()
+  for f in (root / "ActionUnit_Labels" / src).iterdir():
+    shutil.copy(f, root / "ActionUnit_Labels" / dst / f.name.replace(src, dst))
+  lm_src = root / "Landmark_Points" / src / "tmp_frame_lm"
+  lm_dst = root / "Landmark_Points" / dst / "tmp_frame_lm"
+  lm_dst.mkdir(parents=True)
+  for f in lm_src.iterdir():
+    shutil.copy(f, lm_dst / f.name.replace(src, dst))
+
+
+def test_ccnn_disfa_runlocal_on_disfa_fixture(tmp_path):
+  facts = rt.make_disfa(tmp_path / "raw")
+  _copy_disfa_subject(facts["root"])
+  data_dir = str(tmp_path / "data")
+  sources.get_builder("disfa", data_dir, manual_dir=str(facts["root"]))
+  # it=false: one jitted step (the IT stages are covered on synthetic data).
+  config = tiny_config("configs.ccnn_disfa", data_dir, "runlocal,it=false")
+  report = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert tuple(report["aus"]) == aus.DISFA_AUS
+  test = report["test"]
+  assert test["n"] == 8                                   # SN003 = SN001's 8 coded frames
+  assert {au for au, r in test["per_au"].items() if "mae" in r} == {
+      f"AU{a:02d}" for a in aus.DISFA_AUS}
+  assert np.isfinite(test["mean"]["mae"])
