@@ -2,7 +2,8 @@
 
 As tests/test_dataset_configs.py: the DISFA fixture tree holds SN001 and
 SN002; protocol fold1 needs a subject in train (SN002), validation (SN001)
-and test, so SN001's files are copied under the fold1 test id SN003.
+and test, so SN001's files are copied under the fold1 test id SN003. The
+BP4D fixture (FERA 2015 protocol) is the one of tests/test_dataset_configs.py.
 """
 import shutil
 
@@ -13,6 +14,7 @@ from au_jax.data import sources
 from au_jax.train import loop
 from tests.conftest import tiny_config
 from tests.fixtures import raw_trees as rt
+from tests.test_dataset_configs import bp4d_data_dir  # noqa: F401  (fixture)
 
 
 def _copy_disfa_subject(root, src="SN001", dst="SN003"):
@@ -44,3 +46,13 @@ def test_ccnn_disfa_runlocal_on_disfa_fixture(tmp_path):
   assert {au for au, r in test["per_au"].items() if "mae" in r} == {
       f"AU{a:02d}" for a in aus.DISFA_AUS}
   assert np.isfinite(test["mean"]["mae"])
+
+
+def test_ccnn_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path):
+  # 5 intensity AUs: MAP decoding takes the exact-enumeration path.
+  config = tiny_config("configs.ccnn_fera2015", bp4d_data_dir, "runlocal,it=false")
+  report = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert tuple(report["aus"]) == aus.FERA2015_INT_AUS
+  assert report["test"]["n"] == 8
+  scored = {au for au, r in report["test"]["per_au"].items() if "mae" in r}
+  assert "AU06" in scored and scored <= {f"AU{a:02d}" for a in aus.FERA2015_INT_AUS}
