@@ -167,10 +167,6 @@ class CCNNTransform:
   def __init__(self, size: int = 64, crop: float = 0.85, registration: str | None = "two_eye"):
     self.size, self.crop, self.registration = int(size), float(crop), registration
 
-  @property
-  def output_size(self) -> int:
-    return int(round(self.size * self.crop))
-
   def __call__(self, record, rng, train):
     rgb = T.decode(record["image"])
     lm = np.asarray(record["landmarks"], np.float32)
