@@ -11,6 +11,7 @@ functions the engine, evaluation and inference call:
   predict(variables, batch) -> {'intensity': [B, A] float (0..5),
                                 'occurrence': [B, A] float (score; higher = present)}
   param_group(path) -> name of the parameter group ('cnn', 'unary', ...)
+  fit(split), report(workdir)                   optional hooks (see below)
 
 Labels in batches: `intensity` int32 [B, A] (-1 unknown), `occurrence` int32
 [B, A] (-1 unknown), `dataset` int32 [B], `mask` float32 [B] (0 = padding).
@@ -41,6 +42,10 @@ class Method:
   # per-session contrast statistics): fit(split) -> None, mutating the
   # method's own transform state. None = nothing to fit.
   fit: Callable[[Any], None] | None = None
+  # Optional method-specific outputs written after the final evaluation
+  # (e.g. CCNN's Table 1 layout, dependency graph and theta vs truth):
+  # report(workdir) -> None. A failure here never loses a finished run.
+  report: Callable[[str], None] | None = None
 
   def init(self, rng: jax.Array, batch: dict) -> PyTree:
     inputs = {k: jnp.asarray(batch[k]) for k in self.input_keys}

@@ -151,8 +151,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     from au_jax import viz
     viz.learning_curves(os.path.join(workdir, "metrics.jsonl"),
                         os.path.join(workdir, "plots", "learning_curves.png"))
-  except Exception as e:  # a plot must never lose a finished run
-    print(f"[au_jax] could not plot learning curves: {e}", flush=True)
+    if method.report is not None:
+      method.report(workdir)
+  except Exception as e:  # extra outputs must never lose a finished run
+    print(f"[au_jax] could not write plots / {method.name} outputs: {e!r}", flush=True)
   return report
 
 
