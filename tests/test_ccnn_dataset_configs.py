@@ -56,3 +56,21 @@ def test_ccnn_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path):
   assert report["test"]["n"] == 8
   scored = {au for au, r in report["test"]["per_au"].items() if "mae" in r}
   assert "AU06" in scored and scored <= {f"AU{a:02d}" for a in aus.FERA2015_INT_AUS}
+
+
+def test_ccnn_multi_runlocal_on_three_fixture_datasets(bp4d_data_dir, tmp_path):
+  """CCNN-IT(*): DISFA + BP4D + UNBC in one model (Eq. 12), on fixtures."""
+  disfa = rt.make_disfa(tmp_path / "raw_disfa")
+  _copy_disfa_subject(disfa["root"])
+  sources.get_builder("disfa", bp4d_data_dir, manual_dir=str(disfa["root"]))
+  unbc = rt.make_unbc(tmp_path / "raw_unbc")
+  sources.get_builder("unbc_mcmaster", bp4d_data_dir, manual_dir=str(unbc["root"]))
+  config = tiny_config("configs.ccnn_multi", bp4d_data_dir, "runlocal,it=false")
+  report = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert report["datasets"] == ["disfa", "bp4d", "unbc_mcmaster"]
+  # the union AU list starts with DISFA's and adds the others' AUs
+  assert tuple(report["aus"][:12]) == aus.DISFA_AUS
+  assert set(aus.FERA2015_INT_AUS) <= set(report["aus"])
+  npz = np.load(tmp_path / "run" / "test_predictions.npz")
+  assert npz["intensity"].shape == (report["test"]["n"], len(report["aus"]))
+  assert np.isfinite(report["test"]["mean"]["mae"])
