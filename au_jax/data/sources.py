@@ -135,10 +135,10 @@ class DataInfo:
 class _DatasetPart:
   """One dataset of an experiment: its builder, AU mapping and sources."""
 
-  def __init__(self, source_cfg, data_dir, aus_union, occurrence_threshold):
+  def __init__(self, source_cfg, builder, aus_union, occurrence_threshold):
     self.name = source_cfg["name"]
     self.protocol = source_cfg.get("protocol", "default")
-    self.builder = get_builder(self.name, data_dir, source_cfg.get("manual_dir"))
+    self.builder = builder
     self.metadata = dict(self.builder.info.metadata or {})
     if "aus" not in self.metadata:
       raise KeyError(f"dataset {self.name}: builder metadata has no 'aus' list")
@@ -279,10 +279,8 @@ def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
   if not sources:
     raise ValueError("config.data.sources is empty: name at least one dataset")
   # AU union: explicit config.data.aus, else first-seen order over datasets.
-  builders_meta = []
-  for s in sources:
-    b = get_builder(s["name"], data_dir, s.get("manual_dir"))
-    builders_meta.append([int(a) for a in b.info.metadata["aus"]])
+  builders = [get_builder(s["name"], data_dir, s.get("manual_dir")) for s in sources]
+  builders_meta = [[int(a) for a in b.info.metadata["aus"]] for b in builders]
   union = list(data_cfg.get("aus") or [])
   if not union:
     for lst in builders_meta:
@@ -290,7 +288,7 @@ def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
   unknown = [a for a in union if not any(a in lst for lst in builders_meta)]
   if unknown:
     raise KeyError(f"config.data.aus lists AUs {unknown} that no dataset codes")
-  parts = [_DatasetPart(s, data_dir, union, threshold) for s in sources]
+  parts = [_DatasetPart(s, b, union, threshold) for s, b in zip(sources, builders)]
   inten_coded = np.zeros(len(union), bool)
   occ_coded = np.zeros(len(union), bool)
   for p in parts:
