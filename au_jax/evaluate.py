@@ -16,7 +16,7 @@ import numpy as np
 from au_jax import aus as au_lib
 from au_jax import metrics as M
 from au_jax.data import pipeline, sharding
-from au_jax.train.logging import atomic_write
+from au_jax.io import atomic_write
 
 INTENSITY_KEYS = ("icc", "mae", "mse", "pcc")
 OCCURRENCE_KEYS = ("f1", "accuracy", "auc", "phi")

@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from au_jax.train.logging import read_metrics  # noqa: E402
+from au_jax.io import read_jsonl  # noqa: E402
 
 
 def _save(fig, path):
@@ -21,7 +21,7 @@ def _save(fig, path):
 
 def learning_curves(metrics_path: str, out_path: str) -> None:
   """Training loss per logged window and validation metrics against step."""
-  recs = read_metrics(metrics_path)
+  recs = read_jsonl(metrics_path)
   train = [r for r in recs if r.get("split") == "train"]
   val = [r for r in recs if r.get("split") == "validation"]
   fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))

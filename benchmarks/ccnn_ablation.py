@@ -36,7 +36,7 @@ def run_name(variant, it, multi=False):
 
 
 def one_run(workroot, variant, it, seed, steps, multi=False, cycles=5):
-  from au_jax.models import ccnn_report
+  from au_jax.models.ccnn import report as ccnn_report
   from au_jax.train import loop
   from configs import ccnn_synthetic
   name = f"{variant}{'_it' if it else ''}{'_multi' if multi else ''}_s{seed}"
@@ -133,7 +133,7 @@ def claims(runs) -> list:
 
 
 def tables(summary, dec="map"):
-  from au_jax.models.ccnn_report import table1
+  from au_jax.models.ccnn.report import table1
   rows = {n: {"per_au": e[dec]["per_au_mean"], "mean": e[dec]["mean"]} for n, e in summary.items()}
   sds = {n: {"per_au": e[dec]["per_au_sd"], "mean": e[dec]["sd"]} for n, e in summary.items()}
   return table1(rows), table1(rows, ("icc",), sds)

@@ -3,7 +3,7 @@ r"""Copula CNN (CCNN-IT, Walecki et al., CVPR 2017) on DISFA, 3-fold subject spl
   python -m tfds_builders.build disfa --manual_dir=/path/to/DISFA --data_dir=~/tensorflow_datasets
   python launch.py --config=configs/ccnn_disfa.py --workdir=runs/ccnn_disfa
   python launch.py --config=configs/ccnn_disfa.py:fold=2,variant=ocnn,it=false --workdir=runs/ocnn_disfa_f2
-  python -m au_jax.models.ccnn_report runs/ccnn_disfa
+  python -m au_jax.models.ccnn.report runs/ccnn_disfa
 
 The paper's settings: 128x128 two-eye-registered grey faces (Fig. 1 shows
 128x96), per-image contrast normalisation, random 85% crops; 3 conv layers

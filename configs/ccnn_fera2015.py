@@ -3,7 +3,7 @@ r"""Copula CNN (CCNN-IT, Walecki et al., CVPR 2017) on BP4D, FERA 2015 intensity
   python -m tfds_builders.build bp4d --manual_dir=/path/to/BP4D --data_dir=~/tensorflow_datasets
   python launch.py --config=configs/ccnn_fera2015.py --workdir=runs/ccnn_fera
   python launch.py --config=configs/ccnn_fera2015.py:variant=scnn --workdir=runs/scnn_fera
-  python -m au_jax.models.ccnn_report runs/ccnn_fera
+  python -m au_jax.models.ccnn.report runs/ccnn_fera
 
 The 5 FERA 2015 intensity AUs (6, 10, 12, 14, 17; intensity 0-5, BP4D's
 code 9 = unknown is masked), the official train / development split

@@ -2,7 +2,7 @@ r"""CCNN-IT(*): one Copula CNN over DISFA + BP4D (FERA 2015) + UNBC-McMaster (Eq
 
   python launch.py --config=configs/ccnn_multi.py --workdir=runs/ccnn_multi
   python launch.py --config=configs/ccnn_multi.py:variant=scnn --workdir=runs/scnn_multi
-  python -m au_jax.models.ccnn_report runs/ccnn_multi     # per-dataset tables and graphs
+  python -m au_jax.models.ccnn.report runs/ccnn_multi     # per-dataset tables and graphs
 
 Multi-dataset learning as in Sec. 3.3 / Eq. 12: the labels live on the union
 of the AU lists (-1 where a dataset does not code an AU, so its unary and

@@ -4,7 +4,7 @@ r"""Copula CNN (CCNN-IT, Walecki et al., CVPR 2017) on the synthetic `disfa_like
   python launch.py --config=configs/ccnn_synthetic.py:variant=ocnn,it=false --workdir=runs/ocnn
   python launch.py --config=configs/ccnn_synthetic.py:multi --workdir=runs/ccnn_multi
   python launch.py --config=configs/ccnn_synthetic.py:runlocal --workdir=/tmp/ccnn_smoke
-  python -m au_jax.models.ccnn_report runs/ccnn     # Table 1 layout, Fig. 3 graph, theta vs truth
+  python -m au_jax.models.ccnn.report runs/ccnn     # Table 1 layout, Fig. 3 graph, theta vs truth
 
 The embedded default: no licence, no download (disfa_like is built on first
 use, ~80 s). Args: `variant` = cnn | ocnn | scnn | ccnn (Table 1's baselines),

@@ -5,7 +5,7 @@ r"""FERA 2015 CNN (Gudi et al., FG 2015) on the synthetic `disfa_like` dataset.
 
 The embedded default: no licence, no download (the dataset is built on first
 use). Network, preprocessing and post-processing as in the paper (see
-au_jax/models/gudi.py); SGD with momentum 0.9 and batch 100 as published. The
+au_jax/models/gudi/model.py); SGD with momentum 0.9 and batch 100 as published. The
 paper gives no learning rate or number of epochs; we use 0.01 and 300 steps
 (about 8 epochs of the 3840 training frames). The paper's network is kept
 whole (its FC layer has 88.5M weights), so it trains at about 45 images/s on

@@ -13,14 +13,7 @@ import sys
 
 from tqdm import tqdm
 
-
-def atomic_write(path: str, text: str) -> None:
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+from au_jax.io import atomic_write, read_jsonl
 
 
 def _clean(v):
@@ -57,11 +50,6 @@ class MetricsWriter:
 
   def close(self) -> None:
     self._f.close()
-
-
-def read_metrics(path: str) -> list[dict]:
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 def progress(total: int, initial: int, desc: str = "train"):

@@ -18,7 +18,8 @@ import numpy as np
 from au_jax import evaluate, models
 from au_jax.data import pipeline, samplers, sharding, sources
 from au_jax.train import checkpoint, optim, schedule, steps
-from au_jax.train.logging import MetricsWriter, atomic_write, progress
+from au_jax.io import atomic_write
+from au_jax.train.logging import MetricsWriter, progress
 from au_jax.train.state import flatten, group_labels, init_state
 
 

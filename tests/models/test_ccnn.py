@@ -11,7 +11,9 @@ import pytest
 
 from au_jax import decode
 from au_jax.data.sources import DataInfo
-from au_jax.models import ccnn, ccnn_report, get_spec, ordinal
+from au_jax.models import get_spec, ordinal
+from au_jax.models.ccnn import model as ccnn
+from au_jax.models.ccnn import report as ccnn_report
 from au_jax.train import loop, schedule
 from tests.conftest import tiny_config
 

@@ -3,7 +3,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from au_jax.models import ccnn_loss, copula, ordinal
+from au_jax.models import copula, ordinal
+from au_jax.models.ccnn import loss as ccnn_loss
 
 B, A, L = 5, 4, 6
 PAIRS = np.asarray(copula.all_pairs(A))

@@ -7,7 +7,7 @@ import pytest
 from au_jax.data.sources import DataInfo
 from au_jax.face.template import CANONICAL_68, eye_centres
 from au_jax.models import get_spec
-from au_jax.models.gudi import GudiCNN, GudiTransform
+from au_jax.models.gudi.model import GudiCNN, GudiTransform
 from au_jax.models.layers import LocalContrastNorm
 
 

@@ -1,6 +1,6 @@
 """CCNN outputs after training: Table 1 layout, Fig. 3 dependency graph, theta vs truth.
 
-  python -m au_jax.models.ccnn_report runs/ccnn        # writes runs/ccnn/ccnn_report.{md,json}
+  python -m au_jax.models.ccnn.report runs/ccnn        # writes runs/ccnn/ccnn_report.{md,json}
                                                        # and runs/ccnn/plots/dependency_graph*.png
 
 From a finished workdir (config.json, report.json, test_predictions.npz,
@@ -28,7 +28,7 @@ import numpy as np
 
 from au_jax import aus as au_lib
 from au_jax import metrics as M
-from au_jax.train.logging import atomic_write
+from au_jax.io import atomic_write
 
 
 def decoding_metrics(npz: dict, aus, intensity_coded=None, dataset: int | None = None) -> dict:

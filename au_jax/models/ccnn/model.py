@@ -62,7 +62,8 @@ import numpy as np
 from au_jax import decode
 from au_jax.data import transforms as T
 from au_jax.face.align import align_face
-from au_jax.models import ccnn_loss, copula, ordinal
+from au_jax.models import copula, ordinal
+from au_jax.models.ccnn import loss as ccnn_loss
 from au_jax.models.spec import Method, ModelSpec
 
 VARIANTS = ("cnn", "ocnn", "scnn", "ccnn")
@@ -276,7 +277,7 @@ def build(model_cfg, data_info) -> Method:
 
 
 def _write_report(workdir: str) -> None:
-  from au_jax.models import ccnn_report
+  from au_jax.models.ccnn import report as ccnn_report
   ccnn_report.ccnn_outputs(workdir)
 
 
