@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 from au_jax.io import read_jsonl  # noqa: E402
 
@@ -19,22 +20,101 @@ def _save(fig, path):
   os.replace(tmp, path)
 
 
-def learning_curves(metrics_path: str, out_path: str) -> None:
-  """Training loss per logged window and validation metrics against step."""
-  recs = read_jsonl(metrics_path)
-  train = [r for r in recs if r.get("split") == "train"]
-  val = [r for r in recs if r.get("split") == "validation"]
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-  if train:
-    axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], lw=1)
-  axes[0].set(xlabel="step", ylabel="training loss", title="Training loss")
-  for key in ("f1", "auc", "icc", "pcc"):
-    pts = [(r["step"], r[key]) for r in val if r.get(key) is not None]
-    if pts:
-      axes[1].plot(*zip(*pts), marker="o", ms=3, label=key.upper())
-  axes[1].set(xlabel="step", ylabel="mean over AUs", title="Validation (threshold 0.5)")
-  if val:
-    axes[1].legend()
-  for ax in axes:
+# Validation metrics where lower is better: drawn dashed on their own axis,
+# since errors on the 0-5 intensity scale dwarf scores in [-1, 1].
+_ERRORS = ("mae", "mse")
+_NOT_METRICS = ("step", "split", "stage", "cycle", "time")
+
+
+def learning_curve_series(records: list[dict]) -> dict:
+  """The series of the learning-curve plot, from metrics.jsonl records.
+
+  Returns a dict:
+    train: {stage name: (steps, losses)} in order of first appearance; the
+      windows of one stage across all cycles form one series (CCNN-IT's
+      stages optimise differently weighted objectives, so their losses are
+      on different scales and only comparable within a stage).
+    validation: {metric: (steps, values)} for every numeric metric of the
+      split="validation" records (None = NaN in the file is skipped).
+    selected_step: best_step of the last split="selection" record (the
+      checkpoint model selection kept), else None.
+    selection_metric: the metric it was selected by, else None.
+    log_loss: True when the stages' median losses differ by more than 10x
+      (and all losses are positive): a log axis keeps every stage readable.
+  """
+  train: dict[str, tuple[list, list]] = {}
+  validation: dict[str, tuple[list, list]] = {}
+  selected = metric = None
+  for r in records:
+    split = r.get("split")
+    if split == "train" and isinstance(r.get("loss"), (int, float)):  # fit stages carry no loss
+      steps, losses = train.setdefault(str(r.get("stage", "train")), ([], []))
+      steps.append(r["step"])
+      losses.append(float(r["loss"]))
+    elif split == "validation":
+      for k, v in r.items():
+        if k not in _NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool):
+          steps, values = validation.setdefault(k, ([], []))
+          steps.append(r["step"])
+          values.append(float(v))
+    elif split == "selection" and r.get("best_step") is not None:
+      selected, metric = int(r["best_step"]), r.get("metric")
+  all_losses = [v for _, losses in train.values() for v in losses]
+  medians = [float(np.median(losses)) for _, losses in train.values()]
+  log_loss = bool(all_losses) and min(all_losses) > 0 and max(medians) > 10 * min(medians)
+  return dict(train=train, validation=validation, selected_step=selected,
+              selection_metric=metric, log_loss=log_loss)
+
+
+def learning_curve_figure(series: dict):
+  """Two panels: training loss per stage; validation metrics (or why there are none)."""
+  fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(11, 3.8))
+  for stage, (steps, losses) in series["train"].items():
+    ax_train.plot(steps, losses, lw=1, marker="o", ms=2.5, label=stage)
+  if series["log_loss"]:
+    ax_train.set_yscale("log")
+  ax_train.set(xlabel="step", ylabel="training loss" + (" (log)" if series["log_loss"] else ""),
+               title="Training loss per stage")
+  if len(series["train"]) > 1:
+    ax_train.legend(fontsize=8, title="stage", title_fontsize=8)
+
+  val = series["validation"]
+  scores = {k: v for k, v in val.items() if k not in _ERRORS}
+  errors = {k: v for k, v in val.items() if k in _ERRORS}
+  for k, (steps, values) in scores.items():
+    ax_val.plot(steps, values, marker="o", ms=3, lw=1, label=k.upper())
+  ax_val.set(xlabel="step", ylabel="mean over AUs", title="Validation (threshold 0.5)")
+  handles, labels = ax_val.get_legend_handles_labels()
+  if errors:
+    ax_err = ax_val.twinx()
+    for k, (steps, values) in errors.items():
+      ax_err.plot(steps, values, ls="--", marker="s", ms=3, lw=1, color="0.35" if k == "mae"
+                  else "0.65", label=f"{k.upper()} (right)")
+    ax_err.set_ylabel("error (lower is better)")
+    h, l = ax_err.get_legend_handles_labels()
+    handles, labels = handles + h, labels + l
+  if not val:
+    ax_val.text(0.5, 0.5, "no validation evaluations\n(config.train.eval_every = 0)",
+                ha="center", va="center", transform=ax_val.transAxes, color="0.3")
+    ax_val.set(xticks=[], yticks=[], ylabel="")
+
+  if series["selected_step"] is not None:
+    s = series["selected_step"]
+    label = f"selected: step {s}" + (f" (best {series['selection_metric']})"
+                                     if series["selection_metric"] else "")
+    for ax in (ax_train, ax_val):
+      line = ax.axvline(s, color="k", ls=":", lw=1.2, label=label)
+    handles, labels = handles + [line], labels + [label]
+  if handles:
+    ax_val.legend(handles, labels, fontsize=7, ncol=2)
+  for ax in (ax_train, ax_val):
     ax.grid(alpha=0.3)
-  _save(fig, out_path)
+  fig.tight_layout()
+  return fig
+
+
+def learning_curves(metrics_path: str, out_path: str) -> dict:
+  """Write the learning-curve PNG of a run's metrics.jsonl; returns its series."""
+  series = learning_curve_series(read_jsonl(metrics_path))
+  _save(learning_curve_figure(series), out_path)
+  return series
