@@ -47,6 +47,9 @@ def data_config(sources, **kwargs) -> ml_collections.ConfigDict:
   """config.data: datasets (name/config + protocol [+ manual_dir]) and pipeline knobs."""
   return ml_collections.ConfigDict(dict(
       sources=[dict(s) for s in sources],
+      # Cross-dataset protocol: test on these datasets (name [, protocol="all",
+      # as_dataset]) instead of the test split of `sources`, on the shared AUs.
+      test_sources=(),
       data_dir=data_dir(),
       aus=(),                         # () = union of the datasets' AU lists
       occurrence_threshold=2,         # occurrence = intensity >= 2 where only intensity is coded

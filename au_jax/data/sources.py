@@ -8,6 +8,33 @@ and builds the split's LabelIndex. Several datasets with different AU lists
 merge onto one AU list (union, first-seen order; -1 where a dataset does not
 code an AU) — the multi-dataset setting of Walecki et al. (Eq. 12).
 
+Cross-dataset protocols: `config.data.test_sources` (same fields, plus an
+optional `as_dataset`) names the datasets of the test split; train and
+validation then come from `sources` only:
+
+  config.data.sources = [dict(name="synthetic_au/disfa_like", protocol="default")]
+  config.data.test_sources = [dict(name="synthetic_au/fera_like")]   # protocol "all"
+
+- A test source's protocol defaults to "all": every subject of that dataset
+  is a test subject. A named protocol or `loso:<s>` uses its test split.
+- The experiment's AU list is the AUs coded (builder metadata) by the
+  training datasets (their union, in training order) that the test datasets
+  (their union) code too. `config.data.aus`, if given, must lie in both.
+- Coded flags (`DataInfo.intensity_coded` / `occurrence_coded`) hold only
+  where BOTH sides code the AU: an AU whose intensity the training data code
+  but the test data code only for occurrence is an occurrence-only AU of the
+  experiment. The model then learns what the test measures, and validation
+  (which tunes the test thresholds) reports the same metrics as test.
+  Occurrence counts as coded where it is derivable from intensity, with the
+  one `occurrence_threshold` on both sides; a dataset's own occurrence codes
+  are kept, even if its coders' threshold differs (fera_like codes
+  intensity >= 1, disfa_like derives intensity >= 2).
+- Test records carry a `dataset` code into the TRAINING datasets
+  (`DataInfo.datasets`), so models with per-dataset parameters (CCNN,
+  Eq. 12) read a valid row: the code of the training source named by
+  `as_dataset`, default 0 (the first). `DataInfo.test_datasets` names the
+  test datasets (empty when the protocol does not cross datasets).
+
 The synthetic dataset is built on first use; a licensed dataset that is not
 built yet raises DatasetNotFoundError with the command that builds it.
 """
@@ -57,7 +84,7 @@ def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None =
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise KeyError(f"unknown dataset {name!r} (config.data.sources[].name): no builder "
+    raise KeyError(f"unknown dataset {name!r}: no builder "
                    f"tfds_builders.{name.split('/')[0]} and none registered") from e
   if builder.is_prepared():
     return builder
@@ -84,18 +111,22 @@ def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None =
       f"{instructions.strip()}")
 
 
-def resolve_subjects(metadata: dict, protocol: str, split: str) -> list[str]:
+def resolve_subjects(metadata: dict, protocol: str, split: str,
+                     all_split: str = "train") -> list[str]:
   """Subjects of `split` under `protocol` (a builder protocol, 'loso:<s>' or 'all').
 
+  'all': every subject in `all_split` ("train" for a training source, "test"
+  for a test source of a cross-dataset protocol), none in the other splits.
   'loso:<s>': test = [s]; validation = the next subject in sorted order (so
   thresholds are never tuned on the test subject); train = the rest.
   """
-  if split not in SPLITS:
-    raise KeyError(f"unknown split {split!r}; expected one of {SPLITS}")
+  for s in (split, all_split):
+    if s not in SPLITS:
+      raise KeyError(f"unknown split {s!r}; expected one of {SPLITS}")
   protocols = metadata.get("protocols", {})
   everyone = sorted({s for p in protocols.values() for v in p.values() for s in v})
   if protocol == "all":
-    return everyone if split == "train" else []
+    return everyone if split == all_split else []
   if protocol.startswith("loso:"):
     subject = protocol.split(":", 1)[1]
     if subject not in everyone:
@@ -115,40 +146,66 @@ class DataInfo:
   """What a model needs to know about the data of an experiment.
 
   Attributes:
-    aus: the AU list of batches (union over datasets).
-    intensity_coded: bool [A]: some dataset codes this AU's intensity.
-    occurrence_coded: bool [A]: occurrence labels exist (coded or derived).
-    datasets: dataset names, in the order of the `dataset` code.
-    metadata: builder metadata of each dataset (protocols, generator truth...).
+    aus: the AU list of batches (union over datasets; in a cross-dataset
+      protocol, the training datasets' AUs that the test datasets code too).
+    intensity_coded: bool [A]: some dataset codes this AU's intensity (cross-
+      dataset: some training AND some test dataset do).
+    occurrence_coded: bool [A]: occurrence labels exist (coded or derived;
+      cross-dataset: on both sides).
+    datasets: training dataset names, in the order of the `dataset` code.
+    metadata: builder metadata of each training dataset (protocols, generator truth...).
+    test_datasets: test dataset names of a cross-dataset protocol, else ().
   """
   aus: tuple[int, ...]
   intensity_coded: tuple[bool, ...]
   occurrence_coded: tuple[bool, ...]
   datasets: tuple[str, ...]
   metadata: tuple[dict, ...]
+  test_datasets: tuple[str, ...] = ()
 
   @property
   def num_aus(self) -> int:
     return len(self.aus)
 
 
-class _DatasetPart:
-  """One dataset of an experiment: its builder, AU mapping and sources."""
+def _metadata_aus(name: str, builder) -> list[int]:
+  """The AU list a dataset codes (builder metadata, record column order)."""
+  meta = builder.info.metadata or {}
+  if "aus" not in meta:
+    raise KeyError(f"dataset {name}: builder metadata has no 'aus' list")
+  return [int(a) for a in meta["aus"]]
 
-  def __init__(self, source_cfg, builder, aus_union, occurrence_threshold):
+
+class _DatasetPart:
+  """One dataset of an experiment: its builder, AU mapping and sources.
+
+  `role` is "train" (a `sources` entry: train and validation, and test
+  unless the protocol crosses datasets) or "test" (a `test_sources` entry);
+  `code` is the `dataset` code of its records; `field` names its config
+  entry in error messages.
+  """
+
+  def __init__(self, source_cfg, builder, aus_union, occurrence_threshold, *,
+               field: str, role: str = "train", code: int = 0):
     self.name = source_cfg["name"]
-    self.protocol = source_cfg.get("protocol", "default")
+    self.role, self.code, self.field = role, code, field
+    self.protocol = source_cfg.get("protocol", "all" if role == "test" else "default")
     self.builder = builder
     self.metadata = dict(self.builder.info.metadata or {})
-    if "aus" not in self.metadata:
-      raise KeyError(f"dataset {self.name}: builder metadata has no 'aus' list")
-    self.aus = tuple(int(a) for a in self.metadata["aus"])
+    self.aus = tuple(_metadata_aus(self.name, builder))
     # Dataset AU k -> batch column; AUs outside the experiment's list are dropped.
     self.src = np.array([k for k, a in enumerate(self.aus) if a in aus_union], int)
     self.columns = np.array([aus_union.index(self.aus[k]) for k in self.src], int)
     self.num_union = len(aus_union)
     self.occurrence_threshold = occurrence_threshold
     self._index_cache = None
+
+  def subjects(self, split: str) -> list[str]:
+    """The protocol's subjects of `split`; a bad protocol fails naming the source."""
+    try:
+      return resolve_subjects(self.metadata, self.protocol, split, all_split=self.role)
+    except KeyError as e:
+      raise KeyError(f"{self.field} ({self.name}): {e.args[0]}") from e
 
   def present(self, subjects, split: str) -> list[str]:
     """The protocol's subjects that the built dataset holds.
@@ -272,50 +329,141 @@ class Split:
   info: DataInfo
 
 
+TEST_SOURCE_KEYS = ("name", "protocol", "manual_dir", "as_dataset")
+
+
+def _union(lists) -> list[int]:
+  out: list[int] = []
+  for lst in lists:
+    out += [int(a) for a in lst if int(a) not in out]
+  return out
+
+
+def experiment_aus(train_aus: Sequence[Sequence[int]], test_aus: Sequence[Sequence[int]] = (),
+                   requested: Sequence[int] = ()) -> tuple[int, ...]:
+  """The AU list of an experiment, from the AU lists its datasets code.
+
+  Args:
+    train_aus: the AU list of each training dataset (`config.data.sources`).
+    test_aus: the AU list of each test dataset (`config.data.test_sources`);
+      empty = the protocol does not cross datasets.
+    requested: `config.data.aus`; empty = computed.
+
+  Returns:
+    `requested` if given, else the union of `train_aus` (first-seen order),
+    restricted to the union of `test_aus` when that is given.
+  """
+  train = _union(train_aus)
+  requested = [int(a) for a in requested]
+  if not test_aus:
+    unknown = [a for a in requested if a not in train]
+    if unknown:
+      raise KeyError(f"config.data.aus lists AUs {unknown} that no dataset codes")
+    return tuple(requested or train)
+  test = _union(test_aus)
+  shared = [a for a in train if a in test]
+  if not shared:
+    raise ValueError(
+        f"cross-dataset protocol without shared AUs: the training datasets code AUs {train},\n"
+        f"the test datasets (config.data.test_sources) code AUs {test}.")
+  for side, coded in (("training", train), ("test", test)):
+    missing = [a for a in requested if a not in coded]
+    if missing:
+      raise KeyError(f"config.data.aus lists AUs {missing} that the {side} datasets do not "
+                     f"code; AUs coded on both sides: {shared}")
+  return tuple(requested or shared)
+
+
+def _get_builder(source_cfg, field: str, data_dir: str):
+  try:
+    return get_builder(source_cfg["name"], data_dir, source_cfg.get("manual_dir"))
+  except KeyError as e:
+    raise KeyError(f"{field}: {e.args[0]}") from e
+
+
+def _test_source_code(source_cfg, field: str, train_names: list[str]) -> int:
+  """The `dataset` code of a test source's records: its `as_dataset` training
+  dataset, else 0 (the first training dataset). Unknown keys fail (a typo
+  such as `protcol` must not silently test on every subject)."""
+  unknown = sorted(set(source_cfg.keys()) - set(TEST_SOURCE_KEYS))
+  if unknown:
+    raise KeyError(f"{field} has unknown keys {unknown}; expected {list(TEST_SOURCE_KEYS)}")
+  name = source_cfg.get("as_dataset")
+  if name is None:
+    return 0
+  if name not in train_names:
+    raise KeyError(f"{field}.as_dataset {name!r} is not a training dataset; "
+                   f"config.data.sources names {train_names}")
+  return train_names.index(name)
+
+
+def _coding(parts) -> tuple[np.ndarray, np.ndarray]:
+  """(intensity_coded, occurrence_coded) bool [A]: some of `parts` codes the AU."""
+  codings = [p.coding() for p in parts]
+  return np.any([i for i, _ in codings], 0), np.any([o for _, o in codings], 0)
+
+
 def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
+  """The experiment's DataInfo and its datasets (training ones, then test ones)."""
   data_dir = data_cfg.get("data_dir") or default_data_dir()
   threshold = int(data_cfg.get("occurrence_threshold", au_lib.DEFAULT_OCCURRENCE_THRESHOLD))
   sources = list(data_cfg["sources"])
+  tests = list(data_cfg.get("test_sources") or ())
   if not sources:
     raise ValueError("config.data.sources is empty: name at least one dataset")
-  # AU union: explicit config.data.aus, else first-seen order over datasets.
-  builders = [get_builder(s["name"], data_dir, s.get("manual_dir")) for s in sources]
-  builders_meta = [[int(a) for a in b.info.metadata["aus"]] for b in builders]
-  union = list(data_cfg.get("aus") or [])
-  if not union:
-    for lst in builders_meta:
-      union += [a for a in lst if a not in union]
-  unknown = [a for a in union if not any(a in lst for lst in builders_meta)]
-  if unknown:
-    raise KeyError(f"config.data.aus lists AUs {unknown} that no dataset codes")
-  parts = [_DatasetPart(s, b, union, threshold) for s, b in zip(sources, builders)]
-  inten_coded = np.zeros(len(union), bool)
-  occ_coded = np.zeros(len(union), bool)
-  for p in parts:
-    i, o = p.coding()
-    inten_coded |= i
-    occ_coded |= o
-  info = DataInfo(aus=tuple(union), intensity_coded=tuple(bool(x) for x in inten_coded),
+  fields = [f"config.data.sources[{k}]" for k in range(len(sources))]
+  test_fields = [f"config.data.test_sources[{k}]" for k in range(len(tests))]
+  train_names = [s["name"] for s in sources]
+  codes = [_test_source_code(s, f, train_names) for s, f in zip(tests, test_fields)]
+  builders = [_get_builder(s, f, data_dir) for s, f in zip(sources, fields)]
+  test_builders = [_get_builder(s, f, data_dir) for s, f in zip(tests, test_fields)]
+  aus = list(experiment_aus([_metadata_aus(s["name"], b) for s, b in zip(sources, builders)],
+                            [_metadata_aus(s["name"], b) for s, b in zip(tests, test_builders)],
+                            data_cfg.get("aus") or ()))
+  parts = [_DatasetPart(s, b, aus, threshold, code=k, field=f)
+           for k, (s, b, f) in enumerate(zip(sources, builders, fields))]
+  test_parts = [_DatasetPart(s, b, aus, threshold, role="test", code=c, field=f)
+                for s, b, c, f in zip(tests, test_builders, codes, test_fields)]
+  for p in test_parts:  # a bad test protocol fails now, not after training
+    p.subjects("test")
+  inten_coded, occ_coded = _coding(parts)
+  if test_parts:  # both sides must code an AU (module docstring)
+    test_inten, test_occ = _coding(test_parts)
+    inten_coded, occ_coded = inten_coded & test_inten, occ_coded & test_occ
+  info = DataInfo(aus=tuple(aus), intensity_coded=tuple(bool(x) for x in inten_coded),
                   occurrence_coded=tuple(bool(x) for x in occ_coded),
                   datasets=tuple(p.name for p in parts),
-                  metadata=tuple(p.metadata for p in parts))
-  return info, parts
+                  metadata=tuple(p.metadata for p in parts),
+                  test_datasets=tuple(p.name for p in test_parts))
+  return info, parts + test_parts
+
+
+def describe_protocol(data_cfg) -> str:
+  """One line for reports: "a/x:default -> test b/y:all" (no arrow without test_sources)."""
+  train = ", ".join(f"{s['name']}:{s.get('protocol', 'default')}" for s in data_cfg["sources"])
+  tests = data_cfg.get("test_sources") or ()
+  if not tests:
+    return train
+  return f"{train} -> test " + ", ".join(f"{s['name']}:{s.get('protocol', 'all')}"
+                                         for s in tests)
 
 
 def load_split(data_cfg, split: str, info_parts=None) -> Split:
-  """The records and label index of `split` over all datasets of the config."""
+  """The records and label index of `split` over the datasets that serve it
+  (the test datasets for "test" in a cross-dataset protocol, else `sources`)."""
   info, parts = info_parts or load_data_info(data_cfg)
+  role = "test" if split == "test" and info.test_datasets else "train"
+  parts = [p for p in parts if p.role == role]
   entries, arrays = [], []
-  subjects_all, sequences_all = [], []
-  for code, part in enumerate(parts):
-    subjects = part.present(resolve_subjects(part.metadata, part.protocol, split), split)
+  for part in parts:
+    subjects = part.present(part.subjects(split), split)
     for subj, src in zip(subjects, part.subject_sources(subjects)):
-      entries.append((code, part, src))
+      entries.append((part.code, part, src))
       a = part.label_arrays(subj, src)
       inten = part.to_union(a["intensity"])
       occ = au_lib.merge_occurrence(part.to_union(a["occurrence"]), inten,
                                     part.occurrence_threshold)
-      arrays.append((code, f"{part.name}:{subj}", a["sequence"], a["frame"], inten, occ))
+      arrays.append((part.code, f"{part.name}:{subj}", a["sequence"], a["frame"], inten, occ))
   if not entries:
     raise ValueError(f"split {split!r} has no subjects under the configured protocols "
                      f"{[p.protocol for p in parts]}")
