@@ -34,7 +34,6 @@ with theta in [-5, 15]): 2e-4 to 8e-4, exact 92-98%.
 from __future__ import annotations
 
 import functools
-import itertools
 from typing import Callable
 
 import jax
@@ -274,16 +273,6 @@ def expected_intensity(log_probs: jax.Array) -> jax.Array:
   """E[y_q] = sum_l l p(y_q = l), code levels 0..L-1: [..., L] log-probs -> [...]."""
   levels = jnp.arange(log_probs.shape[-1], dtype=log_probs.dtype)
   return jnp.sum(jax.nn.softmax(log_probs, axis=-1) * levels, axis=-1)
-
-
-def random_problem(seed: int, batch: int, num_aus: int, num_levels: int = 6,
-                   pairs=None, coupling: float = 1.0) -> tuple[jax.Array, jax.Array, Pairs]:
-  """Random CRF: U ~ N(0, 1), V ~ N(0, coupling^2); default graph fully connected."""
-  pairs = _as_pairs(list(itertools.combinations(range(num_aus), 2)) if pairs is None else pairs)
-  rng = np.random.default_rng(seed)
-  unary = rng.normal(size=(batch, num_aus, num_levels))
-  pairwise = coupling * rng.normal(size=(batch, len(pairs), num_levels, num_levels))
-  return jnp.asarray(unary, jnp.float32), jnp.asarray(pairwise, jnp.float32), pairs
 
 
 def decoder_gap(unary: jax.Array, pairwise: jax.Array, pairs,

@@ -7,7 +7,7 @@ masked out per AU. Never average these over batches: F1, ICC and PCC are not
 means of per-batch values.
 
 Undefined values are NaN rather than an arbitrary 0, so that summaries can
-skip them (`summarise` takes NaN-aware means):
+skip them (au_jax.evaluate averages over AUs only the finite values):
 
 - `pcc`: fewer than 2 samples or a constant input.
 - `icc31`: fewer than 2 samples, or both raters constant.
@@ -214,16 +214,6 @@ def occurrence_metrics(true, prob, thresholds=0.5) -> dict[str, np.ndarray]:
     for k, fn in zip(names, fns):
       out[k][a] = fn(ya, pa)
     out["auc"][a] = roc_auc(ya, s[m, a])
-  return out
-
-
-def summarise(per_au: dict[str, np.ndarray]) -> dict[str, float]:
-  """Mean over AUs of each per-AU metric, ignoring NaN (NaN if all are)."""
-  out = {}
-  for k, v in per_au.items():
-    v = np.asarray(v, np.float64)
-    ok = np.isfinite(v)
-    out[k] = float(v[ok].mean()) if ok.any() else float("nan")
   return out
 
 

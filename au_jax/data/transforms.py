@@ -75,14 +75,6 @@ def standardise(image: np.ndarray, eps: float = 1e-6) -> np.ndarray:
   return (image - image.mean()) / max(float(image.std()), eps)
 
 
-def photometric_jitter(image: np.ndarray, rng: np.random.Generator,
-                       brightness: float = 0.1, contrast: float = 0.2) -> np.ndarray:
-  """Random brightness/contrast on a float image in [0, 1]."""
-  c = 1.0 + rng.uniform(-contrast, contrast)
-  b = rng.uniform(-brightness, brightness)
-  return np.clip((image - 0.5) * c + 0.5 + b, 0.0, 1.0).astype(np.float32)
-
-
 def labels(record: dict) -> dict:
   """The label fields every batch carries, unchanged."""
   return dict(intensity=np.asarray(record["intensity"], np.int32),

@@ -68,16 +68,8 @@ MOUTH = MOUTH_OUTER + MOUTH_INNER
 # AU-driven deformation (brows, mouth, jaw) is not "aligned away".
 STABLE = NOSE + RIGHT_EYE + LEFT_EYE + (0, 1, 15, 16)
 
-EYE_DISTANCE = 0.4  # inter-ocular distance of the template, in crop widths
-
-
 def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """(right, left) eye centres [2] of landmarks [..., 68, 2], ignoring NaN."""
   lm = np.asarray(landmarks, np.float64)
   return (np.nanmean(lm[..., RIGHT_EYE, :], axis=-2),
           np.nanmean(lm[..., LEFT_EYE, :], axis=-2))
-
-
-def mouth_centre(landmarks: np.ndarray) -> np.ndarray:
-  """Centre [2] of the outer lip contour, ignoring NaN."""
-  return np.nanmean(np.asarray(landmarks, np.float64)[..., MOUTH_OUTER, :], axis=-2)

@@ -131,23 +131,6 @@ def level_log_probs(f: jax.Array, psi: jax.Array, sigma: jax.Array) -> jax.Array
                          axis=-1)
 
 
-def level_probs(f: jax.Array, psi: jax.Array, sigma: jax.Array,
-                min_prob: float = 0.0) -> jax.Array:
-  """Pr(y_q = l | f_d, phi_q) of Eqs. 4-5 (the unary potentials U).
-
-  Args:
-    f: [B, A] projections beta_q . f_d.
-    psi: [A, L-1] increasing thresholds.
-    sigma: [A] noise scales.
-    min_prob: floor applied to every probability (use > 0 before taking logs
-      of these values; `level_log_probs` is the better choice for logs).
-
-  Returns:
-    [B, A, L] probabilities, summing to 1 (up to rounding and the floor).
-  """
-  return jnp.maximum(jnp.exp(level_log_probs(f, psi, sigma)), min_prob)
-
-
 def cumulative(f: jax.Array, psi: jax.Array, sigma: jax.Array) -> jax.Array:
   """CDF values u_{q,k} = Phi(z_{q,k}) at the L+1 level boundaries (Eq. 6).
 
@@ -203,11 +186,6 @@ class OrdinalOutput(NamedTuple):
   sigma: jax.Array
   log_probs: jax.Array
   cdf: jax.Array
-
-  @property
-  def probs(self) -> jax.Array:
-    """[B, A, L] Pr(y_q = l) (Eq. 5 unary potentials)."""
-    return jnp.exp(self.log_probs)
 
 
 class OrdinalUnary(nn.Module):

@@ -30,11 +30,11 @@ def _random_problem(seed, b=7, a=4, l=6, scale=2.0):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_level_probs_match_scipy(seed):
+def test_level_log_probs_match_scipy(seed):
   f, psi, sigma = _random_problem(seed)
   ref, ref_cdf = _reference_probs(f.astype(np.float64), psi, sigma)
   args = (jnp.asarray(f), jnp.asarray(psi, jnp.float32), jnp.asarray(sigma, jnp.float32))
-  probs = jax.jit(ordinal.level_probs)(*args)
+  probs = jnp.exp(jax.jit(ordinal.level_log_probs)(*args))
   np.testing.assert_allclose(probs, ref, atol=2e-6)
   np.testing.assert_allclose(jax.jit(ordinal.cumulative)(*args), ref_cdf, atol=2e-6)
   np.testing.assert_allclose(np.sum(probs, -1), 1.0, atol=1e-5)
@@ -82,8 +82,8 @@ def test_module_shapes_init_and_penalty():
   out = jax.jit(m.apply)({"params": params}, x)
   assert out.f.shape == (3, 5) and out.log_probs.shape == (3, 5, 6) and out.cdf.shape == (3, 5, 7)
   # At init, zero features give equally likely levels.
-  np.testing.assert_allclose(out.probs, 1 / 6, atol=1e-5)
-  np.testing.assert_allclose(np.diff(out.cdf, axis=-1), out.probs, atol=1e-6)
+  np.testing.assert_allclose(jnp.exp(out.log_probs), 1 / 6, atol=1e-5)
+  np.testing.assert_allclose(np.diff(out.cdf, axis=-1), jnp.exp(out.log_probs), atol=1e-6)
   pen = jax.jit(ordinal.unary_l2)(params, lam=jnp.arange(5.0))
   beta, psi, sigma = params["beta"]["kernel"], out.psi, out.sigma
   ref = sum(q * (np.sum(beta[:, q]**2) + np.sum(psi[q]**2) + sigma[q]**2) for q in range(5))
