@@ -12,10 +12,25 @@ A missing or empty --manual_dir prints the dataset's download instructions.
 After the build the skip report (what was tolerated or skipped, with counts)
 is printed; it is also stored in the dataset's metadata ("build_report").
 
+Unreadable raw files (a malformed label line, a zero-byte video, a corrupt
+image) skip the frame, sequence or subject that needs them; each one is
+counted and listed with its file (and line) in the report. --strict stops the
+build at the first one instead, naming the file and line.
+
+Rebuilds: the metadata records the source of a build ("source": the absolute
+--manual_dir and a fingerprint of its top two levels, see
+raw_utils.describe_source). Running the same command again reuses the
+dataset; a different --manual_dir, or one whose content changed, is refused
+(the data_dir would silently keep the old records): pass --overwrite to
+rebuild, or another --data_dir to keep both.
+
 Interrupted builds are safe to rerun: TFDS writes into an `incomplete.*`
 folder and renames it only when the build finished, and a rerun ignores such
 folders; this CLI deletes stale ones of the same config before building
 (do not run two builds of the same config into one data_dir at once).
+--overwrite first renames the old dataset to `incomplete.*` (one atomic
+step), then deletes it and builds: a kill at any point leaves no folder that
+looks like a finished build.
 """
 from __future__ import annotations
 
@@ -35,6 +50,29 @@ BUILDERS = {  # name -> (module, class)
     "ckplus": ("tfds_builders.ckplus", "Ckplus"),
 }
 OVERRIDES = ("image_size", "frame_step", "alignment", "missing_landmarks", "detector")
+
+
+def positive_int(text: str) -> int:
+  """argparse type: an integer >= 1 (image sizes, frame steps)."""
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+  return value
+
+
+def check_overrides(overrides) -> None:
+  """Refuses invalid config overrides up front (also for callers of build())."""
+  from au_jax.face.align import REGISTRATIONS  # pylint: disable=g-import-not-at-top
+  for k in ("image_size", "frame_step"):
+    v = overrides.get(k)
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+      raise SystemExit(f"--{k} must be a positive integer, got {v!r}")
+  if overrides.get("alignment") not in (None, *REGISTRATIONS):
+    raise SystemExit(f"--alignment {overrides['alignment']!r} is unknown; "
+                     f"choose from {sorted(REGISTRATIONS)}")
 
 
 def builder_class(name: str):
@@ -67,23 +105,76 @@ def remove_stale_incomplete(builder) -> list[str]:
   return [str(p) for p in stale]
 
 
-def build(name: str, manual_dir: str, data_dir: str, config: str | None = None,
-          **overrides):
-  """Builds and returns the (reloaded) builder; raises SystemExit on bad input."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from tfds_builders import raw_utils  # pylint: disable=g-import-not-at-top
+def discard_built(builder) -> str:
+  """Takes a finished build out of sight atomically, then deletes it."""
+  path = Path(builder.data_dir)
+  doomed = path.with_name(f"incomplete.overwritten.{os.getpid()}")
+  os.replace(path, doomed)  # from here on, nothing looks finished
+  shutil.rmtree(doomed)
+  return str(path)
+
+
+def check_source(builder, source: dict, label: str) -> None:
+  """Refuses to reuse a build made from another raw tree (see the module doc)."""
+  old = builder.info.metadata.get("source")
+  if old is None:
+    print(f"{label}: reusing the build in {builder.data_dir}; it was made before sources "
+          f"were recorded (--overwrite rebuilds it from --manual_dir)")
+    return
+  if old.get("manual_dir") != source["manual_dir"]:
+    raise SystemExit(
+        f"{label} in {builder.data_dir} was built from {old.get('manual_dir')}, "
+        f"not from --manual_dir {source['manual_dir']}.\n"
+        f"Rebuild it with --overwrite, or build into another --data_dir.")
+  if old.get("fingerprint") != source["fingerprint"]:
+    raise SystemExit(
+        f"{label} in {builder.data_dir} was built from {source['manual_dir']} when its "
+        f"content differed (fingerprint {old.get('fingerprint')}, now {source['fingerprint']}).\n"
+        f"Rebuild it with --overwrite, or build into another --data_dir.")
+  print(f"{label}: already built from {source['manual_dir']}; reusing it (--overwrite rebuilds)")
+
+
+def build(name: str, manual_dir: str, data_dir: str, config: str | None = None, *,
+          overwrite: bool = False, strict: bool = False, **overrides):
+  """Builds and returns the (reloaded) builder; raises SystemExit on bad input.
+
+  An existing build of the same config is reused when it was made from the
+  same source, refused when not, and rebuilt with overwrite=True. strict:
+  stop at the first unreadable raw file (see raw_utils.RawAUBuilder).
+  """
   cls = builder_class(name)
+  check_overrides(overrides)
   manual = Path(os.path.expanduser(manual_dir)) if manual_dir else None
-  if manual is None or not manual.is_dir() or not any(manual.iterdir()):
+  if manual is None or not manual.exists():
+    raise SystemExit(f"--manual_dir {manual_dir!r} is missing or empty.\n\n"
+                     f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+  if not manual.is_dir():
+    raise SystemExit(f"--manual_dir {manual_dir!r} is a file, not the dataset's folder.\n\n"
+                     f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+  if not any(manual.iterdir()):
     raise SystemExit(f"--manual_dir {manual_dir!r} is missing or empty.\n\n"
                      f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
   cfg = make_config(cls, config, **overrides)
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from tfds_builders import raw_utils  # pylint: disable=g-import-not-at-top
   data_dir = os.path.expanduser(data_dir)
-  builder = cls(data_dir=data_dir, config=cfg)
+  label = f"{cls.name}/{cfg.name}"
+  builder = cls(data_dir=data_dir, config=cfg, strict=strict)
   for p in remove_stale_incomplete(builder):
     print(f"removed the leftover of an interrupted build: {p}")
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
+  if builder.is_prepared():
+    if overwrite:
+      print(f"{label}: deleted the previous build {discard_built(builder)} (--overwrite)")
+      builder = cls(data_dir=data_dir, config=cfg, strict=strict)
+    else:
+      check_source(builder, raw_utils.describe_source(manual), label)
+  try:
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
+  except raw_utils.RawFormatError as e:
+    hint = ("\n--strict: the build stopped here; without --strict this file would be "
+            "skipped and counted." if strict and e.path != manual else "")
+    raise SystemExit(f"{e}{hint}") from None
   builder = cls(data_dir=data_dir, config=cfg)
   print(f"\n{cls.name}/{cfg.name}: {builder.data_dir}")
   for split, info in sorted(builder.info.splits.items()):
@@ -98,15 +189,19 @@ def main(argv=None) -> None:
   ap.add_argument("name", help="dataset[/config], e.g. disfa or semaine/segment")
   ap.add_argument("--manual_dir", required=True, help="the raw tree (see the dataset's instructions)")
   ap.add_argument("--data_dir", default="~/tensorflow_datasets")
-  ap.add_argument("--image_size", type=int)
-  ap.add_argument("--frame_step", type=int, help="keep every k-th frame (fast experiments)")
+  ap.add_argument("--image_size", type=positive_int)
+  ap.add_argument("--frame_step", type=positive_int, help="keep every k-th frame (fast experiments)")
   ap.add_argument("--alignment", help="au_jax.face.align registration (default similarity)")
   ap.add_argument("--missing_landmarks", choices=("detect", "skip"))
   ap.add_argument("--detector", choices=("auto", "haar", "dlib"))
+  ap.add_argument("--overwrite", action="store_true",
+                  help="rebuild even if this config is already built in --data_dir")
+  ap.add_argument("--strict", action="store_true",
+                  help="stop at the first unreadable raw file instead of skipping it")
   args = ap.parse_args(argv)
   name, _, config = args.name.partition("/")
-  build(name, args.manual_dir, args.data_dir, config or None,
-        **{k: getattr(args, k) for k in OVERRIDES})
+  build(name, args.manual_dir, args.data_dir, config or None, overwrite=args.overwrite,
+        strict=args.strict, **{k: getattr(args, k) for k in OVERRIDES})
 
 
 if __name__ == "__main__":

@@ -12,14 +12,22 @@ Policy, common to all builders:
     file, a frame without landmarks, labels longer than the video) is
     tolerated and counted in a `SkipReport` (stored in
     `info.metadata["build_report"]` and printed by `tfds_builders.build`);
-  * what is present but cannot be read (a garbled label file, a video OpenCV
-    cannot open, a corrupt image) stops the build with `RawFormatError`
-    naming the path and the reason.
+  * what is present but cannot be read (a malformed label line, a zero-byte
+    or undecodable video, a corrupt image) raises `RawFormatError` naming the
+    path (and line). `RawAUBuilder` turns it into a counted skip of the
+    smallest unit that contains it (a frame, a sequence, else the subject:
+    `RawAUBuilder._tolerate`), with every such file listed in the report;
+    with `strict=True` (`build --strict`) it stops the build instead.
+  * a subject left without any record is dropped (no split; counted), since
+    TFDS cannot write an empty split.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import hashlib
+import itertools
 import json
 import logging
 import os
@@ -222,16 +230,21 @@ class SkipReport:
     self.counts: collections.Counter = collections.Counter()
     self.examples: dict[str, list[str]] = collections.defaultdict(list)
     self.max_examples = max_examples
+    self.listed: set[str] = set()
 
-  def skip(self, reason: str, example=None, n: int = 1) -> None:
+  def skip(self, reason: str, example=None, n: int = 1, *, list_all: bool = False) -> None:
+    """Counts n skips for reason; list_all keeps every example (unreadable files)."""
     if n <= 0:
       return
     self.counts[reason] += n
-    if example is not None and len(self.examples[reason]) < self.max_examples:
+    if list_all:
+      self.listed.add(reason)
+    if example is not None and (list_all or len(self.examples[reason]) < self.max_examples):
       self.examples[reason].append(str(example))
 
   def as_dict(self) -> dict[str, Any]:
-    return {r: {"count": int(c), "examples": list(self.examples.get(r, []))}
+    return {r: {"count": int(c), "examples": list(self.examples.get(r, [])),
+                **({"listed": True} if r in self.listed else {})}
             for r, c in sorted(self.counts.items())}
 
   def summary(self) -> str:
@@ -242,14 +255,59 @@ def format_report(report: Mapping[str, Any]) -> str:
   """Human-readable form of a stored `SkipReport.as_dict()`."""
   if not report:
     return "nothing skipped"
-  return "\n".join(f"{v['count']:8d}  {r}" + (f"  (e.g. {v['examples'][0]})" if v["examples"] else "")
-                   for r, v in report.items())
+  lines = []
+  for r, v in report.items():
+    if v.get("listed"):
+      lines.append(f"{v['count']:8d}  {r}:")
+      lines += [f"            {e}" for e in v["examples"]]
+    else:
+      lines.append(f"{v['count']:8d}  {r}" + (f"  (e.g. {v['examples'][0]})" if v["examples"] else ""))
+  return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ source
+
+SOURCE_DEPTH = 2
+
+
+def describe_source(root) -> dict[str, Any]:
+  """What a build is made from, stored as `info.metadata["source"]`.
+
+  {"manual_dir": absolute real path, "fingerprint": 16 hex digits, "entries": n}.
+  The fingerprint hashes the relative path, size and modification time (ns)
+  of every entry in the top SOURCE_DEPTH (2) levels of the tree. It reads no
+  file content (cheap on a 100 GB tree) and changes when a file or folder is
+  added, removed, renamed or replaced at those levels, or when the tree is
+  copied anew; it does not see an edit deeper down that leaves those entries
+  untouched (rebuild with `build --overwrite` after editing a tree in place).
+  """
+  root = Path(root).resolve()
+  rows = []
+
+  def walk(d: Path, rel: str, depth: int):
+    try:
+      entries = sorted(os.scandir(d), key=lambda e: e.name)
+    except OSError:
+      return
+    for e in entries:
+      try:
+        st = e.stat()
+      except OSError:
+        continue  # a dangling link
+      rows.append(f"{rel}{e.name}\t{st.st_size}\t{st.st_mtime_ns}")
+      if depth > 1 and e.is_dir():
+        walk(Path(e.path), f"{rel}{e.name}/", depth - 1)
+
+  walk(root, "", SOURCE_DEPTH)
+  digest = hashlib.sha1("\n".join(rows).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+  return {"manual_dir": str(root), "fingerprint": digest, "entries": len(rows)}
 
 
 # ------------------------------------------------------------------ images & video
 
 def read_image_rgb(path) -> np.ndarray:
   """uint8 [H, W, 3] RGB of an image file; greyscale is replicated."""
+  _check_not_empty(path)
   img = cv2.imread(str(path), cv2.IMREAD_COLOR)  # converts grey (CK+) to 3 channels
   if img is None:
     raise RawFormatError(path, "OpenCV cannot decode this image")
@@ -270,6 +328,7 @@ def iter_video(path, keep: Callable[[int], bool], stop: int | None = None
   Raises:
     RawFormatError: OpenCV cannot open the file.
   """
+  _check_not_empty(path)
   cap = cv2.VideoCapture(str(path))
   if not cap.isOpened():
     raise RawFormatError(path, "OpenCV cannot open this video")
@@ -286,6 +345,11 @@ def iter_video(path, keep: Callable[[int], bool], stop: int | None = None
       i += 1
   finally:
     cap.release()
+
+
+def _check_not_empty(path) -> None:
+  if os.path.getsize(path) == 0:
+    raise RawFormatError(path, "empty file (0 bytes)")
 
 
 def count_video_frames(path) -> int:
@@ -326,13 +390,23 @@ class RawAUBuilder(common.AUDatasetBuilder):
 
   A subclass implements `_scan(root) -> {subject: anything}` (parse the tree
   once; called with dl_manager.manual_dir) and `_examples(dl_manager,
-  subject)`, calling `self._record(...)` for every frame it keeps.
+  subject)`, calling `self._record(...)` for every frame it keeps, and wraps
+  the work on one frame or sequence in `with self._tolerate("frame"):` so
+  that an unreadable file costs only that unit (a RawFormatError anywhere
+  else costs the rest of the subject; both are counted and listed).
+
+  Args:
+    strict: stop the build at the first unreadable raw file (RawFormatError
+      naming the file and line) instead of skipping and counting it. A
+      build-time choice, not part of the config: records are the same.
   """
 
-  def __init__(self, **kwargs):
+  def __init__(self, *, strict: bool = False, **kwargs):
     super().__init__(**kwargs)
+    self.strict = strict
     self._report = SkipReport()
     self._scanned: Optional[dict[str, Any]] = None
+    self._empty: set[str] = set()
     self._extra_meta: dict[str, Any] = {}
 
   # -- subclasses
@@ -348,6 +422,8 @@ class RawAUBuilder(common.AUDatasetBuilder):
     if cfg.frame_step < 1:
       raise ValueError(f"frame_step must be >= 1, got {cfg.frame_step}")
     self._report = SkipReport()
+    self._empty = set()
+    self._extra_meta = {"source": describe_source(dl_manager.manual_dir)}
     self._scanned = self._scan(Path(dl_manager.manual_dir))
     if not self._scanned:
       raise RawFormatError(dl_manager.manual_dir,
@@ -359,13 +435,37 @@ class RawAUBuilder(common.AUDatasetBuilder):
   def _publish(self) -> None:
     """Copies the report into the metadata that is written after the build."""
     self.info.metadata["build_report"] = self._report.as_dict()
-    self.info.metadata["subjects"] = sorted(self._scanned or ())
+    self.info.metadata["subjects"] = sorted(set(self._scanned or ()) - self._empty)
     self.info.metadata.update(self._extra_meta)
 
+  def _split_generators(self, dl_manager):
+    return _NonEmptySplits(super()._split_generators(dl_manager), self._drop_empty)
+
+  def _drop_empty(self, split: str) -> None:
+    subject = next(s for s in self._scanned if common.split_name(s) == split)
+    self._empty.add(subject)
+    self._report.skip("subject without any record left: no split for it", subject)
+    self._publish()
+
   def _generate_examples(self, dl_manager, subject):
-    yield from self._examples(dl_manager, subject)
+    with self._tolerate("rest of the subject"):
+      yield from self._examples(dl_manager, subject)
     self._publish()
     log.info("%s %s done; skipped so far:\n%s", self.name, subject, self._report.summary())
+
+  @contextlib.contextmanager
+  def _tolerate(self, unit: str):
+    """A RawFormatError inside becomes a counted, listed skip of `unit`.
+
+    Execution continues after the `with` block, so in a loop over frames or
+    sequences only the current one is lost. Re-raised when self.strict.
+    """
+    try:
+      yield
+    except RawFormatError as e:
+      if self.strict:
+        raise
+      self._report.skip(f"unreadable raw file: {unit} skipped", e, list_all=True)
 
   # -- helpers for subclasses
   def _keep(self, position: int) -> bool:
@@ -402,3 +502,29 @@ class RawAUBuilder(common.AUDatasetBuilder):
       self._report.skip(f"alignment failed ({cfg.alignment})", f"{where}: {e}")
       return None
     return common.make_record(image=face.image, landmarks=face.landmarks, **labels)
+
+
+class _NonEmptySplits(dict):
+  """{split: example generator} whose items() leave out the empty splits.
+
+  TFDS' writer fails on a split without examples ("No examples were
+  yielded"), and whether a subject yields anything (all frames skipped, an
+  unreadable label file) is known only by running its generator. TFDS
+  iterates items() once, building each split before asking for the next, so
+  running each generator to its first record here, lazily, costs nothing.
+  """
+
+  def __init__(self, generators: Mapping[str, Iterator], on_empty: Callable[[str], None]):
+    super().__init__(generators)
+    self._on_empty = on_empty
+
+  def items(self):
+    for split, gen in dict.items(self):
+      first = next(gen, _END)
+      if first is _END:
+        self._on_empty(split)
+        continue
+      yield split, itertools.chain([first], gen)
+
+
+_END = object()

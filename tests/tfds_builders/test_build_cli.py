@@ -57,3 +57,110 @@ def test_killed_build_then_rerun(tmp_path, capsys):
   from tfds_builders.ckplus import Ckplus
   built = Ckplus(data_dir=str(data), config=cli.make_config(Ckplus, None, image_size=32))
   assert {k: v.num_examples for k, v in built.info.splits.items()} == {"S005": 1, "S010": 1}
+
+
+def _ck_args(raw, data, *extra):
+  return ["ckplus", f"--manual_dir={raw}", f"--data_dir={data}", "--image_size=32", *extra]
+
+
+def test_rebuild_from_another_source_is_refused_until_overwrite(tmp_path, capsys, monkeypatch):
+  rt.make_ckplus(tmp_path / "A")
+  rt.make_ckplus(tmp_path / "B")
+  data = tmp_path / "data"
+  cli.main(_ck_args(tmp_path / "A", data))
+  cli.main(_ck_args(tmp_path / "A", data))          # same source: reused
+  assert "already built from" in capsys.readouterr().out
+  with pytest.raises(SystemExit) as e:
+    cli.main(_ck_args(tmp_path / "B", data))
+  msg = str(e.value)
+  assert str(tmp_path / "A") in msg and str(tmp_path / "B") in msg and "--overwrite" in msg
+  # Same folder, changed content: refused too.
+  (tmp_path / "A" / "CK+" / "notes.txt").write_text("added later")
+  with pytest.raises(SystemExit, match="content differed"):
+    cli.main(_ck_args(tmp_path / "A", data))
+  # --overwrite killed right after the old build was taken out of sight:
+  # nothing looks finished, and the next run cleans up and builds.
+  cfg_dir = data / "ckplus" / "default_image_size32"
+  def killed(path):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(cli.shutil, "rmtree", killed)
+  with pytest.raises(KeyboardInterrupt):
+    cli.main(_ck_args(tmp_path / "B", data, "--overwrite"))
+  monkeypatch.undo()
+  assert not (cfg_dir / "1.0.0").exists()
+  b = cli.build("ckplus", str(tmp_path / "B"), str(data), image_size=32)
+  assert b.info.metadata["source"]["manual_dir"] == str((tmp_path / "B").resolve())
+  cli.main(_ck_args(tmp_path / "A", data, "--overwrite"))
+  assert "deleted the previous build" in capsys.readouterr().out
+  assert sorted(p.name for p in cfg_dir.iterdir()) == ["1.0.0"]
+  from tfds_builders.ckplus import Ckplus
+  built = Ckplus(data_dir=str(data), config=cli.make_config(Ckplus, None, image_size=32))
+  assert built.info.metadata["source"]["manual_dir"] == str((tmp_path / "A").resolve())
+
+
+@pytest.mark.parametrize("size", ["-5", "0", "abc", "1.5"])
+def test_invalid_image_size_is_refused_up_front(tmp_path, capsys, size):
+  rt.make_ckplus(tmp_path / "raw")
+  with pytest.raises(SystemExit) as e:
+    cli.main(["ckplus", f"--manual_dir={tmp_path / 'raw'}", f"--data_dir={tmp_path / 'd'}",
+              f"--image_size={size}"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert "--image_size" in err and "positive integer" in err and "Traceback" not in err
+  assert not (tmp_path / "d").exists()
+
+
+def test_invalid_options_are_refused_up_front(tmp_path):
+  rt.make_ckplus(tmp_path / "raw")
+  with pytest.raises(SystemExit, match="unknown dataset 'cifar'"):
+    cli.main(["cifar", f"--manual_dir={tmp_path / 'raw'}"])
+  with pytest.raises(SystemExit, match="image_size must be a positive integer"):
+    cli.build("ckplus", str(tmp_path / "raw"), str(tmp_path / "d"), image_size=0)
+  with pytest.raises(SystemExit, match="alignment 'warp' is unknown"):
+    cli.build("ckplus", str(tmp_path / "raw"), str(tmp_path / "d"), alignment="warp")
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(SystemExit, match="is a file, not the dataset's folder"):
+    cli.main(["ckplus", f"--manual_dir={tmp_path / 'file'}"])
+  with pytest.raises(SystemExit, match="missing or empty"):
+    cli.main(["ckplus", f"--manual_dir={tmp_path / 'nowhere'}"])
+  assert not (tmp_path / "d").exists()
+
+
+def _broken_disfa(root):
+  """The DISFA fixture with a malformed label line and a zero-byte video."""
+  facts = rt.make_disfa(root)
+  au1 = facts["root"] / "ActionUnit_Labels" / "SN001" / "SN001_au1.txt"
+  lines = au1.read_text().splitlines()
+  lines[2] = "3,x"
+  au1.write_text("\n".join(lines) + "\n")
+  (facts["root"] / "Videos_LeftCamera" / "LeftVideoSN002_comp.avi").write_bytes(b"")
+  return au1
+
+
+def test_unreadable_files_are_counted_skips(tmp_path, capsys):
+  au1 = _broken_disfa(tmp_path / "raw")
+  b = cli.build("disfa", str(tmp_path / "raw"), str(tmp_path / "data"), image_size=32)
+  rep = b.info.metadata["build_report"]
+  bad_au = rep["unreadable raw file: AU file: that AU is unknown (-1) for the subject skipped"]
+  assert bad_au["count"] == 1 and bad_au["examples"] == [f"{au1}: line 3 is not '<frame>,<value>': '3,x'"]
+  video = rep["unreadable raw file: rest of the subject skipped"]
+  assert video["count"] == 1 and video["examples"][0].endswith("LeftVideoSN002_comp.avi: empty file (0 bytes)")
+  assert rep["subject without any record left: no split for it"]["examples"] == ["SN002"]
+  assert set(b.info.splits) == {"SN001"} and b.info.metadata["subjects"] == ["SN001"]
+  recs = list(b.as_data_source(split="SN001"))
+  assert len(recs) == 8 and all(r["au_intensity"][0] == -1 for r in recs)  # AU1 unknown
+  assert all(r["au_intensity"][1] == rt.disfa_value(0, 2, int(r["frame"])) for r in recs)
+  out = capsys.readouterr().out
+  assert f"{au1}: line 3" in out and "empty file (0 bytes)" in out
+
+
+def test_strict_stops_at_the_first_unreadable_file(tmp_path):
+  au1 = _broken_disfa(tmp_path / "raw")
+  proc = subprocess.run(
+      [sys.executable, "-m", "tfds_builders.build", "disfa", f"--manual_dir={tmp_path / 'raw'}",
+       f"--data_dir={tmp_path / 'data'}", "--image_size=32", "--strict"],
+      capture_output=True, text=True, cwd=_ROOT)
+  assert proc.returncode == 1
+  assert f"{au1}: line 3 is not" in proc.stderr and "--strict" in proc.stderr
+  assert "Traceback" not in proc.stderr
+  assert not list((tmp_path / "data").glob("disfa/*/1.0.0"))

@@ -55,41 +55,51 @@ class Bp4d(raw_utils.RawAUBuilder):
     return parse.scan(root, self._report)
 
   def _examples(self, dl_manager, subject):
+    for task, e in sorted(self._scanned[subject].items()):
+      with self._tolerate("sequence"):
+        yield from self._task_examples(subject, task, e)
+
+  def _task_examples(self, subject, task, e):
+    """Records of one sequence (task); an unreadable CSV skips just this task."""
     aus = self._aus()
     rep = self._report
-    for task, e in sorted(self._scanned[subject].items()):
-      seq = f"{subject}/{task}"
-      occ_aus, occ = ([], {})
-      if e["occ"] is None:
-        rep.skip("sequence without occurrence CSV (occurrence -1)", seq)
-      else:
-        occ_aus, occ = parse.parse_occurrence_csv(raw_utils.read_text(e["occ"]), e["occ"])
-        missing = [a for a in aus if a not in occ_aus]
-        if missing:
-          rep.skip("AU without a column in the occurrence CSV (-1)", f"{seq}: {missing}", n=len(missing))
-      inten: dict[int, dict[int, int]] = {}
-      for au in au_lists.FERA2015_INT_AUS:
-        if au not in e["int"]:
-          rep.skip("missing intensity CSV (intensity -1)", f"{seq} AU{au}")
-          continue
-        inten[au] = raw_utils.parse_frame_value_rows(raw_utils.read_text(e["int"][au]), e["int"][au])
-      frames = sorted(set(occ).union(*[set(v) for v in inten.values()]))
-      for pos, frame in enumerate(frames):
-        if not self._keep(pos):
-          continue
-        path = e["images"].get(frame)
-        if path is None:
-          rep.skip("coded frame without an image", f"{seq} frame {frame}")
-          continue
-        o = np.array([self._code(occ.get(frame, {}).get(a, -1), (0, 1), seq, frame, "occurrence")
-                      for a in aus], np.int32)
-        i = np.array([self._code(inten[a].get(frame, -1), range(6), seq, frame, "intensity")
-                      if a in inten else -1 for a in aus], np.int32)
-        rec = self._record(image=raw_utils.read_image_rgb(path), landmarks=None, where=str(path),
-                           au_intensity=i, au_occurrence=o, subject=subject,
-                           sequence=task, frame=frame)
-        if rec is not None:
-          yield f"{subject}/{task}/{frame:06d}", rec
+    seq = f"{subject}/{task}"
+    occ_aus, occ = ([], {})
+    if e["occ"] is None:
+      rep.skip("sequence without occurrence CSV (occurrence -1)", seq)
+    else:
+      occ_aus, occ = parse.parse_occurrence_csv(raw_utils.read_text(e["occ"]), e["occ"])
+      missing = [a for a in aus if a not in occ_aus]
+      if missing:
+        rep.skip("AU without a column in the occurrence CSV (-1)", f"{seq}: {missing}", n=len(missing))
+    inten: dict[int, dict[int, int]] = {}
+    for au in au_lists.FERA2015_INT_AUS:
+      if au not in e["int"]:
+        rep.skip("missing intensity CSV (intensity -1)", f"{seq} AU{au}")
+        continue
+      inten[au] = raw_utils.parse_frame_value_rows(raw_utils.read_text(e["int"][au]), e["int"][au])
+    frames = sorted(set(occ).union(*[set(v) for v in inten.values()]))
+    for pos, frame in enumerate(frames):
+      if not self._keep(pos):
+        continue
+      path = e["images"].get(frame)
+      if path is None:
+        rep.skip("coded frame without an image", f"{seq} frame {frame}")
+        continue
+      o = np.array([self._code(occ.get(frame, {}).get(a, -1), (0, 1), seq, frame, "occurrence")
+                    for a in aus], np.int32)
+      i = np.array([self._code(inten[a].get(frame, -1), range(6), seq, frame, "intensity")
+                    if a in inten else -1 for a in aus], np.int32)
+      image = None
+      with self._tolerate("frame"):
+        image = raw_utils.read_image_rgb(path)
+      if image is None:
+        continue
+      rec = self._record(image=image, landmarks=None, where=str(path),
+                         au_intensity=i, au_occurrence=o, subject=subject,
+                         sequence=task, frame=frame)
+      if rec is not None:
+        yield f"{subject}/{task}/{frame:06d}", rec
 
   def _code(self, v: int, valid, seq, frame, what) -> int:
     """Raw code -> label: 9 (unknown) and anything unexpected -> -1, counted."""

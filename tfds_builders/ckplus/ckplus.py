@@ -96,38 +96,44 @@ class Ckplus(raw_utils.RawAUBuilder):
     for s, seqs in found.items():
       for q, e in seqs.items():
         if e["emotion"] is not None:
-          v = raw_utils.read_matlab_ascii(e["emotion"][1]).ravel()
-          if v.size != 1 or v[0] not in range(len(parse.EMOTIONS)):
-            raise raw_utils.RawFormatError(e["emotion"][1], f"expected one code 0-7, got {v.tolist()}")
-          emotions[f"{s}/{q}"] = int(v[0])
+          with self._tolerate("emotion label (left out of emotions)"):
+            v = raw_utils.read_matlab_ascii(e["emotion"][1]).ravel()
+            if v.size != 1 or v[0] not in range(len(parse.EMOTIONS)):
+              raise raw_utils.RawFormatError(e["emotion"][1], f"expected one code 0-7, got {v.tolist()}")
+            emotions[f"{s}/{q}"] = int(v[0])
     self._extra_meta["emotions"] = emotions
     return found
 
   def _examples(self, dl_manager, subject):
+    for seq, e in sorted(self._scanned[subject].items()):
+      with self._tolerate("sequence"):
+        yield from self._sequence_examples(subject, seq, e)
+
+  def _sequence_examples(self, subject, seq, e):
+    """Records of one sequence (peak, and the neutral first frame if asked)."""
     aus = self._aus()
     rep = self._report
-    for seq, e in sorted(self._scanned[subject].items()):
-      peak, facs_path = e["facs"]
-      inten, occ, ignored = peak_labels(parse.parse_facs(raw_utils.read_text(facs_path), facs_path), aus)
-      for a in ignored:
-        rep.skip(f"FACS code outside the CK+ AU list ignored (AU{a})", facs_path)
-      frames = [(peak, inten, occ)]
-      if self.builder_config.include_neutral:
-        first = min(e["images"])
-        if first != peak:
-          frames.insert(0, (first, np.zeros(len(aus), np.int32), np.zeros(len(aus), np.int32)))
-      for frame, i, o in frames:
-        where = f"{subject}/{seq} frame {frame}"
-        if frame not in e["images"]:
-          rep.skip("FACS frame without an image", where)
-          continue
-        lm = None
-        if frame in e["landmarks"]:
-          lm = parse.read_landmarks(e["landmarks"][frame])
-        else:
-          rep.skip("frame without a landmark file", where)
-        rec = self._record(image=raw_utils.read_image_rgb(e["images"][frame]), landmarks=lm,
-                           where=where, au_intensity=i, au_occurrence=o, subject=subject,
-                           sequence=seq, frame=frame)
-        if rec is not None:
-          yield f"{seq}/{frame:08d}", rec
+    peak, facs_path = e["facs"]
+    inten, occ, ignored = peak_labels(parse.parse_facs(raw_utils.read_text(facs_path), facs_path), aus)
+    for a in ignored:
+      rep.skip(f"FACS code outside the CK+ AU list ignored (AU{a})", facs_path)
+    frames = [(peak, inten, occ)]
+    if self.builder_config.include_neutral:
+      first = min(e["images"])
+      if first != peak:
+        frames.insert(0, (first, np.zeros(len(aus), np.int32), np.zeros(len(aus), np.int32)))
+    for frame, i, o in frames:
+      where = f"{subject}/{seq} frame {frame}"
+      if frame not in e["images"]:
+        rep.skip("FACS frame without an image", where)
+        continue
+      lm = None
+      if frame in e["landmarks"]:
+        lm = parse.read_landmarks(e["landmarks"][frame])
+      else:
+        rep.skip("frame without a landmark file", where)
+      rec = self._record(image=raw_utils.read_image_rgb(e["images"][frame]), landmarks=lm,
+                         where=where, au_intensity=i, au_occurrence=o, subject=subject,
+                         sequence=seq, frame=frame)
+      if rec is not None:
+        yield f"{seq}/{frame:08d}", rec

@@ -58,7 +58,11 @@ class Disfa(raw_utils.RawAUBuilder):
       if path is None:
         rep.skip("missing AU file: that AU is unknown (-1) for the subject", f"{subject} AU{au}")
         continue
-      rows = parse.read_au_file(path)
+      rows = None
+      with self._tolerate("AU file: that AU is unknown (-1) for the subject"):
+        rows = parse.read_au_file(path)
+      if rows is None:
+        continue
       if not rows:
         rep.skip("empty AU file: that AU is unknown (-1) for the subject", path)
         continue
@@ -82,22 +86,23 @@ class Disfa(raw_utils.RawAUBuilder):
                                            stop=max(wanted) + 1 if wanted else 0):
       frame = wanted[index]
       seen.add(frame)
-      inten = np.full(len(aus), -1, np.int32)
-      for k, au in enumerate(aus):
-        v = columns.get(au, {}).get(frame, -1)
-        if au in columns and not 0 <= v <= au_lists.MAX_INTENSITY:
-          rep.skip("intensity outside 0-5 stored as -1", f"{subject} AU{au} frame {frame}: {v}")
-          v = -1
-        inten[k] = v
-      lm_path = entry["landmarks"].get(frame)
-      if lm_path is None and entry["landmarks"]:
-        rep.skip("landmark file missing for a frame", f"{subject} frame {frame}")
-      lm = to_68(parse.read_landmarks(lm_path), 66) if lm_path is not None else None
-      rec = self._record(image=rgb, landmarks=lm, where=f"{subject} frame {frame}",
-                         au_intensity=inten, au_occurrence=np.full(len(aus), -1, np.int32),
-                         subject=subject, sequence=subject, frame=frame)
-      if rec is not None:
-        yield f"{subject}/{frame:06d}", rec
+      with self._tolerate("frame"):
+        inten = np.full(len(aus), -1, np.int32)
+        for k, au in enumerate(aus):
+          v = columns.get(au, {}).get(frame, -1)
+          if au in columns and not 0 <= v <= au_lists.MAX_INTENSITY:
+            rep.skip("intensity outside 0-5 stored as -1", f"{subject} AU{au} frame {frame}: {v}")
+            v = -1
+          inten[k] = v
+        lm_path = entry["landmarks"].get(frame)
+        if lm_path is None and entry["landmarks"]:
+          rep.skip("landmark file missing for a frame", f"{subject} frame {frame}")
+        lm = to_68(parse.read_landmarks(lm_path), 66) if lm_path is not None else None
+        rec = self._record(image=rgb, landmarks=lm, where=f"{subject} frame {frame}",
+                           au_intensity=inten, au_occurrence=np.full(len(aus), -1, np.int32),
+                           subject=subject, sequence=subject, frame=frame)
+        if rec is not None:
+          yield f"{subject}/{frame:06d}", rec
     missing = len(kept) - len(seen)
     rep.skip("label frames beyond the end of the video (label/video length mismatch)",
              subject, n=missing)

@@ -65,21 +65,24 @@ class Semaine(raw_utils.RawAUBuilder):
   def _scan(self, root):
     found = parse.scan(root, self._report)
     self._extra_meta["segments"] = {}
-    for rec, e in found.items():
-      n, labels = parse.parse_eaf(raw_utils.read_text(e["eaf"]), self._aus(), e["eaf"], self._report)
-      e.update(n=n, labels=labels)
-      if e["bounds"] is None:
-        seg = (1, n + 1)
-      else:
-        raw = parse.parse_bounds(raw_utils.read_text(e["bounds"]), e["bounds"])
-        seg = parse.clamp_segment(*raw, n)
-        if seg != raw:
-          self._report.skip("segment bounds past the annotation clamped to its last 3000 frames",
-                            f"{rec}: {list(raw)} -> {list(seg)}")
-      e["segment"] = seg
-      self._extra_meta["segments"][rec] = list(seg)
-      if rec in FLAGGED:
-        self._report.skip("flagged session kept (see metadata flagged_sessions)", rec)
+    for rec, e in list(found.items()):
+      del found[rec]  # back in only once its labels are read
+      with self._tolerate("session"):
+        n, labels = parse.parse_eaf(raw_utils.read_text(e["eaf"]), self._aus(), e["eaf"], self._report)
+        e.update(n=n, labels=labels)
+        if e["bounds"] is None:
+          seg = (1, n + 1)
+        else:
+          raw = parse.parse_bounds(raw_utils.read_text(e["bounds"]), e["bounds"])
+          seg = parse.clamp_segment(*raw, n)
+          if seg != raw:
+            self._report.skip("segment bounds past the annotation clamped to its last 3000 frames",
+                              f"{rec}: {list(raw)} -> {list(seg)}")
+        e["segment"] = seg
+        self._extra_meta["segments"][rec] = list(seg)
+        if rec in FLAGGED:
+          self._report.skip("flagged session kept (see metadata flagged_sessions)", rec)
+        found[rec] = e
     return found
 
   def _examples(self, dl_manager, subject):

@@ -78,44 +78,53 @@ class UnbcMcmaster(raw_utils.RawAUBuilder):
     ratings = {}
     for subject, seqs in found.items():
       for seq, e in seqs.items():
-        values = {s: raw_utils.read_matlab_ascii(p).ravel() for s, p in e["scales"].items()}
-        ratings[seq] = {s: float(v[0]) for s, v in values.items() if v.size}
+        ratings[seq] = {}
+        for scale, p in e["scales"].items():
+          with self._tolerate("sequence rating (left out of sequence_labels)"):
+            v = raw_utils.read_matlab_ascii(p).ravel()
+            if v.size:
+              ratings[seq][scale] = float(v[0])
     self._extra_meta["sequence_labels"] = ratings
     return found
 
   def _examples(self, dl_manager, subject):
-    aus = self._aus()
-    rep = self._report
     for seq, e in sorted(self._scanned[subject].items()):
       for pos, (frame, path) in enumerate(sorted(e["images"].items())):
         if not self._keep(pos):
           continue
-        where = f"{subject}/{seq} frame {frame}"
-        if frame in e["facs"]:
-          facs = parse.parse_facs(raw_utils.read_text(e["facs"][frame]), e["facs"][frame])
-        else:
-          facs = []
-          rep.skip("frame without a FACS file: no AU (as for an empty file)", where)
-        inten, occ, ignored = frame_labels(facs, aus)
-        for a in ignored:
-          rep.skip(f"FACS code outside the UNBC AU list ignored (AU{a})", where)
-        if frame in e["pspi"]:
-          got = raw_utils.read_matlab_ascii(e["pspi"][frame]).ravel()
-          if got.size != 1 or int(round(got[0])) != parse.pspi(facs):
-            rep.skip("PSPI file disagrees with the FACS codes (records keep FACS)",
-                     f"{where}: file {got.tolist()} vs FACS {parse.pspi(facs)}")
-        lm = None
-        if frame in e["aam"]:
-          pts = raw_utils.read_matlab_ascii(e["aam"][frame])
-          if pts.shape != (66, 2):
-            raise raw_utils.RawFormatError(e["aam"][frame], f"expected 66 x 2 numbers, got {pts.shape}")
-          lm = to_68(pts, 66)
-        else:
-          rep.skip("frame without an AAM landmark file", where)
-        image = raw_utils.read_image_rgb(path)
-        if image.mean() < 10:
-          rep.skip("almost black frame (mean < 10, kept)", where)
-        rec = self._record(image=image, landmarks=lm, where=where, au_intensity=inten,
-                           au_occurrence=occ, subject=subject, sequence=seq, frame=frame)
-        if rec is not None:
-          yield f"{seq}/{frame:05d}", rec
+        with self._tolerate("frame"):
+          rec = self._frame_record(subject, seq, e, frame, path)
+          if rec is not None:
+            yield f"{seq}/{frame:05d}", rec
+
+  def _frame_record(self, subject, seq, e, frame, path):
+    """The record of one frame, or None (counted)."""
+    aus = self._aus()
+    rep = self._report
+    where = f"{subject}/{seq} frame {frame}"
+    if frame in e["facs"]:
+      facs = parse.parse_facs(raw_utils.read_text(e["facs"][frame]), e["facs"][frame])
+    else:
+      facs = []
+      rep.skip("frame without a FACS file: no AU (as for an empty file)", where)
+    inten, occ, ignored = frame_labels(facs, aus)
+    for a in ignored:
+      rep.skip(f"FACS code outside the UNBC AU list ignored (AU{a})", where)
+    if frame in e["pspi"]:
+      got = raw_utils.read_matlab_ascii(e["pspi"][frame]).ravel()
+      if got.size != 1 or int(round(got[0])) != parse.pspi(facs):
+        rep.skip("PSPI file disagrees with the FACS codes (records keep FACS)",
+                 f"{where}: file {got.tolist()} vs FACS {parse.pspi(facs)}")
+    lm = None
+    if frame in e["aam"]:
+      pts = raw_utils.read_matlab_ascii(e["aam"][frame])
+      if pts.shape != (66, 2):
+        raise raw_utils.RawFormatError(e["aam"][frame], f"expected 66 x 2 numbers, got {pts.shape}")
+      lm = to_68(pts, 66)
+    else:
+      rep.skip("frame without an AAM landmark file", where)
+    image = raw_utils.read_image_rgb(path)
+    if image.mean() < 10:
+      rep.skip("almost black frame (mean < 10, kept)", where)
+    return self._record(image=image, landmarks=lm, where=where, au_intensity=inten,
+                        au_occurrence=occ, subject=subject, sequence=seq, frame=frame)
