@@ -79,18 +79,21 @@ def ibb_stages(variant: str, it: bool, steps: int, cycles: int, multi: bool = Fa
 
 
 def model_config(variant="ccnn", decode="map", **overrides) -> ml_collections.ConfigDict:
-  """config.model of the paper's network (kernel 9, 32/64/128 filters, FC 128)."""
+  """config.model of the paper's CCNN.
+
+  The defaults of `CCNN`, `CCNNTransform` and `CCNNOptions` (au_jax/models/
+  ccnn/model.py) are the paper's network and preprocessing: 3 conv layers of
+  32 / 64 / 128 9x9 filters with 2x2 max-pooling, FC 128, L = 6 levels,
+  Frank copulas over all AU pairs, two-eye registration, random 85% crops,
+  MAP decoding (exact for <= 6 AUs, else loopy BP + ICM where the paper uses
+  AD3). Set here: the variant, the paper's 128x128 input (the transform's
+  default is 64) and a lambda for Eq. 11 (the paper gives none).
+  """
   return ml_collections.ConfigDict(dict(
       name="ccnn", variant=variant,
-      input_size=128, crop=0.85, registration="two_eye",
-      features=(32, 64, 128), kernel=9, fc_units=128, num_levels=6,
-      pairs=None,               # None = all AU pairs (fully connected CRF)
-      theta_max=20.0,
+      input_size=128,
       unary_l2=1e-4,            # lambda of Eq. 11
       decode=decode,            # "map" (Sec. 3.3.1) or "expected" for `intensity`
-      map_decoder="auto",       # exact enumeration for <= exact_max_aus AUs, else loopy BP
-      exact_max_aus=6, bp_iters=50,
-      occurrence_level=2,       # occurrence score = P(y >= 2), the data's occurrence rule
       **overrides))
 
 

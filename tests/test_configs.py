@@ -24,6 +24,42 @@ def test_config_builds_and_names_unknown_args(name):
     module.get_config("runlokal")
 
 
+# Every experiment variant a config's docstring offers (beside its default).
+VARIANTS = {
+    "ccnn_synthetic": ["runlocal", "variant=cnn", "variant=ocnn,it=false", "variant=scnn",
+                       "decode=expected", "multi", "runlocal,multi"],
+    "ccnn_disfa": ["runlocal", "fold=2,variant=ocnn,it=false", "variant=scnn"],
+    "ccnn_fera2015": ["runlocal", "variant=scnn", "variant=cnn,it=false"],
+    "ccnn_multi": ["runlocal", "variant=scnn"],
+    "gudi_synthetic": ["runlocal"],
+    "gudi_fera2015": ["runlocal", "protocol=fold1"],
+}
+
+
+def _data_info(config):
+  """A DataInfo shaped like the config's data, without reading any dataset."""
+  from au_jax.data.sources import DataInfo
+  au_list = tuple(config.data.aus) or (1, 2, 4, 6, 12)
+  names = tuple(s["name"] for s in config.data.sources)
+  return DataInfo(aus=au_list, intensity_coded=(True,) * len(au_list),
+                  occurrence_coded=(True,) * len(au_list), datasets=names,
+                  metadata=({},) * len(names))
+
+
+def test_every_config_variant_is_listed():
+  assert sorted(VARIANTS) == CONFIGS
+
+
+@pytest.mark.parametrize("name,arg", [(n, a) for n in CONFIGS for a in [None] + VARIANTS.get(n, [])])
+def test_config_model_builds(name, arg):
+  """config.model of every variant is accepted by its model's build() (strict keys)."""
+  from au_jax.models import get_spec
+  config = importlib.import_module(f"configs.{name}").get_config(arg)
+  method = get_spec(config.model.name).build(config.model, _data_info(config))
+  if "variant=" in (arg or ""):
+    assert method.module.variant == arg.split("variant=")[1].split(",")[0]
+
+
 def test_mistyped_override_fails_naming_the_key(tmp_path):
   out = subprocess.run(
       [sys.executable, "launch.py", "--config=configs/gudi_synthetic.py",

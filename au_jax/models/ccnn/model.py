@@ -62,7 +62,7 @@ import numpy as np
 from au_jax import decode
 from au_jax.data import transforms as T
 from au_jax.face.align import align_face
-from au_jax.models import copula, ordinal
+from au_jax.models import copula, hparams, ordinal
 from au_jax.models.ccnn import loss as ccnn_loss
 from au_jax.models.spec import Method, ModelSpec
 
@@ -197,31 +197,54 @@ class _JitInitMethod(Method):
     return init({"params": key}, **inputs)
 
 
+@dataclasses.dataclass(frozen=True)
+class CCNNOptions:
+  """config.model keys of `build` itself (beside `CCNN`'s and `CCNNTransform`'s).
+
+  Attributes:
+    unary_l2: lambda of Eq. 11 (l2 on the unary parameters phi; the paper
+      gives no value).
+    decode: what `predict`'s `intensity` reports: "map" (the CRF's MAP
+      labelling, Sec. 3.3.1) | "expected" (E[y_q] under the marginals).
+    map_decoder: "auto" (exact enumeration for <= `exact_max_aus` AUs, else
+      loopy BP + ICM) | "exact" | "bp".
+    exact_max_aus: the "auto" switch point (6^A labellings are enumerated).
+    bp_iters: loopy BP iterations (MAP and sum-product marginals).
+    occurrence_level: occurrence score = P(y_q >= occurrence_level), the
+      data's occurrence rule (intensity >= 2).
+  """
+  unary_l2: float = 0.0
+  decode: str = "map"
+  map_decoder: str = "auto"
+  exact_max_aus: int = 6
+  bp_iters: int = 50
+  occurrence_level: int = 2
+
+  def __post_init__(self):
+    if self.decode not in ("map", "expected"):
+      raise KeyError(f"config.model.decode {self.decode!r}: 'map' or 'expected'")
+    if self.map_decoder not in ("auto", "exact", "bp"):
+      raise KeyError(f"config.model.map_decoder {self.map_decoder!r}: 'auto', 'exact' or 'bp'")
+
+
 def build(model_cfg, data_info) -> Method:
-  cfg = dict(model_cfg)
-  variant = cfg.get("variant", "ccnn")
+  """Method from config.model: keys of `CCNN`, `CCNNTransform` (`input_size` =
+  its `size`) and `CCNNOptions`; any other key fails naming it."""
+  net_kw, transform_kw, opts_kw = hparams.split_kwargs(
+      model_cfg, "ccnn", CCNN, CCNNTransform, CCNNOptions,
+      rename={"input_size": "size"}, derived=("num_aus", "num_datasets"))
+  opts = CCNNOptions(**opts_kw)
+  num_aus = len(data_info.aus)
+  module = CCNN(num_aus=num_aus, num_datasets=max(len(data_info.datasets), 1), **net_kw)
+  variant = module.variant
   if variant not in VARIANTS:
     raise KeyError(f"config.model.variant {variant!r} unknown; one of {VARIANTS}")
-  num_aus, num_levels = len(data_info.aus), int(cfg.get("num_levels", 6))
-  pairs = cfg.get("pairs")
-  module = CCNN(num_aus=num_aus, variant=variant, num_levels=num_levels,
-                features=tuple(cfg.get("features", (32, 64, 128))),
-                kernel=int(cfg.get("kernel", 9)), fc_units=int(cfg.get("fc_units", 128)),
-                pairs=None if pairs is None else tuple(map(tuple, pairs)),
-                theta_max=float(cfg.get("theta_max", 20.0)),
-                num_datasets=max(len(data_info.datasets), 1))
-  transform = CCNNTransform(size=int(cfg.get("input_size", 64)), crop=float(cfg.get("crop", 0.85)),
-                            registration=cfg.get("registration", "two_eye"))
+  transform = CCNNTransform(**transform_kw)
   edges = module.edge_list()
-  lam = float(cfg.get("unary_l2", 0.0))
-  decode_mode = cfg.get("decode", "map")
-  if decode_mode not in ("map", "expected"):
-    raise KeyError(f"config.model.decode {decode_mode!r}: 'map' or 'expected'")
-  map_decoder = cfg.get("map_decoder", "auto")
-  exact = (map_decoder == "exact" or
-           (map_decoder == "auto" and num_aus <= int(cfg.get("exact_max_aus", 6))))
-  bp_iters = int(cfg.get("bp_iters", 50))
-  occ_level = int(cfg.get("occurrence_level", 2))
+  lam = opts.unary_l2
+  exact = (opts.map_decoder == "exact" or
+           (opts.map_decoder == "auto" and num_aus <= opts.exact_max_aus))
+  bp_iters, occ_level = opts.bp_iters, opts.occurrence_level
   has_pairs = variant in PAIRWISE_VARIANTS
 
   def apply(variables, batch):
@@ -260,7 +283,7 @@ def build(model_cfg, data_info) -> Method:
     y_map = y.astype(jnp.float32)
     y_exp = decode.expected_intensity(marg)
     p = jnp.exp(marg)
-    return {"intensity": y_map if decode_mode == "map" else y_exp,
+    return {"intensity": y_map if opts.decode == "map" else y_exp,
             "intensity_map": y_map, "intensity_expected": y_exp,
             "occurrence": jnp.sum(p[..., occ_level:], axis=-1),
             # lets reports split a multi-dataset test set by dataset

@@ -29,6 +29,7 @@ template's positions), and the session std estimated from at most
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import flax.linen as nn
@@ -39,6 +40,7 @@ import optax
 
 from au_jax.data import transforms as T
 from au_jax.face.align import align_face
+from au_jax.models import hparams
 from au_jax.models.layers import LocalContrastNorm
 from au_jax.models.spec import Method, ModelSpec, masked_mean
 
@@ -118,26 +120,35 @@ class GudiTransform:
     return dict(image=x[..., None].astype(np.float32), **T.labels(record))
 
 
+@dataclasses.dataclass(frozen=True)
+class GudiOptions:
+  """config.model keys of `build` itself (beside `GudiCNN`'s and `GudiTransform`'s).
+
+  Attributes:
+    intensity_aus: AUs whose output neuron is trained on intensity / 5 (the
+      others on occurrence 0/1); None = every AU the data codes for
+      intensity (BP4D under FERA 2015: 6, 10, 12, 14, 17, as in the paper).
+  """
+  intensity_aus: tuple[int, ...] | None = None
+
+
 def build(model_cfg, data_info) -> Method:
-  cfg = dict(model_cfg)
+  """Method from config.model: keys of `GudiCNN`, `GudiTransform` (`input_size`
+  = its `size`) and `GudiOptions`; any other key fails naming it."""
+  net_kw, transform_kw, opts_kw = hparams.split_kwargs(
+      model_cfg, "gudi_fera2015", GudiCNN, GudiTransform, GudiOptions,
+      rename={"input_size": "size"}, derived=("num_outputs",))
+  opts = GudiOptions(**opts_kw)
   aus = data_info.aus
-  int_aus = cfg.get("intensity_aus")
-  if int_aus is None:  # default: every AU the data codes for intensity
+  if opts.intensity_aus is None:  # default: every AU the data codes for intensity
     is_int = np.asarray(data_info.intensity_coded, bool)
   else:
-    unknown = sorted(set(int_aus) - set(aus))
+    unknown = sorted(set(opts.intensity_aus) - set(aus))
     if unknown:
       raise KeyError(f"config.model.intensity_aus {unknown} not in the data's AUs {aus}")
-    is_int = np.isin(aus, int_aus)
-  module = GudiCNN(num_outputs=len(aus), features=tuple(cfg.get("features", (64, 64, 128))),
-                   kernels=tuple(cfg.get("kernels", (5, 5, 4))),
-                   fc_units=int(cfg.get("fc_units", 3072)),
-                   dropout=float(cfg.get("dropout", 0.2)), lcn=bool(cfg.get("lcn", True)))
-  transform = GudiTransform(size=int(cfg.get("input_size", 48)),
-                            registration=cfg.get("registration", "eyes_horizontal"),
-                            mirror_prob=float(cfg.get("mirror_prob", 0.5)),
-                            gcn=cfg.get("gcn", "session"),
-                            gcn_max_frames=int(cfg.get("gcn_max_frames", 200)))
+    is_int = np.isin(aus, opts.intensity_aus)
+  module = GudiCNN(num_outputs=len(aus), **net_kw)
+  transform = GudiTransform(**transform_kw)
   is_int_j = jnp.asarray(is_int)
 
   def targets(batch):
