@@ -196,87 +196,452 @@ def _chunks(it: Iterable, n: int) -> Iterator[list]:
 
 
 # ----------------------------------------------------------------------------- CLI
+#
+# The command line never overwrites an input, never stops for one bad file and
+# never loses rows: rows go to `<output>.partial`, flushed per block, renamed
+# to `<output>` at the end; bad media become rows with success = 0 or counted
+# skips, with reasons, in the stderr summary and `<output>.summary.json`.
+# Mistakes in the command (UsageError) end in one or two plain lines, exit 2.
+
+EXIT_USAGE = 2
+# Candidate image extensions, grouped by the codec that reads them; the CLI
+# accepts those this OpenCV build can decode (readable_image_extensions).
+_IMAGE_CODECS = {".png": (".png",), ".jpg": (".jpg", ".jpeg", ".jpe"), ".bmp": (".bmp", ".dib"),
+                 ".tif": (".tif", ".tiff"), ".webp": (".webp",), ".jp2": (".jp2",),
+                 ".avif": (".avif",), ".ppm": (".pbm", ".pgm", ".ppm", ".pnm", ".pxm"),
+                 ".pfm": (".pfm",), ".sr": (".sr", ".ras"), ".exr": (".exr",),
+                 ".hdr": (".hdr", ".pic"), ".gif": (".gif",)}
+_readable: tuple[str, ...] | None = None
 
 
-def iter_frames(path: str) -> Iterator[tuple[str, int, float, np.ndarray]]:
-  """(source, frame, timestamp_s, RGB image) for an image, a folder or a video."""
+class UsageError(Exception):
+  """A mistake in the command (flags, paths, output); printed plainly, exit 2."""
+
+
+def readable_image_extensions() -> tuple[str, ...]:
+  """Image extensions `cv2.imread` can decode in this OpenCV build.
+
+  Probed once by encoding and decoding a small image per codec (an
+  extension list cannot know how OpenCV was built, e.g. with or without
+  WebP/AVIF); the codecs' complaints during the probe are discarded.
+  """
+  global _readable
+  if _readable is None:
+    import cv2
+    small = np.full((64, 64, 3), 128, np.uint8)
+    found = []
+    log = _DecoderLog()
+    try:
+      for probe, exts in _IMAGE_CODECS.items():
+        try:
+          with log:
+            ok, buf = cv2.imencode(probe, small)
+            ok = ok and cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) is not None
+        except cv2.error:
+          ok = False
+        if ok:
+          found += exts
+    finally:
+      log.close()
+    _readable = tuple(found)
+  return _readable
+
+
+class _DecoderLog:
+  """Captures what OpenCV / FFmpeg print on the C-level stderr while decoding.
+
+  Their warnings about corrupt data bypass Python's sys.stderr, so fd 2 is
+  pointed at an unlinked temporary file (nothing left behind, even on a
+  kill) around each decode call; `take()` returns the lines caught so far,
+  which are counted per input rather than scrolled past.
+  """
+
+  def __init__(self):
+    import tempfile
+    self._file = tempfile.TemporaryFile()
+    self._saved = None
+
+  def __enter__(self):
+    sys.stderr.flush()
+    self._saved = os.dup(2)
+    os.dup2(self._file.fileno(), 2)
+    return self
+
+  def __exit__(self, *exc):
+    os.dup2(self._saved, 2)
+    os.close(self._saved)
+
+  def take(self) -> list[str]:
+    self._file.seek(0)
+    text = self._file.read().decode("utf-8", "replace")
+    self._file.seek(0)
+    self._file.truncate()
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+  def close(self):
+    self._file.close()
+
+
+class _Frame:
+  """One frame of an input: its RGB image, or None and the reason."""
+  __slots__ = ("source", "number", "timestamp", "image", "problem")
+
+  def __init__(self, source, number, timestamp, image, problem=None):
+    self.source, self.number, self.timestamp = source, number, timestamp
+    self.image, self.problem = image, problem
+
+
+def plan_inputs(inputs: Sequence[str]) -> tuple[list[tuple[str, str]], list[dict]]:
+  """([(path, kind)], [skipped {path, reason}]); kind is image, folder or video.
+
+  Checks only names and existence (cheap, before the model is loaded); the
+  content is judged while decoding.
+  """
+  plans, skipped = [], []
+  for path in inputs:
+    ext = os.path.splitext(path)[1].lower()
+    if os.path.isdir(path):
+      plans.append((path, "folder"))
+    elif not os.path.exists(path):
+      skipped.append(dict(path=path, reason="no such file or folder"))
+    elif ext in VIDEO_EXTENSIONS:
+      plans.append((path, "video"))
+    elif ext in readable_image_extensions():
+      plans.append((path, "image"))
+    else:
+      skipped.append(dict(path=path, reason=f"not an image or video format OpenCV reads "
+                                            f"({ext or 'no extension'})"))
+  return plans, skipped
+
+
+def check_output(output: str, inputs: Sequence[str]) -> None:
+  """Refuses an output that would overwrite, or be read as, an input."""
+  if not output:
+    raise UsageError("--output is empty: name the CSV file to write")
+  if os.path.isdir(output):
+    raise UsageError(f"--output {output} is a folder: name the CSV file to write")
+  folder = os.path.dirname(os.path.abspath(output))
+  if not os.path.isdir(folder):
+    raise UsageError(f"--output {output}: the folder {folder} does not exist")
+  written = [output, output + ".partial", output + ".summary.json"]
+  for path in inputs:
+    if not os.path.exists(path):
+      continue
+    real = os.path.realpath(path)
+    for w in written:
+      if os.path.realpath(w) == real or (os.path.exists(w) and os.path.samefile(w, path)):
+        raise UsageError(f"--output {output} would overwrite the input {path}; "
+                         f"write the CSV elsewhere")
+      if os.path.isdir(path) and os.path.commonpath([real, os.path.realpath(w)]) == real:
+        raise UsageError(f"--output {output} is inside the input folder {path} "
+                         f"(it would be read as an input); write the CSV elsewhere")
+
+
+def iter_frames(path: str, kind: str, entry: dict, log: _DecoderLog) -> Iterator[_Frame]:
+  """The frames of one input; what cannot be read is noted in `entry`.
+
+  A folder yields its images in name order (an unreadable one as a frame
+  without image, so it gets a success = 0 row); other files in it are
+  listed in entry["ignored"]. A video yields its decodable frames and notes
+  when it ends before the frame count its container declares.
+  """
   import cv2
-  if os.path.isdir(path):
-    files = sorted(f for f in glob.glob(os.path.join(path, "*"))
-                   if f.lower().endswith(IMAGE_EXTENSIONS))
-    if not files:
-      raise FileNotFoundError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)})")
-    for i, f in enumerate(files):
-      yield f, i + 1, 0.0, _read_image(f)
-  elif path.lower().endswith(VIDEO_EXTENSIONS):
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-      raise IOError(f"{path}: OpenCV cannot open this video")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    i = 0
-    while True:
-      ok, bgr = cap.read()
-      if not ok:
-        break
-      i += 1
-      yield path, i, (i - 1) / fps if fps else 0.0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    cap.release()
-    if i == 0:
-      raise IOError(f"{path}: no frame could be decoded")
-  elif os.path.isfile(path):
-    yield path, 1, 0.0, _read_image(path)
+  if kind == "image":
+    yield _read_image(path, 1, log)
+  elif kind == "folder":
+    images = []
+    for name in sorted(os.listdir(path)):
+      f = os.path.join(path, name)
+      ext = os.path.splitext(name)[1].lower()
+      if os.path.isdir(f):
+        entry["ignored"].append(dict(path=f, reason="subfolder (not searched)"))
+      elif ext in readable_image_extensions():
+        images.append(f)
+      else:
+        entry["ignored"].append(dict(path=f, reason=f"not an image format OpenCV reads "
+                                                    f"({ext or 'no extension'})"))
+    if not images:
+      entry["skipped"] = "folder without images OpenCV reads"
+    for i, f in enumerate(images):
+      yield _read_image(f, i + 1, log)
   else:
-    raise FileNotFoundError(f"{path}: no such image, folder or video")
+    if os.path.getsize(path) == 0:
+      entry["skipped"] = "empty video file (0 bytes)"
+      return
+    with log:
+      cap = cv2.VideoCapture(path)
+    try:
+      if not cap.isOpened():
+        entry["skipped"] = "OpenCV cannot open this video"
+        return
+      fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+      declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+      i = 0
+      while True:
+        with log:
+          ok, bgr = cap.read()
+        if not ok:
+          break
+        i += 1
+        yield _Frame(path, i, (i - 1) / fps if fps else 0.0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+      cap.release()
+    if i == 0:
+      entry["skipped"] = "no frame of this video could be decoded"
+    elif 0 < i < declared:
+      entry["truncated"] = f"truncated video: {i} of the {declared} frames its container declares"
 
 
-def _read_image(path):
+def _read_image(path: str, number: int, log: _DecoderLog) -> _Frame:
   import cv2
-  bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+  if os.path.getsize(path) == 0:
+    return _Frame(path, number, 0.0, None, "empty image file (0 bytes)")
+  with log:
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
   if bgr is None:
-    raise IOError(f"{path}: not a readable image")
-  return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return _Frame(path, number, 0.0, None, "unreadable image (OpenCV cannot decode it)")
+  return _Frame(path, number, 0.0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+class _CsvSink:
+  """The CSV being written: `<output>.partial`, flushed per block.
+
+  `commit()` renames it to `<output>` (atomic: readers see the old file or
+  the complete new one). After a failure the partial file is kept when it
+  holds rows (they cost compute) and removed when it holds only the header.
+  OSError (read-only folder, full disk) becomes a UsageError naming the file.
+  """
+
+  def __init__(self, output: str, header: Sequence[str]):
+    self.output, self.partial, self.rows = output, output + ".partial", 0
+    self._f = None
+    try:
+      self._f = open(self.partial, "w", newline="")
+      self._w = csv.writer(self._f)
+      self._w.writerow(header)
+      self._f.flush()
+    except OSError as e:
+      self.abandon()
+      raise UsageError(f"cannot write {self.partial}: {e.strerror or e}") from None
+
+  def write(self, rows: list[list]) -> None:
+    try:
+      self._w.writerows(rows)
+      self._f.flush()
+    except OSError as e:
+      raise UsageError(f"cannot write {self.partial}: {e.strerror or e}") from None
+    self.rows += len(rows)
+
+  def commit(self) -> None:
+    try:
+      os.fsync(self._f.fileno())
+      self._f.close()
+      os.replace(self.partial, self.output)
+    except OSError as e:
+      raise UsageError(f"cannot write {self.output}: {e.strerror or e}") from None
+
+  def abandon(self) -> bool:
+    """Closes after a failure; True when the partial file was kept."""
+    if self._f is not None and not self._f.closed:
+      try:
+        self._f.close()
+      except OSError:
+        pass
+    if self.rows == 0 and os.path.exists(self.partial):
+      os.remove(self.partial)
+      return False
+    return os.path.exists(self.partial)
+
+
+def _predict_input(predictor: Predictor, path: str, kind: str, sink: _CsvSink, *,
+                   detector: str, chunk: int, with_input: bool, log: _DecoderLog) -> dict:
+  """Predicts every frame of one input (a video, a folder or an image) and writes its rows.
+
+  One input is one session: the place where per-session statistics of the
+  input are fitted before its frames are predicted. Returns the input's
+  summary entry {path, kind, frames, faces, problems, ignored, ...}.
+  """
+  entry = dict(path=path, kind=kind, frames=0, faces=0, problems=[], ignored=[])
+  int_cols = [k for k, c in enumerate(predictor.info.intensity_coded) if c]
+  zeros_r = ["0.000"] * len(int_cols)
+  zeros_c = [0] * predictor.info.num_aus
+  for block in _chunks(iter_frames(path, kind, entry, log), chunk):
+    good = [fr for fr in block if fr.image is not None]
+    pred = predictor.predict_images([fr.image for fr in good], detector=detector) if good else None
+    k = 0
+    rows = []
+    for fr in block:
+      ok = False
+      if fr.image is not None:
+        ok = bool(pred["success"][k])
+        values_r = [f"{pred['intensity'][k, a]:.3f}" for a in int_cols]
+        values_c = [int(v) for v in pred["occurrence_label"][k]]
+        k += 1
+      else:
+        entry["problems"].append(dict(path=fr.source, frame=fr.number, reason=fr.problem))
+      if not ok:
+        values_r, values_c = zeros_r, zeros_c
+      row = [fr.number, 0, f"{fr.timestamp:.3f}", f"{float(ok):.2f}", int(ok)] + values_r + values_c
+      rows.append(([fr.source] if with_input else []) + row)
+      entry["faces"] += ok
+    sink.write(rows)
+    entry["frames"] += len(block)
+  warnings = log.take()
+  if warnings:
+    entry["decoder_warnings"] = len(warnings)
+    entry["decoder_messages"] = warnings[:5]
+  return entry
+
+
+def _summarise(output: str, entries: list[dict], skipped: list[dict], complete: bool) -> dict:
+  """The counts of a run: inputs, frames, faces, and skips by reason."""
+  by_reason: dict[str, int] = {}
+
+  def count(reason, n=1):
+    by_reason[reason] = by_reason.get(reason, 0) + n
+
+  for s in skipped:
+    count(f"input skipped: {s['reason']}")
+  for e in entries:
+    if "skipped" in e:
+      count(f"input skipped: {e['skipped']}")
+    if "truncated" in e:
+      count("truncated video (its decodable frames kept)")
+    for p in e["problems"]:
+      count(f"{p['reason']} (row with success = 0)")
+    for g in e["ignored"]:
+      count(f"file in an input folder ignored: {g['reason'].split(' (')[0]}")
+    if e.get("decoder_warnings"):
+      count("decoder warnings (OpenCV/FFmpeg messages while decoding)", e["decoder_warnings"])
+  read = [e for e in entries if "skipped" not in e]
+  return dict(output=output, complete=complete,
+              inputs=len(entries) + len(skipped), inputs_read=len(read),
+              inputs_skipped=len(skipped) + len(entries) - len(read),
+              frames=sum(e["frames"] for e in entries), faces=sum(e["faces"] for e in entries),
+              skips=dict(sorted(by_reason.items())), files=entries, skipped=skipped)
+
+
+def format_summary(summary: dict) -> str:
+  """The stderr form of a run's summary (the JSON sidecar has the details)."""
+  lines = [f"[au_jax] inputs {summary['inputs']} ({summary['inputs_skipped']} skipped), "
+           f"frames {summary['frames']}, faces found {summary['faces']}"]
+  examples: dict[str, str] = {}
+  for s in summary["skipped"]:
+    examples.setdefault(f"input skipped: {s['reason']}", s["path"])
+  for e in summary["files"]:
+    for key, reason in (("skipped", f"input skipped: {e.get('skipped')}"),
+                        ("truncated", "truncated video (its decodable frames kept)")):
+      if key in e:
+        examples.setdefault(reason, f"{e['path']}: {e[key]}")
+    for p in e["problems"]:
+      examples.setdefault(f"{p['reason']} (row with success = 0)", p["path"])
+    for g in e["ignored"]:
+      examples.setdefault(f"file in an input folder ignored: {g['reason'].split(' (')[0]}", g["path"])
+  for reason, n in summary["skips"].items():
+    lines.append(f"[au_jax] {n:6d}  {reason}" + (f"  (e.g. {examples[reason]})" if reason in examples else ""))
+  return "\n".join(lines)
 
 
 def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, detector="auto",
-              chunk: int = 256, progress: bool = True) -> int:
-  """Predict every frame of `inputs` and write one CSV (atomically). Returns rows."""
-  cols = predictor.csv_columns()
-  int_cols = [k for k, c in enumerate(predictor.info.intensity_coded) if c]
-  tmp = f"{output}.tmp{os.getpid()}"
-  rows = 0
-  with open(tmp, "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow((["input"] if len(inputs) > 1 else []) + cols)
-    for path in inputs:
-      for block in _chunks(iter_frames(path), chunk):
-        pred = predictor.predict_images([b[3] for b in block], detector=detector)
-        for j, (src, frame, ts, _) in enumerate(block):
-          ok = bool(pred["success"][j])
-          row = [frame, 0, f"{ts:.3f}", f"{float(ok):.2f}", int(ok)]
-          row += [f"{pred['intensity'][j, k]:.3f}" for k in int_cols]
-          row += [int(v) for v in pred["occurrence_label"][j]]
-          w.writerow(([src] if len(inputs) > 1 else []) + row)
-          rows += 1
-        if progress:
-          print(f"\r[au_jax] {rows} frames", end="", file=sys.stderr, flush=True)
-  os.replace(tmp, output)
+              chunk: int = 256, progress: bool = False) -> dict:
+  """Predicts every frame of `inputs` into one CSV; returns the run's summary.
+
+  The CSV appears atomically at the end, with `<output>.summary.json` (the
+  same counts and every file's reasons). On a failure or Ctrl-C, the rows
+  written so far stay in `<output>.partial` and nothing else is left.
+
+  Raises:
+    UsageError: the output would overwrite or be read as an input, cannot
+      be written, or no input is left to read.
+  """
+  from au_jax.io import atomic_write
+  check_output(output, inputs)
+  plans, skipped = plan_inputs(inputs)
+  if not plans:
+    raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
+                                                         for s in skipped[:3]))
+  with_input = len(inputs) > 1
+  sink = _CsvSink(output, (["input"] if with_input else []) + predictor.csv_columns())
+  log = _DecoderLog()
+  entries: list[dict] = []
+  try:
+    for path, kind in plans:
+      entries.append(_predict_input(predictor, path, kind, sink, detector=detector, chunk=chunk,
+                                    with_input=with_input, log=log))
+      if progress:
+        print(f"\r[au_jax] {sink.rows} frames", end="", file=sys.stderr, flush=True)
+    summary = _summarise(output, entries, skipped, complete=True)
+    try:
+      atomic_write(output + ".summary.json", json.dumps(summary, indent=1) + "\n")
+    except OSError as e:
+      raise UsageError(f"cannot write {output}.summary.json: {e.strerror or e}") from None
+    sink.commit()
+  except BaseException:
+    if sink.abandon():
+      print(f"\n[au_jax] stopped; the {sink.rows} rows written so far are in {sink.partial}",
+            file=sys.stderr)
+    raise
+  finally:
+    log.close()
   if progress:
     print(file=sys.stderr)
-  return rows
+  return summary
 
 
-def main(argv=None):
+def _positive_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+  return value
+
+
+def load_predictor(workdir: str, batch_size: int) -> Predictor:
+  """Predictor.from_workdir, with a missing or incomplete workdir as a UsageError."""
+  if not workdir.strip():
+    raise UsageError("--workdir is empty: pass the training workdir (config.json, checkpoints)")
+  path = os.path.expanduser(workdir)
+  if not os.path.isdir(path):
+    raise UsageError(f"--workdir {workdir}: no such folder")
+  for f in ("config.json", "data_info.json"):
+    if not os.path.isfile(os.path.join(path, f)):
+      raise UsageError(f"--workdir {workdir} has no {f}: is it an au-jax training workdir?")
+  try:
+    return Predictor.from_workdir(path, batch_size=batch_size)
+  except FileNotFoundError as e:  # no complete checkpoint
+    raise UsageError(f"--workdir {workdir}: {e}") from None
+
+
+def main(argv=None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--workdir", required=True, help="training workdir (checkpoints, config)")
   ap.add_argument("--input", required=True, nargs="+", help="images, folders or videos")
-  ap.add_argument("--output", required=True, help="CSV to write")
+  ap.add_argument("--output", required=True, help="CSV to write (never an input, nor inside one)")
   ap.add_argument("--detector", default="auto", choices=("auto", "haar", "dlib"))
-  ap.add_argument("--batch_size", type=int, default=64)
+  ap.add_argument("--batch_size", type=_positive_int, default=64)
   args = ap.parse_args(argv)
-  p = Predictor.from_workdir(args.workdir, batch_size=args.batch_size)
-  n = write_csv(p, args.input, args.output, detector=args.detector)
-  print(f"[au_jax] wrote {n} rows to {args.output}")
+  progress = sys.stderr.isatty() and os.environ.get("AU_JAX_NO_PROGRESS") != "1"
+  try:
+    check_output(args.output, args.input)
+    plans, skipped = plan_inputs(args.input)
+    if not plans:
+      raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
+                                                           for s in skipped[:3]))
+    predictor = load_predictor(args.workdir, args.batch_size)
+    summary = write_csv(predictor, args.input, args.output, detector=args.detector,
+                        progress=progress)
+  except UsageError as e:
+    print(f"au_jax.predict: {e}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE) from None
+  except KeyboardInterrupt:
+    print("au_jax.predict: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
+  print(format_summary(summary), file=sys.stderr)
+  print(f"[au_jax] wrote {summary['frames']} rows to {args.output} "
+        f"(counts and reasons: {args.output}.summary.json)", file=sys.stderr)
 
 
 if __name__ == "__main__":
