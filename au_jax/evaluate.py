@@ -31,7 +31,7 @@ def predict_split(predict_step, state, split, transform, *, batch_size, mesh,
                                      process_index=jax.process_index(),
                                      process_count=jax.process_count()):
     sharded = sharding.shard_batch(batch, mesh)
-    pred = predict_step(state.params, state.model_state, sharded)
+    pred = predict_step(state.params, state.model_state, state.fitted, sharded)
     pred["mask"] = sharded["mask"]
     pred = sharding.to_host(pred)
     keep = pred.pop("mask") > 0
@@ -101,10 +101,20 @@ def write_report(workdir: str, report: dict) -> None:
   md = [f"# au-jax report: {report['model']}", "",
         f"- datasets: {', '.join(report['datasets'])}; protocol: {report['protocol']}",
         f"- steps: {report['steps']}; thresholds tuned on: validation ({report['threshold_metric']})",
+        f"- {_selection_line(report.get('selection') or {})}",
         f"- test records: {report['test']['n']}; validation records: {report['validation']['n']}",
         "", format_table(report["test"], "Test"), "",
         format_table(report["validation"], "Validation (thresholds tuned here)"), ""]
   atomic_write(os.path.join(workdir, "report.md"), "\n".join(md))
+
+
+def _selection_line(sel: dict) -> str:
+  if not sel.get("metric"):
+    return f"model: the last step ({sel.get('step')}); no selection on validation"
+  value = sel.get("value")
+  value = "n/a" if value is None else f"{value:.4f}"
+  return (f"model selected on validation mean {sel['metric']} = {value}: **step {sel['step']}** "
+          f"of {sel.get('evaluations')} evaluations (every {sel.get('eval_every')} steps)")
 
 
 def _jsonable(v):

@@ -19,8 +19,14 @@ from report.json) for every AU. As in OpenFace, a frame where no face is
 found has success = 0 and zeros. `confidence` is 1 when a face was found
 (no landmark-fit confidence is computed). Predictions are made in fixed-size
 batches (the last one padded), so the jitted function compiles once.
-Models whose preprocessing uses per-session statistics (Gudi's session
-contrast normalisation) fall back to per-image statistics here.
+
+The model is the workdir's selected checkpoint (`best_checkpoint/`, the one
+its test report was computed with; the latest checkpoint when selection was
+off), with its fitted state (e.g. a QDA head). Label-free session statistics
+(Gudi's session contrast normalisation) are fitted on the data being
+predicted: one video or one folder is one session on the command line, and
+one `predict` / `predict_images` call is one session in Python unless a
+`session=` from `fit_session` is passed.
 """
 from __future__ import annotations
 
@@ -54,7 +60,8 @@ class Predictor:
                method, thresholds: np.ndarray, batch_size: int = 64):
     self.config, self.info, self.method = config, info, method
     self.image_size, self.alignment = image_size, alignment
-    self.params, self.model_state = state.params, state.model_state
+    self.params, self.model_state, self.fitted = state.params, state.model_state, state.fitted
+    self.step = int(state.step)
     self.thresholds = thresholds
     self.batch_size = batch_size
     self._predict = steps.make_predict_step(method)
@@ -72,13 +79,20 @@ class Predictor:
                     datasets=tuple(d["datasets"]), metadata=tuple({} for _ in d["datasets"]))
     size = int(d.get("image_size") or 96)
     method = models.get_spec(config.model.name).build(config.model, info)
-    example = _batch([method.transform(_blank_record(size, info.num_aus), None, False)])
+    blank = _blank_record(size, info.num_aus)
+    example = _batch([_transform(method, blank, _session_stats(method, [blank]))])
     fresh, _, _ = initial_state(method, config.train, example)
-    ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
-    try:
-      state, _ = ckpt.restore(fresh)
-    finally:
-      ckpt.close()
+    state = None
+    for sub in (checkpoint.BEST_DIR, checkpoint.LATEST_DIR):
+      if not os.path.isdir(os.path.join(workdir, sub)):
+        continue
+      ckpt = checkpoint.Checkpointer(os.path.join(workdir, sub))
+      try:
+        state, _ = ckpt.restore(fresh)
+      finally:
+        ckpt.close()
+      if state is not None:
+        break
     if state is None:
       raise FileNotFoundError(f"{workdir}/checkpoints holds no complete checkpoint")
     thresholds = np.full(info.num_aus, 0.5)
@@ -88,13 +102,37 @@ class Predictor:
     return cls(config, info, size, d.get("alignment") or "similarity", state, method,
                thresholds, batch_size)
 
-  def predict(self, faces: np.ndarray, landmarks: np.ndarray | None = None) -> dict:
+  @property
+  def session_sample(self) -> int:
+    """How many frames of a session `fit_session` uses (0: the model has no
+    session statistics)."""
+    return self.method.sessions.max_records if self.method.sessions else 0
+
+  def fit_session(self, faces: np.ndarray, landmarks: np.ndarray | None = None):
+    """Label-free session statistics of aligned faces (evenly spaced, at most
+    `session_sample`), for `predict(..., session=)`; None for models without."""
+    if self.method.sessions is None or len(faces) == 0:
+      return None
+    return _session_stats(self.method, list(self._records(faces, landmarks)))
+
+  def fit_session_images(self, images: Sequence[np.ndarray], detector: str = "auto"):
+    """`fit_session` of the faces found in raw images (None when none is found)."""
+    aligned = [a for a in (self.align(img, None, detector) for img in images) if a is not None]
+    if not aligned:
+      return None
+    return self.fit_session(np.stack([a.image for a in aligned]),
+                            np.stack([a.landmarks for a in aligned]))
+
+  def predict(self, faces: np.ndarray, landmarks: np.ndarray | None = None,
+              session=None) -> dict:
     """Predictions for faces aligned like the training records.
 
     Args:
       faces: uint8 [N, S, S, 3] RGB faces aligned to the canonical template
         (S = the training data's image size).
       landmarks: float [N, 68, 2] in aligned pixels (default: the template).
+      session: statistics from `fit_session`; default: these faces are one
+        session (models with session statistics only).
     Returns:
       {"intensity": [N, A], "occurrence": [N, A] score, "occurrence_label": [N, A] 0/1}
     """
@@ -102,18 +140,23 @@ class Predictor:
     if faces.ndim != 4 or faces.shape[1:] != (self.image_size, self.image_size, 3):
       raise ValueError(f"faces must be [N, {self.image_size}, {self.image_size}, 3] uint8, "
                        f"got {faces.shape}")
+    if session is None and len(faces):
+      session = self.fit_session(faces, landmarks)
+    return self._run(self._records(faces, landmarks), len(faces), session)
+
+  def _records(self, faces, landmarks=None):
     if landmarks is None:
       landmarks = np.broadcast_to(CANONICAL_68 * self.image_size, (len(faces), 68, 2))
-    records = (_record(f, lm, self.info.num_aus) for f, lm in zip(faces, landmarks))
-    return self._run(records, len(faces))
+    return (_record(f, lm, self.info.num_aus) for f, lm in zip(faces, landmarks))
 
   def predict_images(self, images: Sequence[np.ndarray],
                      landmarks: Sequence[np.ndarray | None] | None = None,
-                     detector: str = "auto") -> dict:
+                     detector: str = "auto", session=None) -> dict:
     """Detect (unless landmarks are given), align, transform and predict.
 
     Returns the `predict` outputs plus "success" [N] bool (a face was found);
-    rows without a face are zeros.
+    rows without a face are zeros. `session` as in `predict` (default: the
+    faces found in these images are one session).
     """
     faces, lms, ok = [], [], []
     for i, img in enumerate(images):
@@ -128,7 +171,7 @@ class Predictor:
     out = {k: np.zeros((len(ok), a), np.float32) for k in ("intensity", "occurrence")}
     out["occurrence_label"] = np.zeros((len(ok), a), np.int32)
     if ok.any():
-      pred = self.predict(np.stack(faces), np.stack(lms))
+      pred = self.predict(np.stack(faces), np.stack(lms), session=session)
       for k in out:
         out[k][ok] = pred[k]
     out["success"] = ok
@@ -143,13 +186,13 @@ class Predictor:
         return None
     return align_face(image, landmarks, size=self.image_size, method=self.alignment)
 
-  def _run(self, records: Iterable[dict], n: int) -> dict:
+  def _run(self, records: Iterable[dict], n: int, session=None) -> dict:
     outs: dict[str, list] = {}
     for chunk in _chunks(records, self.batch_size):
-      examples = [self.method.transform(r, None, False) for r in chunk]
+      examples = [_transform(self.method, r, session) for r in chunk]
       k = len(examples)
       examples += [examples[0]] * (self.batch_size - k)      # fixed shape: one compilation
-      pred = self._predict(self.params, self.model_state, _batch(examples))
+      pred = self._predict(self.params, self.model_state, self.fitted, _batch(examples))
       for key in ("intensity", "occurrence"):
         outs.setdefault(key, []).append(np.asarray(pred[key])[:k])
     if not outs:
@@ -166,6 +209,20 @@ class Predictor:
     r = [f"{au_lib.au_label(a)}_r" for a, c in zip(self.info.aus, self.info.intensity_coded) if c]
     c = [f"{au_lib.au_label(a)}_c" for a in self.info.aus]
     return ["frame", "face_id", "timestamp", "confidence", "success"] + r + c
+
+
+def _transform(method, record, session):
+  if method.sessions is None:
+    return method.transform(record, None, False)
+  return method.transform(record, None, False, session)
+
+
+def _session_stats(method, records):
+  if method.sessions is None:
+    return None
+  from au_jax.train.fitted import evenly_spaced, strip_labels
+  rows = evenly_spaced(np.arange(len(records)), method.sessions.max_records)
+  return method.sessions.fit([strip_labels(records[int(i)]) for i in rows])
 
 
 def _blank_record(size, num_aus):
@@ -465,9 +522,12 @@ def _predict_input(predictor: Predictor, path: str, kind: str, sink: _CsvSink, *
   int_cols = [k for k, c in enumerate(predictor.info.intensity_coded) if c]
   zeros_r = ["0.000"] * len(int_cols)
   zeros_c = [0] * predictor.info.num_aus
+  session = _fit_input_session(predictor, path, kind, detector) if predictor.session_sample \
+      else None
   for block in _chunks(iter_frames(path, kind, entry, log), chunk):
     good = [fr for fr in block if fr.image is not None]
-    pred = predictor.predict_images([fr.image for fr in good], detector=detector) if good else None
+    pred = predictor.predict_images([fr.image for fr in good], detector=detector,
+                                    session=session) if good else None
     k = 0
     rows = []
     for fr in block:
@@ -491,6 +551,22 @@ def _predict_input(predictor: Predictor, path: str, kind: str, sink: _CsvSink, *
     entry["decoder_warnings"] = len(warnings)
     entry["decoder_messages"] = warnings[:5]
   return entry
+
+
+def _fit_input_session(predictor: Predictor, path: str, kind: str, detector: str):
+  """Session statistics of one input (one video or folder is one session), from at
+  most `predictor.session_sample` evenly spaced readable frames: one pass counts
+  them (decoding is cheap next to detection), a second keeps the chosen ones.
+  None when no face is found among them (each block of frames is then its own
+  session)."""
+  from au_jax.train.fitted import evenly_spaced
+  scratch = dict(problems=[], ignored=[])
+  n = sum(fr.image is not None for fr in iter_frames(path, kind, dict(scratch), _DecoderLog()))
+  keep = set(evenly_spaced(np.arange(n), predictor.session_sample).tolist())
+  frames = (fr.image for fr in iter_frames(path, kind, dict(scratch), _DecoderLog())
+            if fr.image is not None)
+  images = [img for i, img in enumerate(frames) if i in keep]
+  return predictor.fit_session_images(images, detector)
 
 
 def _summarise(output: str, entries: list[dict], skipped: list[dict], complete: bool) -> dict:

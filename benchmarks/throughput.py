@@ -57,11 +57,11 @@ def main(argv):
   bs = _BATCH.value or int(config.train.batch_size)
   info_parts, method, mesh = setup(config)
   split = sources.load_split(config.data, "train", info_parts)
-  if method.fit is not None:
-    method.fit(split)
+  from au_jax.train import fitted
+  transform = fitted.bind(method, split, int(config.data.get("num_threads", 2)))
   n = _STEPS.value
   sampler = samplers.make_sampler("uniform", split.index, bs, 0)
-  ds = pipeline.train_dataset(split.source, sampler, method.transform, num_steps=2 * n + 2,
+  ds = pipeline.train_dataset(split.source, sampler, transform, num_steps=2 * n + 2,
                               seed=0, segment=0)
   threads = int(config.data.get("num_threads", 2))
   result = dict(config=sys.argv[1] if len(sys.argv) > 1 else "", model=config.model.name,
@@ -98,7 +98,7 @@ def main(argv):
   if "predict" in _PARTS.value:
     predict = steps_lib.make_predict_step(method)
     result["predict_images_per_s"] = n * bs / _timed(
-        lambda: predict(state.params, state.model_state, batch)["occurrence"], n)
+        lambda: predict(state.params, state.model_state, state.fitted, batch)["occurrence"], n)
 
   if "end_to_end" in _PARTS.value and "train_step" in _PARTS.value:
     holder = [state]

@@ -4,14 +4,30 @@ A method registers a `ModelSpec` in `au_jax.models.MODELS`. `spec.build(
 model_cfg, data_info)` returns a `Method`: the Flax module plus pure
 functions the engine, evaluation and inference call:
 
-  transform(record, rng, train) -> example      the paper's preprocessing (numpy)
+  transform(record, rng, train[, stats]) -> example   the paper's preprocessing (numpy)
   init(rng, batch) -> variables                 {'params': ..., other collections}
   loss(variables, batch, rng, train, weights) -> (scalar, aux)
        aux = {'metrics': {name: scalar}, 'model_state': updated non-param collections}
   predict(variables, batch) -> {'intensity': [B, A] float (0..5),
                                 'occurrence': [B, A] float (score; higher = present)}
   param_group(path) -> name of the parameter group ('cnn', 'unary', ...)
-  fit(split), report(workdir)                   optional hooks (see below)
+  sessions, heads, report                       optional (see below)
+
+Fitted state (non-gradient state fitted from data) comes in two kinds, each
+with its own rule about which data it may see:
+
+  sessions: SessionStats   label-free normalisation statistics (Gudi's session
+      contrast, a per-subject mean face). Fitted per session/subject of
+      WHICHEVER split is transformed (train, validation, test; at inference one
+      video or folder), from records whose labels have been removed. The
+      transform receives them as `transform(record, rng, train, stats)`.
+      They describe the data, not the model, so they are recomputed for each
+      split (deterministic) rather than checkpointed.
+  heads: {name: FittedHead}  supervised state fitted on learned features and
+      labels of the TRAINING split only (a per-AU QDA on the last hidden
+      layer). Fitted by a schedule stage `dict(name=..., fit=name)`, stored in
+      `TrainState.fitted[name]` (checkpointed, restored by `Predictor`) and
+      read by the jitted `predict` as arrays: `variables["fitted"][name]`.
 
 Labels in batches: `intensity` int32 [B, A] (-1 unknown), `occurrence` int32
 [B, A] (-1 unknown), `dataset` int32 [B], `mask` float32 [B] (0 = padding).
@@ -29,19 +45,56 @@ PyTree = Any
 
 
 @dataclasses.dataclass(frozen=True)
+class SessionStats:
+  """Label-free statistics per session of whichever split is transformed.
+
+  level: group records by "sequence" (a video session: subject + sequence)
+    or "subject".
+  fit: records of one group (labels removed; at most `max_records`, evenly
+    spaced) -> statistics (any picklable value, e.g. a float or an array).
+  """
+  level: str
+  fit: Callable[[list[dict]], Any]
+  max_records: int = 200
+
+  def __post_init__(self):
+    if self.level not in ("sequence", "subject"):
+      raise ValueError(f"SessionStats.level must be 'sequence' or 'subject', got {self.level!r}")
+
+  def key(self, record: dict) -> str:
+    """The group a record belongs to (same key for the records of one session)."""
+    d, s = int(record.get("dataset", 0)), record.get("subject", "")
+    return f"{d}:{s}" if self.level == "subject" else f"{d}:{s}/{record.get('sequence', '')}"
+
+
+@dataclasses.dataclass(frozen=True)
+class FittedHead:
+  """Supervised state fitted on the training split's learned features.
+
+  init() -> pytree of zero arrays with the fitted shapes (checkpoint template).
+  features(variables, batch) -> [B, D] jnp features (jitted by the engine).
+  fit(features [N, D] numpy, labels {"intensity", "occurrence": int [N, A],
+      -1 = unknown}) -> pytree shaped like init() (numpy arrays). Runs on the
+      training split only; must not return non-finite values (regularise, or
+      raise naming the AU).
+  """
+  init: Callable[[], PyTree]
+  features: Callable[[PyTree, dict], jax.Array]
+  fit: Callable[[Any, dict], PyTree]
+
+
+@dataclasses.dataclass(frozen=True)
 class Method:
   name: str
   module: nn.Module
-  transform: Callable[[dict, Any, bool], dict]
+  transform: Callable[..., dict]   # (record, rng, train, stats=None) -> example
   loss: Callable[..., tuple[jax.Array, dict]]
   predict: Callable[[PyTree, dict], dict]
   param_group: Callable[[tuple[str, ...]], str]
   groups: tuple[str, ...]
   input_keys: tuple[str, ...] = ("image",)
-  # Optional pass over the training split before training (e.g. Gudi's
-  # per-session contrast statistics): fit(split) -> None, mutating the
-  # method's own transform state. None = nothing to fit.
-  fit: Callable[[Any], None] | None = None
+  sessions: SessionStats | None = None
+  heads: dict[str, FittedHead] = dataclasses.field(default_factory=dict)
   # Optional method-specific outputs written after the final evaluation
   # (e.g. CCNN's Table 1 layout, dependency graph and theta vs truth):
   # report(workdir) -> None. A failure here never loses a finished run.
@@ -50,6 +103,9 @@ class Method:
   def init(self, rng: jax.Array, batch: dict) -> PyTree:
     inputs = {k: jnp.asarray(batch[k]) for k in self.input_keys}
     return self.module.init({"params": rng, "dropout": rng}, **inputs, train=False)
+
+  def init_fitted(self) -> dict:
+    return {name: head.init() for name, head in self.heads.items()}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,12 +11,17 @@ from __future__ import annotations
 import os
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+
+
+LATEST_DIR = "checkpoints"        # every checkpoint_every steps: the unit of resume
+BEST_DIR = "best_checkpoint"      # the step selected on validation (au_jax.train.selection)
 
 
 class Checkpointer:
 
-  def __init__(self, directory: str, max_to_keep: int = 2):
+  def __init__(self, directory: str, max_to_keep: int | None = 2):
     self.directory = os.path.abspath(directory)
     self.manager = ocp.CheckpointManager(
         self.directory,
@@ -30,9 +35,16 @@ class Checkpointer:
     self.manager.save(int(step), args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data)))
 
-  def restore(self, state_like):
-    """(state, data) of the latest checkpoint, shaped/sharded like `state_like`."""
-    step = self.manager.latest_step()
+  def all_steps(self) -> list[int]:
+    return list(self.manager.all_steps())
+
+  def delete(self, step: int) -> None:
+    self.manager.delete(int(step))
+
+  def restore(self, state_like, step: int | None = None):
+    """(state, data) of checkpoint `step` (default: the latest), shaped/sharded like
+    `state_like`; (None, None) when there is none."""
+    step = self.manager.latest_step() if step is None else int(step)
     if step is None:
       return None, None
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
@@ -46,3 +58,30 @@ class Checkpointer:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+def restore_raw(directory: str, step: int | None = None):
+  """(step, state as saved: nested dicts of numpy arrays) without a template, or
+  (None, None) when `directory` holds no complete checkpoint. For reading another
+  run's parameters (init_from), whose model need not be rebuilt."""
+  if not os.path.isdir(directory):
+    return None, None
+  with ocp.CheckpointManager(os.path.abspath(directory), item_names=("state", "data")) as mgr:
+    step = mgr.latest_step() if step is None else int(step)
+    if step is None:
+      return None, None
+    out = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    return step, jax.tree.map(np.asarray, dict(out["state"]))
+
+
+def restore_workdir_raw(workdir: str, which: str = "best"):
+  """(directory, step, raw state) of a workdir's selected checkpoint (`which="best"`;
+  the latest when it has none) or its latest one (`which="latest"`).
+  Raises FileNotFoundError naming the workdir when it holds none."""
+  workdir = os.path.abspath(os.path.expanduser(workdir))
+  dirs = ([BEST_DIR] if which == "best" else []) + [LATEST_DIR]
+  for d in dirs:
+    step, raw = restore_raw(os.path.join(workdir, d))
+    if raw is not None:
+      return os.path.join(workdir, d), step, raw
+  raise FileNotFoundError(f"{workdir} holds no complete checkpoint (looked in {', '.join(dirs)})")

@@ -13,11 +13,12 @@ import os
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from au_jax import evaluate, models
 from au_jax.data import pipeline, samplers, sharding, sources
-from au_jax.train import checkpoint, optim, schedule, steps
+from au_jax.train import checkpoint, fitted, optim, schedule, selection, steps, transfer
 from au_jax.io import atomic_write
 from au_jax.train.logging import MetricsWriter, progress
 from au_jax.train.state import flatten, group_labels, init_state
@@ -53,7 +54,7 @@ def initial_state(method, train_cfg, batch, seed: int = 0):
   variables = method.init(jax.random.PRNGKey(seed), batch)
   txs = optim.group_optimizers(train_cfg, method.groups)
   labels = group_labels(flatten(variables["params"]), method.param_group)
-  return init_state(variables, txs, labels), txs, labels
+  return init_state(variables, txs, labels, method.init_fitted()), txs, labels
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -73,40 +74,97 @@ def train_and_evaluate(config, workdir: str) -> dict:
   save_data_info(workdir, info)
   splits = {s: sources.load_split(config.data, s, info_parts)
             for s in ("train", "validation", "test")}
-  if method.fit is not None:
-    for s in splits.values():
-      method.fit(s)
+  # Label-free session statistics, fitted per session of each split.
+  transforms = {s: fitted.bind(method, split, threads) for s, split in splits.items()}
 
-  segments = schedule.build_schedule(tcfg, method.groups)
+  segments = schedule.build_schedule(tcfg, method.groups, tuple(method.heads))
   total = segments[-1].end
   seed = int(config.get("seed", 0))
   init_batch = next(pipeline.iterate(pipeline.train_dataset(
       splits["train"].source, samplers.make_sampler("uniform", splits["train"].index,
                                                     batch_size, seed),
-      method.transform, num_steps=1, seed=seed, segment=2**31 - 1), num_threads=threads))
+      transforms["train"], num_steps=1, seed=seed, segment=2**31 - 1), num_threads=threads))
   state, txs, labels = initial_state(method, tcfg, init_batch, seed)
-  state = sharding.replicate(state, mesh)
 
-  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.LATEST_DIR),
                                  max_to_keep=int(tcfg.get("keep_checkpoints", 2)))
-  restored, data_state = ckpt.restore(state)
+  # Every improvement is kept until a committed regular checkpoint records a
+  # later one (see `save`), so the selected step survives a kill at any moment.
+  best_ckpt = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.BEST_DIR),
+                                      max_to_keep=None)
+  restored, data_state = ckpt.restore(sharding.replicate(state, mesh))
+  metric = _select_metric(tcfg, info)
   if restored is not None:
     state = sharding.replicate(restored, mesh)
     print(f"[au_jax] resumed from {workdir} at step {int(state.step)}/{total}", flush=True)
+  else:
+    if tcfg.get("init_from"):
+      state = transfer.apply(state, tcfg.init_from, labels, method.groups)
+    state = sharding.replicate(state, mesh)
   step = int(state.step)
+  sel = selection.Selection.from_json((data_state or {}).get("selection"), metric)
+  # A best checkpoint saved after the last regular one belongs to steps that
+  # will be run again: drop it so the rerun selects exactly as before.
+  for s in best_ckpt.all_steps():
+    if s != sel.best_step:
+      best_ckpt.delete(s)
   writer = MetricsWriter(os.path.join(workdir, "metrics.jsonl"), resume_step=step)
   base_key = jax.random.PRNGKey(seed + 1)
   step_fns: dict = {}
   predict_step = steps.make_predict_step(method)
   log_every = int(tcfg.get("log_every", 50))
-  eval_every = int(tcfg.get("eval_every", 0))
+  eval_every = _eval_every(tcfg, segments)
   ckpt_every = int(tcfg.get("checkpoint_every", 500))
+  patience = int(tcfg.get("patience", 0) or 0)
+  scope = tcfg.get("patience_scope", "run")
+  last_grad_step = max((g.end for g in segments if g.fit is None), default=0)
+
+  def evaluate_and_select(state, step, seg, force=False) -> bool:
+    """Validation metrics at `step`; keeps the best checkpoint. True = stop early."""
+    res = _eval_log(writer, step, predict_step, state, splits["validation"], transforms,
+                    info, ecfg, mesh, threads)
+    if not sel.active:
+      return False
+    if sel.update(res["mean"].get(sel.metric), step, force=force):
+      if step not in best_ckpt.all_steps():
+        best_ckpt.save(step, state, {"selection": sel.to_json()})
+        best_ckpt.wait()
+      writer.write(step=step, split="selection", best_step=step, metric=sel.metric,
+                   value=sel.best_value)
+    return bool(patience) and sel.since_best >= patience
+
+  committed = {"best": sel.best_step}
+
+  def save(step, seg, it_state):
+    # orbax finishes the previous (async) save before starting this one, so the
+    # best step it recorded is now on disk: older best checkpoints can go.
+    for s in best_ckpt.all_steps():
+      if committed["best"] is not None and s < committed["best"]:
+        best_ckpt.delete(s)
+    ckpt.save(step, state, {"segment": seg.index, "iterator": it_state,
+                            "selection": sel.to_json()})
+    committed["best"] = sel.best_step
 
   bar = progress(total, step)
   t0, t_step = time.time(), step
   try:
     while step < total:
       seg = schedule.segment_at(segments, step)
+      if seg.fit is not None:
+        if sel.active and sel.best_step is not None and sel.best_step != step:
+          state = _with_selected(state, best_ckpt, sel.best_step, mesh)
+        print(f"[au_jax] fitting {seg.fit!r} on the training split at step {step}", flush=True)
+        state = fitted.fit_head(method, seg.fit, state, splits["train"], transforms["train"],
+                                batch_size=int(ecfg.batch_size), mesh=mesh, num_threads=threads)
+        step += 1
+        state = state.replace(step=sharding.replicate(jnp.asarray(step, jnp.int32), mesh))
+        writer.write(step=step, split="train", stage=seg.name, cycle=seg.cycle, fit=seg.fit)
+        bar.update(1)
+        if sel.active:  # the fitted state is part of the selected model
+          evaluate_and_select(state, step, seg, force=True)
+        save(step, seg, None)
+        t0, t_step, data_state = time.time(), step, None
+        continue
       key = (seg.trainable, seg.loss_weights)
       if key not in step_fns:
         step_fns[key] = steps.make_train_step(method, txs, labels, seg.trainable,
@@ -115,16 +173,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
       sampler = samplers.make_sampler(seg.sampler, splits["train"].index, batch_size,
                                       _segment_seed(seed, seg.index), **dict(seg.sampler_kwargs))
       it_state = {"next_index": step - seg.start}
-      if data_state and data_state.get("segment") == seg.index:
+      if data_state and data_state.get("segment") == seg.index and data_state.get("iterator"):
         it_state = data_state["iterator"]
         if it_state.get("next_index") != step - seg.start:
           raise RuntimeError(f"checkpoint at step {step}: iterator state {it_state} does not "
                              f"match the schedule (segment {seg.index} starts at {seg.start})")
       it = pipeline.iterate(pipeline.train_dataset(
-          splits["train"].source, sampler, method.transform, num_steps=seg.steps,
+          splits["train"].source, sampler, transforms["train"], num_steps=seg.steps,
           seed=seed, segment=seg.index, process_index=jax.process_index(),
           process_count=jax.process_count()), num_threads=threads, state=it_state)
-      pending = []
+      pending, stop = [], None
       while step < seg.end:
         batch = sharding.shard_batch(next(it), mesh)
         state, m = train_step(state, batch, base_key)
@@ -133,19 +191,38 @@ def train_and_evaluate(config, workdir: str) -> dict:
         if step % log_every == 0 or step == seg.end:
           _flush(pending, writer, seg, bar, t0, t_step)
           t0, t_step, pending = time.time(), step, []
-        if eval_every and step % eval_every == 0 and step < total:
-          _eval_log(writer, step, predict_step, state, splits["validation"], method,
-                    info, ecfg, mesh, threads)
-        if step % ckpt_every == 0 or step == seg.end:
-          ckpt.save(step, state, {"segment": seg.index, "iterator": it.get_state()})
+        if eval_every and (step % eval_every == 0 or step == last_grad_step):
+          if evaluate_and_select(state, step, seg):
+            stop = _early_stop_target(segments, seg, step, scope)
+        if stop is not None or step % ckpt_every == 0 or step == seg.end:
+          save(step, seg, it.get_state())
+        if stop is not None:
+          break
       data_state = None
+      if stop is not None and stop > step:
+        print(f"[au_jax] early stop at step {step}: no better validation {sel.metric} in "
+              f"{patience} evaluations (best {sel.best_value} at step {sel.best_step}); "
+              f"continuing at step {stop}", flush=True)
+        writer.write(step=step, split="early_stop", next_step=stop, best_step=sel.best_step)
+        bar.update(stop - step)
+        sel.since_best = 0
+        step = stop
+        state = state.replace(step=sharding.replicate(jnp.asarray(step, jnp.int32), mesh))
+        save(step, schedule.segment_at(segments, step) if step < total else seg, None)
     bar.close()
     ckpt.wait()
   finally:
     ckpt.close()
 
-  report = final_evaluation(config, workdir, predict_step, state, splits, method, info, mesh,
-                            threads, total)
+  final_state = state
+  if sel.active and sel.best_step is not None and sel.best_step != step:
+    final_state = _with_selected(state, best_ckpt, sel.best_step, mesh)
+  best_ckpt.close()
+  report = final_evaluation(config, workdir, predict_step, final_state, splits, transforms,
+                            method, info, mesh, threads, total,
+                            selection=dict(metric=sel.metric, step=int(final_state.step),
+                                           value=sel.best_value, evaluations=sel.evaluations,
+                                           eval_every=eval_every))
   writer.write(step=total, split="test", **report["test"]["mean"])
   writer.close()
   try:
@@ -159,12 +236,50 @@ def train_and_evaluate(config, workdir: str) -> dict:
   return report
 
 
+def _select_metric(tcfg, info) -> str | None:
+  metric = tcfg.get("select_metric", "auto")
+  if metric in (None, "", "none", "last"):
+    return None
+  return selection.default_metric(info) if metric == "auto" else str(metric)
+
+
+def _eval_every(tcfg, segments) -> int:
+  """config.train.eval_every; absent or "auto" = about 10 evaluations per run."""
+  value = tcfg.get("eval_every", "auto")
+  grad_steps = sum(g.steps for g in segments if g.fit is None)
+  if value in (None, "auto"):
+    return max(1, grad_steps // 10)
+  return int(value)
+
+
+def _early_stop_target(segments, seg, step, scope) -> int:
+  """Where training continues after early stopping: the end of the stage
+  (scope "stage"), else the next fit stage or the end of the schedule."""
+  if scope == "stage":
+    return seg.end
+  nxt = [g.start for g in segments if g.fit is not None and g.start >= step]
+  return min(nxt) if nxt else segments[-1].end
+
+
+def _with_selected(state, best_ckpt, best_step, mesh):
+  """`state` with the parameters, collections and fitted state of the selected step
+  (the step counter and optimiser state stay)."""
+  if best_step not in best_ckpt.all_steps():
+    raise FileNotFoundError(f"the selected checkpoint (step {best_step}) is missing from "
+                            f"{best_ckpt.directory}; rerun in a new workdir")
+  best, _ = best_ckpt.restore(state, best_step)
+  best = sharding.replicate(best, mesh)
+  return state.replace(params=best.params, model_state=best.model_state, fitted=best.fitted,
+                       step=best.step)
+
+
 def save_data_info(workdir: str, info) -> None:
   """What inference needs to rebuild the model without the dataset."""
   meta = info.metadata[0] if info.metadata else {}
   atomic_write(os.path.join(workdir, "data_info.json"), json.dumps(dict(
       aus=list(info.aus), intensity_coded=list(info.intensity_coded),
       occurrence_coded=list(info.occurrence_coded), datasets=list(info.datasets),
+      test_datasets=list(info.test_datasets),
       image_size=int(meta.get("image_size", 0)) or None,
       alignment=meta.get("alignment", "similarity")), indent=1))
 
@@ -187,18 +302,19 @@ def _flush(pending, writer, seg, bar, t0, t_step):
   bar.set_postfix(stage=seg.name, loss=f"{mean['loss']:.4f}", refresh=False)
 
 
-def _eval_log(writer, step, predict_step, state, split, method, info, ecfg, mesh, threads):
-  preds = evaluate.predict_split(predict_step, state, split, method.transform,
+def _eval_log(writer, step, predict_step, state, split, transforms, info, ecfg, mesh, threads):
+  preds = evaluate.predict_split(predict_step, state, split, transforms["validation"],
                                  batch_size=int(ecfg.batch_size), mesh=mesh, num_threads=threads)
   res = evaluate.split_metrics(preds, split.index, info, 0.5)
   writer.write(step=step, split="validation", **{k: v for k, v in res["mean"].items()})
+  return res
 
 
-def final_evaluation(config, workdir, predict_step, state, splits, method, info, mesh, threads,
-                     total) -> dict:
+def final_evaluation(config, workdir, predict_step, state, splits, transforms, method, info, mesh,
+                     threads, total, selection=None) -> dict:
   ecfg = config.eval
   bs = int(ecfg.batch_size)
-  preds = {s: evaluate.predict_split(predict_step, state, splits[s], method.transform,
+  preds = {s: evaluate.predict_split(predict_step, state, splits[s], transforms[s],
                                      batch_size=bs, mesh=mesh, num_threads=threads)
            for s in ("validation", "test")}
   metric = ecfg.get("threshold_metric", "f1")
@@ -207,10 +323,11 @@ def final_evaluation(config, workdir, predict_step, state, splits, method, info,
   report = {
       "model": config.model.name,
       "datasets": list(info.datasets),
-      "protocol": ", ".join(f"{s['name']}:{s.get('protocol', 'default')}"
-                            for s in config.data.sources),
+      "protocol": sources.describe_protocol(config.data),
+      "test_datasets": list(info.test_datasets),
       "aus": list(info.aus),
       "steps": total,
+      "selection": selection or {"metric": None, "step": int(state.step)},
       "threshold_metric": metric,
       "thresholds": np.asarray(thr).tolist(),
       "validation": evaluate.split_metrics(preds["validation"], splits["validation"].index,

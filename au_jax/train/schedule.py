@@ -6,7 +6,13 @@ config.train.stages is a list of stages, each
   sampler    au_jax.data.samplers name ("uniform", "subject_balanced", ...)
   steps      number of optimiser steps
   sampler_kwargs, loss_weights   optional dicts
-and config.train.repeat cycles the list (CCNN-IT's iterative balanced batches;
+or, for fitted state, a fit stage
+  name       label in logs
+  fit        the method's fitted head to fit (spec.FittedHead) on the
+             training split's features, e.g. dict(name="qda", fit="qda")
+A fit stage takes one step of the global step count (so checkpoints and
+resume address it like any step) and no optimiser update.
+config.train.repeat cycles the list (CCNN-IT's iterative balanced batches;
 1 = once in order, as DSIN's incremental steps). The schedule flattens into
 segments with global step ranges, so any global step maps to one segment.
 """
@@ -16,6 +22,7 @@ import dataclasses
 from typing import Any, Sequence
 
 _STAGE_KEYS = {"name", "trainable", "sampler", "steps", "sampler_kwargs", "loss_weights"}
+_FIT_KEYS = {"name", "fit"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +37,7 @@ class Segment:
   start: int            # first global step of the segment
   sampler_kwargs: tuple[tuple[str, Any], ...] = ()
   loss_weights: tuple[tuple[str, float], ...] = ()
+  fit: str | None = None   # a fit stage: the fitted head's name
 
   @property
   def end(self) -> int:
@@ -48,7 +56,7 @@ def parse_trainable(value, groups: Sequence[str]) -> tuple[str, ...]:
   return value
 
 
-def build_schedule(train_cfg, groups: Sequence[str]) -> list[Segment]:
+def build_schedule(train_cfg, groups: Sequence[str], heads: Sequence[str] = ()) -> list[Segment]:
   stages = list(train_cfg["stages"])
   if not stages:
     raise ValueError("config.train.stages is empty")
@@ -56,6 +64,19 @@ def build_schedule(train_cfg, groups: Sequence[str]) -> list[Segment]:
   for cycle in range(int(train_cfg.get("repeat", 1))):
     for i, st in enumerate(stages):
       st = dict(st)
+      if "fit" in st:
+        extra = set(st) - _FIT_KEYS
+        if extra:
+          raise KeyError(f"config.train.stages[{i}] is a fit stage; it takes only "
+                         f"{sorted(_FIT_KEYS)}, not {sorted(extra)}")
+        if st["fit"] not in heads:
+          raise KeyError(f"config.train.stages[{i}].fit = {st['fit']!r}: this model has "
+                         f"fitted heads {list(heads)}")
+        segments.append(Segment(index=len(segments), cycle=cycle, stage=i,
+                                name=st.get("name", st["fit"]), trainable=(), sampler="",
+                                steps=1, start=start, fit=st["fit"]))
+        start += 1
+        continue
       extra = set(st) - _STAGE_KEYS
       if extra:
         raise KeyError(f"config.train.stages[{i}] has unknown keys {sorted(extra)}; "

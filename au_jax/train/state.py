@@ -30,13 +30,14 @@ class TrainState:
   params: dict[str, jax.Array]          # flat
   model_state: dict[str, Any]           # non-param collections (e.g. batch_stats)
   opt_state: dict[str, Any]             # one optimiser state per parameter group
+  fitted: dict[str, Any]                # fitted heads (spec.FittedHead), {} if none
 
 
 def group_labels(params_flat: dict, param_group) -> dict[str, str]:
   return {k: param_group(tuple(k.split(SEP))) for k in params_flat}
 
 
-def init_state(variables, txs: dict, labels: dict[str, str]) -> TrainState:
+def init_state(variables, txs: dict, labels: dict[str, str], fitted=None) -> TrainState:
   variables = dict(variables)
   flat = flatten(variables.pop("params"))
   variables.pop("intermediates", None)
@@ -46,4 +47,4 @@ def init_state(variables, txs: dict, labels: dict[str, str]) -> TrainState:
   opt_state = {g: tx.init({k: v for k, v in flat.items() if labels[k] == g})
                for g, tx in txs.items()}
   return TrainState(step=jnp.zeros((), jnp.int32), params=flat,
-                    model_state=variables, opt_state=opt_state)
+                    model_state=variables, opt_state=opt_state, fitted=dict(fitted or {}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import jax
 import optax
 
+from au_jax.train.fitted import variables
 from au_jax.train.state import TrainState, nest
 
 
@@ -27,8 +28,8 @@ def make_train_step(method, txs, labels: dict[str, str], trainable: tuple[str, .
     frozen = {k: v for k, v in state.params.items() if k not in train_set}
 
     def loss_fn(tp):
-      variables = {"params": nest({**frozen, **tp}), **state.model_state}
-      return method.loss(variables, batch, key, True, weights)
+      v = variables(nest({**frozen, **tp}), state.model_state, state.fitted)
+      return method.loss(v, batch, key, True, weights)
 
     tp = {k: state.params[k] for k in train_keys}
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(tp)
@@ -46,14 +47,16 @@ def make_train_step(method, txs, labels: dict[str, str], trainable: tuple[str, .
 
 
 def make_predict_step(method):
-  def predict(params, model_state, batch):
-    return method.predict({"params": nest(params), **model_state}, batch)
+  """predict(params, model_state, fitted, batch) -> the method's uniform outputs."""
+  def predict(params, model_state, fitted, batch):
+    return method.predict(variables(nest(params), model_state, fitted), batch)
   return jax.jit(predict)
 
 
-def make_eval_loss_step(method):
-  def loss(params, model_state, batch, key):
-    value, aux = method.loss({"params": nest(params), **model_state}, batch, key, False, None)
-    return value
-  return jax.jit(loss)
+def make_features_step(method, head: str):
+  """features(params, model_state, fitted, batch) -> {"features": [B, D]} of a fitted head."""
+  features = method.heads[head].features
 
+  def step(params, model_state, fitted, batch):
+    return {"features": features(variables(nest(params), model_state, fitted), batch)}
+  return jax.jit(step)

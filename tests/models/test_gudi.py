@@ -55,7 +55,7 @@ def _record(image_value=128, subject="s", sequence="q"):
 
 def test_transform_crop_is_48_grey_with_eyes_horizontal():
   t = GudiTransform()
-  out = t(_record(), None, False)
+  out = t(_record(), None, False, 1.0)
   assert out["image"].shape == (48, 48, 1) and out["image"].dtype == np.float32
   # eyes_horizontal registration of a template face keeps the eyes level
   from au_jax.face.align import align_face
@@ -70,10 +70,15 @@ def test_transform_crop_is_48_grey_with_eyes_horizontal():
 
 def test_session_gcn_divides_by_session_std():
   t = GudiTransform()
-  rec = _record()
+  rec, other = _record(), _record(subject="S2")
   crop = t.crop(rec)
-  t.session_std[t.session_key(rec)] = 0.5
-  np.testing.assert_allclose(t(rec, None, False)["image"][..., 0], crop / 0.5, rtol=1e-6)
+  np.testing.assert_allclose(t(rec, None, False, 0.5)["image"][..., 0], crop / 0.5, rtol=1e-6)
+  sessions = t.sessions()
+  assert sessions.level == "sequence" and sessions.key(rec) != sessions.key(other)
+  std = np.stack([t.crop(rec), t.crop(other)]).std()
+  assert sessions.fit([rec, other]) == pytest.approx(std)
+  with pytest.raises(ValueError, match="session"):
+    t(rec, None, False)                    # no silent fallback to per-image statistics
 
 
 def test_mirroring_is_horizontal_flip():

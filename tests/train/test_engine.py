@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from au_jax.data import pipeline, samplers, sharding, sources
-from au_jax.train import loop, steps
+from au_jax.train import fitted, loop, steps
 from tests.conftest import ROOT, tiny_config
 
 
@@ -82,8 +82,8 @@ def _one_step(config, num_devices, trainable=None):
   split = sources.load_split(config.data, "train", info_parts)
   bs = 8
   batch_np = next(pipeline.iterate(pipeline.train_dataset(
-      split.source, samplers.make_sampler("uniform", split.index, bs, 0), method.transform,
-      num_steps=1, seed=0, segment=0)))
+      split.source, samplers.make_sampler("uniform", split.index, bs, 0),
+      fitted.bind(method, split), num_steps=1, seed=0, segment=0)))
   state, txs, labels = loop.initial_state(method, config.train, batch_np)
   state = sharding.replicate(state, mesh)
   before = jax.device_get(state.params)

@@ -100,21 +100,19 @@ def table1(rows: dict, metrics=("icc", "mae"), spreads: dict | None = None) -> s
 
 
 def learned_theta(workdir: str) -> tuple[np.ndarray | None, np.ndarray | None]:
-  """(theta [D, P], pairs [P, 2]) of the latest checkpoint of a CCNN workdir.
+  """(theta [D, P], pairs [P, 2]) of the selected checkpoint of a CCNN workdir
+  (the one its test report was computed with).
 
   theta = theta_max tanh(theta_raw) (copula.FrankPairwise); (None, None) if
   the model has no copula (CNN / OCNN / SCNN).
   """
-  import orbax.checkpoint as ocp
-
   from au_jax.models import copula
+  from au_jax.train.checkpoint import restore_workdir_raw
   config = json.load(open(os.path.join(workdir, "config.json")))
   model = config["model"]
   if model.get("variant") != "ccnn":
     return None, None
-  ckdir = os.path.join(os.path.abspath(workdir), "checkpoints")
-  step = max(int(d) for d in os.listdir(ckdir) if d.isdigit())
-  state = ocp.PyTreeCheckpointer().restore(os.path.join(ckdir, str(step), "state"))
+  _, _, state = restore_workdir_raw(workdir, "best")
   params = state["params"]
   raw = np.asarray(params["pairwise.theta_raw"] if "pairwise.theta_raw" in params
                    else params["pairwise"]["theta_raw"])

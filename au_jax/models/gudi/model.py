@@ -30,7 +30,6 @@ template's positions), and the session std estimated from at most
 from __future__ import annotations
 
 import dataclasses
-import threading
 
 import flax.linen as nn
 import jax
@@ -42,7 +41,7 @@ from au_jax.data import transforms as T
 from au_jax.face.align import align_face
 from au_jax.models import hparams
 from au_jax.models.layers import LocalContrastNorm
-from au_jax.models.spec import Method, ModelSpec, masked_mean
+from au_jax.models.spec import Method, ModelSpec, SessionStats, masked_mean
 
 
 class GudiCNN(nn.Module):
@@ -73,19 +72,25 @@ class GudiCNN(nn.Module):
 
 
 class GudiTransform:
-  """Sec. IV-A preprocessing as a per-record function, with session statistics.
+  """Sec. IV-A preprocessing as a per-record function.
 
-  `fit_sessions(split)` measures the std of the 48x48 face crops of every
-  session (subject/sequence) of a split; records of unknown sessions (e.g.
-  single images at inference) fall back to their own std.
+  Global contrast normalisation (`gcn`):
+    "session"  divide by the std of the 48x48 face crops of the record's
+               video session (the paper's choice). The statistics are
+               label-free fitted state (`sessions()`, spec.SessionStats):
+               fitted per session of whichever split is transformed, from at
+               most `gcn_max_frames` evenly spaced frames; at inference one
+               video or one folder (or one `predict` call) is one session.
+    "image"    divide by the crop's own std (no session needed).
+    "none"     no normalisation.
   """
 
   def __init__(self, size=48, registration="eyes_horizontal", mirror_prob=0.5,
                gcn="session", gcn_max_frames=200):
+    if gcn not in ("session", "image", "none"):
+      raise ValueError(f"config.model.gcn must be 'session', 'image' or 'none', got {gcn!r}")
     self.size, self.registration = size, registration
     self.mirror_prob, self.gcn, self.gcn_max_frames = mirror_prob, gcn, gcn_max_frames
-    self.session_std: dict[str, float] = {}
-    self._lock = threading.Lock()
 
   def crop(self, record) -> np.ndarray:
     rgb = T.decode(record["image"])
@@ -94,25 +99,22 @@ class GudiTransform:
       rgb = align_face(rgb, lm, size=self.size, method=self.registration).image
     return T.to_grey(T.resize(rgb, self.size))
 
-  @staticmethod
-  def session_key(record) -> str:
-    return f"{int(record.get('dataset', 0))}:{record['subject']}/{record['sequence']}"
+  def session_std(self, records) -> float:
+    """The std of the face crops of one session (label-free)."""
+    return float(np.stack([self.crop(r) for r in records]).std())
 
-  def fit_sessions(self, split) -> None:
-    idx = split.index
-    for seq_code, rows in enumerate(idx.groups(idx.sequence)):
-      if len(rows) > self.gcn_max_frames:
-        rows = rows[np.linspace(0, len(rows) - 1, self.gcn_max_frames).astype(int)]
-      crops = np.stack([self.crop(split.source[int(r)]) for r in rows])
-      key = self.session_key(split.source[int(rows[0])])
-      with self._lock:
-        self.session_std[key] = float(crops.std())
+  def sessions(self) -> SessionStats | None:
+    if self.gcn != "session":
+      return None
+    return SessionStats(level="sequence", fit=self.session_std, max_records=self.gcn_max_frames)
 
-  def __call__(self, record, rng, train):
+  def __call__(self, record, rng, train, stats=None):
     x = self.crop(record)
     if self.gcn == "session":
-      std = self.session_std.get(self.session_key(record)) or float(x.std())
-      x = x / max(std, 1e-3)
+      if stats is None:
+        raise ValueError("GudiTransform(gcn='session') needs the session's statistics "
+                         "(au_jax.train.fitted.bind)")
+      x = x / max(float(stats), 1e-3)
     elif self.gcn == "image":
       x = x / max(float(x.std()), 1e-3)
     if train and rng is not None and rng.random() < self.mirror_prob:
@@ -173,7 +175,7 @@ def build(model_cfg, data_info) -> Method:
 
   return Method(name="gudi_fera2015", module=module, transform=transform, loss=loss,
                 predict=predict, param_group=param_group, groups=("cnn", "head"),
-                fit=transform.fit_sessions)
+                sessions=transform.sessions())
 
 
 SPEC = ModelSpec(name="gudi_fera2015", build=build,
