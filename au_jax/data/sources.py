@@ -49,11 +49,12 @@ import numpy as np
 
 from au_jax import aus as au_lib
 from au_jax.data.label_index import LabelIndex
+from au_jax.errors import ConfigKeyError, ConfigValueError, UserError
 
 SPLITS = ("train", "validation", "test")
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(UserError, FileNotFoundError):
   """A dataset is not built and cannot be built without the user's files."""
 
 
@@ -84,9 +85,11 @@ def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None =
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise KeyError(f"unknown dataset {name!r}: no builder "
+    raise ConfigKeyError(f"unknown dataset {name!r}: no builder "
                    f"tfds_builders.{name.split('/')[0]} and none registered") from e
   if builder.is_prepared():
+    if manual_dir:
+      _check_built_from(builder, name, manual_dir, data_dir)
     return builder
   # A builder without manual-download instructions needs no licensed files
   # (the synthetic dataset): build it on first use.
@@ -111,6 +114,22 @@ def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None =
       f"{instructions.strip()}")
 
 
+def _check_built_from(builder, name: str, manual_dir: str, data_dir: str) -> None:
+  """A config naming a manual_dir must not silently train on a build made from
+  another raw tree (tfds_builders.build records each build's source)."""
+  from tfds_builders.raw_utils import describe_source
+  old = dict(builder.info.metadata or {}).get("source")
+  if not old or not os.path.isdir(os.path.expanduser(manual_dir)):
+    return  # built before sources were recorded, or no tree to compare with
+  new = describe_source(os.path.expanduser(manual_dir))
+  if (old.get("manual_dir"), old.get("fingerprint")) != (new["manual_dir"], new["fingerprint"]):
+    raise DatasetNotFoundError(
+        f"{name} in {data_dir} was built from {old.get('manual_dir')} (fingerprint "
+        f"{old.get('fingerprint')}), not from manual_dir {new['manual_dir']} "
+        f"({new['fingerprint']}).\nRebuild it: python -m tfds_builders.build {name} "
+        f"--manual_dir={manual_dir} --data_dir={data_dir} --overwrite, or use another data_dir.")
+
+
 def resolve_subjects(metadata: dict, protocol: str, split: str,
                      all_split: str = "train") -> list[str]:
   """Subjects of `split` under `protocol` (a builder protocol, 'loso:<s>' or 'all').
@@ -122,7 +141,7 @@ def resolve_subjects(metadata: dict, protocol: str, split: str,
   """
   for s in (split, all_split):
     if s not in SPLITS:
-      raise KeyError(f"unknown split {s!r}; expected one of {SPLITS}")
+      raise ConfigKeyError(f"unknown split {s!r}; expected one of {SPLITS}")
   protocols = metadata.get("protocols", {})
   everyone = sorted({s for p in protocols.values() for v in p.values() for s in v})
   if protocol == "all":
@@ -130,13 +149,13 @@ def resolve_subjects(metadata: dict, protocol: str, split: str,
   if protocol.startswith("loso:"):
     subject = protocol.split(":", 1)[1]
     if subject not in everyone:
-      raise KeyError(f"protocol {protocol!r}: subject {subject!r} not in dataset; "
+      raise ConfigKeyError(f"protocol {protocol!r}: subject {subject!r} not in dataset; "
                      f"known: {everyone}")
     val = everyone[(everyone.index(subject) + 1) % len(everyone)]
     return {"test": [subject], "validation": [val],
             "train": [s for s in everyone if s not in (subject, val)]}[split]
   if protocol not in protocols:
-    raise KeyError(f"unknown protocol {protocol!r}; the dataset defines "
+    raise ConfigKeyError(f"unknown protocol {protocol!r}; the dataset defines "
                    f"{sorted(protocols)} (plus 'all' and 'loso:<subject>')")
   return list(protocols[protocol].get(split, []))
 
@@ -172,7 +191,7 @@ def _metadata_aus(name: str, builder) -> list[int]:
   """The AU list a dataset codes (builder metadata, record column order)."""
   meta = builder.info.metadata or {}
   if "aus" not in meta:
-    raise KeyError(f"dataset {name}: builder metadata has no 'aus' list")
+    raise ConfigKeyError(f"dataset {name}: builder metadata has no 'aus' list")
   return [int(a) for a in meta["aus"]]
 
 
@@ -205,7 +224,7 @@ class _DatasetPart:
     try:
       return resolve_subjects(self.metadata, self.protocol, split, all_split=self.role)
     except KeyError as e:
-      raise KeyError(f"{self.field} ({self.name}): {e.args[0]}") from e
+      raise ConfigKeyError(f"{self.field} ({self.name}): {e.args[0]}") from e
 
   def present(self, subjects, split: str) -> list[str]:
     """The protocol's subjects that the built dataset holds.
@@ -224,6 +243,7 @@ class _DatasetPart:
 
   def subject_sources(self, subjects):
     import tensorflow_datasets as tfds
+
     from tfds_builders.common import split_name
     return [self.builder.as_data_source(split=split_name(s),
                                         decoders={"image": tfds.decode.SkipDecoding()})
@@ -358,18 +378,18 @@ def experiment_aus(train_aus: Sequence[Sequence[int]], test_aus: Sequence[Sequen
   if not test_aus:
     unknown = [a for a in requested if a not in train]
     if unknown:
-      raise KeyError(f"config.data.aus lists AUs {unknown} that no dataset codes")
+      raise ConfigKeyError(f"config.data.aus lists AUs {unknown} that no dataset codes")
     return tuple(requested or train)
   test = _union(test_aus)
   shared = [a for a in train if a in test]
   if not shared:
-    raise ValueError(
+    raise ConfigValueError(
         f"cross-dataset protocol without shared AUs: the training datasets code AUs {train},\n"
         f"the test datasets (config.data.test_sources) code AUs {test}.")
   for side, coded in (("training", train), ("test", test)):
     missing = [a for a in requested if a not in coded]
     if missing:
-      raise KeyError(f"config.data.aus lists AUs {missing} that the {side} datasets do not "
+      raise ConfigKeyError(f"config.data.aus lists AUs {missing} that the {side} datasets do not "
                      f"code; AUs coded on both sides: {shared}")
   return tuple(requested or shared)
 
@@ -378,7 +398,7 @@ def _get_builder(source_cfg, field: str, data_dir: str):
   try:
     return get_builder(source_cfg["name"], data_dir, source_cfg.get("manual_dir"))
   except KeyError as e:
-    raise KeyError(f"{field}: {e.args[0]}") from e
+    raise ConfigKeyError(f"{field}: {e.args[0]}") from e
 
 
 def _test_source_code(source_cfg, field: str, train_names: list[str]) -> int:
@@ -387,12 +407,12 @@ def _test_source_code(source_cfg, field: str, train_names: list[str]) -> int:
   such as `protcol` must not silently test on every subject)."""
   unknown = sorted(set(source_cfg.keys()) - set(TEST_SOURCE_KEYS))
   if unknown:
-    raise KeyError(f"{field} has unknown keys {unknown}; expected {list(TEST_SOURCE_KEYS)}")
+    raise ConfigKeyError(f"{field} has unknown keys {unknown}; expected {list(TEST_SOURCE_KEYS)}")
   name = source_cfg.get("as_dataset")
   if name is None:
     return 0
   if name not in train_names:
-    raise KeyError(f"{field}.as_dataset {name!r} is not a training dataset; "
+    raise ConfigKeyError(f"{field}.as_dataset {name!r} is not a training dataset; "
                    f"config.data.sources names {train_names}")
   return train_names.index(name)
 
@@ -410,7 +430,7 @@ def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
   sources = list(data_cfg["sources"])
   tests = list(data_cfg.get("test_sources") or ())
   if not sources:
-    raise ValueError("config.data.sources is empty: name at least one dataset")
+    raise ConfigValueError("config.data.sources is empty: name at least one dataset")
   fields = [f"config.data.sources[{k}]" for k in range(len(sources))]
   test_fields = [f"config.data.test_sources[{k}]" for k in range(len(tests))]
   train_names = [s["name"] for s in sources]
@@ -465,7 +485,7 @@ def load_split(data_cfg, split: str, info_parts=None) -> Split:
                                     part.occurrence_threshold)
       arrays.append((part.code, f"{part.name}:{subj}", a["sequence"], a["frame"], inten, occ))
   if not entries:
-    raise ValueError(f"split {split!r} has no subjects under the configured protocols "
+    raise ConfigValueError(f"split {split!r} has no subjects under the configured protocols "
                      f"{[p.protocol for p in parts]}")
   subj_names = [s for _, s, *_ in arrays]
   seq_code: dict[str, int] = {}

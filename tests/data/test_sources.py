@@ -95,3 +95,17 @@ def test_unreadable_record_is_named():
   src = sources.RecordSource([(0, Part(), _Broken())])
   with pytest.raises(IOError, match="record 2 of some_set split X01"):
     src[2]
+
+
+def test_a_config_manual_dir_never_reuses_a_build_of_another_tree(tmp_path):
+  from types import SimpleNamespace
+
+  from tfds_builders.raw_utils import describe_source
+  for d in ("A", "B"):
+    (tmp_path / d).mkdir()
+    (tmp_path / d / f"{d}.txt").write_text(d)
+  built = SimpleNamespace(info=SimpleNamespace(metadata={"source": describe_source(tmp_path / "A")}))
+  sources._check_built_from(built, "disfa", str(tmp_path / "A"), "/data")     # same tree: fine
+  with pytest.raises(sources.DatasetNotFoundError, match=r"built from .*A.*not from .*B.*"
+                                                         r"\n.*--overwrite"):
+    sources._check_built_from(built, "disfa", str(tmp_path / "B"), "/data")

@@ -196,7 +196,8 @@ def ccnn_outputs(workdir: str, min_abs_theta: float = 2.0) -> dict:
   npz = dict(np.load(os.path.join(workdir, "test_predictions.npz")))
   out = {"decodings": {"all": decoding_metrics(npz, aus)}}
   datasets = report["datasets"]
-  if len(datasets) > 1 and "dataset" in npz:
+  # Per training dataset (Eq. 12); a cross-dataset test set is one other dataset.
+  if len(datasets) > 1 and "dataset" in npz and not report.get("test_datasets"):
     for d, name in enumerate(datasets):
       out["decodings"][name] = decoding_metrics(npz, aus, dataset=d)
   md = [f"# CCNN outputs: {config['model'].get('variant')} on {', '.join(datasets)}", ""]
