@@ -3,17 +3,50 @@ r"""Train and evaluate an au-jax experiment.
   python launch.py --config=configs/gudi_synthetic.py --workdir=runs/gudi
   python launch.py --config=configs/ccnn_disfa.py:fold=2 --config.train.batch_size=64
 
-Rerunning the same command resumes from the workdir's last checkpoint.
+Rerunning the same command resumes from the workdir's last checkpoint; a
+rerun with a config that would change results is refused (see README, "When
+something goes wrong"). Mistakes in what was asked for (config keys and
+values, the workdir, a missing dataset, a full disk) end in one or two plain
+lines and exit status 2; anything else is a bug and keeps its traceback.
 """
+import errno
+import sys
+
 from absl import app, flags, logging
 from ml_collections import config_flags
-
-from au_jax.train import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, report).")
 flags.mark_flags_as_required(["config", "workdir"])
+
+# OS errors that say something about the machine, not about au-jax.
+_DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
+
+
+def _fail(message: str) -> None:
+  print(f"launch.py: {message}", file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+def _parse_flags(argv):
+  """absl's flag parsing, where a config file is loaded too: its mistakes
+  (an unknown config arg, a misspelled --config.* key, a wrong type, a
+  missing file) are the user's, so they end in plain lines."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _fail(str(e).split("\n")[0])
+  except (KeyError, ValueError, TypeError, AttributeError, OSError) as e:
+    _fail(_config_message(e))
+
+
+def _config_message(e: Exception) -> str:
+  text = str(e.args[0] if e.args else e).replace("\\n", "\n").replace("\\'", "'")
+  lines = [ln.strip().strip("'\"") for ln in text.split("\n") if ln.strip()]
+  if isinstance(e, AttributeError) and lines:   # ml_collections: a misspelled override key
+    lines[0] = f"the config has no key {lines[0]!r}."
+  return "cannot load --config: " + " ".join(lines[:1] + lines[-1:] if len(lines) > 2 else lines)
 
 
 def main(argv):
@@ -21,14 +54,26 @@ def main(argv):
   if not flags.FLAGS["verbosity"].present:  # orbax and TFDS log every step at INFO
     logging.set_verbosity(logging.WARNING)
   from au_jax import evaluate
-  from au_jax.data.sources import DatasetNotFoundError
+  from au_jax.errors import UserError
+  from au_jax.train import loop
   try:
-    report = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except DatasetNotFoundError as e:  # a user action, not a bug: no traceback
-    raise app.UsageError(str(e), exitcode=2) from None
+    config = _CONFIG.value
+    list(config.keys())   # a config file that failed to load raises only when used
+  except (KeyError, ValueError, TypeError, AttributeError, OSError) as e:
+    _fail(_config_message(e))
+  try:
+    report = loop.train_and_evaluate(config, _WORKDIR.value)
+  except UserError as e:
+    _fail(str(e))
+  except OSError as e:
+    if e.errno not in _DISK_ERRORS:
+      raise
+    _fail(f"cannot write {e.filename or 'to the workdir'}: {e.strerror}")
   print(evaluate.format_table(report["test"], f"{report['model']} — test"))
+  if report.get("diverged"):
+    print(f"\n**DIVERGED**: {report['diverged']}")
   print(f"\nreport: {_WORKDIR.value}/report.md")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

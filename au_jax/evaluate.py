@@ -98,7 +98,10 @@ def write_report(workdir: str, report: dict) -> None:
   """report.json and report.md, written atomically."""
   atomic_write(os.path.join(workdir, "report.json"),
                json.dumps(report, indent=1, default=_jsonable, allow_nan=True))
-  md = [f"# au-jax report: {report['model']}", "",
+  md = [f"# au-jax report: {report['model']}", ""]
+  if report.get("diverged"):
+    md += [f"**DIVERGED: {report['diverged']}**", ""]
+  md += [
         f"- datasets: {', '.join(report['datasets'])}; protocol: {report['protocol']}",
         f"- steps: {report['steps']}; thresholds tuned on: validation ({report['threshold_metric']})",
         f"- {_selection_line(report.get('selection') or {})}",

@@ -50,7 +50,8 @@ def main(argv):
   import numpy as np
 
   from au_jax.data import pipeline, samplers, sharding, sources
-  from au_jax.train import schedule, steps as steps_lib
+  from au_jax.train import schedule
+  from au_jax.train import steps as steps_lib
   from au_jax.train.loop import initial_state, setup
 
   config = _CONFIG.value

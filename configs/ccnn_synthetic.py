@@ -112,14 +112,15 @@ def get_config(arg=None):
   config.model.update(input_size=48, kernel=5)
   steps = arg.steps or 600
   cycles = arg.cycles
-  config.train = ml_collections.ConfigDict(dict(
+  config.train = common.train_config(
       batch_size=64,
       optimizer=dict(name="sgd", learning_rate=0.01, momentum=0.9, clip_norm=10.0),
       group_optimizer={},
       stages=ibb_stages(arg.variant, arg.it, steps, cycles, arg.multi),
       repeat=cycles if arg.it else 1,
-      log_every=50, eval_every=0, checkpoint_every=500, keep_checkpoints=1,
-  ))
+      # validation every 100 steps; the best by mean ICC is the model tested
+      log_every=50, eval_every=100, checkpoint_every=500, keep_checkpoints=1,
+  )
   config.eval = common.eval_config(batch_size=256)
   if arg.runlocal:  # a tiny smoke run: seconds
     config.model.update(input_size=24, features=(4, 8, 8), fc_units=16)

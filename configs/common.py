@@ -57,6 +57,15 @@ def data_config(sources, **kwargs) -> ml_collections.ConfigDict:
       **kwargs))
 
 
+def train_config(**kwargs) -> ml_collections.ConfigDict:
+  """config.train: the experiment's keys over the engine's defaults for every
+  optional key (au_jax.train.validate.TRAIN_DEFAULTS: selection, patience,
+  init_from, divergence checks, ...), so each can be set from the command line."""
+  from au_jax.train.validate import TRAIN_DEFAULTS
+  import copy
+  return ml_collections.ConfigDict({**copy.deepcopy(TRAIN_DEFAULTS), **kwargs})
+
+
 def eval_config(batch_size=256, **kwargs) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       batch_size=batch_size, threshold_metric="f1", save_predictions=True, **kwargs))

@@ -33,14 +33,14 @@ def get_config(arg=None):
   # GudiTransform (au_jax/models/gudi/model.py); named here is the FC width,
   # the knob the throughput runs vary (--config.model.fc_units=512).
   config.model = ml_collections.ConfigDict(dict(name="gudi_fera2015", fc_units=3072))
-  config.train = ml_collections.ConfigDict(dict(
+  config.train = common.train_config(
       batch_size=100,
       optimizer=dict(name="sgd", learning_rate=0.01, momentum=0.9),
       group_optimizer={},
       stages=[dict(name="sgd", trainable="all", sampler="uniform", steps=arg.steps or 300)],
       repeat=1,
       log_every=25, eval_every=100, checkpoint_every=100, keep_checkpoints=2,
-  ))
+  )
   config.eval = common.eval_config(batch_size=200)
   if arg.runlocal:  # a tiny smoke run: minutes -> seconds
     config.data.sources = [dict(name=f"synthetic_au/{arg.dataset}_tiny", protocol=arg.protocol)]

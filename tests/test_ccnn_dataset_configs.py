@@ -39,6 +39,7 @@ def test_ccnn_disfa_runlocal_on_disfa_fixture(tmp_path):
   sources.get_builder("disfa", data_dir, manual_dir=str(facts["root"]))
   # it=false: one jitted step (the IT stages are covered on synthetic data).
   config = tiny_config("configs.ccnn_disfa", data_dir, "runlocal,it=false")
+  config.train.batch_size = 4   # a fixture's training split: 6+ records
   report = loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert tuple(report["aus"]) == aus.DISFA_AUS
   test = report["test"]
@@ -51,6 +52,7 @@ def test_ccnn_disfa_runlocal_on_disfa_fixture(tmp_path):
 def test_ccnn_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path):
   # 5 intensity AUs: MAP decoding takes the exact-enumeration path.
   config = tiny_config("configs.ccnn_fera2015", bp4d_data_dir, "runlocal,it=false")
+  config.train.batch_size = 4   # a fixture's training split: 6+ records
   report = loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert tuple(report["aus"]) == aus.FERA2015_INT_AUS
   assert report["test"]["n"] == 8
@@ -66,6 +68,7 @@ def test_ccnn_multi_runlocal_on_three_fixture_datasets(bp4d_data_dir, tmp_path):
   unbc = rt.make_unbc(tmp_path / "raw_unbc")
   sources.get_builder("unbc_mcmaster", bp4d_data_dir, manual_dir=str(unbc["root"]))
   config = tiny_config("configs.ccnn_multi", bp4d_data_dir, "runlocal,it=false")
+  config.train.batch_size = 4   # a fixture's training split: 6+ records
   report = loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert report["datasets"] == ["disfa", "bp4d", "unbc_mcmaster"]
   # the union AU list starts with DISFA's and adds the others' AUs

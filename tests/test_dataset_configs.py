@@ -40,6 +40,7 @@ def bp4d_data_dir(tmp_path, monkeypatch):
 
 def test_gudi_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path):
   config = tiny_config("configs.gudi_fera2015", bp4d_data_dir)
+  config.train.batch_size = 4   # a fixture's training split: 6+ records
   report = loop.train_and_evaluate(config, str(tmp_path / "run"))
   assert tuple(report["aus"]) == aus.FERA2015_OCC_AUS        # AU24 of BP4D dropped
   test = report["test"]

@@ -11,13 +11,13 @@ it in `SAMPLERS` under the name configs use (`stage.sampler`).
 """
 from __future__ import annotations
 
-import functools
-
 import dataclasses
+import functools
 
 import numpy as np
 
 from au_jax.data.label_index import LabelIndex
+from au_jax.errors import ConfigKeyError
 
 
 class Sampler:
@@ -228,5 +228,5 @@ SAMPLERS: dict[str, type[Sampler]] = {
 
 def make_sampler(name: str, index: LabelIndex, batch_size: int, seed: int, **kwargs) -> Sampler:
   if name not in SAMPLERS:
-    raise KeyError(f"unknown sampler {name!r}; known: {sorted(SAMPLERS)}")
+    raise ConfigKeyError(f"unknown sampler {name!r}; known: {sorted(SAMPLERS)}")
   return SAMPLERS[name](index, batch_size, seed, **kwargs)

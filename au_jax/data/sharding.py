@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from au_jax.errors import ConfigValueError
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
   devices = jax.devices()
   if num_devices:
     if num_devices > len(devices):
-      raise ValueError(f"config asks for {num_devices} devices, only {len(devices)} present")
+      raise ConfigValueError(f"config asks for {num_devices} devices, only {len(devices)} present")
     devices = devices[:num_devices]
   return Mesh(np.asarray(devices), ("data",))
 
@@ -32,7 +35,7 @@ def data_sharded(mesh: Mesh) -> NamedSharding:
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
   n = mesh.devices.size
   if batch_size % n:
-    raise ValueError(f"batch size {batch_size} is not divisible by the {n} devices of the "
+    raise ConfigValueError(f"batch size {batch_size} is not divisible by the {n} devices of the "
                      f"'data' mesh axis")
 
 

@@ -18,6 +18,8 @@ import difflib
 import inspect
 from typing import Any, Iterable, Mapping
 
+from au_jax.errors import ConfigKeyError
+
 # Flax modules' dataclass plumbing, and the config's own model name: never
 # hyperparameters.
 _NOT_HPARAMS = ("self", "parent", "name")
@@ -80,7 +82,7 @@ def split_kwargs(model_cfg: Mapping[str, Any], model: str, *targets,
 
   fixed = sorted(set(cfg) & derived)
   if fixed:
-    raise KeyError(f"config.model sets {fixed}, which {model}'s build() derives from the "
+    raise ConfigKeyError(f"config.model sets {fixed}, which {model}'s build() derives from the "
                    f"data; remove {'it' if len(fixed) == 1 else 'them'}")
   unknown = sorted(set(cfg) - set(allowed))
   if unknown:
@@ -91,7 +93,7 @@ def split_kwargs(model_cfg: Mapping[str, Any], model: str, *targets,
           key, allowed, n=1)
       return f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key)
     keys = ", ".join(hint(k) for k in unknown)
-    raise KeyError(f"config.model has unknown key{'s' if len(unknown) > 1 else ''} {keys}; "
+    raise ConfigKeyError(f"config.model has unknown key{'s' if len(unknown) > 1 else ''} {keys}; "
                    f"{model} takes: {allowed}")
 
   out = tuple({} for _ in targets)

@@ -14,7 +14,6 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-
 LATEST_DIR = "checkpoints"        # every checkpoint_every steps: the unit of resume
 BEST_DIR = "best_checkpoint"      # the step selected on validation (au_jax.train.selection)
 

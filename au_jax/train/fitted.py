@@ -20,10 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from au_jax.errors import UserError
+
 LABEL_KEYS = ("intensity", "occurrence")
 
 
-class FitError(ValueError):
+class FitError(UserError, ValueError):
   """Fitted state could not be fitted from the data (names the head / AU)."""
 
 

@@ -13,7 +13,7 @@ import sys
 
 from tqdm import tqdm
 
-from au_jax.io import atomic_write, read_jsonl
+from au_jax.io import atomic_write
 
 
 def _clean(v):

@@ -18,26 +18,75 @@ import numpy as np
 
 from au_jax import evaluate, models
 from au_jax.data import pipeline, samplers, sharding, sources
-from au_jax.train import checkpoint, fitted, optim, schedule, selection, steps, transfer
+from au_jax.errors import ConfigValueError, UserError, WorkdirError
 from au_jax.io import atomic_write
+from au_jax.train import checkpoint, fitted, optim, schedule, selection, steps, transfer, validate
 from au_jax.train.logging import MetricsWriter, progress
 from au_jax.train.state import flatten, group_labels, init_state
+from au_jax.train.workdir import open_workdir
 
 
-class NonFiniteLossError(FloatingPointError):
+class TrainingDiverged(UserError):
+  """Training stopped learning in a way that makes its result meaningless."""
+
+
+class NonFiniteLossError(TrainingDiverged, FloatingPointError):
   pass
+
+
+class Divergence:
+  """Checks of each logged training window (config.train.divergence).
+
+  - a non-finite metric aborts;
+  - a window whose mean loss exceeds `max_loss_ratio` x the smallest window
+    loss seen so far in the same stage aborts (exploding loss);
+  - `zero_grad_windows` consecutive windows whose every step has a zero
+    gradient norm abort (nothing is learning: dead units, a clipped-to-zero
+    or vanishing update).
+  Each abort names the step and stage and what to change.
+  """
+
+  def __init__(self, cfg):
+    cfg = {**validate.TRAIN_DEFAULTS["divergence"], **dict(cfg or {})}
+    self.max_ratio = float(cfg["max_loss_ratio"])
+    self.zero_windows = int(cfg["zero_grad_windows"])
+    self.best: dict[str, float] = {}
+    self.zero_run = 0
+
+  def check(self, seg, steps_values) -> None:
+    where = f"stage '{seg.name}', cycle {seg.cycle}"
+    for s, m in steps_values:
+      if not all(np.all(np.isfinite(v)) for v in m.values()):
+        raise NonFiniteLossError(
+            f"non-finite training metrics at step {s} ({where}): "
+            f"{ {k: float(np.asarray(v)) for k, v in m.items()} }. Lower the learning rate "
+            f"(config.train.optimizer.learning_rate) or check the inputs.")
+    last = steps_values[-1][0]
+    loss = float(np.mean([abs(float(np.asarray(m["loss"]))) for _, m in steps_values]))
+    best = self.best.get(seg.name)
+    if self.max_ratio and best is not None and best > 0 and loss > self.max_ratio * best:
+      raise TrainingDiverged(
+          f"training diverged at step {last} ({where}): mean loss {loss:.4g} is "
+          f"{loss / best:.3g}x its lowest window ({best:.4g}). Lower the learning rate "
+          f"(config.train.optimizer.learning_rate) or clip gradients (clip_norm).")
+    self.best[seg.name] = loss if best is None else min(best, loss)
+    grads = [float(np.asarray(m["grad_norm"])) for _, m in steps_values if "grad_norm" in m]
+    self.zero_run = self.zero_run + 1 if grads and max(grads) == 0.0 else 0
+    if self.zero_windows and self.zero_run >= self.zero_windows:
+      raise TrainingDiverged(
+          f"training stopped learning at step {last} ({where}): every gradient of the last "
+          f"{len(grads) * self.zero_run} steps is zero (dead units after too large a step, or "
+          f"frozen parameters). Lower the learning rate or check config.train.stages.")
+
+
+def constant_predictions(preds: dict, eps: float) -> bool:
+  """True when every output of every AU is the same for all records of a split."""
+  return all(np.all(np.std(np.asarray(v, np.float64), axis=0) <= eps)
+             for v in preds.values() if np.ndim(v) == 2 and len(v) > 1)
 
 
 def _segment_seed(seed: int, segment: int) -> int:
   return int(np.random.default_rng((seed, 7919, segment)).integers(2**31))
-
-
-def _check_config(config) -> None:
-  for section in ("data", "model", "train", "eval"):
-    if section not in config:
-      raise KeyError(f"config has no '{section}' section")
-  if "name" not in config.model:
-    raise KeyError("config.model.name is missing (which registered model to train)")
 
 
 def setup(config):
@@ -58,11 +107,19 @@ def initial_state(method, train_cfg, batch, seed: int = 0):
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  _check_config(config)
+  """Train, select on validation, evaluate test; see the module docstring."""
+  validate.check_config(config)
+  if not workdir or not str(workdir).strip():
+    raise WorkdirError("--workdir is empty: name the run directory (it is created)")
   workdir = os.path.abspath(os.path.expanduser(workdir))
-  os.makedirs(workdir, exist_ok=True)
-  atomic_write(os.path.join(workdir, "config.json"), config.to_json_best_effort(indent=1))
+  lock = open_workdir(config, workdir)   # refuses a changed config before touching a file
+  try:
+    return _train_and_evaluate(config, workdir)
+  finally:
+    lock.release()
 
+
+def _train_and_evaluate(config, workdir: str) -> dict:
   info_parts, method, mesh = setup(config)
   info = info_parts[0]
   tcfg, ecfg = config.train, config.eval
@@ -74,6 +131,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   save_data_info(workdir, info)
   splits = {s: sources.load_split(config.data, s, info_parts)
             for s in ("train", "validation", "test")}
+  if batch_size > len(splits["train"].index):
+    raise ConfigValueError(f"config.train.batch_size {batch_size} is larger than the training "
+                           f"split ({len(splits['train'].index)} records)")
   # Label-free session statistics, fitted per session of each split.
   transforms = {s: fitted.bind(method, split, threads) for s, split in splits.items()}
 
@@ -87,19 +147,26 @@ def train_and_evaluate(config, workdir: str) -> dict:
   state, txs, labels = initial_state(method, tcfg, init_batch, seed)
 
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.LATEST_DIR),
-                                 max_to_keep=int(tcfg.get("keep_checkpoints", 2)))
+                                 max_to_keep=int(validate.train_value(tcfg, "keep_checkpoints")))
   # Every improvement is kept until a committed regular checkpoint records a
   # later one (see `save`), so the selected step survives a kill at any moment.
   best_ckpt = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.BEST_DIR),
                                       max_to_keep=None)
-  restored, data_state = ckpt.restore(sharding.replicate(state, mesh))
+  try:
+    restored, data_state = ckpt.restore(sharding.replicate(state, mesh))
+  except Exception as e:  # a damaged or foreign checkpoint: name it, no traceback
+    raise WorkdirError(f"{ckpt.directory}: the latest checkpoint cannot be restored "
+                       f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). "
+                       f"Move that step's folder away to resume from an earlier one, or use "
+                       f"another --workdir.") from None
   metric = _select_metric(tcfg, info)
   if restored is not None:
     state = sharding.replicate(restored, mesh)
     print(f"[au_jax] resumed from {workdir} at step {int(state.step)}/{total}", flush=True)
   else:
-    if tcfg.get("init_from"):
-      state = transfer.apply(state, tcfg.init_from, labels, method.groups)
+    if dict(validate.train_value(tcfg, "init_from")).get("workdir"):
+      state = transfer.apply(state, validate.train_value(tcfg, "init_from"), labels,
+                             method.groups)
     state = sharding.replicate(state, mesh)
   step = int(state.step)
   sel = selection.Selection.from_json((data_state or {}).get("selection"), metric)
@@ -112,12 +179,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
   base_key = jax.random.PRNGKey(seed + 1)
   step_fns: dict = {}
   predict_step = steps.make_predict_step(method)
-  log_every = int(tcfg.get("log_every", 50))
+  log_every = int(validate.train_value(tcfg, "log_every"))
   eval_every = _eval_every(tcfg, segments)
-  ckpt_every = int(tcfg.get("checkpoint_every", 500))
-  patience = int(tcfg.get("patience", 0) or 0)
-  scope = tcfg.get("patience_scope", "run")
+  ckpt_every = int(validate.train_value(tcfg, "checkpoint_every"))
+  patience = int(validate.train_value(tcfg, "patience"))
+  scope = validate.train_value(tcfg, "patience_scope")
   last_grad_step = max((g.end for g in segments if g.fit is None), default=0)
+  divergence = Divergence(validate.train_value(tcfg, "divergence"))
 
   def evaluate_and_select(state, step, seg, force=False) -> bool:
     """Validation metrics at `step`; keeps the best checkpoint. True = stop early."""
@@ -189,7 +257,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         step += 1
         pending.append((step, m))
         if step % log_every == 0 or step == seg.end:
-          _flush(pending, writer, seg, bar, t0, t_step)
+          _flush(pending, writer, seg, bar, t0, t_step, divergence)
           t0, t_step, pending = time.time(), step, []
         if eval_every and (step % eval_every == 0 or step == last_grad_step):
           if evaluate_and_select(state, step, seg):
@@ -237,17 +305,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 
 def _select_metric(tcfg, info) -> str | None:
-  metric = tcfg.get("select_metric", "auto")
-  if metric in (None, "", "none", "last"):
+  metric = validate.train_value(tcfg, "select_metric")
+  if metric in ("", "none"):
     return None
   return selection.default_metric(info) if metric == "auto" else str(metric)
 
 
 def _eval_every(tcfg, segments) -> int:
   """config.train.eval_every; absent or "auto" = about 10 evaluations per run."""
-  value = tcfg.get("eval_every", "auto")
+  value = validate.train_value(tcfg, "eval_every")
   grad_steps = sum(g.steps for g in segments if g.fit is None)
-  if value in (None, "auto"):
+  if value == "auto":
     return max(1, grad_steps // 10)
   return int(value)
 
@@ -284,15 +352,10 @@ def save_data_info(workdir: str, info) -> None:
       alignment=meta.get("alignment", "similarity")), indent=1))
 
 
-def _flush(pending, writer, seg, bar, t0, t_step):
-  """Fetch the window's metrics in one transfer; abort on a non-finite loss."""
+def _flush(pending, writer, seg, bar, t0, t_step, divergence=None):
+  """Fetch the window's metrics in one transfer; abort when training diverged."""
   values = jax.device_get([m for _, m in pending])
-  for (s, _), m in zip(pending, values):
-    if not all(np.all(np.isfinite(v)) for v in m.values()):
-      raise NonFiniteLossError(
-          f"non-finite training metrics at step {s} (stage '{seg.name}', cycle {seg.cycle}): "
-          f"{ {k: float(np.asarray(v)) for k, v in m.items()} }. Lower the learning rate "
-          f"(config.train.optimizer.learning_rate) or check the inputs.")
+  (divergence or Divergence(None)).check(seg, [(s, m) for (s, _), m in zip(pending, values)])
   last_step, last = pending[-1][0], values[-1]
   rate = (last_step - t_step) / max(time.time() - t0, 1e-9)
   mean = {k: float(np.mean([np.asarray(v[k]) for v in values])) for k in last}
@@ -334,6 +397,11 @@ def final_evaluation(config, workdir, predict_step, state, splits, transforms, m
                                            info, thr),
       "test": evaluate.split_metrics(preds["test"], splits["test"].index, info, thr),
   }
+  eps = float(dict(validate.train_value(config.train, "divergence"))["constant_eps"])
+  if constant_predictions(preds["validation"], eps):
+    report["diverged"] = (f"the model tested (step {int(state.step)}) predicts the same values "
+                          f"for every validation record: its metrics are meaningless. Lower "
+                          f"the learning rate or train longer.")
   if ecfg.get("save_predictions", True):
     tmp = os.path.join(workdir, f"test_predictions.tmp{os.getpid()}.npz")
     np.savez(tmp, **preds["test"], intensity_true=splits["test"].index.intensity,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import optax
 
+from au_jax.errors import ConfigKeyError
+
 _KEYS = {"name", "learning_rate", "momentum", "nesterov", "weight_decay", "schedule",
          "decay_steps", "warmup_steps", "clip_norm", "b1", "b2"}
 
@@ -16,7 +18,7 @@ def make_optimizer(opt_cfg: dict) -> optax.GradientTransformation:
   cfg = dict(opt_cfg)
   extra = set(cfg) - _KEYS
   if extra:
-    raise KeyError(f"config.train.optimizer has unknown keys {sorted(extra)}; allowed {sorted(_KEYS)}")
+    raise ConfigKeyError(f"config.train.optimizer has unknown keys {sorted(extra)}; allowed {sorted(_KEYS)}")
   lr = float(cfg.get("learning_rate", 0.01))
   sched = cfg.get("schedule", "constant")
   if sched == "constant":
@@ -27,7 +29,7 @@ def make_optimizer(opt_cfg: dict) -> optax.GradientTransformation:
   elif sched == "step":
     lr_fn = optax.exponential_decay(lr, int(cfg["decay_steps"]), 0.1, staircase=True)
   else:
-    raise KeyError(f"unknown learning-rate schedule {sched!r} (constant, cosine, step)")
+    raise ConfigKeyError(f"unknown learning-rate schedule {sched!r} (constant, cosine, step)")
   name = cfg.get("name", "sgd")
   if name == "sgd":
     tx = optax.sgd(lr_fn, momentum=cfg.get("momentum", 0.9) or None,
@@ -35,7 +37,7 @@ def make_optimizer(opt_cfg: dict) -> optax.GradientTransformation:
   elif name == "adam":
     tx = optax.adam(lr_fn, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999))
   else:
-    raise KeyError(f"unknown optimizer {name!r} (sgd, adam)")
+    raise ConfigKeyError(f"unknown optimizer {name!r} (sgd, adam)")
   chain = []
   if cfg.get("clip_norm"):
     chain.append(optax.clip_by_global_norm(float(cfg["clip_norm"])))
@@ -49,6 +51,6 @@ def group_optimizers(train_cfg, groups) -> dict[str, optax.GradientTransformatio
   overrides = dict(train_cfg.get("group_optimizer") or {})
   unknown = set(overrides) - set(groups)
   if unknown:
-    raise KeyError(f"config.train.group_optimizer names unknown groups {sorted(unknown)}; "
+    raise ConfigKeyError(f"config.train.group_optimizer names unknown groups {sorted(unknown)}; "
                    f"model groups: {list(groups)}")
   return {g: make_optimizer({**base, **dict(overrides.get(g) or {})}) for g in groups}

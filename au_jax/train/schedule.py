@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
+from au_jax.errors import ConfigKeyError, ConfigValueError
+
 _STAGE_KEYS = {"name", "trainable", "sampler", "steps", "sampler_kwargs", "loss_weights"}
 _FIT_KEYS = {"name", "fit"}
 
@@ -52,14 +54,14 @@ def parse_trainable(value, groups: Sequence[str]) -> tuple[str, ...]:
     return tuple(groups)
   unknown = [v for v in value if v not in groups]
   if unknown:
-    raise KeyError(f"trainable groups {unknown} unknown; this model has {list(groups)}")
+    raise ConfigKeyError(f"trainable groups {unknown} unknown; this model has {list(groups)}")
   return value
 
 
 def build_schedule(train_cfg, groups: Sequence[str], heads: Sequence[str] = ()) -> list[Segment]:
   stages = list(train_cfg["stages"])
   if not stages:
-    raise ValueError("config.train.stages is empty")
+    raise ConfigValueError("config.train.stages is empty")
   segments, start = [], 0
   for cycle in range(int(train_cfg.get("repeat", 1))):
     for i, st in enumerate(stages):
@@ -67,10 +69,10 @@ def build_schedule(train_cfg, groups: Sequence[str], heads: Sequence[str] = ()) 
       if "fit" in st:
         extra = set(st) - _FIT_KEYS
         if extra:
-          raise KeyError(f"config.train.stages[{i}] is a fit stage; it takes only "
+          raise ConfigKeyError(f"config.train.stages[{i}] is a fit stage; it takes only "
                          f"{sorted(_FIT_KEYS)}, not {sorted(extra)}")
         if st["fit"] not in heads:
-          raise KeyError(f"config.train.stages[{i}].fit = {st['fit']!r}: this model has "
+          raise ConfigKeyError(f"config.train.stages[{i}].fit = {st['fit']!r}: this model has "
                          f"fitted heads {list(heads)}")
         segments.append(Segment(index=len(segments), cycle=cycle, stage=i,
                                 name=st.get("name", st["fit"]), trainable=(), sampler="",
@@ -79,11 +81,11 @@ def build_schedule(train_cfg, groups: Sequence[str], heads: Sequence[str] = ()) 
         continue
       extra = set(st) - _STAGE_KEYS
       if extra:
-        raise KeyError(f"config.train.stages[{i}] has unknown keys {sorted(extra)}; "
+        raise ConfigKeyError(f"config.train.stages[{i}] has unknown keys {sorted(extra)}; "
                        f"allowed: {sorted(_STAGE_KEYS)}")
       steps = int(st.get("steps", 0))
       if steps <= 0:
-        raise ValueError(f"config.train.stages[{i}].steps must be > 0, got {steps}")
+        raise ConfigValueError(f"config.train.stages[{i}].steps must be > 0, got {steps}")
       segments.append(Segment(
           index=len(segments), cycle=cycle, stage=i, name=st.get("name", f"stage{i}"),
           trainable=parse_trainable(st.get("trainable", "all"), groups),

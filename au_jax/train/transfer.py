@@ -19,12 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.train import checkpoint
 
 _KEYS = {"workdir", "groups", "checkpoint"}
 
 
-class InitFromError(ValueError):
+class InitFromError(ConfigValueError):
   pass
 
 
@@ -49,7 +50,7 @@ def apply(state, init_cfg, labels: dict[str, str], groups: tuple[str, ...]):
   cfg = dict(init_cfg)
   extra = set(cfg) - _KEYS
   if extra:
-    raise KeyError(f"config.train.init_from has unknown keys {sorted(extra)}; "
+    raise ConfigKeyError(f"config.train.init_from has unknown keys {sorted(extra)}; "
                    f"allowed {sorted(_KEYS)}")
   if not cfg.get("workdir"):
     raise InitFromError("config.train.init_from.workdir is empty")
@@ -59,7 +60,7 @@ def apply(state, init_cfg, labels: dict[str, str], groups: tuple[str, ...]):
     want = tuple(groups)
   unknown = [g for g in want if g not in groups]
   if unknown:
-    raise KeyError(f"config.train.init_from.groups {unknown} unknown; this model has "
+    raise ConfigKeyError(f"config.train.init_from.groups {unknown} unknown; this model has "
                    f"{list(groups)}")
   path, step, raw = source_checkpoint(cfg["workdir"], cfg.get("checkpoint", "best"))
   src = {k: np.asarray(v) for k, v in dict(raw.get("params") or {}).items()}

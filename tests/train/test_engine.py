@@ -123,3 +123,29 @@ def test_non_finite_loss_aborts_naming_step_and_stage():
   pending = [(7, {"loss": np.float32(0.3)}), (8, {"loss": np.float32(np.nan)})]
   with pytest.raises(loop.NonFiniteLossError, match="step 8 .*stage 'unary'"):
     loop._flush(pending, None, Seg(), Bar(), time.time(), 6)
+
+
+def test_exploding_loss_and_dead_gradients_abort_naming_step_and_stage():
+  class Seg:
+    name, cycle = "sgd", 0
+
+  d = loop.Divergence(None)
+  d.check(Seg(), [(2, {"loss": np.float32(0.7), "grad_norm": np.float32(1.0)})])
+  d.check(Seg(), [(4, {"loss": np.float32(5.0), "grad_norm": np.float32(1.0)})])  # noisy: fine
+  with pytest.raises(loop.TrainingDiverged, match=r"step 6 \(stage 'sgd'.*learning rate"):
+    d.check(Seg(), [(6, {"loss": np.float32(4e6), "grad_norm": np.float32(0.5)})])
+  d = loop.Divergence({"zero_grad_windows": 2})
+  d.check(Seg(), [(s, {"loss": np.float32(1.0), "grad_norm": np.float32(0.0)}) for s in (1, 2)])
+  d.check(Seg(), [(3, {"loss": np.float32(1.0), "grad_norm": np.float32(0.1)})])   # resets
+  d.check(Seg(), [(4, {"loss": np.float32(1.0), "grad_norm": np.float32(0.0)})])
+  with pytest.raises(loop.TrainingDiverged, match="step 5 .*gradient.*zero"):
+    d.check(Seg(), [(5, {"loss": np.float32(1.0), "grad_norm": np.float32(0.0)})])
+
+
+def test_constant_validation_predictions_are_flagged():
+  rng = np.random.default_rng(0)
+  varied = {"intensity": rng.random((10, 3)), "occurrence": rng.random((10, 3))}
+  flat = {"intensity": np.full((10, 3), 2.0), "occurrence": np.full((10, 3), 0.3)}
+  assert loop.constant_predictions(flat, 1e-6)
+  assert not loop.constant_predictions(varied, 1e-6)
+  assert not loop.constant_predictions({**flat, "occurrence": varied["occurrence"]}, 1e-6)

@@ -4,7 +4,6 @@ import dataclasses
 import json
 import os
 import shutil
-import warnings
 
 import jax
 import jax.numpy as jnp

@@ -61,6 +61,7 @@ import numpy as np
 
 from au_jax import decode
 from au_jax.data import transforms as T
+from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.face.align import align_face
 from au_jax.models import copula, hparams, ordinal
 from au_jax.models.ccnn import loss as ccnn_loss
@@ -153,7 +154,7 @@ class CCNN(nn.Module):
                                               name="pairwise")(unary.log_probs, dataset)
         out.update(pair_log_probs=pair_lp, pairwise=w, theta=w)
     else:
-      raise ValueError(f"unknown CCNN variant {self.variant!r}; one of {VARIANTS}")
+      raise ConfigValueError(f"unknown CCNN variant {self.variant!r}; one of {VARIANTS}")
     return out
 
 
@@ -222,9 +223,9 @@ class CCNNOptions:
 
   def __post_init__(self):
     if self.decode not in ("map", "expected"):
-      raise KeyError(f"config.model.decode {self.decode!r}: 'map' or 'expected'")
+      raise ConfigKeyError(f"config.model.decode {self.decode!r}: 'map' or 'expected'")
     if self.map_decoder not in ("auto", "exact", "bp"):
-      raise KeyError(f"config.model.map_decoder {self.map_decoder!r}: 'auto', 'exact' or 'bp'")
+      raise ConfigKeyError(f"config.model.map_decoder {self.map_decoder!r}: 'auto', 'exact' or 'bp'")
 
 
 def build(model_cfg, data_info) -> Method:
@@ -238,7 +239,7 @@ def build(model_cfg, data_info) -> Method:
   module = CCNN(num_aus=num_aus, num_datasets=max(len(data_info.datasets), 1), **net_kw)
   variant = module.variant
   if variant not in VARIANTS:
-    raise KeyError(f"config.model.variant {variant!r} unknown; one of {VARIANTS}")
+    raise ConfigKeyError(f"config.model.variant {variant!r} unknown; one of {VARIANTS}")
   transform = CCNNTransform(**transform_kw)
   edges = module.edge_list()
   lam = opts.unary_l2

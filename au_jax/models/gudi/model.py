@@ -38,6 +38,7 @@ import numpy as np
 import optax
 
 from au_jax.data import transforms as T
+from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.face.align import align_face
 from au_jax.models import hparams
 from au_jax.models.layers import LocalContrastNorm
@@ -88,7 +89,7 @@ class GudiTransform:
   def __init__(self, size=48, registration="eyes_horizontal", mirror_prob=0.5,
                gcn="session", gcn_max_frames=200):
     if gcn not in ("session", "image", "none"):
-      raise ValueError(f"config.model.gcn must be 'session', 'image' or 'none', got {gcn!r}")
+      raise ConfigValueError(f"config.model.gcn must be 'session', 'image' or 'none', got {gcn!r}")
     self.size, self.registration = size, registration
     self.mirror_prob, self.gcn, self.gcn_max_frames = mirror_prob, gcn, gcn_max_frames
 
@@ -147,7 +148,7 @@ def build(model_cfg, data_info) -> Method:
   else:
     unknown = sorted(set(opts.intensity_aus) - set(aus))
     if unknown:
-      raise KeyError(f"config.model.intensity_aus {unknown} not in the data's AUs {aus}")
+      raise ConfigKeyError(f"config.model.intensity_aus {unknown} not in the data's AUs {aus}")
     is_int = np.isin(aus, opts.intensity_aus)
   module = GudiCNN(num_outputs=len(aus), **net_kw)
   transform = GudiTransform(**transform_kw)
