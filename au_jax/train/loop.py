@@ -233,6 +233,8 @@ def _train_and_evaluate(config, workdir: str) -> dict:
         save(step, seg, None)
         t0, t_step, data_state = time.time(), step, None
         continue
+      if seg.reset_optimizer and step == seg.start:
+        state = reset_optimizer(state, txs, labels, seg.trainable, mesh)
       key = (seg.trainable, seg.loss_weights)
       if key not in step_fns:
         step_fns[key] = steps.make_train_step(method, txs, labels, seg.trainable,
@@ -302,6 +304,17 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   except Exception as e:  # extra outputs must never lose a finished run
     print(f"[au_jax] could not write plots / {method.name} outputs: {e!r}", flush=True)
   return report
+
+
+def reset_optimizer(state, txs, labels, groups, mesh=None):
+  """`state` with the optimiser state of `groups` re-initialised (a stage's start)."""
+  opt_state = dict(state.opt_state)
+  for g in groups:
+    opt_state[g] = txs[g].init({k: v for k, v in state.params.items() if labels[k] == g})
+  if mesh is not None:
+    opt_state = {g: sharding.replicate(v, mesh) if g in groups else v
+                 for g, v in opt_state.items()}
+  return state.replace(opt_state=opt_state)
 
 
 def _select_metric(tcfg, info) -> str | None:

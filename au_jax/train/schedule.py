@@ -6,6 +6,11 @@ config.train.stages is a list of stages, each
   sampler    au_jax.data.samplers name ("uniform", "subject_balanced", ...)
   steps      number of optimiser steps
   sampler_kwargs, loss_weights   optional dicts
+  reset_optimizer  start the trainable groups' optimiser state afresh (momentum,
+             Adam moments) when the stage begins; default
+             config.train.reset_optimizer (True: each stage of Alg. 1 of
+             Walecki et al. / DSIN's steps is its own optimisation, so momentum
+             built up a cycle earlier is not applied to a group's first steps)
 or, for fitted state, a fit stage
   name       label in logs
   fit        the method's fitted head to fit (spec.FittedHead) on the
@@ -23,7 +28,8 @@ from typing import Any, Sequence
 
 from au_jax.errors import ConfigKeyError, ConfigValueError
 
-_STAGE_KEYS = {"name", "trainable", "sampler", "steps", "sampler_kwargs", "loss_weights"}
+_STAGE_KEYS = {"name", "trainable", "sampler", "steps", "sampler_kwargs", "loss_weights",
+               "reset_optimizer"}
 _FIT_KEYS = {"name", "fit"}
 
 
@@ -40,6 +46,7 @@ class Segment:
   sampler_kwargs: tuple[tuple[str, Any], ...] = ()
   loss_weights: tuple[tuple[str, float], ...] = ()
   fit: str | None = None   # a fit stage: the fitted head's name
+  reset_optimizer: bool = True
 
   @property
   def end(self) -> int:
@@ -91,7 +98,9 @@ def build_schedule(train_cfg, groups: Sequence[str], heads: Sequence[str] = ()) 
           trainable=parse_trainable(st.get("trainable", "all"), groups),
           sampler=st.get("sampler", "uniform"), steps=steps, start=start,
           sampler_kwargs=tuple(sorted(dict(st.get("sampler_kwargs") or {}).items())),
-          loss_weights=tuple(sorted(dict(st.get("loss_weights") or {}).items()))))
+          loss_weights=tuple(sorted(dict(st.get("loss_weights") or {}).items())),
+          reset_optimizer=bool(st.get("reset_optimizer",
+                                      train_cfg.get("reset_optimizer", True)))))
       start += steps
   return segments
 

@@ -21,6 +21,8 @@ METRICS = ("f1", "accuracy", "auc", "phi", "icc", "mae", "mse", "pcc")
 
 TRAIN_DEFAULTS = dict(
     repeat=1,                 # cycles of the stage list
+    reset_optimizer=True,     # each stage starts its groups' optimiser state afresh (per-stage
+                              # override: stages[i].reset_optimizer); see train/schedule.py
     log_every=50,             # steps per logged training window
     eval_every="auto",        # validation every N steps; "auto" = ~10 per run; 0 = never
     checkpoint_every=500,     # steps between checkpoints (the unit of resume)

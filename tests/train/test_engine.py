@@ -149,3 +149,19 @@ def test_constant_validation_predictions_are_flagged():
   assert loop.constant_predictions(flat, 1e-6)
   assert not loop.constant_predictions(varied, 1e-6)
   assert not loop.constant_predictions({**flat, "occurrence": varied["occurrence"]}, 1e-6)
+
+
+def test_reset_optimizer_clears_only_the_stage_groups_momentum(tiny_data_dir):
+  config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
+  _, _, _, state = _one_step(config, 1)
+  _, method, _ = loop.setup(config)
+  from au_jax.train import optim
+  from au_jax.train.state import flatten, group_labels
+  txs = optim.group_optimizers(config.train, method.groups)
+  labels = group_labels(state.params, method.param_group)
+  norm = lambda t: float(sum(np.abs(np.asarray(x)).sum() for x in jax.tree.leaves(t)))
+  assert norm(state.opt_state["cnn"]) > 0 and norm(state.opt_state["head"]) > 0
+  after = loop.reset_optimizer(state, txs, labels, ("cnn",))
+  assert norm(after.opt_state["cnn"]) == 0
+  assert norm(after.opt_state["head"]) == norm(state.opt_state["head"])
+  assert jax.tree.structure(after.opt_state) == jax.tree.structure(state.opt_state)

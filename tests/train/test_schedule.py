@@ -32,3 +32,13 @@ def test_mistakes_are_named():
     schedule.build_schedule({"stages": [dict(stepz=1)]}, GROUPS)
   with pytest.raises(ValueError, match="steps"):
     schedule.build_schedule({"stages": [dict(steps=0)]}, GROUPS)
+
+
+def test_reset_optimizer_defaults_to_the_train_setting_and_can_be_set_per_stage():
+  cfg = {"stages": [dict(name="a", trainable="cnn", steps=2),
+                    dict(name="b", trainable="head", steps=2, reset_optimizer=False)],
+         "reset_optimizer": True}
+  segs = schedule.build_schedule(cfg, ("cnn", "head"))
+  assert [s.reset_optimizer for s in segs] == [True, False]
+  cfg["reset_optimizer"] = False
+  assert [s.reset_optimizer for s in schedule.build_schedule(cfg, ("cnn", "head"))] == [False] * 2
