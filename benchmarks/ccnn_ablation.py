@@ -1,7 +1,7 @@
 r"""CCNN ablation on synthetic disfa_like: CNN / OCNN / SCNN / CCNN, with and without IT.
 
-  AU_JAX_DATA_DIR=/tmp/audata python benchmarks/ccnn_ablation.py --steps=300 --seeds=0,1,2
-  python benchmarks/ccnn_ablation.py --multi --steps=300 --seeds=0,1,2   # + Eq. 12 comparison
+  python benchmarks/ccnn_ablation.py                     # main job's budget: 600 steps, seeds 0-4
+  python benchmarks/ccnn_ablation.py --multi --equal_updates   # + Eq. 12, + IT at equal W updates
 
 Runs every variant of configs/ccnn_synthetic.py (`variant` x `it`) for each
 seed, one after the other (never two trainings at once), each in its own
@@ -14,6 +14,16 @@ of mean and sd over seeds, printed as markdown tables (Table 1 layout).
 --multi adds CCNN-IT on disfa_like + fera_like (Eq. 12) and compares it with
 CCNN-IT on disfa_like alone on the disfa_like test subjects, per AU (the
 AUs whose intensity both datasets code are the "shared" ones).
+
+--equal_updates adds each variant without IT at HALF the steps: IT spends
+half of its steps on the CNN weights W (configs/ccnn_synthetic.ibb_stages),
+so "X-IT vs X (half steps)" compares IT and joint training at equal W
+updates, besides "X-IT vs X" at equal optimiser steps.
+
+Each claim is a paired difference over seeds (same seed = same init and data
+order) with a 95% t-interval; it "holds" when the interval excludes 0 in the
+paper's direction, is "reversed" when it excludes 0 the other way, and is
+"not shown" otherwise.
 """
 from __future__ import annotations
 
@@ -31,19 +41,23 @@ VARIANTS = [(v, it) for it in (False, True) for v in ("cnn", "ocnn", "scnn", "cc
 STRONG_PAIRS = ((1, 2), (6, 12), (25, 26))
 
 
-def run_name(variant, it, multi=False):
-  return variant.upper() + ("-IT" if it else "") + (" (*)" if multi else "")
+def run_name(variant, it, multi=False, half=False):
+  return (variant.upper() + ("-IT" if it else "") + (" (*)" if multi else "")
+          + (" (half steps)" if half else ""))
 
 
-def one_run(workroot, variant, it, seed, steps, multi=False, cycles=5):
+def one_run(workroot, variant, it, seed, steps, multi=False, cycles=5, half=False):
   from au_jax.models.ccnn import report as ccnn_report
   from au_jax.train import loop
   from configs import ccnn_synthetic
-  name = f"{variant}{'_it' if it else ''}{'_multi' if multi else ''}_s{seed}"
+  name = (f"{variant}{'_it' if it else ''}{'_multi' if multi else ''}{'_half' if half else ''}"
+          f"_s{seed}")
   wd = os.path.join(workroot, name)
+  run_steps = steps // 2 if half else steps
   if not os.path.exists(os.path.join(wd, "ccnn_report.json")):
     t = time.time()
-    arg = f"variant={variant},it={it},seed={seed},steps={steps},multi={multi},cycles={cycles}"
+    arg = (f"variant={variant},it={it},seed={seed},steps={run_steps},multi={multi},"
+           f"cycles={cycles}")
     loop.train_and_evaluate(ccnn_synthetic.get_config(arg), wd)
     ccnn_report.ccnn_outputs(wd)
     with open(os.path.join(wd, "wall_s.txt"), "w") as f:
@@ -51,8 +65,9 @@ def one_run(workroot, variant, it, seed, steps, multi=False, cycles=5):
   report = json.load(open(os.path.join(wd, "report.json")))
   out = json.load(open(os.path.join(wd, "ccnn_report.json")))
   dec = out["decodings"].get("synthetic_au/disfa_like", out["decodings"]["all"])
-  res = {"name": run_name(variant, it, multi), "variant": variant, "it": it, "multi": multi,
-         "seed": seed, "steps": steps, "workdir": wd,
+  res = {"name": run_name(variant, it, multi, half), "variant": variant, "it": it,
+         "multi": multi, "half": half, "seed": seed, "steps": run_steps, "workdir": wd,
+         "selected_step": report.get("selection", {}).get("step"),
          "wall_s": float(open(os.path.join(wd, "wall_s.txt")).read()),
          "map": dec["map"], "expected": dec["expected"],
          "f1": report["test"]["mean"].get("f1"),
@@ -83,14 +98,35 @@ def summarise(runs):
           "per_au_sd": {a: {m: sd(arr[m][:, i]) for m in arr} for i, a in enumerate(aus)}}
     if "spearman_theta" in rs[0]:
       s = [r["spearman_theta"] for r in rs]
-      entry["spearman_theta"] = {"mean": float(np.mean(s)), "sd": float(np.std(s, ddof=1))
-                                 if len(s) > 1 else float("nan")}
+      entry["spearman_theta"] = {**interval(s), "per_seed": s}
     out[name] = entry
   return out
 
 
+def interval(diffs, direction=+1) -> dict:
+  """Mean, sd, 95% t-interval over seeds and the verdict for a claim that the
+  difference is positive (direction +1) or negative (-1)."""
+  from scipy import stats
+  d = np.asarray(diffs, float)
+  n = len(d)
+  mean = float(d.mean()) if n else float("nan")
+  sd = float(d.std(ddof=1)) if n > 1 else float("nan")
+  half = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+  lo, hi = mean - half, mean + half
+  if n < 2 or not np.isfinite(half):
+    verdict = "not shown"
+  elif (lo > 0 and direction > 0) or (hi < 0 and direction < 0):
+    verdict = "holds"
+  elif (hi < 0 and direction > 0) or (lo > 0 and direction < 0):
+    verdict = "reversed"
+  else:
+    verdict = "not shown"
+  return {"mean": mean, "sd": sd, "ci95": [lo, hi], "n": n, "verdict": verdict}
+
+
 def paired_diff(runs, a: str, b: str, dec="map", aus=None, dataset_key=None) -> dict:
-  """ICC of run-name a minus b, paired by seed (mean over `aus`, default all)."""
+  """ICC of run-name a minus b, paired by seed (mean over `aus`, default all), with
+  its 95% interval and verdict (the paper claims a > b)."""
   by = {(r["name"], r["seed"]): r for r in runs}
   diffs = []
   for seed in sorted({r["seed"] for r in runs}):
@@ -99,8 +135,7 @@ def paired_diff(runs, a: str, b: str, dec="map", aus=None, dataset_key=None) -> 
       keys = [k for k in ra if k in rb and (aus is None or k in aus)]
       diffs.append(float(np.mean([ra[k]["icc"] - rb[k]["icc"] for k in keys])))
   return {"a": a, "b": b, "decoding": dec, "aus": aus or "all", "diffs": diffs,
-          "mean": float(np.mean(diffs)) if diffs else float("nan"),
-          "sd": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else float("nan")}
+          **interval(diffs)}
 
 
 def claims(runs) -> list:
@@ -122,9 +157,18 @@ def claims(runs) -> list:
       out.append(dict(claim="copula gain on strong pairs (1-2, 6-12, 25-26)",
                       **paired_diff(runs, f"CCNN{it}", f"OCNN{it}", dec, strong)))
       out.append(dict(claim="copula beats linear pairwise", **paired_diff(runs, f"CCNN{it}", f"SCNN{it}", dec)))
+    for au in strong:
+      out.append(dict(claim=f"copula gain on {au} (a strongly dependent pair)",
+                      **paired_diff(runs, "CCNN-IT", "OCNN-IT", dec, [au])))
     for v in ("CNN", "OCNN", "SCNN", "CCNN"):
-      out.append(dict(claim="IT helps (all AUs)", **paired_diff(runs, f"{v}-IT", v, dec)))
-      out.append(dict(claim=f"IT helps rare AUs {rare}", **paired_diff(runs, f"{v}-IT", v, dec, rare)))
+      out.append(dict(claim="IT helps (all AUs), equal steps", **paired_diff(runs, f"{v}-IT", v, dec)))
+      out.append(dict(claim=f"IT helps rare AUs {rare}, equal steps",
+                      **paired_diff(runs, f"{v}-IT", v, dec, rare)))
+      if any(r["name"] == f"{v} (half steps)" for r in runs):
+        out.append(dict(claim="IT helps (all AUs), equal W updates",
+                        **paired_diff(runs, f"{v}-IT", f"{v} (half steps)", dec)))
+        out.append(dict(claim=f"IT helps rare AUs {rare}, equal W updates",
+                        **paired_diff(runs, f"{v}-IT", f"{v} (half steps)", dec, rare)))
     out.append(dict(claim="multi-dataset helps shared AUs (6, 12, 17)",
                     **paired_diff(runs, "CCNN-IT (*)", "CCNN-IT", dec, shared)))
     out.append(dict(claim="multi-dataset, all disfa_like AUs",
@@ -141,8 +185,9 @@ def tables(summary, dec="map"):
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--steps", type=int, default=300)
-  ap.add_argument("--seeds", default="0,1,2")
+  ap.add_argument("--steps", type=int, default=600)
+  ap.add_argument("--seeds", default="0,1,2,3,4")
+  ap.add_argument("--equal_updates", action="store_true")
   ap.add_argument("--variants", default="", help="e.g. ccnn_it,ocnn (default: all 8)")
   ap.add_argument("--multi", action="store_true")
   ap.add_argument("--workroot", default="/tmp/ccnn_ablation")
@@ -153,13 +198,18 @@ def main():
   if args.variants:
     want = set(args.variants.split(","))
     todo = [(v, it) for v, it in VARIANTS if f"{v}{'_it' if it else ''}" in want]
-  jobs = [(v, it, s, False) for s in seeds for v, it in todo]
-  if args.multi:
-    jobs += [("ccnn", True, s, True) for s in seeds]
+  # Seed-major order: an interrupted ablation has every variant for its first seeds.
+  jobs = []
+  for s in seeds:
+    jobs += [(v, it, s, False, False) for v, it in todo]
+    if args.equal_updates:
+      jobs += [(v, False, s, False, True) for v, it in todo if it]
+    if args.multi:
+      jobs += [("ccnn", True, s, True, False)]
   runs = []
-  for v, it, s, multi in jobs:
+  for v, it, s, multi, half in jobs:
     t = time.time()
-    runs.append(one_run(args.workroot, v, it, s, args.steps, multi))
+    runs.append(one_run(args.workroot, v, it, s, args.steps, multi, half=half))
     r = runs[-1]
     print(f"[ablation] {r['name']} seed {s}: ICC map {r['map']['mean']['icc']:.3f} "
           f"expected {r['expected']['mean']['icc']:.3f}, MAE map {r['map']['mean']['mae']:.3f} "
@@ -170,10 +220,16 @@ def main():
       json.dump({"steps": args.steps, "seeds": seeds, "dataset": "synthetic_au/disfa_like",
                  "test": "disfa_like test subjects (protocol default)",
                  "runs": runs, "summary": summary, "claims": claims(runs)}, f, indent=1)
-  print("\n| claim | A − B | decoding | ΔICC mean ± sd (per seed) |\n|---|---|---|---|")
+  print("\n| claim | A − B | decoding | ΔICC mean [95% CI] (n seeds) | verdict |\n"
+        "|---|---|---|---|---|")
   for c in claims(runs):
-    print(f"| {c['claim']} | {c['a']} − {c['b']} | {c['decoding']} | {c['mean']:+.3f} ± "
-          f"{c['sd']:.3f} ({', '.join(f'{d:+.3f}' for d in c['diffs'])}) |")
+    print(f"| {c['claim']} | {c['a']} − {c['b']} | {c['decoding']} | {c['mean']:+.3f} "
+          f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] ({c['n']}) | {c['verdict']} |")
+  for name, e in summary.items():
+    if "spearman_theta" in e:
+      t = e["spearman_theta"]
+      print(f"\nlearned theta vs the generator's Frank theta, {name}: Spearman {t['mean']:.3f} "
+            f"[{t['ci95'][0]:.3f}, {t['ci95'][1]:.3f}] over {t['n']} seeds")
   for dec in ("map", "expected"):
     full, icc_sd = tables(summary, dec)
     print(f"\n## Decoding: {dec} (mean over seeds {seeds})\n\n{full}\n"
