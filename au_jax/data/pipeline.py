@@ -8,6 +8,15 @@ state is one integer (saved with checkpoints) and a resumed run sees the same
 batches as an uninterrupted one. grain threads read, decode and transform
 examples in parallel and prefetch batches.
 
+Copies (`copies=C`, default 1): each record the sampler draws appears in the
+batch C times, as `transform(record, rng, True, copy=k)` for k = 0..C-1 (what
+a copy is, the transform says: GudiTransform's copy 1 is the mirrored image,
+the paper's "mirrored copy of all training images"). Row r of a step's batch
+is copy r % C of the sampler's record r // C, so the batch holds
+sampler.batch_size * C rows; the C copies of a record share its augmentation
+rng and differ only by the copy index. Samplers stay untouched (a sampler
+drawing B / C records per step) and the position is still the whole state.
+
 Evaluation: every record once, in order; the last batch is padded with copies
 of record 0 and carries `mask` = 0 there, so each example counts exactly once.
 """
@@ -20,6 +29,7 @@ import grain
 import numpy as np
 
 from au_jax.data.samplers import Sampler
+from au_jax.errors import ConfigValueError
 
 Transform = Callable[[dict, "np.random.Generator | None", bool], dict]
 
@@ -28,26 +38,37 @@ def _stack(examples: list[dict]) -> dict:
   return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 
 
+def records_per_step(batch_size: int, copies: int) -> int:
+  """The sampler's batch size when each record fills `copies` rows of a batch."""
+  if copies < 1 or batch_size % copies:
+    raise ConfigValueError(f"config.train.batch_size {batch_size} must be a multiple of the "
+                           f"{copies} training copies of each record")
+  return batch_size // copies
+
+
 def train_dataset(source, sampler: Sampler, transform: Transform, *, num_steps: int,
                   seed: int, segment: int, process_index: int = 0,
-                  process_count: int = 1) -> grain.MapDataset:
+                  process_count: int = 1, copies: int = 1) -> grain.MapDataset:
   """MapDataset of the `num_steps` training batches of one schedule segment.
 
-  With several processes (multi-host), process k yields rows
-  [k * B/n, (k+1) * B/n) of every global batch of B = sampler.batch_size.
+  Batches hold B = sampler.batch_size * copies rows (module docstring). With
+  several processes (multi-host), process k yields rows [k * B/n, (k+1) * B/n)
+  of every global batch.
   """
-  if sampler.batch_size % process_count:
-    raise ValueError(f"batch size {sampler.batch_size} not divisible by {process_count} processes")
-  b = sampler.batch_size // process_count
-  first_slot = process_index * b
+  rows = sampler.batch_size * copies
+  if rows % process_count:
+    raise ValueError(f"batch size {rows} not divisible by {process_count} processes")
+  b = rows // process_count
+  first_row = process_index * b
   step_indices = functools.lru_cache(maxsize=64)(sampler)
 
   def example(position: int) -> dict:
     step, local = divmod(int(position), b)
-    slot = first_slot + local
+    slot, copy = divmod(first_row + local, copies)
     record = source[int(step_indices(step)[slot])]
     rng = np.random.default_rng((seed, segment, step, slot))
-    out = transform(record, rng, True)
+    out = (transform(record, rng, True) if copies == 1 else
+           transform(record, rng, True, copy=copy))
     out["mask"] = np.float32(1.0)
     return out
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from au_jax.data import pipeline
 from au_jax.data.samplers import UniformSampler
@@ -78,3 +79,47 @@ def test_eval_rows_per_process_rebuild_the_record_order():
   masks = np.concatenate([np.concatenate([per[0][j]["mask"], per[1][j]["mask"]])
                           for j in range(len(per[0]))])
   assert values[masks > 0].tolist() == list(range(10))
+
+
+def copy_transform(record, rng, train, copy=None):
+  return {"value": record["value"], "copy": np.int32(copy), "noise": np.float32(rng.random())}
+
+
+def test_copies_put_every_sampled_record_in_the_batch_once_per_copy():
+  index = make_index()
+  sampler = UniformSampler(index, batch_size=pipeline.records_per_step(8, 2), seed=0)
+  ds = pipeline.train_dataset(ListSource(len(index)), sampler, copy_transform, num_steps=3,
+                              seed=1, segment=0, copies=2)
+  for step in range(3):
+    b = ds[step]
+    assert b["value"].shape == (8,)
+    # row r = copy r % 2 of record r // 2; the two copies share the record's rng
+    np.testing.assert_array_equal(b["value"], np.repeat(sampler(step), 2).astype(np.float32))
+    assert b["copy"].tolist() == [0, 1] * 4
+    np.testing.assert_array_equal(b["noise"][0::2], b["noise"][1::2])
+  # a pure function of (seed, step): a fresh sampler and dataset, or a resumed
+  # iterator, give the same batches
+  again = pipeline.train_dataset(ListSource(len(index)), UniformSampler(index, 4, seed=0),
+                                 copy_transform, num_steps=3, seed=1, segment=0, copies=2)
+  it = pipeline.iterate(again, state={"next_index": 2})
+  for k in (0, 1):
+    np.testing.assert_array_equal(again[k]["value"], ds[k]["value"])
+  resumed = next(it)
+  for key in ("value", "copy", "noise"):
+    np.testing.assert_array_equal(resumed[key], ds[2][key])
+  # processes split the rows of the global batch of copies
+  parts = [pipeline.train_dataset(ListSource(len(index)), sampler, copy_transform, num_steps=3,
+                                  seed=1, segment=0, copies=2, process_index=k, process_count=4)
+           for k in range(4)]
+  joined = np.concatenate([p[1]["value"] for p in parts])
+  np.testing.assert_array_equal(joined, ds[1]["value"])
+
+
+def test_one_copy_calls_the_transform_as_before_and_odd_batches_fail():
+  index = make_index()
+  sampler = UniformSampler(index, batch_size=8, seed=0)
+  ds = pipeline.train_dataset(ListSource(64), sampler, transform, num_steps=1, seed=1, segment=0,
+                              copies=1)      # `transform` takes no `copy` argument
+  assert ds[0]["value"].shape == (8,)
+  with pytest.raises(ValueError, match="multiple"):
+    pipeline.records_per_step(9, 2)

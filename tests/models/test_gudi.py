@@ -113,3 +113,31 @@ def test_unknown_intensity_au_is_named():
                   datasets=("x",), metadata=({},))
   with pytest.raises(KeyError, match="17"):
     get_spec("gudi_fera2015").build({"intensity_aus": (17,)}, info)
+
+
+def test_both_copies_put_every_image_and_its_mirror_in_the_batch():
+  """Sec. IV-A: "a horizontally mirrored copy of all training images"."""
+  from au_jax.data import pipeline
+  from au_jax.data.samplers import UniformSampler
+  from tests.data.test_samplers import make_index
+  index = make_index()
+  records = [_record(image_value=40 + i) for i in range(len(index))]
+  t = GudiTransform(gcn="image", train_copies=2)
+  make_sampler = lambda: UniformSampler(index, pipeline.records_per_step(8, 2), seed=3)
+
+  def dataset():
+    return pipeline.train_dataset(records, make_sampler(), t, num_steps=2, seed=0, segment=0,
+                                  copies=t.train_copies)
+
+  ds, sampler = dataset(), make_sampler()
+  for step in (0, 1):
+    images = ds[step]["image"]
+    assert images.shape == (8, 48, 48, 1)
+    for k, r in enumerate(sampler(step)):
+      plain = t(records[r], None, False)["image"]          # the record, not mirrored
+      np.testing.assert_array_equal(images[2 * k], plain)
+      np.testing.assert_array_equal(images[2 * k + 1], plain[:, ::-1])
+    # the same (seed, step) -> the same batch, pixel for pixel
+    np.testing.assert_array_equal(dataset()[step]["image"], images)
+  with pytest.raises(ValueError, match="train_copies"):
+    GudiTransform(train_copies=3)

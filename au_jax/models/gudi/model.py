@@ -6,9 +6,11 @@ Paper -> code:
                               inter-ocular distance, 48x48, 32-bit grey, pixel
                               values divided by the std of the face crops of
                               the whole video session ("global contrast
-                              normalisation"); a mirrored copy of every
-                              training image (here: mirror with p = 0.5, the
-                              same distribution in expectation)
+                              normalisation"); "a horizontally mirrored copy
+                              of all training images": `train_copies=2`, each
+                              sampled image in the batch as itself and its
+                              mirror (au_jax.data.pipeline copies); 1 =
+                              mirror with p = `mirror_prob` instead
   network (Sec. IV-B, Fig. 2) `GudiCNN`: conv 5x5x64 (44x44) -> local contrast
                               normalisation -> max-pool 3x3/2 (22x22) -> conv
                               5x5x64 (18x18) -> conv 4x4x128 (15x15) -> FC 3072,
@@ -84,14 +86,27 @@ class GudiTransform:
                video or one folder (or one `predict` call) is one session.
     "image"    divide by the crop's own std (no session needed).
     "none"     no normalisation.
+
+  Mirroring (Sec. IV-A adds "a horizontally mirrored copy of all training
+  images"):
+    train_copies=2  the training pipeline shows every sampled image as two
+                    copies, `copy=0` the original and `copy=1` its mirror
+                    (au_jax.data.pipeline.train_dataset(copies=2)): the
+                    paper's doubled training set, both copies in one batch.
+    train_copies=1  one copy, mirrored with probability `mirror_prob` (the
+                    same distribution in expectation).
   """
 
   def __init__(self, size=48, registration="eyes_horizontal", mirror_prob=0.5,
-               gcn="session", gcn_max_frames=200):
+               gcn="session", gcn_max_frames=200, train_copies=1):
     if gcn not in ("session", "image", "none"):
       raise ConfigValueError(f"config.model.gcn must be 'session', 'image' or 'none', got {gcn!r}")
+    if train_copies not in (1, 2):
+      raise ConfigValueError(f"config.model.train_copies must be 1 (random mirroring) or 2 "
+                             f"(original + mirrored copy), got {train_copies!r}")
     self.size, self.registration = size, registration
     self.mirror_prob, self.gcn, self.gcn_max_frames = mirror_prob, gcn, gcn_max_frames
+    self.train_copies = train_copies
 
   def crop(self, record) -> np.ndarray:
     rgb = T.decode(record["image"])
@@ -109,7 +124,8 @@ class GudiTransform:
       return None
     return SessionStats(level="sequence", fit=self.session_std, max_records=self.gcn_max_frames)
 
-  def __call__(self, record, rng, train, stats=None):
+  def __call__(self, record, rng, train, stats=None, copy=None):
+    """`copy` (0 or 1, training copies): 1 = mirrored; None = `mirror_prob`."""
     x = self.crop(record)
     if self.gcn == "session":
       if stats is None:
@@ -118,7 +134,11 @@ class GudiTransform:
       x = x / max(float(stats), 1e-3)
     elif self.gcn == "image":
       x = x / max(float(x.std()), 1e-3)
-    if train and rng is not None and rng.random() < self.mirror_prob:
+    if copy is not None:
+      mirrored = copy == 1
+    else:
+      mirrored = train and rng is not None and rng.random() < self.mirror_prob
+    if mirrored:
       x, _ = T.mirror(x)
     return dict(image=x[..., None].astype(np.float32), **T.labels(record))
 
