@@ -35,6 +35,13 @@ validation then come from `sources` only:
   `as_dataset`, default 0 (the first). `DataInfo.test_datasets` names the
   test datasets (empty when the protocol does not cross datasets).
 
+Training on more than the train split: `config.data.train_splits` (default
+("train",)) names the protocol splits whose subjects make up the TRAINING
+split, e.g. ("train", "validation") to retrain on train + validation after
+model selection (Gudi et al., Sec. IV-C; au_jax.train.retrain). The
+validation and test splits stay what the protocol says; test is never
+allowed in training.
+
 The synthetic dataset is built on first use; a licensed dataset that is not
 built yet raises DatasetNotFoundError with the command that builds it.
 """
@@ -468,15 +475,25 @@ def describe_protocol(data_cfg) -> str:
                                          for s in tests)
 
 
+def train_splits(data_cfg) -> tuple[str, ...]:
+  """config.data.train_splits: the protocol splits the training split unites."""
+  names = tuple(data_cfg.get("train_splits") or ("train",))
+  if not set(names) <= {"train", "validation"} or len(set(names)) != len(names):
+    raise ConfigValueError(f"config.data.train_splits must be distinct names out of 'train' and "
+                           f"'validation' (never 'test'), got {list(names)}")
+  return names
+
+
 def load_split(data_cfg, split: str, info_parts=None) -> Split:
   """The records and label index of `split` over the datasets that serve it
   (the test datasets for "test" in a cross-dataset protocol, else `sources`)."""
   info, parts = info_parts or load_data_info(data_cfg)
   role = "test" if split == "test" and info.test_datasets else "train"
   parts = [p for p in parts if p.role == role]
+  members = train_splits(data_cfg) if split == "train" else (split,)
   entries, arrays = [], []
   for part in parts:
-    subjects = part.present(part.subjects(split), split)
+    subjects = list(dict.fromkeys(s for m in members for s in part.present(part.subjects(m), m)))
     for subj, src in zip(subjects, part.subject_sources(subjects)):
       entries.append((part.code, part, src))
       a = part.label_arrays(subj, src)

@@ -33,11 +33,13 @@ TRAIN_DEFAULTS = dict(
     patience_scope="run",     # "run": skip to the next fit stage / end; "stage": to the stage's end
     init_from=dict(workdir="", groups="all", checkpoint="best"),   # workdir "" = off
     allow_config_change=False,  # resume a workdir whose saved config differs (recorded)
+    retrain_on_validation=False,  # then retrain on train + validation (au_jax.train.retrain)
     divergence=dict(max_loss_ratio=1e3, zero_grad_windows=1, constant_eps=1e-6),
 )
 _TRAIN_REQUIRED = ("batch_size", "stages")
 _TRAIN_OTHER = ("optimizer", "group_optimizer")
-_DATA_KEYS = ("sources", "test_sources", "data_dir", "aus", "occurrence_threshold", "num_threads")
+_DATA_KEYS = ("sources", "test_sources", "data_dir", "aus", "occurrence_threshold", "num_threads",
+              "train_splits")
 _EVAL_KEYS = ("batch_size", "threshold_metric", "save_predictions")
 _TOP_KEYS = ("seed", "num_devices", "data", "model", "train", "eval")
 
