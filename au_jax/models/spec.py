@@ -93,6 +93,9 @@ class Method:
   param_group: Callable[[tuple[str, ...]], str]
   groups: tuple[str, ...]
   input_keys: tuple[str, ...] = ("image",)
+  # Copies of each sampled training record in a batch (Gudi: 2 = the image and
+  # its mirror, both in the batch); the transform then takes `copy=k`.
+  train_copies: int = 1
   sessions: SessionStats | None = None
   heads: dict[str, FittedHead] = dataclasses.field(default_factory=dict)
   # Optional method-specific outputs written after the final evaluation

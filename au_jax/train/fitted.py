@@ -58,12 +58,12 @@ class BoundTransform:
   def __init__(self, transform, sessions, table: dict):
     self.transform, self.sessions, self.table = transform, sessions, table
 
-  def __call__(self, record, rng, train):
+  def __call__(self, record, rng, train, **kwargs):
     key = self.sessions.key(record)
     if key not in self.table:
       raise KeyError(f"no session statistics for session {key!r}: the table was fitted on "
                      f"another split ({len(self.table)} sessions)")
-    return self.transform(record, rng, train, self.table[key])
+    return self.transform(record, rng, train, self.table[key], **kwargs)
 
 
 def bind(method, split, num_threads: int = 2):

@@ -114,9 +114,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
   workdir = os.path.abspath(os.path.expanduser(workdir))
   lock = open_workdir(config, workdir)   # refuses a changed config before touching a file
   try:
-    return _train_and_evaluate(config, workdir)
+    report = _train_and_evaluate(config, workdir)
   finally:
     lock.release()
+  if validate.train_value(config.train, "retrain_on_validation"):
+    from au_jax.train import retrain   # imports this module
+    print("[au_jax] retraining on train + validation for the selected number of steps "
+          f"(config.train.retrain_on_validation): {workdir}/{retrain.RETRAIN_DIR}", flush=True)
+    report = retrain.run(config, workdir, report)
+  return report
 
 
 def _train_and_evaluate(config, workdir: str) -> dict:
@@ -127,6 +133,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   sharding.check_batch_size(batch_size, mesh)
   sharding.check_batch_size(int(ecfg.batch_size), mesh)
   threads = int(config.data.get("num_threads", 2))
+  records_per_step = pipeline.records_per_step(batch_size, method.train_copies)
 
   save_data_info(workdir, info)
   splits = {s: sources.load_split(config.data, s, info_parts)
@@ -240,7 +247,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
         step_fns[key] = steps.make_train_step(method, txs, labels, seg.trainable,
                                               seg.loss_weights)
       train_step = step_fns[key]
-      sampler = samplers.make_sampler(seg.sampler, splits["train"].index, batch_size,
+      sampler = samplers.make_sampler(seg.sampler, splits["train"].index, records_per_step,
                                       _segment_seed(seed, seg.index), **dict(seg.sampler_kwargs))
       it_state = {"next_index": step - seg.start}
       if data_state and data_state.get("segment") == seg.index and data_state.get("iterator"):
@@ -251,7 +258,8 @@ def _train_and_evaluate(config, workdir: str) -> dict:
       it = pipeline.iterate(pipeline.train_dataset(
           splits["train"].source, sampler, transforms["train"], num_steps=seg.steps,
           seed=seed, segment=seg.index, process_index=jax.process_index(),
-          process_count=jax.process_count()), num_threads=threads, state=it_state)
+          process_count=jax.process_count(), copies=method.train_copies),
+          num_threads=threads, state=it_state)
       pending, stop = [], None
       while step < seg.end:
         batch = sharding.shard_batch(next(it), mesh)

@@ -165,3 +165,16 @@ def test_reset_optimizer_clears_only_the_stage_groups_momentum(tiny_data_dir):
   assert norm(after.opt_state["cnn"]) == 0
   assert norm(after.opt_state["head"]) == norm(state.opt_state["head"])
   assert jax.tree.structure(after.opt_state) == jax.tree.structure(state.opt_state)
+
+
+def test_mirrored_copies_and_retrain_are_wired_into_the_engine(tiny_data_dir, tmp_path):
+  config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
+  config.model.train_copies = 2              # every sampled image and its mirror
+  config.train.retrain_on_validation = True  # Gudi Sec. IV-C
+  report = loop.train_and_evaluate(config, str(tmp_path))
+  first = json.load(open(tmp_path / "report.json"))
+  assert report["retrain"]["steps"] == first["selection"]["step"]
+  assert os.path.exists(tmp_path / "retrain" / "report.json")
+  assert report["thresholds"] == first["thresholds"]
+  assert all(np.isfinite(x["loss"]) for x in
+             (json.loads(l) for l in open(tmp_path / "metrics.jsonl")) if x["split"] == "train")
