@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from au_jax.face.template import CANONICAL_68
+
 # iBUG-68 index of each point's mirror image (horizontal flip swaps sides).
 MIRROR_68 = np.array(
     list(range(16, -1, -1))                        # jaw
@@ -53,12 +55,17 @@ def mirror(image: np.ndarray, landmarks: np.ndarray | None = None):
   return flipped, lm
 
 
+def crop_side(side: int, fraction: float) -> int:
+  """Side of a `random_crop` of `fraction` of `side` pixels."""
+  return int(round(side * fraction))
+
+
 def random_crop(image: np.ndarray, fraction: float, rng: np.random.Generator | None,
                 landmarks: np.ndarray | None = None):
   """Crop a square of `fraction` of the side: random in training (rng given),
   central otherwise. Returns (crop, landmarks shifted into the crop)."""
   h, w = image.shape[:2]
-  ch, cw = int(round(h * fraction)), int(round(w * fraction))
+  ch, cw = crop_side(h, fraction), crop_side(w, fraction)
   if rng is None:
     y, x = (h - ch) // 2, (w - cw) // 2
   else:
@@ -67,6 +74,34 @@ def random_crop(image: np.ndarray, fraction: float, rng: np.random.Generator | N
   if landmarks is not None:
     landmarks = landmarks - np.array([x, y], np.float32)
   return crop, landmarks
+
+
+def crop_safe_box(size: int, fraction: float) -> tuple[int, int]:
+  """Pixel range [lo, hi] (both axes) kept by EVERY `random_crop` of a
+  size x size image: a point p of it lands at p - offset in [0, crop - 1]
+  for every offset 0..size - crop (pixel centres at integers)."""
+  c = crop_side(size, fraction)
+  return size - c, c - 1
+
+
+def face_frame(size: int, fraction: float = 1.0, margin: float = 0.1
+               ) -> tuple[float, tuple[float, float]]:
+  """Zoom and shift of the canonical template (`align.template_pixels`) that
+  keeps the whole face in every crop.
+
+  The box of the 68 template points, padded by `margin` of its side on every
+  side, is scaled to fit `crop_safe_box(size, fraction)` (the tighter axis
+  fills it) and centred in it.
+
+  Returns:
+    (scale, (shift_x, shift_y)) for `align_face(..., scale=, shift=)`.
+  """
+  lo, hi = crop_safe_box(size, fraction)
+  box_lo, box_hi = CANONICAL_68.min(0), CANONICAL_68.max(0)
+  padded = (box_hi - box_lo) * (1.0 + 2.0 * margin) * size   # px at zoom 1
+  scale = float(np.min((hi - lo) / padded))
+  shift = (lo + hi) / 2.0 / size - 0.5 - ((box_lo + box_hi) / 2.0 - 0.5) * scale
+  return scale, (float(shift[0]), float(shift[1]))
 
 
 def standardise(image: np.ndarray, eps: float = 1e-6) -> np.ndarray:

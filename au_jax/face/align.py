@@ -47,15 +47,16 @@ class AlignedFace(NamedTuple):
   matrix: np.ndarray
 
 
-def template_pixels(size: int, scale: float = 1.0) -> np.ndarray:
+def template_pixels(size: int, scale: float = 1.0, shift=(0.0, 0.0)) -> np.ndarray:
   """Template landmarks [68, 2] in pixels of an S x S crop.
 
   Args:
     size: crop side S.
     scale: zoom of the template about the crop centre; < 1 leaves more
       context (e.g. 0.8 pads the face by 25%), > 1 crops tighter.
+    shift: (x, y) translation of the zoomed template, in units of S.
   """
-  return ((tpl.CANONICAL_68 - 0.5) * scale + 0.5) * size
+  return ((tpl.CANONICAL_68 - 0.5) * scale + 0.5 + np.asarray(shift, np.float64)) * size
 
 
 def _available(lm: np.ndarray, idx) -> np.ndarray:
@@ -138,7 +139,7 @@ REGISTRATIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 
 
 def registration_matrix(landmarks, *, size: int, method: str = "similarity",
-                        scale: float = 1.0) -> np.ndarray:
+                        scale: float = 1.0, shift=(0.0, 0.0)) -> np.ndarray:
   """Transform [2, 3] from raw pixels to the S x S aligned crop (no warping).
 
   Args: as `align_face`.
@@ -146,11 +147,12 @@ def registration_matrix(landmarks, *, size: int, method: str = "similarity",
   if method not in REGISTRATIONS:
     raise ValueError(f"unknown registration {method!r}; choose from {sorted(REGISTRATIONS)}")
   lm = to_68(landmarks).astype(np.float64)
-  return REGISTRATIONS[method](lm, template_pixels(size, scale))
+  return REGISTRATIONS[method](lm, template_pixels(size, scale, shift))
 
 
 def align_face(image, landmarks, *, size: int, method: str = "similarity",
-               scale: float = 1.0, border: str = "replicate") -> AlignedFace:
+               scale: float = 1.0, shift=(0.0, 0.0), border: str = "replicate"
+               ) -> AlignedFace:
   """Registers a face to the canonical template and crops it.
 
   Args:
@@ -162,6 +164,8 @@ def align_face(image, landmarks, *, size: int, method: str = "similarity",
     method: a key of `REGISTRATIONS`.
     scale: template zoom about the crop centre (see `template_pixels`); 1.0
       puts the template at CANONICAL_68 * S.
+    shift: (x, y) translation of the template after the zoom, in units of S
+      (see `template_pixels`).
     border: border mode of `warp_image`.
 
   Returns:
@@ -180,6 +184,6 @@ def align_face(image, landmarks, *, size: int, method: str = "similarity",
     raise ValueError(f"image must be [H, W, 3] or [H, W], got shape {np.shape(image)}")
   if img.dtype != np.uint8:
     raise ValueError(f"image must be uint8, got {img.dtype}")
-  M = registration_matrix(landmarks, size=size, method=method, scale=scale)
+  M = registration_matrix(landmarks, size=size, method=method, scale=scale, shift=shift)
   lm = transform_points(to_68(landmarks), M).astype(np.float32)
   return AlignedFace(warp_image(img, M, size, border=border), lm, M)

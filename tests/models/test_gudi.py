@@ -141,3 +141,20 @@ def test_both_copies_put_every_image_and_its_mirror_in_the_batch():
     np.testing.assert_array_equal(dataset()[step]["image"], images)
   with pytest.raises(ValueError, match="train_copies"):
     GudiTransform(train_copies=3)
+
+
+def test_default_framing_keeps_a_long_face_chin_in_the_crop():
+  from au_jax.face.align import registration_matrix, transform_points
+  # a face 15% longer below the eyes than the template (eyes at y = 0.4)
+  long_face = CANONICAL_68.copy()
+  below = long_face[:, 1] > 0.4
+  long_face[below, 1] = 0.4 + 1.15 * (long_face[below, 1] - 0.4)
+  raw = long_face * 96 + 20
+
+  def outside(t):
+    M = registration_matrix(raw, size=48, method="eyes_horizontal", scale=t.scale, shift=t.shift)
+    p = transform_points(raw, M)
+    return np.where(((p < 0) | (p > 47)).any(1))[0].tolist()
+
+  assert outside(GudiTransform()) == []
+  assert 8 in outside(GudiTransform(face_margin=None))      # the template as is: chin lost
