@@ -17,7 +17,9 @@ reports DISFA and FERA 2015 separately and uses UNBC only for training).
 Datasets and protocols: DISFA `fold<k>`, BP4D `fera2015` (intensity AUs 6,
 10, 12, 14, 17; its occurrence-only AUs add no intensity terms), UNBC
 `openface` (intensity of its AUs; AU43 is occurrence only and not in the
-union). Network and optimiser as configs/ccnn_disfa.py.
+union). Network, optimiser and lambda (`lambda_file` from
+benchmarks/ccnn_tune_lambda.py with this config, else one `lam` = 1e-4 for
+every AU) as configs/ccnn_disfa.py.
 
 Paper (Table 1, CCNN-IT(*)): DISFA ICC .45 / MAE .61, FERA 2015 ICC .63 /
 MAE 1.23. Not run on the real datasets here (we do not hold them).
@@ -33,10 +35,11 @@ UNION_AUS = tuple(dict.fromkeys(aus.DISFA_AUS + aus.FERA2015_INT_AUS
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, fold=1, seed=0,
-                         decode="map", cycles=10)
+                         decode="map", cycles=10, lam=1e-4, lambda_file="")
   config = ccnn_disfa.get_config(
       f"runlocal={arg.runlocal},steps={arg.steps},variant={arg.variant},it={arg.it},"
-      f"fold={arg.fold},seed={arg.seed},decode={arg.decode},cycles={arg.cycles}")
+      f"fold={arg.fold},seed={arg.seed},decode={arg.decode},cycles={arg.cycles},lam={arg.lam},"
+      f"lambda_file={arg.lambda_file}")
   config.data = common.data_config([dict(name="disfa", protocol=f"fold{arg.fold}"),
                                     dict(name="bp4d", protocol="fera2015"),
                                     dict(name="unbc_mcmaster", protocol="openface")])

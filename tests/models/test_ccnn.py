@@ -27,8 +27,8 @@ def _info(num_aus=A, datasets=("d0",)):
 
 
 def _method(variant, num_aus=A, datasets=("d0",), **kw):
-  cfg = dict(name="ccnn", variant=variant, input_size=20, crop=0.85, features=(4, 4, 8),
-             kernel=3, fc_units=8, unary_l2=0.0, **kw)
+  cfg = dict(dict(name="ccnn", variant=variant, input_size=20, crop=0.85, features=(4, 4, 8),
+                  kernel=3, fc_units=8, unary_l2=0.0), **kw)
   return get_spec("ccnn").build(cfg, _info(num_aus, datasets))
 
 
@@ -239,3 +239,84 @@ def test_cnn_softmax_runlocal_end_to_end(tiny_data_dir, tmp_path):
   config = tiny_config("configs.ccnn_synthetic", tiny_data_dir, "runlocal,variant=cnn,it=false")
   report = loop.train_and_evaluate(config, str(tmp_path))
   assert np.isfinite(report["test"]["mean"]["mae"])
+
+
+class _ExtremeRng:
+  """Stands in for np.random.Generator in `random_crop`: always the lowest
+  (or highest) offset."""
+
+  def __init__(self, high: bool):
+    self.high = high
+
+  def integers(self, lo, hi):
+    return hi - 1 if self.high else lo
+
+
+@pytest.mark.parametrize("size", [48, 64, 128])     # ccnn_synthetic, the transform, the paper
+def test_default_framing_keeps_every_template_landmark_in_every_crop(size):
+  from au_jax.data import transforms as T
+  from au_jax.face.align import registration_matrix, transform_points
+  from au_jax.face.template import CANONICAL_68
+  # A raw face: the template rotated, scaled and moved in a 300 px frame.
+  c, s = np.cos(0.2), np.sin(0.2)
+  raw = (CANONICAL_68 - 0.5) @ (170 * np.array([[c, -s], [s, c]])).T + [140, 160]
+  image = np.zeros((size, size))
+
+  def lost(t):
+    M = registration_matrix(raw, size=size, method="two_eye", scale=t.scale, shift=t.shift)
+    pts = transform_points(raw, M)
+    out = []
+    for rng in (_ExtremeRng(False), None, _ExtremeRng(True)):   # top-left, centre, bottom-right
+      crop, p = T.random_crop(image, t.crop, rng, pts)
+      out.append(np.where(((p < 0) | (p > crop.shape[0] - 1)).any(1))[0].tolist())
+    return out
+
+  assert lost(ccnn.CCNNTransform(size=size)) == [[], [], []]
+  # The template itself (no margin) loses the chin (landmark 8) at the top-left offset.
+  assert 8 in lost(ccnn.CCNNTransform(size=size, face_margin=None))[0]
+
+
+def test_per_au_lambda_weights_each_aus_unary_parameters():
+  lam = [0.5, 0.0, 2.0, 1e-3]
+  batch = _batch()
+  for v in ("ocnn", "cnn"):
+    m0 = _method(v)
+    variables = m0.init(jax.random.PRNGKey(0), batch)
+    base, _ = m0.loss(variables, batch, None, True, None)
+    reg_loss, aux = _method(v, unary_l2=lam).loss(variables, batch, None, True, None)
+    up = jax.tree.map(np.asarray, variables["params"]["unary"])
+    if v == "ocnn":   # phi_q = {beta_q, psi_q, sigma_q} (Eq. 5), constrained values
+      per_au = [np.sum(up["beta"]["kernel"][:, q] ** 2)
+                + np.sum(np.asarray(ordinal.thresholds(up["psi_raw"]))[q] ** 2)
+                + float(ordinal.scale(up["sigma_raw"])[q]) ** 2 for q in range(A)]
+    else:             # the softmax layer's kernel / bias columns of AU q
+      cols = lambda q: slice(q * L, (q + 1) * L)
+      per_au = [np.sum(up["kernel"][:, cols(q)] ** 2) + np.sum(up["bias"][cols(q)] ** 2)
+                for q in range(A)]
+    manual = sum(l * r for l, r in zip(lam, per_au))
+    np.testing.assert_allclose(float(reg_loss) - float(base), manual, rtol=1e-4)
+    np.testing.assert_allclose(float(aux["metrics"]["unary_l2"]), manual, rtol=1e-4)
+  with pytest.raises(ValueError, match="4 AUs"):
+    _method("ocnn", unary_l2=[0.1, 0.2])
+
+
+def test_lambda_selection_reads_validation_never_test():
+  import importlib.util
+  path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "ccnn_tune_lambda.py")
+  spec = importlib.util.spec_from_file_location("ccnn_tune_lambda", path)
+  tune = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(tune)
+
+  def report(val, test):
+    split = lambda icc: {"per_au": {f"AU{a:02d}": {"icc": x} for a, x in zip((1, 2, 4), icc)}}
+    return {"aus": [1, 2, 4], "validation": split(val), "test": split(test)}
+  # validation and test disagree on every AU; AU04 ties on validation
+  reports = {1e-4: report([0.5, 0.1, 0.3], [0.1, 0.9, 0.9]),
+             1e-2: report([0.2, 0.4, 0.3], [0.9, 0.1, 0.1])}
+  sel = tune.select_lambdas(reports)
+  assert sel["aus"] == [1, 2, 4]
+  assert sel["lambda"] == [1e-4, 1e-2, 1e-4]                  # validation's argmax; tie -> smaller
+  assert sel["validation"]["AU02"] == {1e-4: 0.1, 1e-2: 0.4}
+  # with the test ICCs swapped into validation, the choice follows them
+  swapped = {k: dict(r, validation=r["test"]) for k, r in reports.items()}
+  assert tune.select_lambdas(swapped)["lambda"] == [1e-2, 1e-4, 1e-4]

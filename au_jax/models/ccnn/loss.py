@@ -34,6 +34,24 @@ Variants (the paper's baselines, Sec. 4), all through `composite_nll`:
               swapped, as the paper's SCNN-IT comparison describes. W = 0
               gives the product of marginals, like theta = 0 in the copula.
 
+SCNN checked against the paper and [22] (Lin et al., CVPR 2016): the paper's
+SCNN is "our implementation in which we minimize the same objective as in the
+CCNN-IT model but with linear pairwise potentials instead of the copula
+functions" (Sec. 4.1), [22]'s "linear pairwise potentials ... trained using
+piecewise [39] optimization" with its unaries replaced by the ordinal ones
+(Sec. 4). Eq. 10's pair factor is a normalised joint P(y_r, y_s | x); with
+C_theta(u_r, u_s) swapped for a linear (table) log-potential it is the local
+CRF above, so the form follows the paper's text. Where [22] differs: its
+pairwise potentials are outputs of a pairwise network (image-dependent, an
+L x L block per edge) and its pairwise factor is normalised alone, without
+the unaries; the paper does not say it kept either. A property of this form,
+unlike the copula (whose joint has p_r, p_s as its exact marginals): W's row /
+column offsets (2(L-1) of its L^2 degrees of freedom) shift the pair's
+marginals, duplicate the unaries' thresholds, and act in decoding as
+image-independent level biases summed over each AU's A-1 neighbours; a
+likely (unverified) reason for SCNN's lower ICC on synthetic data
+(docs/ccnn.md), not a departure from the text.
+
 Paper symbol -> code name: y_i^q -> `labels[i, q]` (code level 0..L-1, -1 =
 missing); P(y^q|x) -> `unary_log_probs`; P(y^r, y^s|x) -> `pair_log_probs`;
 E -> `pairs` [P, 2]; W_rs -> `table` (SCNN).
