@@ -208,7 +208,7 @@ def build(model_cfg, data_info) -> Method:
 
   return Method(name="gudi_fera2015", module=module, transform=transform, loss=loss,
                 predict=predict, param_group=param_group, groups=("cnn", "head"),
-                sessions=transform.sessions())
+                sessions=transform.sessions(), train_copies=transform.train_copies)
 
 
 SPEC = ModelSpec(name="gudi_fera2015", build=build,
