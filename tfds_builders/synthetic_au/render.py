@@ -5,15 +5,17 @@ x right, y down, inter-ocular distance 0.4). Rendering a frame:
 
 1. `expression_landmarks`: the subject's neutral shape plus, per AU, a fixed
    landmark displacement (its FACS location and direction, `AU_DISPLACEMENTS`)
-   scaled by intensity / 5, then anatomical clamps (lids and lips never cross).
+   scaled by `strength(level)` (0 at level 0, 0.44 at 1 .. 1 at 5), then
+   anatomical clamps (lids and lips never cross).
 2. `render_face`: the face is drawn with OpenCV (anti-aliased filled polygons,
    ellipses, lines) on a square canvas that is fixed to the head
    (unit frame -> canvas by `canvas_matrix`): hair, skin with a fixed
    per-subject texture and rounded shading, brows, eyes, nose, lips, teeth,
    hairline. Appearance cues of the AUs (forehead wrinkles, glabella furrows,
    crow's feet, cheek bulge, nose wrinkles, nasolabial folds, dimples, chin
-   dimpling, lip borders) are painted on darkening / highlight layers with a
-   strength that grows with intensity.
+   dimpling, lip borders) are painted on darkening / highlight layers with
+   the same strength. `measure_cues.py` checks that level 1 stands clear of
+   the between-subject variation of each AU's region.
 3. `render_frame`: the canvas is warped into the raw frame by the head pose
    (in-plane rotation, scale, translation) over the subject's fixed
    background; then illumination gradient and colour cast, an optional
@@ -40,6 +42,8 @@ from au_jax.face import template as tpl
 
 # Share of the canvas width taken by one unit of the face frame.
 FACE_FRACTION = 0.6
+# Strength of an AU at level 1 beyond the linear level / 5 (see `strength`).
+ONSET = 0.3
 _SHIFT = 4            # OpenCV fixed-point bits for sub-pixel drawing
 _ONE = 1 << _SHIFT
 
@@ -393,14 +397,24 @@ AU_DISPLACEMENTS: dict[int, np.ndarray] = {
 assert tuple(AU_DISPLACEMENTS) == SYNTHETIC_AUS
 
 
+def strength(level: float) -> float:
+  """Share of an AU's full display (level 5) shown at `level` 0..5.
+
+  ONSET + (1 - ONSET) level / 5 for level > 0: an active AU is visible from
+  level 1 on, above the between-subject variation of its region
+  (measure_cues.py), and grows by equal steps up to 1 at level 5.
+  """
+  return ONSET + (1 - ONSET) * level / 5 if level > 0 else 0.0
+
+
 def as_strengths(intensities) -> dict[int, float]:
-  """{au: intensity / 5} from [16] intensities in SYNTHETIC_AUS order or a dict."""
+  """{au: strength(level)} from [16] levels in SYNTHETIC_AUS order or a dict."""
   if isinstance(intensities, Mapping):
-    return {a: float(intensities.get(a, 0)) / 5 for a in SYNTHETIC_AUS}
+    return {a: strength(float(intensities.get(a, 0))) for a in SYNTHETIC_AUS}
   y = np.asarray(intensities, np.float64)
   if y.shape != (len(SYNTHETIC_AUS),):
     raise ValueError(f"expected {len(SYNTHETIC_AUS)} intensities, got {y.shape}")
-  return {a: v / 5 for a, v in zip(SYNTHETIC_AUS, y)}
+  return {a: strength(v) for a, v in zip(SYNTHETIC_AUS, y)}
 
 
 def expression_landmarks(shape: np.ndarray, intensities) -> np.ndarray:
@@ -494,11 +508,17 @@ def _face_outline(p, f):
   return np.concatenate([p[list(tpl.JAW)], forehead[::-1]])
 
 
+def face_mask(p, size):
+  """uint8 [C, C]: 255 inside the face outline of canvas landmarks p [68, 2] (px)."""
+  face = np.zeros((size, size), np.uint8)
+  _poly(face, _face_outline(p, FACE_FRACTION * size), 255)
+  return face
+
+
 def _shading(shape, style, size):
   """Rounded-face shading [C, C] of a neutral shape: 1 inside, darker at the edge."""
   m = canvas_matrix(size)
-  face = np.zeros((size, size), np.uint8)
-  _poly(face, _face_outline(shape * m[0, 0] + m[:, 2], m[0, 0]), 255)
+  face = face_mask(shape * m[0, 0] + m[:, 2], size)
   soft = cv2.GaussianBlur(face, (0, 0), 0.08 * m[0, 0]).astype(np.float32) / 255
   return (1 - style.shading) + style.shading * soft
 
@@ -514,7 +534,7 @@ def _grey(v):
 def _cue_layers(p, s, ident, f, size):
   """Darkening and highlight layers [C, C] uint8 of the skin cues of the AUs.
 
-  p: [68, 2] landmarks in canvas px; s: {au: intensity/5}; f: px per unit.
+  p: [68, 2] landmarks in canvas px; s: {au: strength(level)}; f: px per unit.
   """
   dark = np.zeros((size, size), np.uint8)
   light = np.zeros((size, size), np.uint8)
@@ -551,17 +571,19 @@ def _cue_layers(p, s, ident, f, size):
       o = p[corner] + u(sign * 0.015, 0)
       for ang in (-0.45, 0.0, 0.45):
         e = o + 0.055 * f * np.array([sign * np.cos(ang), np.sin(ang)])
-        _line(dark, [o, e], wl(s[6]), th)
+        _line(dark, [o, e], wl(2 * s[6]), th * 1.3)
     for eye in (tpl.RIGHT_EYE, tpl.LEFT_EYE):
       c = p[list(eye)].mean(0)
       a, b = c + u(-0.06, 0.045), c + u(0.06, 0.045)
-      _line(dark, _curve(a, b, -0.015 * f), wl(0.8 * s[6]), th)
+      _line(dark, _curve(a, b, -0.015 * f), wl(1.2 * s[6]), th * 1.3)
       _ellipse(light, c + u(0, 0.1 - 0.03 * s[6]), u(0.07, 0.035), 0, _grey(200 * s[6]))
-  # Lid tightener (AU7): a bulge line right under the lower lid.
+  # Lid tightener (AU7): the lower lid bulges: a fold line right under it
+  # and the bulge catching the light.
   if s[7] > 0:
     for lo in ((41, 40), (47, 46)):
       a, b = p[lo[0]] + u(-0.012, 0.014), p[lo[1]] + u(0.012, 0.014)
-      _line(dark, _curve(a, b, -0.006 * f), wl(s[7]), th)
+      _line(dark, _curve(a, b, -0.006 * f), wl(1.6 * s[7]), th * 1.5)
+      _ellipse(light, (a + b) / 2 + u(0, 0.012), u(0.035, 0.012), 0, _grey(255 * s[7]))
   # Nose wrinkles (AU9): across the bridge and diagonal "bunny lines".
   if s[9] > 0:
     for k, t in enumerate((0.25, 0.5, 0.75)):
@@ -630,7 +652,6 @@ def render_face(ident: Identity, intensities, style: Style, size: int):
 
   img = np.zeros((size, size, 3), np.float32)
   alpha = np.zeros((size, size), np.uint8)
-  face = np.zeros((size, size), np.uint8)
   # Hair behind the head and the neck.
   jaw_w = (p[16, 0] - p[0, 0]) / f
   head_c = to_px((0.5, 0.36))
@@ -648,7 +669,7 @@ def render_face(ident: Identity, intensities, style: Style, size: int):
   outline = _face_outline(p, f)
   _poly(img, outline, skin)
   _poly(alpha, outline, 255)
-  _poly(face, outline, 255)
+  face = face_mask(p, size)
 
   # Brows: a tapered band along the brow landmarks.
   for brow in (_R_BROW, _L_BROW):

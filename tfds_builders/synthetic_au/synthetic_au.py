@@ -140,8 +140,13 @@ class SyntheticAu(common.AUDatasetBuilder):
   """Procedural faces with 16 FACS AUs (intensity 0-5) drawn from a known
   dependence model; see tfds_builders/synthetic_au/README.md."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "First release.",
+      "1.1.0": "Every AU visible from level 1 (strength onset, stronger AU6/7 cues; "
+               "measure_cues.py ratio >= 1.5); pairs are requested Kendall taus of the "
+               "intensities, met by calibrating the latent correlation (max-det completion).",
+  }
   BUILDER_CONFIGS = [
       SyntheticAuConfig(
           name="disfa_like", description="Intensity of the 12 DISFA AUs; occurrence derived "
@@ -227,7 +232,7 @@ def _metadata_cached(cfg_key: tuple) -> dict[str, Any]:
       # The generating model, over all 16 rendered AUs (rendered_aus order).
       label_model=dict(
           aus=list(model.aus), ar_coefficient=model.ar, subject_offset_sd=model.subject_sd,
-          requested_pairs=[[a, b, v] for (a, b), v in model.pairs.items()],
+          requested_tau=[[a, b, v] for (a, b), v in model.pairs.items()],
           latent_correlation=r(model.correlation()),
           pooled_latent_correlation=r(
               (model.correlation() + model.subject_sd ** 2 * np.eye(len(model.aus)))
