@@ -32,6 +32,7 @@ VARIANTS = {
     "ccnn_fera2015": ["runlocal", "variant=scnn", "variant=cnn,it=false"],
     "ccnn_multi": ["runlocal", "variant=scnn"],
     "gudi_synthetic": ["runlocal"],
+    "dsin_synthetic": ["runlocal", "T=2", "T=0", "ncf", "balance=false", "runlocal,T=5,steps=2"],
     "gudi_fera2015": ["runlocal", "protocol=fold1"],
 }
 

@@ -1,0 +1,294 @@
+"""DSIN against Corneanu et al. (ECCV 2018): the SIU of Eqs. 6-10 against a
+plain loop, vmapped patch CNNs and fusion units, stage-weighted losses, the
+patch transform, and a tiny five-stage run."""
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from au_jax.data.sources import DataInfo
+from au_jax.face.template import CANONICAL_68
+from au_jax.models import get_spec
+from au_jax.models.dsin.model import DSIN, SIUCell
+from au_jax.models.dsin.transform import DSINTransform
+from tests.conftest import tiny_config
+
+AUS = (1, 2, 4, 6, 12)
+TINY = dict(features=(4, 8), kernels=(3, 3), fc_units=(8,), fusion_units=4)
+
+
+def _sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-x))
+
+
+def _siu_reference(params, f, iterations, use_correction):
+  """Eqs. 6-10 by loops over iterations, AUs and senders (float64 numpy)."""
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  f = np.asarray(f, np.float64)
+  b, n = f.shape
+  m_prev, y_prev = f.copy(), f.copy()
+  ys, chis = [], []
+  for _ in range(iterations):
+    m, chi, y = np.zeros((b, n)), np.ones((b, n)), np.zeros((b, n))
+    for j in range(n):   # Eq. 7
+      x = np.stack([m_prev.mean(1), f[:, j], y_prev[:, j]], 1)
+      m[:, j] = _sigmoid(x @ p["omega_m"][j] + p["beta_m"][j])
+    if use_correction:
+      for j in range(n):   # Eq. 8
+        x = np.stack([m.mean(1), f[:, j], y_prev[:, j]], 1)
+        chi[:, j] = _sigmoid(x @ p["omega_g"][j] + p["beta_g"][j])
+    logits = np.zeros((b, n))
+    for j in range(n):
+      incoming = np.zeros(b)
+      for i in range(n):   # Eq. 9: m_{i->j} = m_i gated by mu(chi_i, chi_j)
+        gate = 0.5 * (chi[:, i] + chi[:, j]) if use_correction else 1.0
+        incoming += gate * m[:, i]
+      incoming /= n
+      x = np.stack([incoming, f[:, j]], 1)   # Eq. 10
+      logits[:, j] = x @ p["omega_y"][j] + p["beta_y"][j]
+      y[:, j] = _sigmoid(logits[:, j])
+    ys.append(logits)
+    chis.append(chi)
+    m_prev, y_prev = m, y
+  return np.stack(ys, 1), np.stack(chis, 1)
+
+
+@pytest.mark.parametrize("iterations", [1, 3])
+@pytest.mark.parametrize("use_correction", [True, False])
+def test_siu_matches_a_plain_loop_of_eqs_6_to_10(iterations, use_correction):
+  n, b = 5, 4
+  model = DSIN(num_aus=n, num_inputs=2, iterations=iterations, use_correction=use_correction,
+               **TINY)
+  x = jax.random.normal(jax.random.PRNGKey(0), (b, 2, 8, 8, 3))
+  v = model.init(jax.random.PRNGKey(1), x, train=False)
+  # random parameters well away from the initialisation's small values
+  leaves, tree = jax.tree.flatten(v["params"]["structure"])
+  keys = jax.random.split(jax.random.PRNGKey(2), len(leaves))
+  si_params = jax.tree.unflatten(tree, [jax.random.normal(k, l.shape) * 2.0
+                                        for k, l in zip(keys, leaves)])
+  assert set(si_params) == ({"omega_m", "beta_m", "omega_g", "beta_g", "omega_y", "beta_y"}
+                            if use_correction else {"omega_m", "beta_m", "omega_y", "beta_y"})
+  assert si_params["omega_m"].shape == (n, 3) and si_params["omega_y"].shape == (n, 2)
+  v = {**v, "params": {**v["params"], "structure": si_params}}
+  out = model.apply(v, x, train=False)
+  f = np.asarray(out["fusion"])
+  assert f.std() > 0
+  logits, chi = _siu_reference(si_params, f, iterations, use_correction)
+  assert out["si_logits"].shape == (b, iterations, n)
+  np.testing.assert_allclose(out["si_logits"], logits, atol=1e-5)
+  np.testing.assert_allclose(out["chi"], chi, atol=1e-5)
+  np.testing.assert_allclose(out["si"], _sigmoid(logits), atol=1e-5)
+
+
+def test_siu_cell_shares_parameters_across_iterations():
+  """nn.scan: one parameter set however many iterations are unrolled."""
+  shapes = []
+  for t in (1, 4):
+    model = DSIN(num_aus=3, num_inputs=2, iterations=t, **TINY)
+    v = model.init(jax.random.PRNGKey(0), jnp.zeros((2, 2, 8, 8, 3)), train=False)
+    shapes.append(jax.tree.map(jnp.shape, v["params"]["structure"]))
+  assert shapes[0] == shapes[1]
+  # and a one-step scan equals the cell applied once
+  cell = SIUCell(num_aus=3)
+  f = jnp.array([[0.2, 0.7, 0.9]])
+  cv = cell.init(jax.random.PRNGKey(3), (f, f), f)
+  (_, _), (logit, _) = cell.apply(cv, (f, f), f)
+  ref, _ = _siu_reference(cv["params"], f, 1, True)
+  np.testing.assert_allclose(logit, ref[:, 0], atol=1e-5)
+
+
+def test_patch_cnns_are_one_vmapped_module_with_separate_parameters():
+  p, a = 6, 5
+  model = DSIN(num_aus=a, num_inputs=p, iterations=2, **TINY)
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, p, 16, 16, 3))
+  v = model.init(jax.random.PRNGKey(1), x, train=False)
+  patch = v["params"]["patch"]
+  assert patch["conv1"]["kernel"].shape == (p, 3, 3, 3, 4)
+  assert patch["out"]["kernel"].shape == (p, 8, a)
+  assert all(leaf.shape[0] == p for leaf in jax.tree.leaves(patch))
+  assert all(leaf.shape[0] == p for leaf in jax.tree.leaves(v["batch_stats"]["patch"]))
+  # separate parameters: the P kernels differ
+  k = np.asarray(patch["conv1"]["kernel"])
+  assert all(not np.allclose(k[0], k[i]) for i in range(1, p))
+  # one compiled computation: one conv op per layer, not one per patch
+  jaxpr = str(jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(v, x))
+  assert jaxpr.count("conv_general_dilated") == len(TINY["features"])
+  # patch i's output depends only on input i
+  out = model.apply(v, x, train=False)["patch_logits"]
+  x2 = x.at[:, 2].set(0.0)
+  out2 = model.apply(v, x2, train=False)["patch_logits"]
+  changed = np.abs(np.asarray(out2 - out)).max(axis=(0, 2)) > 1e-6
+  assert changed.tolist() == [i == 2 for i in range(p)]
+
+
+def test_fusion_units_are_per_au_over_that_aus_patch_predictions():
+  p, a = 4, 5
+  model = DSIN(num_aus=a, num_inputs=p, iterations=0, **TINY)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, p, 8, 8, 3))
+  v = model.init(jax.random.PRNGKey(1), x, train=False)
+  fus = v["params"]["fusion"]
+  assert fus["fc1"]["kernel"].shape == (a, p, 4)      # 64 hidden units in the paper
+  assert fus["fc2"]["kernel"].shape == (a, 4, 1)
+  assert "structure" not in v["params"]
+  out = model.apply(v, x, train=False)
+  s = np.asarray(out["patch"])                        # [B, P, A]
+  for j in range(a):                                  # f_j = Phi_j(s_j)
+    w1, b1 = (np.asarray(fus["fc1"][k][j]) for k in ("kernel", "bias"))
+    w2, b2 = (np.asarray(fus["fc2"][k][j]) for k in ("kernel", "bias"))
+    h = _sigmoid(s[:, :, j] @ w1 + b1)
+    np.testing.assert_allclose(out["fusion_logits"][:, j], (h @ w2 + b2)[:, 0], atol=1e-5)
+
+
+def _info(aus=AUS):
+  return DataInfo(aus=aus, intensity_coded=(True,) * len(aus),
+                  occurrence_coded=(True,) * len(aus), datasets=("d",), metadata=({},))
+
+
+def _method(**model):
+  cfg = dict(dict(name="dsin", face_size=32, patch_size=8, iterations=2, **TINY), **model)
+  return get_spec("dsin").build(cfg, _info())
+
+
+def _batch(b=4, p=6, s=8, seed=0):
+  rng = np.random.default_rng(seed)
+  occ = rng.integers(0, 2, (b, len(AUS))).astype(np.int32)
+  occ[0, 1] = -1
+  return dict(patches=rng.normal(size=(b, p, s, s, 3)).astype(np.float32),
+              occurrence=occ, intensity=occ * 3, mask=np.array([1, 1, 1, 0], np.float32),
+              dataset=np.zeros(b, np.int32))
+
+
+@pytest.mark.parametrize("weights,nonzero", [
+    (dict(pp=1.0), {"patch"}),
+    (dict(fusion=1.0), {"patch", "fusion"}),
+    (dict(si=1.0), {"patch", "fusion", "structure"}),
+    (None, {"patch", "fusion", "structure"}),
+])
+def test_stage_weights_select_the_loss_terms(weights, nonzero):
+  method = _method()
+  batch = _batch()
+  v = method.init(jax.random.PRNGKey(0), batch)
+
+  def f(params):
+    return method.loss({**v, "params": params}, batch, jax.random.PRNGKey(1), True, weights)[0]
+  grads = jax.grad(f)(v["params"])
+  norms = {g: float(sum(jnp.sum(x ** 2) for x in jax.tree.leaves(grads[g]))) for g in grads}
+  assert {g for g, n in norms.items() if n > 0} == nonzero
+  value, aux = method.loss(v, batch, jax.random.PRNGKey(1), True, weights)
+  m = aux["metrics"]
+  w = weights or dict(pp=0.25, fusion=0.25, si=0.5)
+  expected = (w.get("pp", 0) * m["pp_l2"] + w.get("fusion", 0) * m["fusion_bce"]
+              + w.get("si", 0) * (m["si_bce"] + 5e-3 * m["chi_mean"]))
+  np.testing.assert_allclose(value, expected, rtol=1e-6)
+  # batch norm statistics move only when PP is trained (Alg. 1 steps 1, 3, 5)
+  assert bool(aux["model_state"]) == (w.get("pp", 0) > 0)
+
+
+def test_losses_mask_unknown_labels_and_padding_and_balance_by_rate():
+  from au_jax.models.dsin import loss as L
+  occ = jnp.array([[1, 0], [-1, 1], [0, 0]])
+  mask = jnp.array([1.0, 1.0, 0.0])
+  probs = jnp.full((3, 2, 2), 0.25)
+  w = jnp.array([1.0, 3.0])
+  # known, unpadded labels: (0,0)=1, (0,1)=0, (1,1)=1 -> errors .5625, .0625, .5625
+  expected = (1 * 0.5625 + 3 * 0.0625 + 3 * 0.5625) / 3
+  np.testing.assert_allclose(L.patch_l2(probs, occ, mask, w), expected, rtol=1e-6)
+  np.testing.assert_allclose(L.balance_weights(jnp.array([0.1, 0.4])), [1.6, 0.4], rtol=1e-6)
+  np.testing.assert_allclose(L.batch_rates(occ, mask), [2 / 3, 2 / 4], rtol=1e-6)
+  # balance=False: equal weights; pos_rates: fixed weights
+  batch = _batch()
+  m_off, m_fix = _method(balance=False), _method(pos_rates=(0.5,) * 5)
+  v = m_off.init(jax.random.PRNGKey(0), batch)
+  a = m_off.loss(v, batch, None, False, dict(pp=1.0))[0]
+  b = m_fix.loss(v, batch, None, False, dict(pp=1.0))[0]
+  np.testing.assert_allclose(a, b, rtol=1e-6)      # equal rates = no balancing
+
+
+def test_predict_is_the_final_si_prediction_or_the_fusion_without_si():
+  batch = _batch()
+  for iterations in (2, 0):
+    method = _method(iterations=iterations)
+    assert method.groups == (("patch", "fusion", "structure") if iterations else
+                             ("patch", "fusion"))
+    v = method.init(jax.random.PRNGKey(0), batch)
+    out = method.module.apply(v, batch["patches"], train=False)
+    pred = method.predict(v, batch)
+    final = out["si"][:, -1] if iterations else out["fusion"]
+    np.testing.assert_allclose(pred["occurrence"], final)
+    np.testing.assert_allclose(pred["intensity"], 5 * final)
+    for path in jax.tree_util.tree_flatten_with_path(v["params"])[0]:
+      top = path[0][0].key
+      assert method.param_group((top,)) == {"patch": "patch", "fusion": "fusion",
+                                            "structure": "structure"}[top]
+  with pytest.raises(ValueError, match="iterations=0"):
+    _method(iterations=0).loss(v, batch, None, True, dict(si=1.0))
+  with pytest.raises(KeyError, match="sii"):
+    _method().loss(v, batch, None, True, dict(sii=1.0))
+
+
+def _record(size=96, landmarks=None):
+  from tfds_builders.common import encode_png
+  rng = np.random.default_rng(0)
+  img = (rng.random((size, size, 3)) * 255).astype(np.uint8)
+  lm = CANONICAL_68 * size if landmarks is None else landmarks
+  return dict(image=encode_png(img), landmarks=np.asarray(lm, np.float32),
+              intensity=np.array([3, 0], np.int32), occurrence=np.array([1, 0], np.int32),
+              dataset=np.int32(0)), img
+
+
+def test_transform_crops_patches_centred_on_configured_landmarks():
+  rec, img = _record()
+  t = DSINTransform(face_size=96, patch_size=16)
+  out = t(rec, None, False)
+  assert out["patches"].shape == (6, 16, 16, 3) and out["patches"].dtype == np.float32
+  assert t.input_names == ("right_eye", "between_eyes", "nose", "right_cheek", "mouth", "face")
+  assert out["patches_clamped"] == 0
+  # the right eye patch is the 16 x 16 window around the mean of landmarks 36-41
+  c = (CANONICAL_68[36:42] * 96).mean(0)
+  x, y = (int(np.floor(v - 8 + 0.5)) for v in c)
+  np.testing.assert_allclose(out["patches"][0], img[y:y + 16, x:x + 16] / 255.0 - 0.5, atol=1e-6)
+  # centres are data: a config's landmark indices and offset move the patch
+  t2 = DSINTransform(face_size=96, patch_size=16, patches=(
+      dict(name="chin", landmarks=(8,), offset=(0.0, -0.1)),))
+  c2 = CANONICAL_68[8] * 96 + np.array([0.0, -9.6])
+  np.testing.assert_allclose(t2.centres(CANONICAL_68 * 96)[0], c2)
+  out2 = t2(rec, None, False)
+  assert out2["patches"].shape == (2, 16, 16, 3)
+
+
+def test_transform_clamps_and_counts_patches_outside_the_face():
+  lm = CANONICAL_68 * 96
+  lm[36:42] = [2.0, 2.0]                    # right eye at the image corner
+  rec, img = _record(landmarks=lm)
+  out = DSINTransform(face_size=96, patch_size=16)(rec, None, False)
+  assert out["patches_clamped"] == 1
+  np.testing.assert_allclose(out["patches"][0], img[:16, :16] / 255.0 - 0.5, atol=1e-6)
+
+
+def test_transform_names_the_patch_and_landmark_of_a_nan():
+  lm = CANONICAL_68 * 96
+  lm[42] = np.nan                           # a left inner eye corner: between_eyes needs it
+  rec, _ = _record(landmarks=lm)
+  with pytest.raises(ValueError, match=r"'between_eyes' needs landmark 42"):
+    DSINTransform(face_size=96, patch_size=16)(rec, None, False)
+  with pytest.raises(ValueError, match="within 0..67"):
+    DSINTransform(patches=(dict(name="x", landmarks=(68,)),))
+
+
+def test_tiny_run_trains_the_five_stages(tiny_data_dir, tmp_path):
+  from au_jax.train import loop
+  config = tiny_config("configs.dsin_synthetic", tiny_data_dir)
+  report = loop.train_and_evaluate(config, str(tmp_path))
+  with open(os.path.join(tmp_path, "metrics.jsonl")) as f:
+    lines = [json.loads(line) for line in f]
+  stages = [l["stage"] for l in lines if l.get("split") == "train" and "stage" in l]
+  assert list(dict.fromkeys(stages)) == ["pp", "fusion", "pp_f", "si", "all"]
+  si_lines = [l for l in lines if l.get("stage") == "si" and "si_bce" in l]
+  assert si_lines and all(np.isfinite(l["si_bce"]) for l in si_lines)
+  f1 = report["test"]["mean"]["f1"]
+  assert np.isfinite(f1)
+  preds = np.load(os.path.join(tmp_path, "test_predictions.npz"))
+  assert preds["si"].shape[1:] == (10, 12) and preds["patch"].shape[1:] == (6, 12)
