@@ -206,10 +206,20 @@ def main():
       jobs += [(v, False, s, False, True) for v, it in todo if it]
     if args.multi:
       jobs += [("ccnn", True, s, True, False)]
+  # Resumable twice over: a finished workdir under --workroot is reused, and so
+  # is a run already recorded in --out (e.g. committed by an earlier session on
+  # another machine), when it was measured at the same budget.
+  done = {}
+  if os.path.exists(args.out):
+    prev = json.load(open(args.out))
+    if prev.get("steps") == args.steps:
+      done = {(r["name"], r["seed"]): r for r in prev.get("runs", [])}
   runs = []
   for v, it, s, multi, half in jobs:
     t = time.time()
-    runs.append(one_run(args.workroot, v, it, s, args.steps, multi, half=half))
+    key = (run_name(v, it, multi, half), s)
+    runs.append(done[key] if key in done else
+                one_run(args.workroot, v, it, s, args.steps, multi, half=half))
     r = runs[-1]
     print(f"[ablation] {r['name']} seed {s}: ICC map {r['map']['mean']['icc']:.3f} "
           f"expected {r['expected']['mean']['icc']:.3f}, MAE map {r['map']['mean']['mae']:.3f} "

@@ -277,11 +277,12 @@ def _train_and_evaluate(config, workdir: str) -> dict:
         if stop is not None:
           break
       data_state = None
-      if stop is not None and stop > step:
+      if stop is not None:
         print(f"[au_jax] early stop at step {step}: no better validation {sel.metric} in "
               f"{patience} evaluations (best {sel.best_value} at step {sel.best_step}); "
               f"continuing at step {stop}", flush=True)
         writer.write(step=step, split="early_stop", next_step=stop, best_step=sel.best_step)
+      if stop is not None and stop > step:
         bar.update(stop - step)
         sel.since_best = 0
         step = stop
