@@ -45,6 +45,7 @@ from au_jax import models
 from au_jax.data.sources import DataInfo
 from au_jax.face.align import align_face
 from au_jax.face.template import CANONICAL_68
+from au_jax.io import positive_int
 from au_jax.train import checkpoint, steps
 from au_jax.train.loop import initial_state
 
@@ -663,16 +664,6 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, detector
   return summary
 
 
-def _positive_int(text: str) -> int:
-  try:
-    value = int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-  if value < 1:
-    raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-  return value
-
-
 def load_predictor(workdir: str, batch_size: int) -> Predictor:
   """Predictor.from_workdir, with a missing or incomplete workdir as a UsageError."""
   if not workdir.strip():
@@ -696,7 +687,7 @@ def main(argv=None) -> None:
   ap.add_argument("--input", required=True, nargs="+", help="images, folders or videos")
   ap.add_argument("--output", required=True, help="CSV to write (never an input, nor inside one)")
   ap.add_argument("--detector", default="auto", choices=("auto", "haar", "dlib"))
-  ap.add_argument("--batch_size", type=_positive_int, default=64)
+  ap.add_argument("--batch_size", type=positive_int, default=64)
   args = ap.parse_args(argv)
   progress = sys.stderr.isatty() and os.environ.get("AU_JAX_NO_PROGRESS") != "1"
   try:

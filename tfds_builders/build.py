@@ -42,6 +42,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from au_jax.io import positive_int
+
 BUILDERS = {  # name -> (module, class)
     "disfa": ("tfds_builders.disfa", "Disfa"),
     "bp4d": ("tfds_builders.bp4d", "Bp4d"),
@@ -50,17 +52,6 @@ BUILDERS = {  # name -> (module, class)
     "ckplus": ("tfds_builders.ckplus", "Ckplus"),
 }
 OVERRIDES = ("image_size", "frame_step", "alignment", "missing_landmarks", "detector")
-
-
-def positive_int(text: str) -> int:
-  """argparse type: an integer >= 1 (image sizes, frame steps)."""
-  try:
-    value = int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-  if value < 1:
-    raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-  return value
 
 
 def check_overrides(overrides) -> None:
