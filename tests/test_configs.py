@@ -19,7 +19,8 @@ def test_config_builds_and_names_unknown_args(name):
   config = module.get_config(None)
   assert config.model.name and config.train.stages and config.data.sources
   local = module.get_config("runlocal")
-  assert sum(s["steps"] for s in local.train.stages) * local.train.get("repeat", 1) <= 100
+  # a fit stage (dict(name=, fit=)) takes one step of the schedule
+  assert sum(s.get("steps", 1) for s in local.train.stages) * local.train.get("repeat", 1) <= 100
   with pytest.raises(KeyError, match="runlokal"):
     module.get_config("runlokal")
 
@@ -34,6 +35,12 @@ VARIANTS = {
     "gudi_synthetic": ["runlocal"],
     "dsin_synthetic": ["runlocal", "T=2", "T=0", "ncf", "balance=false", "runlocal,T=5,steps=2"],
     "gudi_fera2015": ["runlocal", "protocol=fold1"],
+    "multilabel_synthetic": ["runlocal", "dataset=fera_like"],
+    "multilabel_disfa": ["runlocal", "protocol=loso:SN001"],
+    "multilabel_bp4d": ["runlocal"],
+    "multilabel_cross": ["runlocal", "train=bp4d,test=disfa", "train=disfa,test=ckplus",
+                         "train=disfa,test=bp4d", "train=disfa_like,test=fera_like",
+                         "train=fera_like,test=disfa_like", "runlocal,train=disfa_like,test=fera_like"],
 }
 
 

@@ -1,13 +1,14 @@
 """Model registry: config.model.name -> ModelSpec (explicit, no import magic)."""
 from __future__ import annotations
 
-from au_jax.models import ccnn, dsin, gudi
+from au_jax.models import ccnn, dsin, gudi, multilabel
 from au_jax.models.spec import Method, ModelSpec
 
 MODELS: dict[str, ModelSpec] = {
     gudi.SPEC.name: gudi.SPEC,
     ccnn.SPEC.name: ccnn.SPEC,
     dsin.SPEC.name: dsin.SPEC,
+    multilabel.SPEC.name: multilabel.SPEC,
 }
 
 
