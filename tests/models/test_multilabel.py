@@ -210,3 +210,32 @@ def test_cross_config_needs_two_shared_aus_and_names_both_lists(monkeypatch):
   with pytest.raises(ConfigValueError, match=r"share 1 .*disfa_like codes \[1, 2.*fera_like "
                                              r"codes \[1, 7, 10\]"):
     multilabel_cross.get_config("train=disfa_like,test=fera_like")
+
+
+def test_before_the_qda_fit_occurrence_is_the_softmax_score():
+  info = DataInfo(aus=(1, 2, 4), intensity_coded=(True,) * 3, occurrence_coded=(True,) * 3,
+                  datasets=("x",), metadata=({},))
+  m = get_spec("multilabel").build({"name": "multilabel", "features": (4, 4), "fc_units": 8}, info)
+  x = jax.random.normal(jax.random.PRNGKey(0), (5, 42, 42, 1))
+  v = {**m.init(jax.random.PRNGKey(1), {"image": x}), "fitted": m.init_fitted()}
+  out = m.predict(v, {"image": x})
+  np.testing.assert_array_equal(out["occurrence"], out["occurrence_softmax"])
+  logits = m.module.apply({"params": v["params"]}, x, train=False)[0]
+  np.testing.assert_allclose(out["occurrence_softmax"], jax.nn.softmax(logits)[:, :3], rtol=1e-6)
+  assert out["occurrence"].shape == (5, 3)          # no score for the neutral output
+
+
+def test_report_phi_of_perfect_predictions_matches_the_truth():
+  from au_jax.models.multilabel import report
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(200, 1))
+  true = (np.hstack([z, z + rng.normal(size=(200, 1)), -z, rng.normal(size=(200, 1))]) > 0)
+  true = true.astype(int)
+  true[:5, 3] = -1
+  cmp = report.phi_comparison(true, np.clip(true, 0, 1))
+  np.testing.assert_allclose(cmp["phi_pred"], cmp["phi_truth"])
+  assert cmp["pair_correlation"] == pytest.approx(1.0) and cmp["pairs_used"] == 6
+  table = report.per_au_table(true, true.clip(0, 1) * 0.9 + 0.05, None)
+  np.testing.assert_allclose(table["accuracy"], 1.0)
+  np.testing.assert_allclose(table["auc"], 1.0)
+  assert np.isnan(table["auc_softmax"]).all()
