@@ -13,11 +13,14 @@ run on disfa_like_tiny.
 
 Alg. 1 as five stages run once in order (repeat=1), Adam lr 1e-3 and batch 64
 as published; each stage's optimiser starts afresh (train/schedule.py):
-  1 pp      trains "patch"              loss_weights pp=1
-  2 fusion  trains "fusion" (PP frozen) fusion=1
-  3 pp_f    trains "patch", "fusion"    pp=1, fusion=1
+  1 pp      trains "patch_conv", "patch_fc"    loss_weights pp=1
+  2 fusion  trains "fusion" (PP frozen)        fusion=1
+  3 pp_f    trains the patch CNNs and fusion   pp=1, fusion=1
   4 si      trains "structure" (PP, F frozen)  si=1
-  5 all     trains everything           pp=0.25, fusion=0.25, si=0.5 (w1, w2, w3)
+  5 all     trains everything                  pp=0.25, fusion=0.25, si=0.5 (w1, w2, w3)
+After the test evaluation the run writes dsin_report.{md,json} (Tables 2-3
+layout at tau = 0.5 and tuned, chi per iteration) and plots/patches.png,
+chi.png, si_gain.png (au_jax/models/dsin/report.py).
 The paper's "early stopping" is the engine's model selection on validation
 F1 (select_metric="f1"; DSIN predicts occurrence only, so the engine's
 "auto" choice, ICC, would select on a placeholder).
@@ -39,25 +42,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from au_jax.models.dsin.model import STEP5_WEIGHTS  # Alg. 1 step 5: w1, w2, w3
+from au_jax.models.dsin.stages import alg1_stages
 from configs import common
-
-
-def alg1_stages(steps: tuple[int, int, int, int, int], has_si: bool = True) -> list[dict]:
-  """Alg. 1's five steps as stages (steps 4-5 only with structure inference)."""
-  pp, fusion, pp_f, si, all_ = steps
-  stages = [
-      dict(name="pp", trainable="patch", steps=pp, loss_weights=dict(pp=1.0)),
-      dict(name="fusion", trainable="fusion", steps=fusion, loss_weights=dict(fusion=1.0)),
-      dict(name="pp_f", trainable="patch,fusion", steps=pp_f,
-           loss_weights=dict(pp=1.0, fusion=1.0)),
-  ]
-  if has_si:
-    stages += [
-        dict(name="si", trainable="structure", steps=si, loss_weights=dict(si=1.0)),
-        dict(name="all", trainable="all", steps=all_, loss_weights=dict(STEP5_WEIGHTS)),
-    ]
-  return stages
 
 
 def get_config(arg=None):

@@ -211,18 +211,14 @@ def test_predict_is_the_final_si_prediction_or_the_fusion_without_si():
   batch = _batch()
   for iterations in (2, 0):
     method = _method(iterations=iterations)
-    assert method.groups == (("patch", "fusion", "structure") if iterations else
-                             ("patch", "fusion"))
+    assert method.groups == (("patch_conv", "patch_fc", "fusion", "structure") if iterations
+                             else ("patch_conv", "patch_fc", "fusion"))
     v = method.init(jax.random.PRNGKey(0), batch)
     out = method.module.apply(v, batch["patches"], train=False)
     pred = method.predict(v, batch)
     final = out["si"][:, -1] if iterations else out["fusion"]
     np.testing.assert_allclose(pred["occurrence"], final)
     np.testing.assert_allclose(pred["intensity"], 5 * final)
-    for path in jax.tree_util.tree_flatten_with_path(v["params"])[0]:
-      top = path[0][0].key
-      assert method.param_group((top,)) == {"patch": "patch", "fusion": "fusion",
-                                            "structure": "structure"}[top]
   with pytest.raises(ValueError, match="iterations=0"):
     _method(iterations=0).loss(v, batch, None, True, dict(si=1.0))
   with pytest.raises(KeyError, match="sii"):
@@ -292,3 +288,91 @@ def test_tiny_run_trains_the_five_stages(tiny_data_dir, tmp_path):
   assert np.isfinite(f1)
   preds = np.load(os.path.join(tmp_path, "test_predictions.npz"))
   assert preds["si"].shape[1:] == (10, 12) and preds["patch"].shape[1:] == (6, 12)
+  # The report hook: Tables 2-3 rows from the same model, chi per iteration, plots.
+  with open(os.path.join(tmp_path, "dsin_report.json")) as f:
+    out = json.load(f)
+  assert list(out["f1"]) == ["PP(right_eye)", "PP(between_eyes)", "PP(nose)", "PP(right_cheek)",
+                             "PP(mouth)", "PP(face)", "PP+F", "DSIN_2", "DSIN_5", "DSIN_10",
+                             "DSIN^tt"]
+  assert len(out["chi"]["mean"]) == 10 and all(0 < m < 1 for m in out["chi"]["mean"])
+  for name in ("patches", "chi", "si_gain"):
+    assert os.path.getsize(os.path.join(tmp_path, "plots", f"{name}.png")) > 1000
+
+
+def test_report_rows_are_f1_of_each_output_and_chi_is_per_iteration():
+  from sklearn.metrics import f1_score
+
+  from au_jax.models.dsin import report
+  rng = np.random.default_rng(0)
+  n, p, t, a = 40, 3, 4, 2
+  true = rng.integers(0, 2, (n, a))
+  true[:5, 1] = -1
+  npz = dict(occurrence_true=true, patch=rng.random((n, p, a)), fusion=rng.random((n, a)),
+             si=rng.random((n, t, a)), chi=rng.random((n, t, a)))
+  rows = report.table_rows(npz, ("a", "b", "face"), thresholds=[0.3, 0.7])
+  assert list(rows) == ["PP(a)", "PP(b)", "PP(face)", "PP+F", "DSIN_2", "DSIN_4", "DSIN^tt",
+                        "_final"]
+
+  def ref(prob, thr):
+    return [f1_score(true[true[:, k] >= 0, k], prob[true[:, k] >= 0, k] >= thr[k])
+            for k in range(a)]
+  np.testing.assert_allclose(rows["PP(b)"], ref(npz["patch"][:, 1], [0.5, 0.5]))
+  np.testing.assert_allclose(rows["PP+F"], ref(npz["fusion"], [0.5, 0.5]))
+  np.testing.assert_allclose(rows["DSIN_2"], ref(npz["si"][:, 1], [0.5, 0.5]))
+  np.testing.assert_allclose(rows["DSIN^tt"], ref(npz["si"][:, -1], [0.3, 0.7]))
+  assert rows["_final"] is rows["DSIN_4"]
+  stats = report.chi_stats(npz["chi"])
+  np.testing.assert_allclose(stats["mean"], [npz["chi"][:, k].mean() for k in range(t)])
+  np.testing.assert_allclose(stats["std"], [npz["chi"][:, k].std() for k in range(t)])
+
+
+def test_param_groups_split_the_patch_cnns_into_conv_and_fc():
+  from au_jax.train.state import flatten, group_labels
+  method = _method()
+  variables = method.init(jax.random.PRNGKey(0), _batch())
+  labels = group_labels(flatten(variables["params"]), method.param_group)
+  assert set(labels.values()) == set(method.groups) == {"patch_conv", "patch_fc", "fusion",
+                                                          "structure"}
+  for k, g in labels.items():
+    if k.startswith("patch."):
+      assert g == ("patch_conv" if k.split(".")[1].startswith(("conv", "bn")) else "patch_fc")
+
+
+def test_disfa_config_transfers_and_never_trains_the_convolutions():
+  from configs import dsin_disfa
+  config = dsin_disfa.get_config("fold=2,bp4d_workdir=runs/bp4d")
+  assert config.data.occurrence_threshold == 4 and tuple(config.data.aus) == (1, 2, 4, 6, 9, 12,
+                                                                               25, 26)
+  assert config.model.fixed_conv and list(config.train.init_from.groups) == ["patch_conv"]
+  assert all("patch_conv" not in s["trainable"] for s in config.train.stages)
+  assert "patch_fc" in config.train.stages[0]["trainable"]
+  scratch = dsin_disfa.get_config(None)
+  assert not scratch.model.fixed_conv and "patch_conv" in scratch.train.stages[0]["trainable"]
+
+
+def test_transfer_keeps_the_bp4d_convolutions_fixed(tiny_data_dir, tmp_path):
+  """Engine level: a tiny BP4D-like source run, then the DISFA config with
+  init_from that run; the conv blocks (params and batch-norm statistics) end
+  exactly as the source's best checkpoint, the FC layers move."""
+  from flax import traverse_util
+
+  from au_jax.train import checkpoint, loop
+  src, dst = str(tmp_path / "bp4d"), str(tmp_path / "disfa")
+  loop.train_and_evaluate(tiny_config("configs.dsin_bp4d", tiny_data_dir, "runlocal,T=2"), src)
+  config = tiny_config("configs.dsin_disfa", tiny_data_dir, f"runlocal,T=2,bp4d_workdir={src}")
+  loop.train_and_evaluate(config, dst)
+  _, _, before = checkpoint.restore_workdir_raw(src, "best")
+  _, _, after = checkpoint.restore_workdir_raw(dst, "latest")
+  conv = [k for k in after["params"] if k.startswith("patch.") and
+          k.split(".")[1].startswith(("conv", "bn"))]
+  assert conv
+  for k in conv:
+    np.testing.assert_array_equal(np.asarray(after["params"][k]), np.asarray(before["params"][k]))
+  stats_b = traverse_util.flatten_dict(dict(before["model_state"]["batch_stats"]))
+  stats_a = traverse_util.flatten_dict(dict(after["model_state"]["batch_stats"]))
+  assert stats_a
+  for k, v in stats_a.items():
+    np.testing.assert_array_equal(np.asarray(v), np.asarray(stats_b[k]))
+  fc = "patch.fc1.kernel"
+  assert after["params"][fc].shape == before["params"][fc].shape
+  assert not np.allclose(np.asarray(after["params"][fc]), np.asarray(before["params"][fc]))

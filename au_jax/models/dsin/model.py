@@ -8,7 +8,11 @@ Paper -> code:
   PP, Pi_i (Sec. 3.1, Fig. 3a)  `PatchCNN`, one per input, the P networks as
                              ONE module `nn.vmap`-ed over the patch axis
                              (separate parameters and batch statistics per
-                             patch, one compiled computation): params["patch"]
+                             patch, one compiled computation): params["patch"],
+                             in two groups: "patch_conv" (conv blocks: conv +
+                             batch norm) and "patch_fc" (FC layers and the
+                             output), so a transfer can fix the convolutions
+                             (Sec. 4.1, BP4D -> DISFA; `DSIN.fixed_conv`)
   F, Phi_j (Sec. 3.2, Fig. 3b)  `FusionUnit` (2 FC layers, 64 hidden units,
                              each followed by a sigmoid), `nn.vmap`-ed over
                              the AU axis: params["fusion"]
@@ -16,10 +20,12 @@ Paper -> code:
                              (parameters shared across iterations, one set
                              per AU): params["structure"]
   L_Pi, L_Phi, L_Omega, r    au_jax/models/dsin/loss.py
-  Alg. 1                     a stage schedule (configs/dsin_synthetic.py):
-                             stage `trainable` = the groups "patch", "fusion",
-                             "structure"; stage `loss_weights` = {"pp",
-                             "fusion", "si"} = (w1, w2, w3) of step 5
+  Alg. 1                     a stage schedule (stages.alg1_stages): stage
+                             `trainable` = the groups "patch_conv",
+                             "patch_fc", "fusion", "structure"; stage
+                             `loss_weights` = {"pp", "fusion", "si"} =
+                             (w1, w2, w3) of step 5
+  Tables 2-3, Fig. 5         report.dsin_outputs (the method's report hook)
 
 Symbols: P = `num_inputs` (6), N = A = `num_aus`, T = `iterations`, p = patch
 predictions [B, P, A], s_j = p[:, :, j], f = fusion output [B, A], m^t =
@@ -68,7 +74,10 @@ Batch norm and frozen stages: the patch CNNs' batch norm uses (and updates)
 batch statistics only when L_Pi is weighted in the stage (Alg. 1 steps 1, 3,
 5: exactly the steps that train PP); in steps 2 and 4, where PP is frozen, it
 uses its running averages, so a frozen PP is the same function the fusion
-and SI are trained on and evaluated with.
+and SI are trained on and evaluated with. With `fixed_conv` (transferred,
+fixed convolutions) the conv blocks' batch norm always uses its running
+averages (those of the source run): the fixed blocks stay exactly the
+source's function, only the FC layers adapt.
 
 DSIN predicts occurrence only: `predict` gives occurrence = the final SI
 prediction y^T (the fusion output f when `iterations=0`, the PP+F model) and
@@ -90,7 +99,7 @@ from au_jax.models.dsin import loss as L
 from au_jax.models.dsin.transform import DSINTransform
 from au_jax.models.spec import Method, ModelSpec
 
-GROUPS = {"patch": "patch", "fusion": "fusion", "structure": "structure"}
+GROUPS = ("patch_conv", "patch_fc", "fusion", "structure")
 LOSS_TERMS = ("pp", "fusion", "si")
 STEP5_WEIGHTS = {"pp": 0.25, "fusion": 0.25, "si": 0.5}   # Alg. 1 step 5: w1, w2, w3
 
@@ -108,6 +117,7 @@ class PatchCNN(nn.Module):
   dropout: float = 0.0
   bn_momentum: float = 0.9
   train: bool = False
+  conv_train: bool = True   # False: batch norm of the conv blocks on running averages
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -117,7 +127,8 @@ class PatchCNN(nn.Module):
     for i, (f, k) in enumerate(zip(self.features, self.kernels)):
       # "Each convolutional block has stride 2 and batch normalization" (Fig. 3).
       x = nn.Conv(f, (k, k), strides=(2, 2), padding="SAME", name=f"conv{i + 1}")(x)
-      x = nn.BatchNorm(use_running_average=not self.train, momentum=self.bn_momentum,
+      x = nn.BatchNorm(use_running_average=not (self.train and self.conv_train),
+                       momentum=self.bn_momentum,
                        name=f"bn{i + 1}")(x)
       x = nn.relu(x)
     x = x.reshape((x.shape[0], -1))
@@ -187,6 +198,9 @@ class DSIN(nn.Module):
     iterations: T, unrolled SI iterations (paper's best: 10); 0 = no SI (PP+F).
     use_correction: False = DSIN^ncf.
     si_init_scale: sigma of the SIU parameters' N(0, sigma^2) initialisation.
+    fixed_conv: the conv blocks are fixed (transferred from another run,
+      never in a stage's `trainable`): their batch norm always uses the
+      running averages, in training as in evaluation.
 
   Returns a dict:
     patch_logits, patch   [B, P, A] logits and sigmoid outputs p of PP
@@ -205,6 +219,7 @@ class DSIN(nn.Module):
   iterations: int = 10
   use_correction: bool = True
   si_init_scale: float = 0.1
+  fixed_conv: bool = False
 
   @nn.compact
   def __call__(self, patches: jax.Array, *, train: bool) -> dict:
@@ -217,7 +232,8 @@ class DSIN(nn.Module):
                          axis_size=self.num_inputs)
     p_logits = patch_nets(num_aus=self.num_aus, features=self.features, kernels=self.kernels,
                           fc_units=self.fc_units, dropout=self.dropout,
-                          bn_momentum=self.bn_momentum, train=train, name="patch")(patches)
+                          bn_momentum=self.bn_momentum, train=train,
+                          conv_train=not self.fixed_conv, name="patch")(patches)
     p = nn.sigmoid(p_logits)                                              # [B, P, A]
     fusion = nn.vmap(FusionUnit, in_axes=1, out_axes=1, variable_axes={"params": 0},
                      split_rngs={"params": True}, axis_size=self.num_aus)
@@ -337,12 +353,25 @@ def build(model_cfg, data_info) -> Method:
       pred.update(si=out["si"], chi=out["chi"])
     return pred
 
-  def param_group(path):
-    return GROUPS[path[0]]
-
-  groups = ("patch", "fusion", "structure") if has_si else ("patch", "fusion")
+  groups = GROUPS if has_si else GROUPS[:3]
   return Method(name="dsin", module=module, transform=transform, loss=loss, predict=predict,
-                param_group=param_group, groups=groups, input_keys=("patches",))
+                param_group=param_group, groups=groups, input_keys=("patches",),
+                report=_write_report)
+
+
+def param_group(path: tuple[str, ...]) -> str:
+  """"patch_conv" (conv blocks: conv + batch norm), "patch_fc" (FC layers and
+  output) of the patch CNNs; "fusion"; "structure"."""
+  if path[0] == "patch":
+    return "patch_conv" if path[1].startswith(("conv", "bn")) else "patch_fc"
+  if path[0] not in GROUPS:
+    raise KeyError(f"DSIN parameter {'/'.join(path)} belongs to no group {GROUPS}")
+  return path[0]
+
+
+def _write_report(workdir: str) -> None:
+  from au_jax.models.dsin import report  # matplotlib only when a run finishes
+  report.dsin_outputs(workdir)
 
 
 SPEC = ModelSpec(name="dsin", build=build,

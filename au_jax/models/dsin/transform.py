@@ -127,18 +127,25 @@ class DSINTransform:
       out.append(pts.mean(0) + np.asarray(p.offset) * self.face_size)
     return np.asarray(out, np.float64).reshape(-1, 2)
 
-  def __call__(self, record, rng=None, train=False, stats=None):
-    del rng, train, stats   # deterministic: the paper names no augmentation
+  def layout(self, record) -> tuple[np.ndarray, np.ndarray, int]:
+    """(face uint8 [F, F, 3], windows int [len(patches), 2] top-left (x, y) of
+    each patch_size window, number of windows clamped) of one record."""
     rgb = T.decode(record["image"])
     lm = np.asarray(record["landmarks"], np.float64).reshape(NUM_LANDMARKS, 2)
     lm = lm * (self.face_size / rgb.shape[1], self.face_size / rgb.shape[0])
     face = T.resize(rgb, self.face_size)
-    s = self.patch_size
-    crops, clamped = [], 0
+    windows, clamped = [], 0
     for centre in self.centres(lm):
-      x, y, moved = patch_window(centre, s, self.face_size)
+      x, y, moved = patch_window(centre, self.patch_size, self.face_size)
       clamped += moved
-      crops.append(face[y:y + s, x:x + s])
+      windows.append((x, y))
+    return face, np.asarray(windows, int).reshape(-1, 2), clamped
+
+  def __call__(self, record, rng=None, train=False, stats=None):
+    del rng, train, stats   # deterministic: the paper names no augmentation
+    face, windows, clamped = self.layout(record)
+    s = self.patch_size
+    crops = [face[y:y + s, x:x + s] for x, y in windows]
     crops.append(T.resize(face, s))
     x = np.stack(crops).astype(np.float32) / 255.0 - 0.5
     return dict(patches=x, patches_clamped=np.int32(clamped), **T.labels(record))
