@@ -1,6 +1,6 @@
 """Initialise a run from another run's checkpoint (transfer, fine-tuning).
 
-  config.train.init_from = dict(workdir="runs/dsin_bp4d", groups=["patch"],
+  config.train.init_from = dict(workdir="runs/dsin_bp4d", groups=["patch_conv"],
                                 checkpoint="best")
 
 copies, at the start of a fresh run (never on resume), the parameters of the
