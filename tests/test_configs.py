@@ -38,6 +38,7 @@ VARIANTS = {
     "dsin_disfa": ["runlocal", "fold=3,bp4d_workdir=runs/dsin_bp4d_f3", "occ_threshold=2", "T=0",
                    "runlocal,bp4d_workdir=/tmp/dsin_bp4d_smoke"],
     "gudi_fera2015": ["runlocal", "protocol=fold1"],
+    "heatmaps_synthetic": ["runlocal", "runlocal,steps=2,seed=1"],
     "multilabel_synthetic": ["runlocal", "dataset=fera_like"],
     "multilabel_disfa": ["runlocal", "protocol=loso:SN001"],
     "multilabel_bp4d": ["runlocal"],

@@ -1,7 +1,7 @@
 """Model registry: config.model.name -> ModelSpec (explicit, no import magic)."""
 from __future__ import annotations
 
-from au_jax.models import ccnn, dsin, gudi, multilabel
+from au_jax.models import ccnn, dsin, gudi, heatmaps, multilabel
 from au_jax.models.spec import Method, ModelSpec
 
 MODELS: dict[str, ModelSpec] = {
@@ -9,6 +9,7 @@ MODELS: dict[str, ModelSpec] = {
     ccnn.SPEC.name: ccnn.SPEC,
     dsin.SPEC.name: dsin.SPEC,
     multilabel.SPEC.name: multilabel.SPEC,
+    heatmaps.SPEC.name: heatmaps.SPEC,
 }
 
 

@@ -1,0 +1,171 @@
+"""AU heatmap regression: Sanchez, Tzimiropoulos, Valstar, "Joint Action Unit
+localisation and intensity estimation through heatmap regression", BMVC 2018
+(../shared/papers/au_heatmaps_sanchez_bmvc2018.txt).
+
+Paper -> code:
+  registration, 256 x 256 RGB (Sec. 4, Pre-processing)
+                          `HeatmapTransform`: the record's aligned face (already
+                          registered to the canonical template) resized to
+                          `input_size`, pixels / 255 (as the authors' released
+                          demo), landmarks rescaled with it
+  network (Sec. 3.1, 4)   `network.HeatmapHourglass`: FAN stem to S/4 x S/4 x
+                          256, one hourglass of bottlenecks (depth 4), 1x1
+                          conv to one map per AU
+  targets (Sec. 3.2, Eq. 1)
+                          `targets.render_heatmaps`, drawn inside the jitted
+                          loss from the batch's landmarks and intensities (no
+                          S/4 x S/4 x A maps shipped per example); AU centres
+                          from `au_centres` rows (default JAA-Net's rule,
+                          `targets.JAANET_68`)
+  loss (Eq. 2, Sec. 4)    `loss.per_au_huber` weighted by the adaptive AU
+                          weights (`loss.next_au_weights`, collection
+                          `au_weights` of the train state)
+  inference (Sec. 3.5, 4) intensity = max of each map clipped to [0, 5];
+                          occurrence score = intensity / 5; the maps are
+                          returned as `heatmaps` [B, S/4, S/4, A]
+Scale: `sigma` and `support` are in pixels of the paper's 64 x 64 maps and
+scale with the map (S/4): the targets cover the same part of the face at any
+input size. The paper gives no sigma; ours is 3 (64-map pixels), so that the
+6 I_a support box cuts the Gaussian at I_a = 1 (size grows with intensity
+there) and not above.
+Not yet here (issue 12): landmark, colour and label perturbation (item 4).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+
+from au_jax.data import transforms as T
+from au_jax.errors import ConfigValueError
+from au_jax.models import hparams
+from au_jax.models.heatmaps import loss as loss_lib
+from au_jax.models.heatmaps import targets as targets_lib
+from au_jax.models.heatmaps.network import HeatmapHourglass
+from au_jax.models.spec import Method, ModelSpec
+
+PAPER_MAP_SIZE = 64   # maps of the paper's 256 input
+
+
+class HeatmapTransform:
+  """Per-record preprocessing: image [S, S, 3] float32 in [0, 1] and landmarks
+  [68, 2] in its pixels (pixel centres at integers, as cv2.resize), labels.
+
+  `centre_check` (built by `build` when config.model.missing_centre="error"):
+  called as centre_check(landmarks, needed) on training records, it raises
+  when an AU with a known label has a centre on a missing landmark.
+  """
+
+  def __init__(self, size: int = 256, centre_check=None):
+    self.size = int(size)
+    self.centre_check = centre_check
+
+  def __call__(self, record, rng, train, stats=None):
+    rgb = T.decode(record["image"])
+    lm = np.asarray(record["landmarks"], np.float32)
+    scale = self.size / rgb.shape[0]
+    lm = (lm + 0.5) * scale - 0.5
+    labels = T.labels(record)
+    if train and self.centre_check is not None:
+      self.centre_check(lm, labels["intensity"] >= 0)
+    image = T.resize(rgb, self.size).astype(np.float32) / 255.0
+    return dict(image=image, landmarks=lm.astype(np.float32), **labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeatmapOptions:
+  """config.model keys of `build` itself.
+
+  Attributes:
+    au_centres: rows (au, landmark indices averaged, dx, dy) with offsets in
+      units of the inner-eye-corner distance; default JAA-Net's rule
+      (targets.JAANET_68). Every AU of the data needs rows.
+    sigma: Gaussian sd of Eq. 1, in 64 x 64 map pixels (not given by the paper).
+    support: Eq. 1's box half-side per unit of intensity, 64-map pixels (6).
+    huber_delta: Eq. 2's threshold (1).
+    missing_centre: "skip" (draw from the remaining centres; an AU with none
+      left is not trained on that example) or "error" (the transform raises).
+    heatmaps_output: return the maps from `predict` as `heatmaps` (evaluation
+      keeps every output of a split: turn off for large test sets).
+  """
+  au_centres: tuple = targets_lib.JAANET_68
+  sigma: float = 3.0
+  support: float = 6.0
+  huber_delta: float = 1.0
+  missing_centre: str = "skip"
+  heatmaps_output: bool = True
+
+
+def build(model_cfg, data_info) -> Method:
+  """Method from config.model: keys of `HeatmapHourglass`, `HeatmapTransform`
+  (`input_size` = its `size`) and `HeatmapOptions`; any other key fails."""
+  net_kw, transform_kw, opts_kw = hparams.split_kwargs(
+      model_cfg, "heatmaps", HeatmapHourglass, HeatmapTransform, HeatmapOptions,
+      rename={"input_size": "size"}, derived=("num_maps", "centre_check"))
+  opts = HeatmapOptions(**opts_kw)
+  if opts.missing_centre not in ("skip", "error"):
+    raise ConfigValueError(f"config.model.missing_centre must be 'skip' or 'error', "
+                           f"got {opts.missing_centre!r}")
+  aus = tuple(data_info.aus)
+  not_int = [au for au, c in zip(aus, data_info.intensity_coded) if not c]
+  if not_int:
+    raise ConfigValueError(f"heatmaps regresses intensity; AU(s) {not_int} are not coded for "
+                           f"intensity in {data_info.datasets}: leave them out of "
+                           f"config.data.aus")
+  table = targets_lib.centre_table(aus, opts.au_centres)
+  check = None
+  if opts.missing_centre == "error":
+    def check(lm, needed):
+      targets_lib.check_centres(lm, table, aus, needed)
+  module = HeatmapHourglass(num_maps=len(aus), **net_kw)
+  transform = HeatmapTransform(centre_check=check, **transform_kw)
+
+  def target_maps(batch, size):
+    """Eq. 1 maps [B, size, size, A] and the AUs each example can train [B, A]."""
+    centres, ok = targets_lib.au_centres(batch["landmarks"], table)
+    centres = targets_lib.to_map(centres, batch["image"].shape[1], size)
+    scale = size / PAPER_MAP_SIZE
+    maps = targets_lib.render_heatmaps(centres, ok, batch["intensity"], size=size,
+                                       sigma=opts.sigma * scale, support=opts.support * scale)
+    valid = (batch["intensity"] >= 0) & ok.any(-1)
+    return maps, valid.astype(jnp.float32) * batch["mask"][:, None]
+
+  def loss(variables, batch, rng, train=True, weights=None):
+    if train:
+      maps, state = module.apply(variables, batch["image"], train=True,
+                                 mutable=["batch_stats"])
+    else:
+      maps, state = module.apply(variables, batch["image"], train=False), {}
+    target, valid = target_maps(batch, maps.shape[1])
+    per_au, has_data = loss_lib.per_au_huber(maps, target, valid, opts.huber_delta)
+    w = variables["au_weights"]["weights"]
+    value = jnp.sum(w * per_au)
+    model_state = dict(state)
+    if train:
+      model_state["au_weights"] = {"weights": loss_lib.next_au_weights(
+          per_au, has_data, w, module.min_au_weight)}
+    metrics = {"huber_weighted": value, "huber": jnp.sum(per_au) / jnp.maximum(
+        has_data.sum(), 1)}
+    return value, {"metrics": metrics, "model_state": model_state}
+
+  def predict(variables, batch):
+    maps = module.apply(variables, batch["image"], train=False)
+    intensity = jnp.clip(maps.max(axis=(1, 2)), 0.0, 5.0)     # Sec. 3.5 / 4 "Testing"
+    out = {"intensity": intensity, "occurrence": intensity / 5.0}
+    if opts.heatmaps_output:
+      out["heatmaps"] = maps
+    return out
+
+  def param_group(path):
+    if path[0].startswith("stem"):
+      return "stem"
+    return "hourglass" if path[0] == "hourglass" else "head"
+
+  return Method(name="heatmaps", module=module, transform=transform, loss=loss,
+                predict=predict, param_group=param_group,
+                groups=("stem", "hourglass", "head"))
+
+
+SPEC = ModelSpec(name="heatmaps", build=build,
+                 paper="Sanchez et al., BMVC 2018 (au_heatmaps_sanchez_bmvc2018.txt)")

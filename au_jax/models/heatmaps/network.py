@@ -1,0 +1,116 @@
+"""The single-hourglass network of Sanchez et al. (BMVC 2018), Sec. 3.1 and 4.
+
+"The Hourglass takes as input a cropped 256 x 256 RGB image, and passes it
+through a set of residual blocks to bring the resolution down to 64 x 64, and
+the number of channels up to 256 ... Each of the blocks in the Hourglass
+correspond to a bottleneck", whose "3 x 3 filters are of 128 channels".
+The layer list follows the FAN hourglass the paper adapts, as in the
+authors' released network (github.com/ESanchezLozano/Action-Units-Heatmaps,
+hourglass.py):
+
+  stem       conv 7x7/2 (features/4) + BN + ReLU -> bottleneck (features/2)
+             -> max-pool 2 -> bottleneck (features/2) -> bottleneck (features)
+             256 -> 64 x 64 x 256
+  hourglass  depth 4, every block a bottleneck features -> features/2 (1x1)
+             -> features/2 (3x3) -> features (1x1), + identity; max-pool 2
+             down, nearest x2 up, skip branch added (13 blocks)
+  head       bottleneck -> conv 1x1 (features) + BN + ReLU -> conv 1x1 to N maps
+
+At features=256, N=5: 3.42M parameters (3.5M in the paper; the test counts
+them). Batch norm throughout (its statistics are the `batch_stats`
+collection).
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from au_jax.errors import ConfigValueError
+
+
+def _bn(train: bool, name: str) -> nn.BatchNorm:
+  # PyTorch's defaults (momentum 0.1 = Flax 0.9, eps 1e-5), as FAN trains them.
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
+
+
+class Bottleneck(nn.Module):
+  """1x1 (features/2) -> 3x3 -> 1x1 (features), BN + ReLU, residual; a 1x1
+  projection (+ BN) when the input width differs."""
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    mid = self.features // 2
+    y = nn.relu(_bn(train, "bn1")(nn.Conv(mid, (1, 1), use_bias=False, name="conv1")(x)))
+    y = nn.relu(_bn(train, "bn2")(nn.Conv(mid, (3, 3), use_bias=False, name="conv2")(y)))
+    y = _bn(train, "bn3")(nn.Conv(self.features, (1, 1), use_bias=False, name="conv3")(y))
+    if x.shape[-1] != self.features:
+      x = _bn(train, "down_bn")(nn.Conv(self.features, (1, 1), use_bias=False,
+                                        name="down")(x))
+    return nn.relu(y + x)
+
+
+def _up2(x: jax.Array) -> jax.Array:
+  """Nearest-neighbour x2 upsampling."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class Hourglass(nn.Module):
+  """Recursive hourglass (Newell et al.): skip branch + pooled branch, added."""
+  features: int
+  depth: int = 4
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    return self._level(x, self.depth, train)
+
+  def _level(self, x, level, train):
+    up = Bottleneck(self.features, name=f"b1_{level}")(x, train=train)
+    low = nn.max_pool(x, (2, 2), strides=(2, 2))
+    low = Bottleneck(self.features, name=f"b2_{level}")(low, train=train)
+    if level > 1:
+      low = self._level(low, level - 1, train)
+    else:
+      low = Bottleneck(self.features, name=f"b2_plus_{level}")(low, train=train)
+    low = Bottleneck(self.features, name=f"b3_{level}")(low, train=train)
+    return up + _up2(low)
+
+
+class HeatmapHourglass(nn.Module):
+  """Image [B, S, S, 3] in [0, 1] -> maps [B, S/4, S/4, num_maps].
+
+  `features` is the hourglass width (256 in the paper); the stem's widths are
+  features/4 and features/2 as in FAN. S/4 must be divisible by 2**depth.
+
+  The module also owns the loss's adaptive AU weights (collection
+  `au_weights`, Sec. 4 "iterative weighting schedule"): non-gradient state
+  created by `init` with the rest of the model so it lives in the train
+  state; the loss reads and returns it (au_jax.models.heatmaps.loss).
+  """
+  num_maps: int
+  features: int = 256
+  depth: int = 4
+  min_au_weight: float = 0.1
+
+  @nn.compact
+  def __call__(self, image: jax.Array, *, train: bool) -> jax.Array:
+    size = image.shape[1]
+    if size % 4 or (size // 4) % (2 ** self.depth):
+      raise ConfigValueError(
+          f"input size {size}: the maps are {size}/4 pixels and the hourglass halves them "
+          f"{self.depth} times, so the input size must be a multiple of {4 * 2 ** self.depth}")
+    # Equal shares of the error to start with (the rule of loss.next_au_weights).
+    self.variable("au_weights", "weights", lambda: jnp.full(
+        (self.num_maps,), max(1.0 / self.num_maps, self.min_au_weight), jnp.float32))
+    f = self.features
+    x = nn.Conv(f // 4, (7, 7), strides=(2, 2), padding=3, name="stem_conv")(image)
+    x = nn.relu(_bn(train, "stem_bn")(x))
+    x = Bottleneck(f // 2, name="stem_block1")(x, train=train)
+    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = Bottleneck(f // 2, name="stem_block2")(x, train=train)
+    x = Bottleneck(f, name="stem_block3")(x, train=train)
+    x = Hourglass(f, self.depth, name="hourglass")(x, train=train)
+    x = Bottleneck(f, name="head_block")(x, train=train)
+    x = nn.relu(_bn(train, "head_bn")(nn.Conv(f, (1, 1), name="head_conv")(x)))
+    return nn.Conv(self.num_maps, (1, 1), name="maps")(x)

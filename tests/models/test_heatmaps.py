@@ -1,0 +1,262 @@
+"""AU heatmap regression against Sanchez et al. (BMVC 2018): Eq. 1, Eq. 2,
+the adaptive AU weights, the network's size and an end-to-end run."""
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from au_jax.data.sources import DataInfo
+from au_jax.face.template import CANONICAL_68
+from au_jax.models import get_spec
+from au_jax.models.heatmaps import loss as L
+from au_jax.models.heatmaps import targets as T
+from au_jax.models.heatmaps.network import HeatmapHourglass
+from tests.conftest import tiny_config
+
+AUS = (6, 10, 12, 14, 17)
+
+
+def _info(aus=AUS, intensity_coded=None):
+  return DataInfo(aus=aus, intensity_coded=intensity_coded or (True,) * len(aus),
+                  occurrence_coded=(True,) * len(aus), datasets=("synthetic_au/fera_like",),
+                  metadata=({},))
+
+
+def _loop_maps(centres, ok, intensity, size, sigma, support):
+  """Eq. 1 with pixel loops: one Gaussian per centre, max over centres."""
+  b_n, a_n, k_n = ok.shape
+  out = np.zeros((b_n, size, size, a_n))
+  for b in range(b_n):
+    for a in range(a_n):
+      amp = max(float(intensity[b, a]), 0.0)
+      for k in range(k_n):
+        if not ok[b, a, k]:
+          continue
+        cx, cy = np.round(centres[b, a, k])
+        for y in range(size):
+          for x in range(size):
+            i, j = x - cx, y - cy
+            if abs(i) <= support * amp and abs(j) <= support * amp:
+              g = amp * np.exp(-(i * i + j * j) / (2 * sigma ** 2))
+              out[b, y, x, a] = max(out[b, y, x, a], g)
+  return out
+
+
+def _landmarks(rng, n, side):
+  """Template faces jittered by a few pixels, at `side` pixels."""
+  return (CANONICAL_68[None] * side + rng.normal(0, 2.0, (n, 68, 2))).astype(np.float32)
+
+
+def test_render_matches_a_pixel_loop_renderer():
+  rng = np.random.default_rng(0)
+  table = T.centre_table(AUS, T.JAANET_68)
+  lm = _landmarks(rng, 3, 256)
+  intensity = rng.integers(0, 6, (3, len(AUS))).astype(np.float32)
+  intensity[0, 1] = 0.0
+  centres, ok = T.au_centres(lm, table)
+  centres = T.to_map(centres, 256, 64)
+  got = np.asarray(T.render_heatmaps(centres, ok, intensity, size=64, sigma=3.0, support=6.0))
+  want = _loop_maps(np.asarray(centres), np.asarray(ok), intensity, 64, 3.0, 6.0)
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  # peak = intensity, at the rounded centre; support box grows with intensity
+  np.testing.assert_allclose(got.max(axis=(1, 2)), intensity, atol=1e-6)
+  assert got.shape == (3, 64, 64, len(AUS)) and np.isfinite(got).all()
+
+
+def test_centres_follow_the_jaanet_rule_on_the_template():
+  lm = (CANONICAL_68 * 256)[None].astype(np.float32)
+  table = T.centre_table((6, 12, 17), T.JAANET_68)
+  c, ok = T.au_centres(lm, table)
+  ruler = np.linalg.norm(lm[0, 42] - lm[0, 39])
+  np.testing.assert_allclose(c[0, 0, 0], lm[0, 41] + [0, ruler], rtol=1e-6)   # AU6: 1 below
+  np.testing.assert_allclose(c[0, 1], lm[0, [48, 54]], rtol=1e-6)             # AU12 corners
+  np.testing.assert_allclose(c[0, 2, 1], lm[0, 58] + [0, ruler / 2], rtol=1e-6)
+  assert np.asarray(ok).all()
+
+
+def test_zero_intensity_gives_an_all_zero_map():
+  table = T.centre_table(AUS, T.JAANET_68)
+  lm = (CANONICAL_68 * 64)[None].astype(np.float32)
+  c, ok = T.au_centres(lm, table)
+  maps = T.render_heatmaps(c, ok, jnp.zeros((1, len(AUS))), size=16, sigma=1.0)
+  assert float(jnp.abs(maps).max()) == 0.0
+  unknown = T.render_heatmaps(c, ok, -jnp.ones((1, len(AUS))), size=16, sigma=1.0)
+  assert float(jnp.abs(unknown).max()) == 0.0
+
+
+def test_missing_centre_skips_it_and_never_gives_nan():
+  table = T.centre_table((12, 17), T.JAANET_68)
+  lm = (CANONICAL_68 * 256)[None].astype(np.float32).copy()
+  lm[0, 48] = np.nan                       # one AU12 lip corner
+  lm[0, 39] = np.nan                       # the ruler: AU17's offset centres go
+  c, ok = T.au_centres(lm, table)
+  assert np.asarray(ok).tolist() == [[[False, True], [False, False]]]
+  c = T.to_map(c, 256, 64)
+  maps = np.asarray(T.render_heatmaps(c, ok, jnp.array([[3.0, 4.0]]), size=64, sigma=3.0))
+  assert np.isfinite(maps).all()
+  want = _loop_maps(np.asarray(c), np.asarray(ok), np.array([[3.0, 4.0]]), 64, 3.0, 6.0)
+  np.testing.assert_allclose(maps, want, atol=1e-5)    # AU12 from its other corner
+  assert maps[..., 0].max() == pytest.approx(3.0) and maps[..., 1].max() == 0.0
+  with pytest.raises(ValueError, match=r"AU12 centre 0 needs landmarks \[48\]"):
+    T.check_centres(lm[0], table, (12, 17), np.array([True, True]))
+  T.check_centres(lm[0], table, (12, 17), np.array([False, False]))   # no label: no target
+
+
+def test_missing_centre_modes_in_the_method():
+  rng = np.random.default_rng(1)
+  from tfds_builders.common import encode_png
+  lm = (CANONICAL_68 * 96).astype(np.float32)
+  lm[61] = np.nan                                  # AU10's first centre
+  rec = dict(image=encode_png((rng.random((96, 96, 3)) * 255).astype(np.uint8)), landmarks=lm,
+             intensity=np.array([1, 2, 3, 0, 1], np.int32),
+             occurrence=np.array([1, 1, 1, 0, 1], np.int32), dataset=np.int32(0))
+  cfg = dict(name="heatmaps", input_size=64, features=16)
+  method = get_spec("heatmaps").build(dict(cfg, missing_centre="error"), _info())
+  with pytest.raises(ValueError, match="AU10 centre 0"):
+    method.transform(rec, rng, True)
+  method = get_spec("heatmaps").build(cfg, _info())
+  ex = method.transform(rec, rng, True)
+  assert ex["image"].shape == (64, 64, 3) and ex["image"].max() <= 1.0
+  np.testing.assert_allclose(ex["landmarks"][0], (lm[0] + 0.5) * 64 / 96 - 0.5, rtol=1e-6)
+  batch = {k: np.stack([v, v]) for k, v in ex.items()}
+  batch["mask"] = np.ones(2, np.float32)
+  variables = method.init(jax.random.key(0), batch)
+  value, aux = jax.jit(method.loss, static_argnums=3)(variables, batch, jax.random.key(1), True)
+  assert np.isfinite(float(value))
+  assert np.isfinite(np.asarray(aux["model_state"]["au_weights"]["weights"])).all()
+
+
+def test_huber_is_eq2():
+  d = np.linspace(-3, 3, 61)
+  want = np.where(np.abs(d) < 1, 0.5 * d ** 2, np.abs(d) - 0.5)
+  np.testing.assert_allclose(L.huber(jnp.asarray(d), 0.0), want, atol=1e-6)
+
+
+def test_per_au_huber_averages_pixels_and_known_examples():
+  rng = np.random.default_rng(2)
+  pred, target = rng.normal(0, 2, (2, 2, 4, 4, 3))
+  valid = np.array([[1, 0, 1], [1, 1, 0]], np.float32)
+  got, has = L.per_au_huber(jnp.asarray(pred), jnp.asarray(target), jnp.asarray(valid))
+  d = np.abs(pred - target)
+  h = np.where(d < 1, 0.5 * d ** 2, d - 0.5).mean(axis=(1, 2))
+  want = [(h[:, a] * valid[:, a]).sum() / valid[:, a].sum() for a in range(3)]
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  assert np.asarray(has).all()
+
+
+def test_au_weights_are_the_previous_batchs_error_shares_with_a_floor():
+  prev = jnp.full((4,), 0.25)
+  w = L.next_au_weights(jnp.array([6.0, 3.0, 0.9, 0.1]), jnp.ones(4, bool), prev, 0.1)
+  np.testing.assert_allclose(w, [0.6, 0.3, 0.1, 0.1], rtol=1e-6)    # 0.09, 0.01 -> 0.1
+  # an AU without labels in the batch keeps its weight; zero error changes nothing
+  w2 = L.next_au_weights(jnp.array([1.0, 1.0, 0.0, 0.0]), jnp.array([1, 1, 0, 1], bool), w, 0.1)
+  np.testing.assert_allclose(w2, [0.5, 0.5, 0.1, 0.1], rtol=1e-6)
+  np.testing.assert_allclose(L.next_au_weights(jnp.zeros(4), jnp.ones(4, bool), w, 0.1), w)
+
+
+def test_loss_weights_this_batch_by_the_previous_one_and_carry_the_next():
+  """Two training steps of the method's loss: step 2 uses the weights step 1 returned."""
+  method = get_spec("heatmaps").build(dict(name="heatmaps", input_size=64, features=16),
+                                      _info())
+  rng = np.random.default_rng(3)
+  batch = dict(image=rng.random((4, 64, 64, 3)).astype(np.float32),
+               landmarks=_landmarks(rng, 4, 64),
+               intensity=np.array([[5, 0, 0, 0, 0]] * 3 + [[-1, 0, 0, 0, 1]], np.int32),
+               occurrence=np.zeros((4, 5), np.int32), mask=np.ones(4, np.float32))
+  v = method.init(jax.random.key(0), batch)
+  w0 = np.asarray(v["au_weights"]["weights"])
+  np.testing.assert_allclose(w0, 0.2)                      # equal shares of 5 AUs
+  batch2 = dict(batch, intensity=batch["intensity"][:, ::-1].copy())
+  for b in (batch, batch2):                                # two steps: w0 -> w1 -> w2
+    w = np.asarray(v["au_weights"]["weights"])
+    value, aux = method.loss(v, b, jax.random.key(1), True)
+    assert set(aux["model_state"]) == {"batch_stats", "au_weights"}
+    errs = _per_au_errors(method, v, b)
+    # this batch's loss: its per-AU Huber errors weighted by the previous batch's shares
+    np.testing.assert_allclose(float(value), float((w * errs).sum()), rtol=1e-5)
+    w_next = np.asarray(aux["model_state"]["au_weights"]["weights"])
+    np.testing.assert_allclose(w_next, np.maximum(errs / errs.sum(), 0.1), rtol=1e-5)
+    assert (w_next >= 0.1 - 1e-7).all() and not np.allclose(w_next, w)
+    v = {**v, **aux["model_state"]}
+
+
+def _per_au_errors(method, variables, batch):
+  """Per-AU errors of a training-mode forward pass, from the loss's own pieces."""
+  maps, _ = method.module.apply(variables, batch["image"], train=True, mutable=["batch_stats"])
+  table = T.centre_table(AUS, T.JAANET_68)
+  c, ok = T.au_centres(batch["landmarks"], table)
+  c = T.to_map(c, 64, 16)
+  target = T.render_heatmaps(c, ok, batch["intensity"], size=16, sigma=3.0 * 16 / 64,
+                             support=6.0 * 16 / 64)
+  valid = ((batch["intensity"] >= 0) & np.asarray(ok).any(-1)).astype(np.float32)
+  return np.asarray(L.per_au_huber(maps, target, jnp.asarray(valid))[0])
+
+
+def test_predict_is_the_clipped_map_maximum():
+  method = get_spec("heatmaps").build(dict(name="heatmaps", input_size=64, features=16),
+                                      _info())
+  x = np.random.default_rng(4).random((2, 64, 64, 3)).astype(np.float32)
+  v = method.init(jax.random.key(0), {"image": x})
+  # make the output conv's bias push every map far up / down
+  params = jax.tree.map(lambda a: a, v["params"])
+  params["maps"]["bias"] = jnp.array([9.0, -9.0, 0.0, 0.0, 0.0])
+  out = method.predict({**v, "params": params}, {"image": x})
+  maps = np.asarray(out["heatmaps"])
+  assert maps.shape == (2, 16, 16, 5)
+  np.testing.assert_allclose(out["intensity"], np.clip(maps.max(axis=(1, 2)), 0, 5), rtol=1e-6)
+  assert (np.asarray(out["intensity"])[:, 0] == 5).all()
+  assert (np.asarray(out["intensity"])[:, 1] == 0).all()
+  np.testing.assert_allclose(out["occurrence"], np.asarray(out["intensity"]) / 5, rtol=1e-6)
+
+
+def test_network_has_the_papers_size_and_map_shape():
+  """Sec. 4: ~3.5M parameters, "almost 4 times" fewer than ResNet-18 (~11M)."""
+  net = HeatmapHourglass(num_maps=5)
+  x = jnp.zeros((1, 256, 256, 3))
+  shapes = jax.eval_shape(lambda: net.init(jax.random.key(0), x, train=False))
+  n = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes["params"]))
+  assert 2.5e6 <= n <= 4.5e6, n
+  assert 11.7e6 / n > 3.0                 # ResNet-18: 11.69M with its 1000-way FC
+  out = jax.eval_shape(lambda: net.apply(
+      jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes), x, train=False))
+  assert out.shape == (1, 64, 64, 5)      # one 64 x 64 map per AU
+  assert set(shapes) == {"params", "batch_stats", "au_weights"}
+  with pytest.raises(ValueError, match="multiple of 64"):
+    HeatmapHourglass(num_maps=5, features=16).init(jax.random.key(0), jnp.zeros((1, 96, 96, 3)),
+                                                   train=False)
+
+
+def test_unknown_keys_missing_rules_and_occurrence_only_aus_fail():
+  build = get_spec("heatmaps").build
+  with pytest.raises(KeyError, match="sigmaa"):
+    build(dict(name="heatmaps", sigmaa=2.0), _info())
+  with pytest.raises(KeyError, match=r"no centre for AU\(s\) \[20\]"):
+    build(dict(name="heatmaps"), _info((6, 20)))
+  with pytest.raises(ValueError, match=r"AU\(s\) \[10\] are not coded for intensity"):
+    build(dict(name="heatmaps"), _info((6, 10), (True, False)))
+  with pytest.raises(ValueError, match="missing_centre"):
+    build(dict(name="heatmaps", missing_centre="drop"), _info())
+
+
+def test_runlocal_trains_end_to_end(tiny_data_dir, tmp_path):
+  from au_jax.train import loop
+  config = tiny_config("configs.heatmaps_synthetic", tiny_data_dir)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    report = loop.train_and_evaluate(config, str(tmp_path))
+  assert report["selection"]["metric"] == "icc"
+  assert report["aus"] == list(AUS)
+  assert "diverged" not in report
+  assert all(np.isfinite(report[s]["mean"][k]) for s in ("validation", "test")
+             for k in ("icc", "mae", "mse", "pcc", "f1"))
+  saved = np.load(tmp_path / "test_predictions.npz")
+  assert saved["heatmaps"].shape[1:] == (16, 16, 5)
+  np.testing.assert_allclose(saved["intensity"],
+                             np.clip(saved["heatmaps"].max(axis=(1, 2)), 0, 5), rtol=1e-5)
+  # the adaptive weights were carried and updated in the train state (and checkpointed)
+  from au_jax.predict import Predictor
+  w = np.asarray(Predictor.from_workdir(str(tmp_path), batch_size=16)
+                 .model_state["au_weights"]["weights"])
+  assert (w >= 0.1 - 1e-7).all() and not np.allclose(w, 0.2)
