@@ -193,8 +193,8 @@ class Predictor:
       k = len(examples)
       examples += [examples[0]] * (self.batch_size - k)      # fixed shape: one compilation
       pred = self._predict(self.params, self.model_state, self.fitted, _batch(examples))
-      for key in ("intensity", "occurrence"):
-        outs.setdefault(key, []).append(np.asarray(pred[key])[:k])
+      for key, value in pred.items():   # every output (DSIN's stages, heatmap maps, ...)
+        outs.setdefault(key, []).append(np.asarray(value)[:k])
     if not outs:
       a = self.info.num_aus
       return {"intensity": np.zeros((0, a), np.float32),

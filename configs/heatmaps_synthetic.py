@@ -16,8 +16,8 @@ Differences from the paper, for 2 CPU cores: the input is 64 x 64 (the
 synthetic faces are 96 x 96; the paper's 256), so the maps are 16 x 16 and
 Eq. 1's sigma and support scale with them (model.py); the hourglass is 64
 channels wide (the paper's 256: 3.42M parameters; here 0.22M); batch 32
-(the paper's 5). Optimiser: the paper's RMSprop at lr 1e-3 is not offered by
-au_jax.train.optim (sgd, adam), so this config uses Adam at lr 1e-3. No data
+(the paper's 5). Optimiser: the paper's RMSprop at lr 1e-3 (PyTorch's
+defaults: alpha 0.99, eps 1e-8 outside the square root). No data
 augmentation yet (landmark, colour, label perturbation: issue 12 item 4).
 Paper (BP4D, FERA 2015 test, Table 1): ICC 0.79 0.80 0.86 0.54 0.43, mean
 0.68; MSE mean 0.94. Ours on synthetic data: not yet measured.
@@ -49,7 +49,7 @@ def get_config(arg=None):
       sigma=3.0, support=6.0, huber_delta=1.0, missing_centre="skip", min_au_weight=0.1))
   config.train = common.train_config(
       batch_size=32,
-      optimizer=dict(name="adam", learning_rate=1e-3),
+      optimizer=dict(name="rmsprop", learning_rate=1e-3),
       group_optimizer={},
       stages=[dict(name="heatmaps", trainable="all", sampler="uniform",
                    steps=arg.steps or 1500)],

@@ -11,7 +11,7 @@ import optax
 from au_jax.errors import ConfigKeyError
 
 _KEYS = {"name", "learning_rate", "momentum", "nesterov", "weight_decay", "schedule",
-         "decay_steps", "warmup_steps", "clip_norm", "b1", "b2"}
+         "decay_steps", "warmup_steps", "clip_norm", "b1", "b2", "decay", "eps"}
 
 
 def make_optimizer(opt_cfg: dict) -> optax.GradientTransformation:
@@ -36,8 +36,11 @@ def make_optimizer(opt_cfg: dict) -> optax.GradientTransformation:
                    nesterov=bool(cfg.get("nesterov", False)))
   elif name == "adam":
     tx = optax.adam(lr_fn, b1=cfg.get("b1", 0.9), b2=cfg.get("b2", 0.999))
+  elif name == "rmsprop":   # Sanchez et al. 2018 (PyTorch's RMSprop: alpha 0.99, eps outside)
+    tx = optax.rmsprop(lr_fn, decay=cfg.get("decay", 0.99), eps=cfg.get("eps", 1e-8),
+                       eps_in_sqrt=False, momentum=cfg.get("momentum") or None)
   else:
-    raise ConfigKeyError(f"unknown optimizer {name!r} (sgd, adam)")
+    raise ConfigKeyError(f"unknown optimizer {name!r} (sgd, adam, rmsprop)")
   chain = []
   if cfg.get("clip_norm"):
     chain.append(optax.clip_by_global_norm(float(cfg["clip_norm"])))

@@ -42,3 +42,19 @@ def test_reset_optimizer_defaults_to_the_train_setting_and_can_be_set_per_stage(
   assert [s.reset_optimizer for s in segs] == [True, False]
   cfg["reset_optimizer"] = False
   assert [s.reset_optimizer for s in schedule.build_schedule(cfg, ("cnn", "head"))] == [False] * 2
+
+
+def test_rmsprop_matches_pytorchs_update_rule():
+  import jax.numpy as jnp
+  import numpy as np
+
+  from au_jax.train import optim
+  tx = optim.make_optimizer({"name": "rmsprop", "learning_rate": 0.1})
+  p, g = jnp.array([1.0, -2.0]), jnp.array([0.5, 3.0])
+  state = tx.init(p)
+  upd, state = tx.update(g, state, p)
+  upd2, _ = tx.update(g, state, p)
+  v1 = 0.01 * np.square(g)                      # v = alpha v + (1 - alpha) g^2, alpha 0.99
+  np.testing.assert_allclose(upd, -0.1 * g / (np.sqrt(v1) + 1e-8), rtol=1e-5)
+  v2 = 0.99 * v1 + 0.01 * np.square(g)
+  np.testing.assert_allclose(upd2, -0.1 * g / (np.sqrt(v2) + 1e-8), rtol=1e-5)
