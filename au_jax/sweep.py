@@ -1,0 +1,134 @@
+r"""Run one config over several folds (or any config arg) and report the mean.
+
+  python -m au_jax.sweep --config=configs/dsin_bp4d.py --sweep=fold=1,2,3 --workroot=runs/dsin_folds
+  python -m au_jax.sweep --config=configs/multilabel_disfa.py --sweep=protocol=loso \
+      --workroot=runs/ml_disfa_loso            # leave-one-subject-out: every subject once
+
+Each value runs `configs/x.py:<fixed args>,<key>=<value>` in its own workdir
+`<workroot>/<key>=<value>/` through the one training engine, one after the
+other, so the sweep resumes like any workdir (a finished fold is reused, an
+interrupted one continues). `protocol=loso` expands to `loso:<subject>` for
+every subject of the config's first dataset. At the end (and after every
+fold) `<workroot>/sweep.json` and `sweep.md` hold each fold's test means and,
+per metric, the mean, sd and 95% t-interval over folds, plus the per-AU mean
+over folds.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+import numpy as np
+
+from au_jax.io import atomic_write
+
+
+def _load(config_path: str, arg: str):
+  """get_config(arg) of a config file given by path (`configs/x.py`) or module."""
+  module = config_path[:-3].replace(os.sep, ".") if config_path.endswith(".py") else config_path
+  return importlib.import_module(module).get_config(arg or None)
+
+
+def expand(config_path: str, fixed: str, key: str, values: list[str]) -> list[str]:
+  """The sweep's values; `protocol=loso` becomes every subject of the first dataset."""
+  if key == "protocol" and values == ["loso"]:
+    from au_jax.data import sources
+    config = _load(config_path, fixed)
+    src = dict(config.data.sources[0])
+    builder = sources.get_builder(src["name"], config.data.get("data_dir"), src.get("manual_dir"))
+    subjects = sources.resolve_subjects(dict(builder.info.metadata), "all", "train")
+    return [f"loso:{s}" for s in subjects]
+  return values
+
+
+def summarise(folds: dict[str, dict]) -> dict:
+  """Per-metric mean / sd / 95% interval over folds, and per-AU means."""
+  from scipy import stats
+  names = list(folds)
+  metrics = sorted({k for r in folds.values() for k in r["test"]["mean"]})
+  out = {"folds": names, "mean": {}, "per_au_mean": {}}
+  for m in metrics:
+    v = np.array([folds[f]["test"]["mean"].get(m, np.nan) for f in names], float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    sd = float(v.std(ddof=1)) if n > 1 else float("nan")
+    half = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+    out["mean"][m] = {"mean": float(v.mean()) if n else float("nan"), "sd": sd,
+                      "ci95": [float(v.mean()) - half, float(v.mean()) + half] if n else None,
+                      "n": n}
+  aus = list(next(iter(folds.values()))["test"]["per_au"])
+  for au in aus:
+    row = {}
+    for m in metrics:
+      v = [folds[f]["test"]["per_au"].get(au, {}).get(m) for f in names]
+      v = [x for x in v if x is not None and np.isfinite(x)]
+      if v:
+        row[m] = float(np.mean(v))
+    out["per_au_mean"][au] = row
+  return out
+
+
+def _markdown(config_path, key, folds, summary) -> str:
+  metrics = list(summary["mean"])
+  lines = [f"# Sweep of {config_path} over {key}", "",
+           "| fold | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+  fmt = lambda x: "–" if x is None or not np.isfinite(x) else f"{x:.3f}"
+  for f, r in folds.items():
+    lines.append(f"| {f} | " + " | ".join(fmt(r["test"]["mean"].get(m)) for m in metrics) + " |")
+  lines.append("| **mean** | " + " | ".join(
+      f"{fmt(summary['mean'][m]['mean'])} ± {fmt(summary['mean'][m]['sd'])}" for m in metrics)
+               + " |")
+  return "\n".join(lines) + "\n"
+
+
+def run(config_path: str, fixed: str, key: str, values: list[str], workroot: str) -> dict:
+  from au_jax.train import loop
+  values = expand(config_path, fixed, key, values)
+  os.makedirs(workroot, exist_ok=True)
+  folds = {}
+  for value in values:
+    arg = ",".join(a for a in (fixed, f"{key}={value}") if a)
+    wd = os.path.join(workroot, f"{key}={value}".replace(":", "_"))
+    done = os.path.join(wd, "report.json")
+    if os.path.exists(done) and os.path.exists(os.path.join(wd, "sweep_done")):
+      report = json.load(open(done))
+    else:
+      print(f"[sweep] {config_path}:{arg} -> {wd}", flush=True)
+      report = loop.train_and_evaluate(_load(config_path, arg), wd)
+      atomic_write(os.path.join(wd, "sweep_done"), "1\n")
+    folds[f"{key}={value}"] = report
+    summary = summarise(folds)
+    atomic_write(os.path.join(workroot, "sweep.json"), json.dumps(
+        {"config": config_path, "fixed_args": fixed, "key": key, "values": values,
+         "summary": summary, "folds": {f: r["test"] for f, r in folds.items()}},
+        indent=1, default=float))
+    atomic_write(os.path.join(workroot, "sweep.md"), _markdown(config_path, key, folds, summary))
+  return summary
+
+
+def main(argv=None) -> int:
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("--config", required=True, help="configs/x.py, optionally :fixed,args")
+  ap.add_argument("--sweep", required=True, help="key=v1,v2,... (or protocol=loso)")
+  ap.add_argument("--workroot", required=True, help="folder for the per-fold workdirs")
+  args = ap.parse_args(argv)
+  from au_jax.errors import UserError
+  path, _, fixed = args.config.partition(":")
+  key, eq, values = args.sweep.partition("=")
+  if not eq or not values:
+    ap.error(f"--sweep must be key=v1,v2,..., got {args.sweep!r}")
+  try:
+    summary = run(path, fixed, key.strip(), [v.strip() for v in values.split(",") if v.strip()],
+                  args.workroot)
+  except (UserError, KeyError, ModuleNotFoundError) as e:
+    print(f"au_jax.sweep: {e.args[0] if e.args else e}", file=sys.stderr)
+    return 2
+  print(open(os.path.join(args.workroot, "sweep.md")).read())
+  return 0 if summary else 1
+
+
+if __name__ == "__main__":
+  sys.exit(main())
