@@ -188,6 +188,8 @@ def main():
   ap.add_argument("--steps", type=int, default=600)
   ap.add_argument("--seeds", default="0,1,2,3,4")
   ap.add_argument("--equal_updates", action="store_true")
+  ap.add_argument("--summarise_only", action="store_true",
+                  help="print the tables and claims of the runs already in --out; run nothing")
   ap.add_argument("--variants", default="", help="e.g. ccnn_it,ocnn (default: all 8)")
   ap.add_argument("--multi", action="store_true")
   ap.add_argument("--workroot", default="/tmp/ccnn_ablation")
@@ -214,7 +216,9 @@ def main():
     prev = json.load(open(args.out))
     if prev.get("steps") == args.steps:
       done = {(r["name"], r["seed"]): r for r in prev.get("runs", [])}
-  runs = []
+  runs, all_jobs = [], list(jobs)
+  if args.summarise_only:
+    jobs = [j for j in jobs if (run_name(j[0], j[1], j[3], j[4]), j[2]) in done]
   for v, it, s, multi, half in jobs:
     t = time.time()
     key = (run_name(v, it, multi, half), s)
@@ -226,10 +230,14 @@ def main():
           f"({time.time() - t:.0f} s)", flush=True)
     summary = summarise(runs)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-      json.dump({"steps": args.steps, "seeds": seeds, "dataset": "synthetic_au/disfa_like",
-                 "test": "disfa_like test subjects (protocol default)",
-                 "runs": runs, "summary": summary, "claims": claims(runs)}, f, indent=1)
+    have = {(r["name"], r["seed"]) for r in runs}
+    complete = [sd for sd in seeds
+                if all((run_name(j[0], j[1], j[3], j[4]), sd) in have for j in all_jobs if j[2] == sd)]
+    from au_jax.io import atomic_write
+    atomic_write(args.out, json.dumps(
+        {"steps": args.steps, "seeds": seeds, "seeds_complete": complete,
+         "dataset": "synthetic_au/disfa_like", "test": "disfa_like test subjects (protocol default)",
+         "runs": runs, "summary": summary, "claims": claims(runs)}, indent=1))
   print("\n| claim | A − B | decoding | ΔICC mean [95% CI] (n seeds) | verdict |\n"
         "|---|---|---|---|---|")
   for c in claims(runs):
