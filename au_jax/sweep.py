@@ -1,14 +1,16 @@
 r"""Run one config over several folds (or any config arg) and report the mean.
 
   python -m au_jax.sweep --config=configs/dsin_bp4d.py --sweep=fold=1,2,3 --workroot=runs/dsin_folds
-  python -m au_jax.sweep --config=configs/multilabel_disfa.py --sweep=protocol=loso \
+  python -m au_jax.sweep --config=configs/multilabel_disfa.py --sweep=protocol=loso75 \
       --workroot=runs/ml_disfa_loso            # leave-one-subject-out: every subject once
 
 Each value runs `configs/x.py:<fixed args>,<key>=<value>` in its own workdir
 `<workroot>/<key>=<value>/` through the one training engine, one after the
 other, so the sweep resumes like any workdir (a finished fold is reused, an
 interrupted one continues). `protocol=loso` expands to `loso:<subject>` for
-every subject of the config's first dataset. At the end (and after every
+every subject of the config's first dataset, `protocol=loso75` to
+`loso75:<subject>` (validation = 25% of the other subjects by a seed, the
+config's to set; see au_jax.data.sources.resolve_subjects). At the end (and after every
 fold) `<workroot>/sweep.json` and `sweep.md` hold each fold's test means and,
 per metric, the mean, sd and 95% t-interval over folds, plus the per-AU mean
 over folds.
@@ -32,15 +34,19 @@ def _load(config_path: str, arg: str):
   return importlib.import_module(module).get_config(arg or None)
 
 
+LOSO_FORMS = ("loso", "loso75")   # au_jax.data.sources.resolve_subjects
+
+
 def expand(config_path: str, fixed: str, key: str, values: list[str]) -> list[str]:
-  """The sweep's values; `protocol=loso` becomes every subject of the first dataset."""
-  if key == "protocol" and values == ["loso"]:
+  """The sweep's values; `protocol=loso` (or `loso75`) becomes `loso:<s>` (or
+  `loso75:<s>`) for every subject of the first dataset."""
+  if key == "protocol" and len(values) == 1 and values[0] in LOSO_FORMS:
     from au_jax.data import sources
     config = _load(config_path, fixed)
     src = dict(config.data.sources[0])
     builder = sources.get_builder(src["name"], config.data.get("data_dir"), src.get("manual_dir"))
     subjects = sources.resolve_subjects(dict(builder.info.metadata), "all", "train")
-    return [f"loso:{s}" for s in subjects]
+    return [f"{values[0]}:{s}" for s in subjects]
   return values
 
 

@@ -59,6 +59,28 @@ def train_config(steps: int) -> ml_collections.ConfigDict:
   )
 
 
+# Sec. V: "the optimal model being selected 1000 iterations after the
+# validation error starts increasing". The engine stops after `patience`
+# evaluations without a better validation metric and keeps the best one, so
+# patience x eval_every = 1000 iterations. The validation error is 1 - mean
+# 2AFC ("auc", the paper's threshold-free metric; the engine computes no
+# validation loss, and accuracy would depend on the tuned thresholds).
+EARLY_STOP_ITERATIONS = 1000
+
+
+def select_as_published(train_cfg, eval_every: int = 250, retrain: bool = True) -> None:
+  """Early stopping 1000 iterations after the validation 2AFC stops rising,
+  then (`retrain`) training again on train + validation for the selected
+  number of steps, the QDA refitted, test with the first run's thresholds
+  ("we retrain the network with a combination of training and validation
+  data prior to leave-one-out testing", Sec. V; au_jax.train.retrain)."""
+  if EARLY_STOP_ITERATIONS % eval_every:
+    raise ValueError(f"eval_every {eval_every} must divide {EARLY_STOP_ITERATIONS}")
+  train_cfg.update(select_metric="auc", eval_every=eval_every,
+                   patience=EARLY_STOP_ITERATIONS // eval_every, patience_scope="run",
+                   retrain_on_validation=retrain)
+
+
 def make_runlocal(config, steps: int = 0) -> None:
   """A tiny smoke run in place: seconds instead of minutes."""
   config.model.kernels = (5, 3)
@@ -68,6 +90,7 @@ def make_runlocal(config, steps: int = 0) -> None:
   config.train.stages = stages(steps or 6)
   config.train.log_every = 2
   config.train.eval_every = 3
+  config.train.patience = min(config.train.get("patience", 0), 2)
   config.train.checkpoint_every = 3
   config.eval.batch_size = 16
 

@@ -32,3 +32,13 @@ def test_loso_expands_to_every_subject(tiny_data_dir, monkeypatch):
   monkeypatch.setenv("AU_JAX_DATA_DIR", tiny_data_dir)
   values = sweep.expand("configs/gudi_synthetic.py", "runlocal", "protocol", ["loso"])
   assert values == [f"loso:D0{i}" for i in range(1, 7)]
+
+
+def test_loso75_expands_to_every_subject_and_the_config_adds_its_split_seed(
+    tiny_data_dir, monkeypatch):
+  monkeypatch.setenv("AU_JAX_DATA_DIR", tiny_data_dir)
+  values = sweep.expand("configs/gudi_synthetic.py", "runlocal", "protocol", ["loso75"])
+  assert values == [f"loso75:D0{i}" for i in range(1, 7)]
+  from configs import multilabel_disfa
+  config = multilabel_disfa.get_config("split_seed=2,protocol=loso75:SN003")
+  assert config.data.sources[0]["protocol"] == "loso75:SN003:2"

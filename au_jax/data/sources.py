@@ -1,7 +1,8 @@
 """Datasets -> random-access record sources and label indices, by protocol.
 
 A data config names one or more TFDS datasets (`name/config`) and, for each,
-a protocol of the builder's metadata (or `loso:<subject>`, or `all`). For a
+a protocol of the builder's metadata (or `loso:<subject>`, `loso75:<subject>`,
+or `all`; see `resolve_subjects`). For a
 split ("train", "validation", "test") this module resolves the protocol to a
 subject list, opens the per-subject TFDS splits as one random-access source
 and builds the split's LabelIndex. Several datasets with different AU lists
@@ -137,14 +138,46 @@ def _check_built_from(builder, name: str, manual_dir: str, data_dir: str) -> Non
         f"--manual_dir={manual_dir} --data_dir={data_dir} --overwrite, or use another data_dir.")
 
 
+LOSO_VALIDATION_FRACTION = 0.25   # loso75: Ghosh et al. (ACII 2015), Sec. V
+
+
+def loso75_split(everyone: Sequence[str], subject: str, seed: int = 0) -> dict[str, list[str]]:
+  """Leave `subject` out; 75/25 train/validation of the others by `seed`.
+
+  Ghosh et al. (ACII 2015, Sec. V): "in each testing fold, 75% of the
+  subjects were used for training, and the remaining 25% for validation
+  according to a random seed". Validation = round-half-up(25% of the other
+  subjects), at least 1 and at most all but one of them (DISFA: 26 others ->
+  7 validation, 19 train), drawn by a permutation of the sorted others from
+  `np.random.default_rng([seed, index of subject])`: the same (subject, seed)
+  always gives the same split, and folds of one seed differ beyond the
+  left-out subject. Lists are sorted.
+  """
+  everyone = sorted(everyone)
+  rest = [s for s in everyone if s != subject]
+  if len(rest) < 2:
+    raise ConfigValueError(f"loso75 needs at least 3 subjects, the dataset has {everyone}")
+  n_val = min(max(int(np.floor(LOSO_VALIDATION_FRACTION * len(rest) + 0.5)), 1), len(rest) - 1)
+  rng = np.random.default_rng([int(seed), everyone.index(subject)])
+  val = {rest[i] for i in rng.permutation(len(rest))[:n_val]}
+  return {"test": [subject], "validation": sorted(val),
+          "train": [s for s in rest if s not in val]}
+
+
 def resolve_subjects(metadata: dict, protocol: str, split: str,
                      all_split: str = "train") -> list[str]:
-  """Subjects of `split` under `protocol` (a builder protocol, 'loso:<s>' or 'all').
+  """Subjects of `split` under `protocol`.
 
+  A builder protocol (metadata["protocols"]), or:
   'all': every subject in `all_split` ("train" for a training source, "test"
-  for a test source of a cross-dataset protocol), none in the other splits.
+    for a test source of a cross-dataset protocol), none in the other splits.
   'loso:<s>': test = [s]; validation = the next subject in sorted order (so
-  thresholds are never tuned on the test subject); train = the rest.
+    thresholds are never tuned on the test subject); train = the rest.
+  'loso75:<s>' or 'loso75:<s>:<seed>' (seed 0 when absent): test = [s]; the
+    other subjects split 75/25 into train / validation by the seed
+    (`loso75_split`; the DISFA protocol of Ghosh et al., ACII 2015, Table I).
+  `python -m au_jax.sweep --sweep=protocol=loso` (or `=loso75`) runs every
+  subject's fold.
   """
   for s in (split, all_split):
     if s not in SPLITS:
@@ -153,17 +186,26 @@ def resolve_subjects(metadata: dict, protocol: str, split: str,
   everyone = sorted({s for p in protocols.values() for v in p.values() for s in v})
   if protocol == "all":
     return everyone if split == all_split else []
-  if protocol.startswith("loso:"):
-    subject = protocol.split(":", 1)[1]
+  form, _, rest = protocol.partition(":")
+  if form in ("loso", "loso75") and rest:
+    subject, seed = rest, "0"
+    if form == "loso75" and rest not in everyone and ":" in rest:
+      subject, _, seed = rest.rpartition(":")
     if subject not in everyone:
       raise ConfigKeyError(f"protocol {protocol!r}: subject {subject!r} not in dataset; "
                      f"known: {everyone}")
+    if form == "loso75":
+      if not seed.lstrip("-").isdigit():
+        raise ConfigValueError(f"protocol {protocol!r}: the seed {seed!r} is not an integer "
+                               "('loso75:<subject>:<seed>')")
+      return loso75_split(everyone, subject, int(seed))[split]
     val = everyone[(everyone.index(subject) + 1) % len(everyone)]
     return {"test": [subject], "validation": [val],
             "train": [s for s in everyone if s not in (subject, val)]}[split]
   if protocol not in protocols:
     raise ConfigKeyError(f"unknown protocol {protocol!r}; the dataset defines "
-                   f"{sorted(protocols)} (plus 'all' and 'loso:<subject>')")
+                   f"{sorted(protocols)} (plus 'all', 'loso:<subject>' and "
+                   "'loso75:<subject>[:<seed>]')")
   return list(protocols[protocol].get(split, []))
 
 

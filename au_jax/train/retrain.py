@@ -20,9 +20,19 @@ thresholds. `run(config, workdir, first_report)`:
 
 Steps that an early stop skipped in the first run are counted by its selected
 step, so here they are trained. Rerunning `run` resumes like any workdir.
+
+Fit stages (spec.FittedHead, e.g. the multi-label CNN's QDA): the first run
+fits them on the selected parameters and then selects the fit's step (the
+fitted state is part of the model), so its selected step is the fit's, past
+any early stop. The schedule is then cut at the step of the parameters the
+fit used (the best validation step before the fit, from metrics.jsonl) and
+the fit stages that followed in the first run are kept after the cut
+(`retrain_stages`): the retrain trains as many steps as were selected and
+refits the head on its own parameters.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import ml_collections
@@ -54,11 +64,59 @@ def truncated_stages(train_cfg, steps: int) -> list[dict]:
   return out
 
 
-def retrain_config(config, first_report: dict) -> ml_collections.ConfigDict:
-  """The config of the second run (see the module docstring, 1-2)."""
+def _fit_ends(train_cfg) -> dict[int, dict]:
+  """{global step after a fit stage: that stage} over the unrolled schedule."""
+  out, step = {}, 0
+  for _ in range(int(train_cfg.get("repeat", 1))):
+    for st in train_cfg["stages"]:
+      step += 1 if "fit" in st else int(st["steps"])
+      if "fit" in st:
+        out[step] = dict(st)
+  return out
+
+
+def retrain_stages(train_cfg, selected: int, selections: list[tuple[int, int]]) -> list[dict]:
+  """The retrain's schedule: cut at the step of the selected parameters, then
+  the fit stages the first run ran after it (each name once, its last).
+
+  selected: the first run's selected step; selections: its (step, best_step)
+  selection records in order (metrics.jsonl, split "selection"). When
+  `selected` ends a fit stage, the parameters are those of the best step
+  selected before the fit (repeatedly, for a chain of fits)."""
+  fits = _fit_ends(train_cfg)
+  params = int(selected)
+  while params in fits:
+    before = [b for s, b in selections if s < params and b < params]
+    if not before:
+      break
+    params = before[-1]
+  kept = {}
+  for end, st in sorted(fits.items()):
+    if params < end <= selected:
+      kept.pop(st["fit"], None)
+      kept[st["fit"]] = st
+  out = truncated_stages(train_cfg, params)
+  return out + [st for st in kept.values() if not (out and out[-1] == st)]
+
+
+def _selection_records(workdir: str) -> list[tuple[int, int]]:
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  return [(int(r["step"]), int(r["best_step"])) for r in rows if r.get("split") == "selection"]
+
+
+def retrain_config(config, first_report: dict, workdir: str | None = None
+                   ) -> ml_collections.ConfigDict:
+  """The config of the second run (see the module docstring, 1-2); `workdir`
+  is the first run's (its selection records place a fit stage's parameters)."""
   cfg = ml_collections.ConfigDict(config.to_dict())
   cfg.data.train_splits = TRAIN_SPLITS
-  cfg.train.stages = truncated_stages(config.train, first_report["selection"]["step"])
+  cfg.train.stages = retrain_stages(
+      config.train, first_report["selection"]["step"],
+      _selection_records(os.path.expanduser(workdir)) if workdir else [])
   cfg.train.repeat = 1
   cfg.train.select_metric = "none"
   cfg.train.patience = 0
@@ -70,7 +128,7 @@ def retrain_config(config, first_report: dict) -> ml_collections.ConfigDict:
 
 def run(config, workdir: str, first_report: dict) -> dict:
   """Retrain on train + validation; the report with the first run's thresholds."""
-  cfg = retrain_config(config, first_report)
+  cfg = retrain_config(config, first_report, workdir)
   rdir = os.path.join(os.path.abspath(os.path.expanduser(workdir)), RETRAIN_DIR)
   report = loop.train_and_evaluate(cfg, rdir)
   thr = np.asarray(first_report["thresholds"], np.float64)
@@ -85,7 +143,7 @@ def run(config, workdir: str, first_report: dict) -> dict:
       validation=first_report["validation"],
       retrain=dict(train_splits=list(TRAIN_SPLITS),
                    train_records=len(sources.load_split(cfg.data, "train", info_parts).index),
-                   steps=int(first_report["selection"]["step"]),
+                   steps=sum(1 if "fit" in st else int(st["steps"]) for st in cfg.train.stages),
                    thresholds="the first run's, tuned on validation",
                    first_workdir=os.path.dirname(rdir)))
   evaluate.write_report(rdir, report)

@@ -109,3 +109,37 @@ def test_a_config_manual_dir_never_reuses_a_build_of_another_tree(tmp_path):
   with pytest.raises(sources.DatasetNotFoundError, match=r"built from .*A.*not from .*B.*"
                                                          r"\n.*--overwrite"):
     sources._check_built_from(built, "disfa", str(tmp_path / "B"), "/data")
+
+
+DISFA_LIKE = {"protocols": {"all": {"test": [f"SN{i:03d}" for i in range(1, 28)]}}}
+
+
+def _loso75(protocol, meta=DISFA_LIKE):
+  return {s: sources.resolve_subjects(meta, protocol, s) for s in sources.SPLITS}
+
+
+def test_loso75_leaves_one_subject_out_and_splits_the_rest_75_25_by_seed():
+  split = _loso75("loso75:SN005:0")
+  assert split["test"] == ["SN005"]
+  assert not set(split["train"]) & set(split["validation"])
+  assert "SN005" not in split["train"] + split["validation"]
+  assert sorted(sum(split.values(), [])) == sorted(DISFA_LIKE["protocols"]["all"]["test"])
+  assert (len(split["train"]), len(split["validation"])) == (19, 7)   # 26 others: 25% -> 7
+  assert _loso75("loso75:SN005:0") == split                          # same seed, same split
+  assert _loso75("loso75:SN005") == split                            # seed 0 by default
+  assert _loso75("loso75:SN005:1")["validation"] != split["validation"]
+  assert _loso75("loso75:SN006:0")["validation"] != split["validation"]
+  # the fraction holds on small datasets, never leaving train or validation empty
+  small = {"protocols": {"p": {"train": list("abcde")}}}
+  for s in "abcde":
+    got = _loso75(f"loso75:{s}:3", small)
+    assert got["test"] == [s] and len(got["validation"]) == 1 and len(got["train"]) == 3
+
+
+def test_loso75_bad_subject_seed_or_size_is_named():
+  with pytest.raises(KeyError, match="zz"):
+    sources.resolve_subjects(DISFA_LIKE, "loso75:zz:0", "train")
+  with pytest.raises(ValueError, match="seed 'x'"):
+    sources.resolve_subjects(DISFA_LIKE, "loso75:SN001:x", "train")
+  with pytest.raises(ValueError, match="at least 3"):
+    sources.resolve_subjects({"protocols": {"p": {"train": ["a", "b"]}}}, "loso75:a", "train")

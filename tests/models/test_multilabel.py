@@ -239,3 +239,51 @@ def test_report_phi_of_perfect_predictions_matches_the_truth():
   np.testing.assert_allclose(table["accuracy"], 1.0)
   np.testing.assert_allclose(table["auc"], 1.0)
   assert np.isnan(table["auc_softmax"]).all()
+
+
+# ------------------------------------------------ Sec. V model selection
+
+
+def test_retrain_keeps_the_qda_fit_and_cuts_at_the_parameters_it_was_fitted_on():
+  from au_jax.train import retrain
+  cfg = dict(repeat=1, stages=[dict(name="sgd", steps=8000), dict(name="qda", fit="qda")])
+  # early stop: best at 2000, the fit (step 8001) is then selected by force
+  sel = [(250, 250), (500, 500), (2000, 2000), (8001, 8001)]
+  assert retrain.retrain_stages(cfg, 8001, sel) == [dict(name="sgd", steps=2000),
+                                                    dict(name="qda", fit="qda")]
+  # a repeated schedule: the fit is kept once, after the cut
+  cfg2 = dict(repeat=2, stages=[dict(name="a", steps=3), dict(name="q", fit="qda")])
+  assert retrain.retrain_stages(cfg2, 8, [(2, 2), (4, 4), (6, 6), (8, 8)]) == [
+      dict(name="a", steps=3), dict(name="q", fit="qda"), dict(name="a", steps=2),
+      dict(name="q", fit="qda")]
+  assert retrain.retrain_stages(cfg2, 8, [(2, 2), (4, 4), (7, 2), (8, 8)]) == [
+      dict(name="a", steps=2), dict(name="q", fit="qda")]
+  # without fit stages (or records) it is the plain cut
+  assert retrain.retrain_stages(dict(stages=[dict(name="a", steps=9)]), 5, []) == [
+      dict(name="a", steps=5)]
+
+
+def test_select_as_published_stops_1000_iterations_after_the_best_and_retrains_with_the_qda(
+    tiny_data_dir, tmp_path):
+  import json
+  from configs import multilabel_synthetic as ml
+  config = tiny_config("configs.multilabel_synthetic", tiny_data_dir, "runlocal,steps=40")
+  ml.select_as_published(config.train, eval_every=250)
+  assert config.train.patience * config.train.eval_every == 1000
+  assert config.train.select_metric == "auc" and config.train.retrain_on_validation
+  config.train.update(eval_every=2, patience=2)     # tiny: 2 evaluations of 2 steps
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    report = loop.train_and_evaluate(config, str(tmp_path))
+  rows = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
+  best = [r["best_step"] for r in rows if r["split"] == "selection" and r["step"] < 41]
+  stop = [r for r in rows if r["split"] == "early_stop"]
+  assert stop and stop[0]["step"] == best[-1] + 4 and best[-1] < 40   # 2 x 2 steps later
+  # the retrain: as many SGD steps as selected, then the QDA refitted on them
+  rrows = [json.loads(x) for x in open(tmp_path / "retrain" / "metrics.jsonl")]
+  fits = [r for r in rrows if r.get("fit") == "qda"]
+  assert len(fits) == 1 and fits[0]["step"] == best[-1] + 1
+  assert report["retrain"]["steps"] == best[-1] + 1
+  from au_jax.predict import Predictor
+  p = Predictor.from_workdir(str(tmp_path / "retrain"), batch_size=16)
+  assert float(np.abs(np.asarray(p.fitted["qda"]["precision"])).sum()) > 0
