@@ -202,6 +202,21 @@ def test_qda_stage_reaches_the_predictor_with_the_final_evaluation_scores(
     pred[rows] = out["occurrence"]
   np.testing.assert_allclose(pred, saved["occurrence"], rtol=1e-4, atol=1e-5)
 
+  # Figs. 2-3: the features are the QDA's input; t-SNE of a capped sample per domain
+  assert out["features"].shape == (len(recs), 13)          # h_i: the 12 AUs + neutral logits
+  from au_jax.models.multilabel import report as ml_report
+  fig = ml_report.tsne_figure(str(tmp_path), "AU12", cap=30)
+  for name, split in (("train_domain", "validation"), ("test_domain", "test")):
+    d = fig[name]
+    occ = sources.load_split(config.data, split).index.occurrence[:, list(p.info.aus).index(12)]
+    assert len(d["rows"]) == min(30, int((occ >= 0).sum())) == len(d["embedding"])
+    np.testing.assert_array_equal(d["present"], occ[d["rows"]])
+    assert np.isfinite(d["embedding"]).all() and d["embedding"].std() > 0
+  # the test-domain features equal the final evaluation's on the same frames
+  np.testing.assert_allclose(fig["test_domain"]["features"],
+                             saved["features"][fig["test_domain"]["rows"]], rtol=1e-4, atol=1e-4)
+  assert (tmp_path / "plots" / "tsne_AU12.png").exists()
+
 
 def test_cross_config_needs_two_shared_aus_and_names_both_lists(monkeypatch):
   from configs import multilabel_cross
@@ -223,6 +238,14 @@ def test_before_the_qda_fit_occurrence_is_the_softmax_score():
   logits = m.module.apply({"params": v["params"]}, x, train=False)[0]
   np.testing.assert_allclose(out["occurrence_softmax"], jax.nn.softmax(logits)[:, :3], rtol=1e-6)
   assert out["occurrence"].shape == (5, 3)          # no score for the neutral output
+
+
+def test_tsne_without_scikit_learn_is_skipped_with_a_note(monkeypatch, capsys):
+  import sys
+  from au_jax.models.multilabel import report as ml_report
+  monkeypatch.setitem(sys.modules, "sklearn.manifold", None)
+  assert ml_report.tsne_figure("/nonexistent", "AU12") is None
+  assert "scikit-learn is not installed" in capsys.readouterr().out
 
 
 def test_report_phi_of_perfect_predictions_matches_the_truth():

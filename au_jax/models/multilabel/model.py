@@ -26,7 +26,8 @@ Paper -> code:
                             `occurrence_softmax` = p_ij of Eq. 2 (both are in
                             test_predictions.npz and the method's report);
                             `intensity` = 5 x occurrence (the method detects
-                            occurrence only; the engine's uniform output)
+                            occurrence only; the engine's uniform output);
+                            `features` = h_i, the QDA's input (Figs. 2-3)
 """
 from __future__ import annotations
 
@@ -267,7 +268,8 @@ def build(model_cfg, data_info) -> Method:
     # An unfitted head is all zeros; a fitted one has log priors < 0 (qda.fit).
     fitted = jnp.any(head["log_prior"] != 0)
     occ = jnp.where(fitted, p_qda, p_soft)
-    return {"intensity": 5.0 * occ, "occurrence": occ, "occurrence_softmax": p_soft}
+    return {"intensity": 5.0 * occ, "occurrence": occ, "occurrence_softmax": p_soft,
+            "features": h}
 
   def param_group(path):
     return "cnn" if path[0].startswith("conv") else "head"

@@ -12,6 +12,25 @@ the test split (the test dataset under a cross-dataset protocol):
   - phi coefficients between AUs of the ground truth and of the QDA's 0/1
     predictions (Fig. 4 (a) and (b)), their correlation over AU pairs, and
     the two heatmaps in plots/phi_truth_vs_pred.png.
+
+Figs. 2-3, on request (a t-SNE takes seconds to minutes, so not after every run):
+
+  python -m au_jax.models.multilabel.report runs/ml_bp4d_disfa --tsne AU12
+
+t-SNE of the features h_i (the QDA's input, `predict`'s "features": the last
+FC layer) of one AU, (a) on the training domain -- the validation split, the
+paper's "development set" -- and (b) on the test domain -- the test split
+(another dataset under a cross-dataset protocol), points red where the AU is
+present and blue where absent (uncoded frames left out). Each panel embeds
+its own sample: at most `TSNE_SAMPLE` = 500 frames per domain, drawn at
+random (seed 0) among the coded ones; features come from the workdir's model
+through the Predictor, each subject's mean face from that subject's frames
+in the split (as in evaluation). Written to plots/tsne_AU12.png and
+multilabel_tsne_AU12.npz (the embeddings, labels and sample indices).
+scikit-learn is not a runtime dependency: without it the figure is skipped
+with a one-line note. After `retrain_on_validation`, WORKDIR/retrain holds
+the retrained model, whose validation frames were training frames; the
+selection run (WORKDIR) shows the paper's held-out development set.
 """
 from __future__ import annotations
 
@@ -110,7 +129,112 @@ def write_report(workdir: str) -> dict:
   return out
 
 
-if __name__ == "__main__":
-  for w in sys.argv[1:]:
+TSNE_SAMPLE = 500   # frames per domain (Figs. 2-3)
+
+
+def domain_features(predictor, data_cfg, split: str, au_col: int, cap: int = TSNE_SAMPLE,
+                    seed: int = 0) -> dict:
+  """{'features' [n, D], 'present' [n] 0/1, 'rows' [n], 'coded' int}: at most
+  `cap` random coded frames of `split`, features through the Predictor with
+  each subject's mean face fitted on that subject's frames of the split."""
+  from au_jax.data import sources, transforms as T
+  from au_jax.train.fitted import evenly_spaced
+  data = sources.load_split(data_cfg, split)
+  occ = np.asarray(data.index.occurrence)[:, au_col]
+  coded = np.flatnonzero(occ >= 0)
+  rows = np.sort(np.random.default_rng(seed).choice(coded, min(cap, len(coded)), replace=False))
+  subject = np.asarray(data.index.subject)
+
+  def faces(idx):
+    recs = [data.source[int(i)] for i in idx]
+    return (np.stack([T.decode(r["image"]) for r in recs]),
+            np.stack([r["landmarks"] for r in recs]))
+
+  feats = {}
+  for s in np.unique(subject[rows]):
+    mine = rows[subject[rows] == s]
+    session = None
+    if predictor.session_sample:
+      every = np.flatnonzero(subject == s)
+      session = predictor.fit_session(*faces(evenly_spaced(every, predictor.session_sample)))
+    pred = predictor.predict(*faces(mine), session=session)
+    feats.update(zip(mine.tolist(), np.asarray(pred["features"], np.float32)))
+  return {"features": np.stack([feats[int(i)] for i in rows]) if len(rows) else
+          np.zeros((0, 0), np.float32),
+          "present": occ[rows].astype(int), "rows": rows, "coded": int(len(coded))}
+
+
+def tsne_figure(workdir: str, au: str, cap: int = TSNE_SAMPLE, seed: int = 0) -> dict | None:
+  """Figs. 2-3 for one AU ("AU12" or "12"); None (with a note) without scikit-learn."""
+  try:
+    from sklearn.manifold import TSNE
+  except ImportError:
+    print("[multilabel] t-SNE figure skipped: scikit-learn is not installed "
+          "(pip install scikit-learn)")
+    return None
+  from au_jax import aus as au_lib
+  from au_jax.predict import Predictor
+  predictor = Predictor.from_workdir(workdir)
+  number = int(str(au).upper().removeprefix("AU"))
+  if number not in predictor.info.aus:
+    raise ValueError(f"AU {au} is not among this model's AUs {list(predictor.info.aus)}")
+  col = list(predictor.info.aus).index(number)
+  label = au_lib.au_label(number)
+  cfg = predictor.config
+  train_on = ", ".join(src["name"] for src in cfg.data.sources)
+  test_on = ", ".join(src["name"] for src in cfg.data.get("test_sources") or []) or train_on
+  out = {}
+  for name, split in (("train_domain", "validation"), ("test_domain", "test")):
+    d = domain_features(predictor, cfg.data, split, col, cap, seed)
+    n = len(d["rows"])
+    emb = np.zeros((n, 2))
+    if n >= 3:
+      emb = TSNE(n_components=2, perplexity=float(min(30.0, (n - 1) / 3.0)), init="pca",
+                 random_state=seed).fit_transform(d["features"].astype(np.float64))
+    out[name] = dict(d, embedding=emb, split=split)
+  np.savez(os.path.join(workdir, f"multilabel_tsne_{label}.npz"),
+           **{f"{k}_{f}": v[f] for k, v in out.items()
+              for f in ("embedding", "present", "rows", "features")})
+  try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    titles = {"train_domain": f"(a) {train_on} validation", "test_domain": f"(b) {test_on} test"}
+    for ax, name in zip(axes, ("train_domain", "test_domain")):
+      d = out[name]
+      for v, colour, what in ((0, "tab:blue", "absent"), (1, "tab:red", "present")):
+        m = d["present"] == v
+        ax.scatter(d["embedding"][m, 0], d["embedding"][m, 1], s=6, c=colour,
+                   label=f"{label} {what} ({int(m.sum())})")
+      ax.set_title(f"{titles[name]}: {len(d['rows'])} of {d['coded']} frames", fontsize=9)
+      ax.set_xticks([])
+      ax.set_yticks([])
+      ax.legend(fontsize=7, loc="best")
+    os.makedirs(os.path.join(workdir, "plots"), exist_ok=True)
+    out["png"] = os.path.join(workdir, "plots", f"tsne_{label}.png")
+    fig.savefig(out["png"], dpi=100)
+    plt.close(fig)
+  except ImportError:   # matplotlib is optional
+    pass
+  return out
+
+
+def main(argv=None) -> int:
+  import argparse
+  ap = argparse.ArgumentParser(description="Multi-label CNN report (Tables I-III, Figs. 2-4)")
+  ap.add_argument("workdirs", nargs="+")
+  ap.add_argument("--tsne", default="", help="an AU (e.g. AU12): Figs. 2-3 t-SNE scatter plots")
+  ap.add_argument("--tsne_sample", type=int, default=TSNE_SAMPLE, help="frames per domain")
+  args = ap.parse_args(argv)
+  for w in args.workdirs:
     write_report(w)
     print(open(os.path.join(w, "multilabel_report.md")).read())
+    fig = tsne_figure(w, args.tsne, args.tsne_sample) if args.tsne else None
+    if fig is not None:
+      print(f"t-SNE of {args.tsne}: {fig.get('png', 'multilabel_tsne_*.npz')}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
