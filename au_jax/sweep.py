@@ -98,8 +98,10 @@ def run(config_path: str, fixed: str, key: str, values: list[str], workroot: str
   for value in values:
     arg = ",".join(a for a in (fixed, f"{key}={value}") if a)
     wd = os.path.join(workroot, f"{key}={value}".replace(":", "_"))
-    done = os.path.join(wd, "report.json")
-    if os.path.exists(done) and os.path.exists(os.path.join(wd, "sweep_done")):
+    # a config with retrain_on_validation reports the retrained model (au_jax.train.retrain)
+    done = next((p for p in (os.path.join(wd, "retrain", "report.json"),
+                             os.path.join(wd, "report.json")) if os.path.exists(p)), None)
+    if done and os.path.exists(os.path.join(wd, "sweep_done")):
       report = json.load(open(done))
     else:
       print(f"[sweep] {config_path}:{arg} -> {wd}", flush=True)

@@ -42,3 +42,17 @@ def test_loso75_expands_to_every_subject_and_the_config_adds_its_split_seed(
   from configs import multilabel_disfa
   config = multilabel_disfa.get_config("split_seed=2,protocol=loso75:SN003")
   assert config.data.sources[0]["protocol"] == "loso75:SN003:2"
+
+
+def test_a_reused_fold_reports_the_retrained_model_when_there_is_one(tmp_path):
+  def report(auc):
+    return {"test": {"mean": {"auc": auc}, "per_au": {"AU01": {"auc": auc}}}}
+  for fold, retrained in (("a", True), ("b", False)):
+    wd = tmp_path / f"fold={fold}"
+    (wd / "retrain").mkdir(parents=True)
+    (wd / "report.json").write_text(json.dumps(report(0.5)))
+    if retrained:
+      (wd / "retrain" / "report.json").write_text(json.dumps(report(0.9)))
+    (wd / "sweep_done").write_text("1\n")
+  summary = sweep.run("configs/gudi_synthetic.py", "", "fold", ["a", "b"], str(tmp_path))
+  assert summary["mean"]["auc"]["mean"] == pytest.approx(0.7)
