@@ -8,6 +8,13 @@ Paper -> code:
                           registered to the canonical template) resized to
                           `input_size`, pixels / 255 (as the authors' released
                           demo), landmarks rescaled with it
+  augmentation (Sec. 3.4, 4)
+                          training records only: landmark perturbation before
+                          registration (`landmark_noise`) and colour
+                          perturbation (`colour_noise`) in the transform;
+                          label perturbation (Eq. 3, `label_noise`) on the
+                          Eq. 1 targets inside the loss (augment.py: the
+                          reading of the garbled Eq. 3)
   network (Sec. 3.1, 4)   `network.HeatmapHourglass`: FAN stem to S/4 x S/4 x
                           256, one hourglass of bottlenecks (depth 4), 1x1
                           conv to one map per AU
@@ -28,24 +35,54 @@ scale with the map (S/4): the targets cover the same part of the face at any
 input size. The paper gives no sigma; ours is 3 (64-map pixels), so that the
 6 I_a support box cuts the Gaussian at I_a = 1 (size grows with intensity
 there) and not above.
-Not yet here (issue 12): landmark, colour and label perturbation (item 4).
+Baselines of Table 1 (`arch`): "hourglass" (the method), "single" (one
+hourglass per AU, `network.SingleHeatmaps`), "resnet18" (`resnet.ResNet18`
+regressing the N intensities jointly; same transform, Huber loss with the
+adaptive AU weights on the intensities, label perturbation on its targets,
+intensity = output clipped to [0, 5]; no maps).
+Figures after training (`report.write_report`, the method's report hook):
+plots/targets.png, plots/heatmaps.png.
 """
 from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from au_jax.data import transforms as T
-from au_jax.errors import ConfigValueError
+from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.models import hparams
+from au_jax.models.heatmaps import augment
 from au_jax.models.heatmaps import loss as loss_lib
+from au_jax.models.heatmaps import report as report_lib
 from au_jax.models.heatmaps import targets as targets_lib
-from au_jax.models.heatmaps.network import HeatmapHourglass
+from au_jax.models.heatmaps.network import HeatmapHourglass, SingleHeatmaps
+from au_jax.models.heatmaps.resnet import ResNet18
 from au_jax.models.spec import Method, ModelSpec
 
 PAPER_MAP_SIZE = 64   # maps of the paper's 256 input
+ARCHS = {"hourglass": HeatmapHourglass, "single": SingleHeatmaps, "resnet18": ResNet18}
+
+
+@dataclasses.dataclass(frozen=True)
+class HeatmapTargets:
+  """Eq. 1 targets of a run's AUs (built by `build`; the loss and the figures
+  draw them): `table` the AU centres, `sigma` and `support` in 64-map pixels."""
+  table: targets_lib.CentreTable
+  sigma: float
+  support: float
+
+  def maps(self, landmarks, intensity, input_size: int, map_size: int):
+    """(maps [B, map_size, map_size, A], has a centre: bool [B, A]) from
+    landmarks [B, 68, 2] in input pixels and intensities [B, A]."""
+    centres, ok = targets_lib.au_centres(landmarks, self.table)
+    centres = targets_lib.to_map(centres, input_size, map_size)
+    scale = map_size / PAPER_MAP_SIZE
+    maps = targets_lib.render_heatmaps(centres, ok, intensity, size=map_size,
+                                       sigma=self.sigma * scale, support=self.support * scale)
+    return maps, ok.any(-1)
 
 
 class HeatmapTransform:
@@ -55,21 +92,39 @@ class HeatmapTransform:
   `centre_check` (built by `build` when config.model.missing_centre="error"):
   called as centre_check(landmarks, needed) on training records, it raises
   when an AU with a known label has a centre on a missing landmark.
+
+  Training augmentation (augment.py): `landmark_noise` is the sd of the
+  landmark perturbation in pixels at the paper's 256 scale (scaled to the
+  record's size; 0 = off), `registration` the method re-registering with
+  the noisy landmarks; `colour_noise` the per-channel gain range (0 = off).
+  `targets` (HeatmapTargets, from `build`) draws the Eq. 1 maps of examples.
   """
 
-  def __init__(self, size: int = 256, centre_check=None):
+  def __init__(self, size: int = 256, landmark_noise: float = 3.0,
+               registration: str = "similarity", colour_noise: float = 0.2,
+               centre_check=None, targets=None):
     self.size = int(size)
+    self.landmark_noise = float(landmark_noise)
+    self.registration = registration
+    self.colour_noise = float(colour_noise)
     self.centre_check = centre_check
+    self.targets = targets
 
   def __call__(self, record, rng, train, stats=None):
     rgb = T.decode(record["image"])
     lm = np.asarray(record["landmarks"], np.float32)
+    augment_now = train and rng is not None
+    if augment_now and self.landmark_noise > 0:
+      sigma = self.landmark_noise * rgb.shape[0] / augment.PAPER_INPUT
+      rgb, lm = augment.perturb_registration(rgb, lm, sigma, rng, self.registration)
     scale = self.size / rgb.shape[0]
     lm = (lm + 0.5) * scale - 0.5
     labels = T.labels(record)
     if train and self.centre_check is not None:
       self.centre_check(lm, labels["intensity"] >= 0)
     image = T.resize(rgb, self.size).astype(np.float32) / 255.0
+    if augment_now and self.colour_noise > 0:
+      image = augment.perturb_colour(image, self.colour_noise, rng)
     return dict(image=image, landmarks=lm.astype(np.float32), **labels)
 
 
@@ -88,6 +143,8 @@ class HeatmapOptions:
       left is not trained on that example) or "error" (the transform raises).
     heatmaps_output: return the maps from `predict` as `heatmaps` (evaluation
       keeps every output of a split: turn off for large test sets).
+    label_noise: Eq. 3's 0.2 (augment.perturb_labels; 0 = off).
+    arch: "hourglass", "single" or "resnet18" (Table 1's rows).
   """
   au_centres: tuple = targets_lib.JAANET_68
   sigma: float = 3.0
@@ -95,15 +152,25 @@ class HeatmapOptions:
   huber_delta: float = 1.0
   missing_centre: str = "skip"
   heatmaps_output: bool = True
+  label_noise: float = 0.2
+  arch: str = "hourglass"
 
 
 def build(model_cfg, data_info) -> Method:
-  """Method from config.model: keys of `HeatmapHourglass`, `HeatmapTransform`
-  (`input_size` = its `size`) and `HeatmapOptions`; any other key fails."""
-  net_kw, transform_kw, opts_kw = hparams.split_kwargs(
-      model_cfg, "heatmaps", HeatmapHourglass, HeatmapTransform, HeatmapOptions,
-      rename={"input_size": "size"}, derived=("num_maps", "centre_check"))
+  """Method from config.model: keys of the `arch`'s network (`ARCHS`),
+  `HeatmapTransform` (`input_size` = its `size`) and `HeatmapOptions`; any
+  other key, or a key of another arch's network, fails."""
+  *nets_kw, transform_kw, opts_kw = hparams.split_kwargs(
+      model_cfg, "heatmaps", *ARCHS.values(), HeatmapTransform, HeatmapOptions,
+      rename={"input_size": "size"}, derived=("num_maps", "centre_check", "targets", "own_au_weights"))
   opts = HeatmapOptions(**opts_kw)
+  if opts.arch not in ARCHS:
+    raise ConfigValueError(f"config.model.arch must be one of {sorted(ARCHS)}, got {opts.arch!r}")
+  net_kw = nets_kw[list(ARCHS).index(opts.arch)]
+  foreign = sorted(set().union(*map(set, nets_kw)) - set(net_kw))
+  if foreign:
+    raise ConfigKeyError(f"config.model key(s) {foreign} do not apply to arch={opts.arch!r} "
+                         f"(its network takes {sorted(hparams._params(ARCHS[opts.arch]))})")
   if opts.missing_centre not in ("skip", "error"):
     raise ConfigValueError(f"config.model.missing_centre must be 'skip' or 'error', "
                            f"got {opts.missing_centre!r}")
@@ -118,27 +185,33 @@ def build(model_cfg, data_info) -> Method:
   if opts.missing_centre == "error":
     def check(lm, needed):
       targets_lib.check_centres(lm, table, aus, needed)
-  module = HeatmapHourglass(num_maps=len(aus), **net_kw)
-  transform = HeatmapTransform(centre_check=check, **transform_kw)
+  module = ARCHS[opts.arch](num_maps=len(aus), **net_kw)
+  targets = HeatmapTargets(table, opts.sigma, opts.support)
+  transform = HeatmapTransform(centre_check=check, targets=targets, **transform_kw)
+  regress = opts.arch == "resnet18"
 
-  def target_maps(batch, size):
+  def target_maps(batch, intensity, size):
     """Eq. 1 maps [B, size, size, A] and the AUs each example can train [B, A]."""
-    centres, ok = targets_lib.au_centres(batch["landmarks"], table)
-    centres = targets_lib.to_map(centres, batch["image"].shape[1], size)
-    scale = size / PAPER_MAP_SIZE
-    maps = targets_lib.render_heatmaps(centres, ok, batch["intensity"], size=size,
-                                       sigma=opts.sigma * scale, support=opts.support * scale)
-    valid = (batch["intensity"] >= 0) & ok.any(-1)
+    maps, ok = targets.maps(batch["landmarks"], intensity, batch["image"].shape[1], size)
+    valid = (batch["intensity"] >= 0) & ok
     return maps, valid.astype(jnp.float32) * batch["mask"][:, None]
 
   def loss(variables, batch, rng, train=True, weights=None):
     if train:
-      maps, state = module.apply(variables, batch["image"], train=True,
-                                 mutable=["batch_stats"])
+      out, state = module.apply(variables, batch["image"], train=True,
+                                mutable=["batch_stats"])
     else:
-      maps, state = module.apply(variables, batch["image"], train=False), {}
-    target, valid = target_maps(batch, maps.shape[1])
-    per_au, has_data = loss_lib.per_au_huber(maps, target, valid, opts.huber_delta)
+      out, state = module.apply(variables, batch["image"], train=False), {}
+    intensity = batch["intensity"]
+    if train and opts.label_noise > 0:       # Eq. 3: the targets only, not the mask
+      intensity = augment.perturb_labels(jax.random.fold_in(rng, 3), intensity,
+                                         opts.label_noise)
+    if regress:   # the ResNet-18 baseline: Eq. 2 on the intensities, as 1 x 1 "maps"
+      valid = (batch["intensity"] >= 0).astype(jnp.float32) * batch["mask"][:, None]
+      out, target = out[:, None, None], jnp.clip(intensity, 0, None)[:, None, None]
+    else:
+      target, valid = target_maps(batch, intensity, out.shape[1])
+    per_au, has_data = loss_lib.per_au_huber(out, target, valid, opts.huber_delta)
     w = variables["au_weights"]["weights"]
     value = jnp.sum(w * per_au)
     model_state = dict(state)
@@ -151,6 +224,9 @@ def build(model_cfg, data_info) -> Method:
 
   def predict(variables, batch):
     maps = module.apply(variables, batch["image"], train=False)
+    if regress:
+      intensity = jnp.clip(maps, 0.0, 5.0)
+      return {"intensity": intensity, "occurrence": intensity / 5.0}
     intensity = jnp.clip(maps.max(axis=(1, 2)), 0.0, 5.0)     # Sec. 3.5 / 4 "Testing"
     out = {"intensity": intensity, "occurrence": intensity / 5.0}
     if opts.heatmaps_output:
@@ -160,11 +236,11 @@ def build(model_cfg, data_info) -> Method:
   def param_group(path):
     if path[0].startswith("stem"):
       return "stem"
-    return "hourglass" if path[0] == "hourglass" else "head"
+    return "hourglass" if path[0] in ("hourglass", "hourglasses") else "head"
 
   return Method(name="heatmaps", module=module, transform=transform, loss=loss,
                 predict=predict, param_group=param_group,
-                groups=("stem", "hourglass", "head"))
+                groups=("stem", "hourglass", "head"), report=report_lib.write_report)
 
 
 SPEC = ModelSpec(name="heatmaps", build=build,

@@ -19,6 +19,11 @@ hourglass.py):
 At features=256, N=5: 3.42M parameters (3.5M in the paper; the test counts
 them). Batch norm throughout (its statistics are the `batch_stats`
 collection).
+
+`SingleHeatmaps` is Table 1's "Single Heatmap" baseline: one such network
+per AU, each with one output map, as one `nn.vmap` over the AUs (separate
+parameters and batch statistics per AU, the same input image), N times the
+parameters and compute (5 x 3.42M = 17.1M at the paper's settings).
 """
 from __future__ import annotations
 
@@ -77,6 +82,13 @@ class Hourglass(nn.Module):
     return up + _up2(low)
 
 
+def au_weights_variable(module: nn.Module, num_aus: int, minimum: float) -> None:
+  """The loss's adaptive AU weights (collection `au_weights`), equal shares of
+  the error to start with (the rule of loss.next_au_weights)."""
+  module.variable("au_weights", "weights", lambda: jnp.full(
+      (num_aus,), max(1.0 / num_aus, minimum), jnp.float32))
+
+
 class HeatmapHourglass(nn.Module):
   """Image [B, S, S, 3] in [0, 1] -> maps [B, S/4, S/4, num_maps].
 
@@ -87,11 +99,14 @@ class HeatmapHourglass(nn.Module):
   `au_weights`, Sec. 4 "iterative weighting schedule"): non-gradient state
   created by `init` with the rest of the model so it lives in the train
   state; the loss reads and returns it (au_jax.models.heatmaps.loss).
+  `own_au_weights=False` inside `SingleHeatmaps`, which holds one set for
+  all its AUs.
   """
   num_maps: int
   features: int = 256
   depth: int = 4
   min_au_weight: float = 0.1
+  own_au_weights: bool = True
 
   @nn.compact
   def __call__(self, image: jax.Array, *, train: bool) -> jax.Array:
@@ -100,9 +115,8 @@ class HeatmapHourglass(nn.Module):
       raise ConfigValueError(
           f"input size {size}: the maps are {size}/4 pixels and the hourglass halves them "
           f"{self.depth} times, so the input size must be a multiple of {4 * 2 ** self.depth}")
-    # Equal shares of the error to start with (the rule of loss.next_au_weights).
-    self.variable("au_weights", "weights", lambda: jnp.full(
-        (self.num_maps,), max(1.0 / self.num_maps, self.min_au_weight), jnp.float32))
+    if self.own_au_weights:
+      au_weights_variable(self, self.num_maps, self.min_au_weight)
     f = self.features
     x = nn.Conv(f // 4, (7, 7), strides=(2, 2), padding=3, name="stem_conv")(image)
     x = nn.relu(_bn(train, "stem_bn")(x))
@@ -114,3 +128,25 @@ class HeatmapHourglass(nn.Module):
     x = Bottleneck(f, name="head_block")(x, train=train)
     x = nn.relu(_bn(train, "head_bn")(nn.Conv(f, (1, 1), name="head_conv")(x)))
     return nn.Conv(self.num_maps, (1, 1), name="maps")(x)
+
+
+class SingleHeatmaps(nn.Module):
+  """Table 1's "Single Heatmap": one hourglass per AU, each regressing one map.
+
+  Image [B, S, S, 3] -> maps [B, S/4, S/4, num_maps]; map a comes from the
+  a-th network (`hourglasses`, parameters stacked on a leading AU axis).
+  """
+  num_maps: int
+  features: int = 256
+  depth: int = 4
+  min_au_weight: float = 0.1
+
+  @nn.compact
+  def __call__(self, image: jax.Array, *, train: bool) -> jax.Array:
+    au_weights_variable(self, self.num_maps, self.min_au_weight)
+    per_au = nn.vmap(lambda net, x: net(x, train=train), in_axes=None, out_axes=-1,
+                     variable_axes={"params": 0, "batch_stats": 0},
+                     split_rngs={"params": True}, axis_size=self.num_maps)
+    net = HeatmapHourglass(num_maps=1, features=self.features, depth=self.depth,
+                           own_au_weights=False, name="hourglasses")
+    return per_au(net, image)[..., 0, :]                     # [B, H, W, 1, A] -> [B, H, W, A]
