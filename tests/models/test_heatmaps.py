@@ -392,3 +392,17 @@ def test_icc_drop_level_interpolates_the_first_crossing():
   from au_jax.models.heatmaps.robustness import drop_level
   assert drop_level([0, 10, 20, 30], [0.8, 0.76, 0.64, 0.2]) == pytest.approx(10 + 4 / 12 * 10)
   assert drop_level([0, 10], [0.8, 0.79]) is None
+
+
+@pytest.mark.parametrize("arch", ["hourglass", "single", "resnet18"])
+def test_every_arch_has_parameters_in_each_of_its_groups(arch):
+  """The engine refuses a parameter group without parameters: each arch
+  declares exactly the groups its network has (shapes only, no compile)."""
+  from au_jax.train.state import flatten, group_labels
+  config = tiny_config("configs.heatmaps_synthetic", "/nonexistent", f"runlocal,arch={arch}")
+  method = get_spec("heatmaps").build(config.model, _info())
+  size = config.model.get("input_size", 64)
+  batch = {"image": jnp.zeros((1, size, size, 3), jnp.float32)}
+  variables = jax.eval_shape(method.init, jax.random.PRNGKey(0), batch)
+  labels = group_labels(flatten(variables["params"]), method.param_group)
+  assert set(labels.values()) == set(method.groups)

@@ -240,7 +240,14 @@ def build(model_cfg, data_info) -> Method:
 
   return Method(name="heatmaps", module=module, transform=transform, loss=loss,
                 predict=predict, param_group=param_group,
-                groups=("stem", "hourglass", "head"), report=report_lib.write_report)
+                groups=GROUPS[opts.arch], report=report_lib.write_report)
+
+
+# The parameter groups each arch has (a group without parameters is an error):
+# the single-heatmap baseline is its vmapped hourglasses alone, ResNet-18 has a
+# stem and a regression head.
+GROUPS = {"hourglass": ("stem", "hourglass", "head"), "single": ("hourglass",),
+          "resnet18": ("stem", "head")}
 
 
 SPEC = ModelSpec(name="heatmaps", build=build,
