@@ -193,7 +193,7 @@ def main():
   ap.add_argument("--variants", default="", help="e.g. ccnn_it,ocnn (default: all 8)")
   ap.add_argument("--multi", action="store_true")
   ap.add_argument("--workroot", default="/tmp/ccnn_ablation")
-  ap.add_argument("--out", default="benchmarks/results/ccnn_ablation.json")
+  ap.add_argument("--out", default="benchmarks/results/ccnn_ablation_600.json")
   args = ap.parse_args()
   seeds = [int(s) for s in args.seeds.split(",")]
   todo = VARIANTS
@@ -238,6 +238,9 @@ def main():
         {"steps": args.steps, "seeds": seeds, "seeds_complete": complete,
          "dataset": "synthetic_au/disfa_like", "test": "disfa_like test subjects (protocol default)",
          "runs": runs, "summary": summary, "claims": claims(runs)}, indent=1))
+  if not runs:
+    print(f"no runs at {args.steps} steps in {args.out}: nothing to summarise")
+    return
   print("\n| claim | A − B | decoding | ΔICC mean [95% CI] (n seeds) | verdict |\n"
         "|---|---|---|---|---|")
   for c in claims(runs):
