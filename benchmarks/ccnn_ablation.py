@@ -41,23 +41,24 @@ VARIANTS = [(v, it) for it in (False, True) for v in ("cnn", "ocnn", "scnn", "cc
 STRONG_PAIRS = ((1, 2), (6, 12), (25, 26))
 
 
-def run_name(variant, it, multi=False, half=False):
+def run_name(variant, it, multi=False, half=False, table="full"):
   return (variant.upper() + ("-IT" if it else "") + (" (*)" if multi else "")
-          + (" (half steps)" if half else ""))
+          + (" (half steps)" if half else "") + (" [interaction]" if table != "full" else ""))
 
 
-def one_run(workroot, variant, it, seed, steps, multi=False, cycles=5, half=False):
+def one_run(workroot, variant, it, seed, steps, multi=False, cycles=5, half=False,
+            table="full"):
   from au_jax.models.ccnn import report as ccnn_report
   from au_jax.train import loop
   from configs import ccnn_synthetic
   name = (f"{variant}{'_it' if it else ''}{'_multi' if multi else ''}{'_half' if half else ''}"
-          f"_s{seed}")
+          f"{'_' + table if table != 'full' else ''}_s{seed}")
   wd = os.path.join(workroot, name)
   run_steps = steps // 2 if half else steps
   if not os.path.exists(os.path.join(wd, "ccnn_report.json")):
     t = time.time()
     arg = (f"variant={variant},it={it},seed={seed},steps={run_steps},multi={multi},"
-           f"cycles={cycles}")
+           f"cycles={cycles}" + (f",scnn_table={table}" if table != "full" else ""))
     loop.train_and_evaluate(ccnn_synthetic.get_config(arg), wd)
     ccnn_report.ccnn_outputs(wd)
     with open(os.path.join(wd, "wall_s.txt"), "w") as f:
@@ -65,8 +66,8 @@ def one_run(workroot, variant, it, seed, steps, multi=False, cycles=5, half=Fals
   report = json.load(open(os.path.join(wd, "report.json")))
   out = json.load(open(os.path.join(wd, "ccnn_report.json")))
   dec = out["decodings"].get("synthetic_au/disfa_like", out["decodings"]["all"])
-  res = {"name": run_name(variant, it, multi, half), "variant": variant, "it": it,
-         "multi": multi, "half": half, "seed": seed, "steps": run_steps, "workdir": wd,
+  res = {"name": run_name(variant, it, multi, half, table), "variant": variant, "it": it,
+         "multi": multi, "half": half, "table": table, "seed": seed, "steps": run_steps, "workdir": wd,
          "selected_step": report.get("selection", {}).get("step"),
          "wall_s": float(open(os.path.join(wd, "wall_s.txt")).read()),
          "map": dec["map"], "expected": dec["expected"],
@@ -173,6 +174,12 @@ def claims(runs) -> list:
                     **paired_diff(runs, "CCNN-IT (*)", "CCNN-IT", dec, shared)))
     out.append(dict(claim="multi-dataset, all disfa_like AUs",
                     **paired_diff(runs, "CCNN-IT (*)", "CCNN-IT", dec)))
+    for it in ("", "-IT"):
+      if any(r["name"] == f"SCNN{it} [interaction]" for r in runs):
+        out.append(dict(claim="SCNN's table without row/column offsets is better (not a paper claim)",
+                        **paired_diff(runs, f"SCNN{it} [interaction]", f"SCNN{it}", dec)))
+        out.append(dict(claim="copula beats linear pairwise (interaction table)",
+                        **paired_diff(runs, f"CCNN{it}", f"SCNN{it} [interaction]", dec)))
   return out
 
 
@@ -192,6 +199,8 @@ def main():
                   help="print the tables and claims of the runs already in --out; run nothing")
   ap.add_argument("--variants", default="", help="e.g. ccnn_it,ocnn (default: all 8)")
   ap.add_argument("--multi", action="store_true")
+  ap.add_argument("--scnn_interaction", action="store_true",
+                  help="add SCNN and SCNN-IT with scnn_table=interaction (issue 9 item 5)")
   ap.add_argument("--workroot", default="/tmp/ccnn_ablation")
   ap.add_argument("--out", default="benchmarks/results/ccnn_ablation_600.json")
   args = ap.parse_args()
@@ -203,11 +212,13 @@ def main():
   # Seed-major order: an interrupted ablation has every variant for its first seeds.
   jobs = []
   for s in seeds:
-    jobs += [(v, it, s, False, False) for v, it in todo]
+    jobs += [(v, it, s, False, False, "full") for v, it in todo]
     if args.equal_updates:
-      jobs += [(v, False, s, False, True) for v, it in todo if it]
+      jobs += [(v, False, s, False, True, "full") for v, it in todo if it]
     if args.multi:
-      jobs += [("ccnn", True, s, True, False)]
+      jobs += [("ccnn", True, s, True, False, "full")]
+    if args.scnn_interaction:
+      jobs += [("scnn", it, s, False, False, "interaction") for it in (False, True)]
   # Resumable twice over: a finished workdir under --workroot is reused, and so
   # is a run already recorded in --out (e.g. committed by an earlier session on
   # another machine), when it was measured at the same budget.
@@ -218,12 +229,12 @@ def main():
       done = {(r["name"], r["seed"]): r for r in prev.get("runs", [])}
   runs, all_jobs = [], list(jobs)
   if args.summarise_only:
-    jobs = [j for j in jobs if (run_name(j[0], j[1], j[3], j[4]), j[2]) in done]
-  for v, it, s, multi, half in jobs:
+    jobs = [j for j in jobs if (run_name(j[0], j[1], j[3], j[4], j[5]), j[2]) in done]
+  for v, it, s, multi, half, table in jobs:
     t = time.time()
-    key = (run_name(v, it, multi, half), s)
+    key = (run_name(v, it, multi, half, table), s)
     runs.append(done[key] if key in done else
-                one_run(args.workroot, v, it, s, args.steps, multi, half=half))
+                one_run(args.workroot, v, it, s, args.steps, multi, half=half, table=table))
     r = runs[-1]
     print(f"[ablation] {r['name']} seed {s}: ICC map {r['map']['mean']['icc']:.3f} "
           f"expected {r['expected']['mean']['icc']:.3f}, MAE map {r['map']['mean']['mae']:.3f} "
@@ -232,7 +243,7 @@ def main():
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     have = {(r["name"], r["seed"]) for r in runs}
     complete = [sd for sd in seeds
-                if all((run_name(j[0], j[1], j[3], j[4]), sd) in have for j in all_jobs if j[2] == sd)]
+                if all((run_name(*j[:2], *j[3:]), sd) in have for j in all_jobs if j[2] == sd)]
     from au_jax.io import atomic_write
     atomic_write(args.out, json.dumps(
         {"steps": args.steps, "seeds": seeds, "seeds_complete": complete,

@@ -14,7 +14,9 @@ batches), `steps` (total optimiser steps), `seed`, `decode` = map | expected,
 `lam` (lambda of Eq. 11, one for all AUs; default 1e-4) or `lambda_file` (one
 lambda per AU, tuned on validation by benchmarks/ccnn_tune_lambda.py, as the
 paper does: "we tune the validation parameter lambda_r separately for each
-AU", Sec. 3.3).
+AU", Sec. 3.3), `scnn_table` = full (the paper's linear pairwise table) |
+interaction (SCNN's table without its row / column offsets; not in the
+paper, see `au_jax.models.ccnn.loss.interaction_part`).
 
 As published: 3 conv layers with 32 / 64 / 128 filters, each followed by 2x2
 max-pooling, FC to 128 features, two-eye registration, per-image contrast
@@ -123,7 +125,7 @@ def model_config(variant="ccnn", decode="map", lam=1e-4, **overrides
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, multi=False,
                          seed=0, protocol="default", dataset="disfa_like", decode="map",
-                         cycles=5, lam=1e-4, lambda_file="")
+                         cycles=5, lam=1e-4, lambda_file="", scnn_table="full")
   config = ml_collections.ConfigDict()
   config.seed = arg.seed
   config.num_devices = 0                                   # 0 = all local devices
@@ -133,6 +135,8 @@ def get_config(arg=None):
       [dict(name=f"synthetic_au/{n}{suffix}", protocol=arg.protocol) for n in names])
   config.model = model_config(arg.variant, arg.decode, unary_l2(arg.lam, arg.lambda_file))
   config.model.update(input_size=48, kernel=5)
+  if arg.variant == "scnn":
+    config.model.scnn_table = arg.scnn_table
   steps = arg.steps or 600
   cycles = arg.cycles
   config.train = common.train_config(

@@ -111,3 +111,28 @@ def test_scnn_linear_pairwise_is_normalised_and_reduces_to_independence():
   np.testing.assert_allclose(out, ref, atol=1e-5)
   loss, _ = jax.jit(ccnn_loss.composite_nll)(logp, labels, out, PAIRS)
   assert np.isfinite(loss) and table.shape == (B, len(PAIRS), L, L)
+
+
+def test_scnn_interaction_table_drops_row_and_column_offsets():
+  rng = np.random.default_rng(1)
+  w = rng.normal(size=(2, 3, L, L))
+  inter = np.asarray(ccnn_loss.interaction_part(jnp.asarray(w, jnp.float32)), np.float64)
+  np.testing.assert_allclose(inter.sum(-1), 0.0, atol=1e-5)
+  np.testing.assert_allclose(inter.sum(-2), 0.0, atol=1e-5)
+  # Plain-numpy reference: least-squares fit of W by row + column offsets, residual.
+  for d in range(2):
+    for p in range(3):
+      rows, cols = np.meshgrid(np.arange(L), np.arange(L), indexing="ij")
+      x = np.concatenate([np.eye(L)[rows.ravel()], np.eye(L)[cols.ravel()]], axis=1)
+      coef, *_ = np.linalg.lstsq(x, w[d, p].ravel(), rcond=None)
+      np.testing.assert_allclose(inter[d, p].ravel(), w[d, p].ravel() - x @ coef, atol=1e-5)
+  # A table of pure offsets is no interaction: the pair factor is independence.
+  f, psi, sigma, _, _ = _problem(3)
+  logp = jax.jit(ordinal.level_log_probs)(f, psi, sigma)
+  m = ccnn_loss.LinearPairwise(pairs=tuple(map(tuple, PAIRS)), num_levels=L, table="interaction")
+  params = jax.jit(m.init)(jax.random.PRNGKey(0), logp)
+  offsets = rng.normal(size=(1, len(PAIRS), L, 1)) + rng.normal(size=(1, len(PAIRS), 1, L))
+  params = {"params": {"table": jnp.asarray(offsets, jnp.float32)}}
+  out, _ = jax.jit(m.apply)(params, logp)
+  ref = logp[:, PAIRS[:, 0], :, None] + logp[:, PAIRS[:, 1], None, :]
+  np.testing.assert_allclose(out, ref, atol=1e-5)

@@ -65,6 +65,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from au_jax.errors import ConfigValueError
+
 # Floor added to copula table cells before the log. Float32 inclusion-exclusion
 # (Eq. 7) resolves cells only to ~1e-7 absolute; below that a cell is rounding
 # noise, and the floor bounds its loss (-log 1e-7 = 16) and gradient (1e7).
@@ -182,6 +184,21 @@ def composite_nll(unary_log_probs: jax.Array, labels: jax.Array,
   return -total / denom, metrics
 
 
+SCNN_TABLES = ("full", "interaction")
+
+
+def interaction_part(table: jax.Array) -> jax.Array:
+  """The double-centred table: W - row means - column means + grand mean.
+
+  Removes the 2(L-1) row / column offsets of each L x L table (they act as
+  per-level biases on y_r or y_s alone, i.e. duplicate the unaries'
+  thresholds), keeping the (L-1)^2 interaction degrees of freedom: every row
+  and every column of the result sums to 0.
+  """
+  return (table - table.mean(-1, keepdims=True) - table.mean(-2, keepdims=True)
+          + table.mean((-2, -1), keepdims=True))
+
+
 class LinearPairwise(nn.Module):
   """SCNN's linear pairwise potentials: an L x L table W_rs per AU pair.
 
@@ -192,18 +209,27 @@ class LinearPairwise(nn.Module):
     pairs: the CRF edges ((r, s), ...).
     num_levels: L.
     num_datasets: D.
+    table: "full" (default; the paper's "linear pairwise potentials", an
+      unconstrained L x L table) or "interaction" (`interaction_part`: the
+      table without its row / column offsets, which otherwise shift each
+      pair's marginals away from the unaries; an option, not in the paper).
   """
   pairs: Sequence[tuple[int, int]]
   num_levels: int = 6
   num_datasets: int = 1
+  table: str = "full"
 
   @nn.compact
   def __call__(self, unary_log_probs: jax.Array, dataset: jax.Array | None = None
                ) -> tuple[jax.Array, jax.Array]:
     """[B, A, L] unary log-probs -> (pair log-probs [B, P, L, L], W [B, P, L, L])."""
+    if self.table not in SCNN_TABLES:
+      raise ConfigValueError(f"config.model.scnn_table must be one of {SCNN_TABLES}, got {self.table!r}")
     pairs = np.asarray(self.pairs, np.int32).reshape(-1, 2)
     l = self.num_levels
     table = self.param("table", nn.initializers.zeros, (self.num_datasets, len(pairs), l, l))
+    if self.table == "interaction":
+      table = interaction_part(table)
     if dataset is None:
       dataset = jnp.zeros(unary_log_probs.shape[:1], jnp.int32)
     w = table[dataset]

@@ -109,6 +109,8 @@ class CCNN(nn.Module):
     pairs: CRF edges E ((r, s), ...); all r < s by default.
     theta_max: bound on |theta| (CCNN).
     num_datasets: D, rows of dataset-specific pairwise parameters (Eq. 12).
+    scnn_table: SCNN's table, "full" (the paper) or "interaction" (without
+      its row / column offsets; `ccnn_loss.interaction_part`).
 
   Returns a dict: `log_probs` [B, A, L] unary log P(y_q = l | x); for SCNN /
   CCNN also `pair_log_probs` [B, P, L, L] (the Eq. 10 pair factors),
@@ -124,6 +126,7 @@ class CCNN(nn.Module):
   pairs: Sequence[tuple[int, int]] | None = None
   theta_max: float = 20.0
   num_datasets: int = 1
+  scnn_table: str = "full"
 
   def edge_list(self) -> np.ndarray:
     pairs = copula.all_pairs(self.num_aus) if self.pairs is None else self.pairs
@@ -154,7 +157,7 @@ class CCNN(nn.Module):
                    theta=theta)
       elif self.variant == "scnn":
         pair_lp, w = ccnn_loss.LinearPairwise(tuple(map(tuple, pairs.tolist())), l,
-                                              self.num_datasets,
+                                              self.num_datasets, self.scnn_table,
                                               name="pairwise")(unary.log_probs, dataset)
         out.update(pair_log_probs=pair_lp, pairwise=w, theta=w)
     else:
