@@ -49,10 +49,10 @@ def _launch(workdir, data_dir, arg):
 
 def test_kill_minus_nine_then_rerun_ends_like_an_uninterrupted_run(tiny_data_dir, tmp_path):
   arg = "runlocal,steps=14"
+  # The uninterrupted run and the one to kill start together (their start-up
+  # and compilation overlap); the second is killed once it has a checkpoint
+  # past step 2.
   full = _launch(tmp_path / "full", tiny_data_dir, arg)
-  out, _ = full.communicate(timeout=600)
-  assert full.returncode == 0, out
-  # Kill the second run as soon as it has a checkpoint past step 2.
   killed = _launch(tmp_path / "killed", tiny_data_dir, arg)
   ckpt = tmp_path / "killed" / "checkpoints"
   deadline = time.time() + 300
@@ -63,6 +63,8 @@ def test_kill_minus_nine_then_rerun_ends_like_an_uninterrupted_run(tiny_data_dir
     time.sleep(0.05)
   killed.send_signal(signal.SIGKILL)
   killed.wait()
+  out, _ = full.communicate(timeout=600)
+  assert full.returncode == 0, out
   assert not (tmp_path / "killed" / "report.json").exists(), "killed too late"
   resumed = _launch(tmp_path / "killed", tiny_data_dir, arg)
   out, _ = resumed.communicate(timeout=600)
