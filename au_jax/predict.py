@@ -3,30 +3,38 @@ r"""Inference: a trained workdir -> AU predictions for faces, images and videos.
 Python / notebooks:
 
   from au_jax.predict import Predictor
-  p = Predictor.from_workdir("runs/gudi")
-  out = p.predict_images([rgb_image, ...])        # detect, align, transform, predict
-  out["intensity"], out["occurrence"], out["success"]
+  p = Predictor.from_workdir("runs/ccnn")
+  df = p.predict_video("clip.mp4")                # pandas DataFrame, one row per face per frame
+  df = p.predict_folder("photos/")                # every face of every image
+  for chunk in p.stream_video("long.mp4"): ...    # the same table in chunks (long videos)
+  out = p.predict_images([rgb_image, ...])        # largest face per image -> arrays
   p.predict(aligned_faces, landmarks)             # faces already aligned like the records
 
-Command line (images, folders of images, videos -> one CSV with OpenFace-style
-columns frame, face_id, timestamp, confidence, success, AU01_r, ..., AU01_c, ...):
+Command line (images, folders, videos -> one CSV):
 
-  python -m au_jax.predict --workdir=runs/gudi --input=clip.mp4 --output=clip_aus.csv
+  python -m au_jax.predict --workdir=runs/ccnn --input=clip.mp4 photos/ --output=aus.csv
 
-`AUxx_r` (intensity 0-5) is written for AUs the training data coded for
-intensity, `AUxx_c` (0/1 with the per-AU thresholds tuned on validation,
-from report.json) for every AU. As in OpenFace, a frame where no face is
-found has success = 0 and zeros. `confidence` is 1 when a face was found
-(no landmark-fit confidence is computed). Predictions are made in fixed-size
-batches (the last one padded), so the jitted function compiles once.
+The table (au_jax/inference/table.py) has OpenFace 2.x columns: input,
+frame, face_id, timestamp, confidence, success, the face box, landmarks
+x_0..x_67, y_0..y_67 in input pixels, AUxx_r (intensity 0-5, AUs coded for
+intensity), AUxx_c (0/1) and AUxx_p (occurrence probability, methods that
+have one). AUxx_c follows from AUxx_r / AUxx_p by the method's rule in
+OCCURRENCE_RULES, so the two never contradict each other. Every face is
+reported, with ids kept across a video by tracking (au_jax/face/tracking.py:
+full detection every `detect_every` frames on a frame downscaled to
+`detect_width`, re-detection in a window around each face in between); a
+frame without a face has one row with face_id -1 and success = 0. Videos
+run through a bounded decode | faces | predict pipeline of threads
+(au_jax/inference/pipeline.py); predictions are made in fixed-size batches
+(the last one padded), so the jitted function compiles once.
 
 The model is the workdir's selected checkpoint (`best_checkpoint/`, the one
 its test report was computed with; the latest checkpoint when selection was
 off), with its fitted state (e.g. a QDA head). Label-free session statistics
 (Gudi's session contrast normalisation) are fitted on the data being
-predicted: one video or one folder is one session on the command line, and
-one `predict` / `predict_images` call is one session in Python unless a
-`session=` from `fit_session` is passed.
+predicted: one video or one folder is one session (CLI, predict_video,
+predict_folder), and one `predict` / `predict_images` call is one session
+unless a `session=` from `fit_session` is passed.
 """
 from __future__ import annotations
 
@@ -43,14 +51,30 @@ import numpy as np
 from au_jax import aus as au_lib
 from au_jax import models
 from au_jax.data.sources import DataInfo
+from au_jax.errors import UserError
 from au_jax.face.align import align_face
 from au_jax.face.template import CANONICAL_68
+from au_jax.inference import pipeline, table
 from au_jax.io import positive_int
 from au_jax.train import checkpoint, steps
 from au_jax.train.loop import initial_state
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
+
+# Per method: (how AUxx_c follows from the outputs, whether `occurrence` is a
+# probability written as AUxx_p). "intensity": AUxx_c = 1 iff AUxx_r >=
+# occurrence_level - 0.5 (the decoded intensity rounds to the protocol's
+# occurrence level, 2 by default), for AUs with an AUxx_r column; CCNN
+# decodes intensity from the CRF while its occurrence score is a marginal,
+# and the two can disagree. "threshold": AUxx_c = 1 iff the occurrence score
+# reaches the AU's threshold tuned on validation (report.json); the methods
+# listed so output intensity as a monotone function of that score (5 x
+# probability, or intensity / 5 as the score for heatmaps), so AUxx_r >= 5 x
+# threshold exactly when AUxx_c = 1.
+OCCURRENCE_RULES = {"ccnn": ("intensity", True), "gudi": ("threshold", True),
+                    "multilabel": ("threshold", True), "dsin": ("threshold", True),
+                    "heatmaps": ("threshold", False)}
 
 
 class Predictor:
@@ -201,14 +225,171 @@ class Predictor:
               "occurrence": np.zeros((0, a), np.float32),
               "occurrence_label": np.zeros((0, a), np.int32)}
     res = {k: np.concatenate(v) for k, v in outs.items()}
-    res["occurrence_label"] = (res["occurrence"] >= self.thresholds[None]).astype(np.int32)
+    res["occurrence_label"] = self.occurrence_label(res["intensity"], res["occurrence"])
     assert len(res["intensity"]) == n
     return res
 
-  def csv_columns(self) -> list[str]:
-    r = [f"{au_lib.au_label(a)}_r" for a, c in zip(self.info.aus, self.info.intensity_coded) if c]
-    c = [f"{au_lib.au_label(a)}_c" for a in self.info.aus]
-    return ["frame", "face_id", "timestamp", "confidence", "success"] + r + c
+  @property
+  def occurrence_rule(self) -> str:
+    """How `occurrence_label` (CSV AUxx_c) follows from the outputs: "intensity"
+    (from the intensity the model decodes) or "threshold" (its occurrence
+    score against the per-AU thresholds tuned on validation); see OCCURRENCE_RULES."""
+    return OCCURRENCE_RULES.get(self.config.model.name, ("threshold", True))[0]
+
+  def occurrence_label(self, intensity: np.ndarray, occurrence: np.ndarray) -> np.ndarray:
+    """int32 [N, A] 0/1 by `occurrence_rule`, consistent with `intensity` by construction."""
+    label = occurrence >= self.thresholds[None]
+    if self.occurrence_rule == "intensity":
+      level = self.config.model.get("occurrence_level", au_lib.DEFAULT_OCCURRENCE_THRESHOLD)
+      coded = np.asarray(self.info.intensity_coded, bool)[None]
+      label = np.where(coded, intensity >= level - 0.5, label)
+    return label.astype(np.int32)
+
+  # ------------------------------------------------------------ tables of media
+
+  def layout(self, landmarks: bool = True) -> table.Layout:
+    """The columns of this model's table (see au_jax/inference/table.py)."""
+    return table.Layout(
+        aus=tuple(self.info.aus),
+        r_index=tuple(k for k, c in enumerate(self.info.intensity_coded) if c),
+        with_p=OCCURRENCE_RULES.get(self.config.model.name, ("threshold", True))[1],
+        landmarks=landmarks)
+
+  def csv_columns(self, landmarks: bool = True) -> list[str]:
+    return self.layout(landmarks).columns
+
+  def stream_video(self, path: str, **options) -> Iterator:
+    """`predict_video` in chunks: pandas DataFrames of `chunk_frames` frames
+    each, produced while the video is decoded (memory does not grow with
+    its length). Options as `predict_video`."""
+    return self._stream_input(path, "video", options)
+
+  def predict_video(self, path: str, **options):
+    """Every face of every frame of a video, as a pandas DataFrame.
+
+    Columns: see au_jax/inference/table.py (OpenFace names). One video is one
+    session (for models with session statistics). `df.attrs["summary"]`
+    holds the counts (frames, faces, unreadable frames and why).
+
+    Options (all keyword):
+      detector: "auto" (dlib when installed, else Haar), "dlib" or "haar".
+      detect_every: full-frame detection every k frames, tracking in between
+        (1: detect on every frame).
+      detect_width: full detection on the frame downscaled to this width.
+      max_faces: at most this many faces per frame, the largest (0: all).
+      min_confidence: drop faces scoring below (default: the backend's).
+      landmarks: False leaves out the 136 landmark columns.
+      chunk_frames: frames per chunk (stream_video).
+      threads: False runs decode, faces and predict in the caller.
+    Raises:
+      UserError: the file is missing or OpenCV cannot open or decode it.
+    """
+    return self._collect(self.stream_video(path, **options))
+
+  def predict_folder(self, path: str, **options):
+    """Every face of every image of a folder (name order), as a pandas DataFrame.
+
+    Each image is detected on its own (no tracking); `frame` numbers the
+    images from 1 and `input` names each image file. The folder is one
+    session. Options as `predict_video`.
+    """
+    return self._collect(self._stream_input(path, "folder", options))
+
+  def _collect(self, chunks):
+    import pandas as pd
+    parts = list(chunks)
+    df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    df.attrs["summary"] = parts[-1].attrs.get("summary", {})
+    return df
+
+  def _stream_input(self, path: str, kind: str, options: dict) -> Iterator:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+      raise UserError(f"{path}: no such file or folder")
+    if kind == "folder" and not os.path.isdir(path):
+      raise UserError(f"{path} is not a folder")
+    if kind == "video" and os.path.isdir(path):
+      raise UserError(f"{path} is a folder: use predict_folder")
+    entry = _new_entry(path, kind)
+    log = _DecoderLog()
+    try:
+      any_chunk = False
+      for df in self.stream_frames(iter_frames(path, kind, entry, log), entry=entry,
+                                   still=kind != "video",
+                                   session=_fit_input_session(self, path, kind,
+                                                              options.get("detector", "auto"))
+                                   if self.session_sample else None,
+                                   **options):
+        any_chunk = True
+        df.attrs["summary"] = entry
+        yield df
+      if "skipped" in entry:
+        raise UserError(f"{path}: {entry['skipped']}")
+      if not any_chunk:
+        df = table.empty_frame(self.layout(options.get("landmarks", True)))
+        df.attrs["summary"] = entry
+        yield df
+    finally:
+      log.close()
+
+  def stream_frames(self, frames: Iterable["_Frame"], *, entry: dict | None = None,
+                    still: bool = False, session=None, detector: str = "auto",
+                    detect_every: int = 10, detect_width: int = 640, max_faces: int = 0,
+                    min_confidence: float | None = None, landmarks: bool = True,
+                    chunk_frames: int = 256, threads: bool = True) -> Iterator:
+    """DataFrame chunks of the faces of `frames` (decode | faces | predict pipeline).
+
+    Args:
+      frames: `_Frame`s in order (iter_frames); one stream is one video
+        (face ids persist), or unrelated images when `still`.
+      entry: summary entry whose counts (frames, faces, problems) are updated.
+      session: session statistics for models that use them.
+      others: as `predict_video`.
+    """
+    from au_jax.face.tracking import FaceTracker
+    tracker = FaceTracker(detector, detect_every=1 if still else detect_every,
+                          detect_width=detect_width, max_faces=max_faces,
+                          min_score=min_confidence)
+    entry = entry if entry is not None else _new_entry("", "frames")
+    layout = self.layout(landmarks)
+
+    def faces_of(fr: "_Frame") -> table.FrameRows:
+      rows = table.FrameRows(fr.source, fr.number, fr.timestamp, [], fr.problem)
+      if fr.image is None:
+        return rows
+      if still:
+        tracker.reset()
+      try:
+        found = tracker(fr.image)
+      except Exception as e:  # pylint: disable=broad-except (one frame never stops a video)
+        tracker.reset()
+        rows.problem = f"face detection failed ({type(e).__name__})"
+        return rows
+      for f in found:
+        try:
+          f.aligned = align_face(fr.image, f.landmarks68, size=self.image_size,
+                                 method=self.alignment)
+        except ValueError:
+          continue
+        rows.faces.append(f)
+      return rows
+
+    stream = pipeline.threaded_map(frames, faces_of, threads=threads)
+    for group in pipeline.batched(stream, lambda r: len(r.faces), max_size=self.batch_size,
+                                  max_items=chunk_frames):
+      faces = [f for r in group for f in r.faces]
+      pred = None
+      if faces:
+        pred = self._run(self._records(np.stack([f.aligned.image for f in faces]),
+                                       np.stack([f.aligned.landmarks for f in faces])),
+                         len(faces), session)
+      for r in group:
+        entry["frames"] += 1
+        entry["faces"] += len(r.faces)
+        entry["frames_with_face"] += bool(r.faces)
+        if r.problem:
+          entry["problems"].append(dict(path=r.source, frame=r.number, reason=r.problem))
+      yield table.chunk_frame(layout, group, pred)
 
 
 def _transform(method, record, session):
@@ -271,7 +452,7 @@ _IMAGE_CODECS = {".png": (".png",), ".jpg": (".jpg", ".jpeg", ".jpe"), ".bmp": (
 _readable: tuple[str, ...] | None = None
 
 
-class UsageError(Exception):
+class UsageError(UserError):
   """A mistake in the command (flags, paths, output); printed plainly, exit 2."""
 
 
@@ -481,13 +662,14 @@ class _CsvSink:
       self.abandon()
       raise UsageError(f"cannot write {self.partial}: {e.strerror or e}") from None
 
-  def write(self, rows: list[list]) -> None:
+  def write(self, df) -> None:
+    """Appends the rows of a table chunk (floats with 3 decimals, NaN empty)."""
     try:
-      self._w.writerows(rows)
+      df.to_csv(self._f, header=False, index=False, float_format="%.3f", na_rep="")
       self._f.flush()
     except OSError as e:
       raise UsageError(f"cannot write {self.partial}: {e.strerror or e}") from None
-    self.rows += len(rows)
+    self.rows += len(df)
 
   def commit(self) -> None:
     try:
@@ -510,42 +692,27 @@ class _CsvSink:
     return os.path.exists(self.partial)
 
 
+def _new_entry(path: str, kind: str) -> dict:
+  return dict(path=path, kind=kind, frames=0, faces=0, frames_with_face=0, problems=[],
+              ignored=[])
+
+
 def _predict_input(predictor: Predictor, path: str, kind: str, sink: _CsvSink, *,
-                   detector: str, chunk: int, with_input: bool, log: _DecoderLog) -> dict:
+                   options: dict, log: _DecoderLog, plot_rows: list | None) -> dict:
   """Predicts every frame of one input (a video, a folder or an image) and writes its rows.
 
   One input is one session: the place where per-session statistics of the
   input are fitted before its frames are predicted. Returns the input's
   summary entry {path, kind, frames, faces, problems, ignored, ...}.
   """
-  entry = dict(path=path, kind=kind, frames=0, faces=0, problems=[], ignored=[])
-  int_cols = [k for k, c in enumerate(predictor.info.intensity_coded) if c]
-  zeros_r = ["0.000"] * len(int_cols)
-  zeros_c = [0] * predictor.info.num_aus
-  session = _fit_input_session(predictor, path, kind, detector) if predictor.session_sample \
-      else None
-  for block in _chunks(iter_frames(path, kind, entry, log), chunk):
-    good = [fr for fr in block if fr.image is not None]
-    pred = predictor.predict_images([fr.image for fr in good], detector=detector,
-                                    session=session) if good else None
-    k = 0
-    rows = []
-    for fr in block:
-      ok = False
-      if fr.image is not None:
-        ok = bool(pred["success"][k])
-        values_r = [f"{pred['intensity'][k, a]:.3f}" for a in int_cols]
-        values_c = [int(v) for v in pred["occurrence_label"][k]]
-        k += 1
-      else:
-        entry["problems"].append(dict(path=fr.source, frame=fr.number, reason=fr.problem))
-      if not ok:
-        values_r, values_c = zeros_r, zeros_c
-      row = [fr.number, 0, f"{fr.timestamp:.3f}", f"{float(ok):.2f}", int(ok)] + values_r + values_c
-      rows.append(([fr.source] if with_input else []) + row)
-      entry["faces"] += ok
-    sink.write(rows)
-    entry["frames"] += len(block)
+  entry = _new_entry(path, kind)
+  session = (_fit_input_session(predictor, path, kind, options.get("detector", "auto"))
+             if predictor.session_sample else None)
+  for df in predictor.stream_frames(iter_frames(path, kind, entry, log), entry=entry,
+                                    still=kind != "video", session=session, **options):
+    sink.write(df)
+    if plot_rows is not None:
+      plot_rows.append(df)
   warnings = log.take()
   if warnings:
     entry["decoder_warnings"] = len(warnings)
@@ -618,14 +785,18 @@ def format_summary(summary: dict) -> str:
   return "\n".join(lines)
 
 
-def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, detector="auto",
-              chunk: int = 256, progress: bool = False) -> dict:
+def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
+              progress: bool = False, plot: str | None = None, **options) -> dict:
   """Predicts every frame of `inputs` into one CSV; returns the run's summary.
 
   The CSV appears atomically at the end, with `<output>.summary.json` (the
   same counts and every file's reasons). On a failure or Ctrl-C, the rows
   written so far stay in `<output>.partial` and nothing else is left.
 
+  Args:
+    plot: also write a PNG of the AU traces per face over time of the first
+      input (au_jax/inference/plots.py).
+    options: as `Predictor.predict_video` (detector, detect_every, ...).
   Raises:
     UsageError: the output would overwrite or be read as an input, cannot
       be written, or no input is left to read.
@@ -636,17 +807,18 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, detector
   if not plans:
     raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
                                                          for s in skipped[:3]))
-  with_input = len(inputs) > 1
-  sink = _CsvSink(output, (["input"] if with_input else []) + predictor.csv_columns())
+  sink = _CsvSink(output, predictor.csv_columns(options.get("landmarks", True)))
   log = _DecoderLog()
   entries: list[dict] = []
+  plot_rows: list | None = [] if plot else None
   try:
-    for path, kind in plans:
-      entries.append(_predict_input(predictor, path, kind, sink, detector=detector, chunk=chunk,
-                                    with_input=with_input, log=log))
+    for i, (path, kind) in enumerate(plans):
+      entries.append(_predict_input(predictor, path, kind, sink, options=options, log=log,
+                                    plot_rows=plot_rows if i == 0 else None))
       if progress:
-        print(f"\r[au_jax] {sink.rows} frames", end="", file=sys.stderr, flush=True)
+        print(f"\r[au_jax] {sink.rows} rows", end="", file=sys.stderr, flush=True)
     summary = _summarise(output, entries, skipped, complete=True)
+    summary["rows"] = sink.rows
     try:
       atomic_write(output + ".summary.json", json.dumps(summary, indent=1) + "\n")
     except OSError as e:
@@ -661,6 +833,10 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, detector
     log.close()
   if progress:
     print(file=sys.stderr)
+  if plot:
+    import pandas as pd
+    from au_jax.inference import plots
+    plots.au_traces(pd.concat(plot_rows, ignore_index=True), plot)
   return summary
 
 
@@ -686,19 +862,56 @@ def main(argv=None) -> None:
   ap.add_argument("--workdir", required=True, help="training workdir (checkpoints, config)")
   ap.add_argument("--input", required=True, nargs="+", help="images, folders or videos")
   ap.add_argument("--output", required=True, help="CSV to write (never an input, nor inside one)")
-  ap.add_argument("--detector", default="auto", choices=("auto", "haar", "dlib"))
+  ap.add_argument("--detector", default="auto", choices=("auto", "haar", "dlib"),
+                  help="face detector + landmarks: dlib (the [face] extra), haar (OpenCV, "
+                       "coarse landmarks), auto = dlib when installed")
+  ap.add_argument("--detect_every", type=positive_int, default=10,
+                  help="videos: full-frame detection every k frames, tracking in between "
+                       "(1: detect on every frame)")
+  ap.add_argument("--detect_width", type=positive_int, default=640,
+                  help="full detection on frames downscaled to this width")
+  ap.add_argument("--max_faces", type=int, default=0,
+                  help="at most this many faces per frame, the largest (0: all)")
+  ap.add_argument("--min_confidence", type=float, default=None,
+                  help="drop faces the detector scores below this (default: dlib 0, Haar 1.5)")
+  ap.add_argument("--no_landmarks", action="store_true", help="leave out x_0..y_67")
+  ap.add_argument("--plot", default=None, metavar="PNG",
+                  help="also write AU intensity traces per face over time (first input) "
+                       "to this PNG")
+  ap.add_argument("--overlay", default=None, metavar="VIDEO",
+                  help="also write the (first) video with boxes, landmarks and top AUs drawn "
+                       "(short clips: it is re-read and re-encoded)")
   ap.add_argument("--batch_size", type=positive_int, default=64)
   args = ap.parse_args(argv)
   progress = sys.stderr.isatty() and os.environ.get("AU_JAX_NO_PROGRESS") != "1"
   try:
+    if args.max_faces < 0:
+      raise UsageError(f"--max_faces {args.max_faces}: give 0 (all faces) or a positive number")
     check_output(args.output, args.input)
+    for extra in (args.plot, args.overlay):
+      if extra:
+        check_output(extra, args.input)
     plans, skipped = plan_inputs(args.input)
     if not plans:
       raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
                                                            for s in skipped[:3]))
+    if args.detector == "dlib":
+      from au_jax.face.detect import dlib_available
+      if not dlib_available():
+        raise UsageError("--detector dlib needs the [face] extra: pip install 'au-jax[face]' "
+                         "(dlib-bin, face_recognition_models)")
     predictor = load_predictor(args.workdir, args.batch_size)
-    summary = write_csv(predictor, args.input, args.output, detector=args.detector,
-                        progress=progress)
+    options = dict(detector=args.detector, detect_every=args.detect_every,
+                   detect_width=args.detect_width, max_faces=args.max_faces,
+                   min_confidence=args.min_confidence, landmarks=not args.no_landmarks)
+    summary = write_csv(predictor, args.input, args.output, progress=progress,
+                        plot=args.plot, **options)
+    if args.overlay:
+      from au_jax.inference import plots
+      videos = [p for p, k in plans if k == "video"]
+      if not videos:
+        raise UsageError("--overlay needs a video among the inputs")
+      plots.overlay_video(videos[0], args.output, args.overlay, predictor.info.aus)
   except UsageError as e:
     print(f"au_jax.predict: {e}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE) from None
@@ -706,7 +919,7 @@ def main(argv=None) -> None:
     print("au_jax.predict: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
   print(format_summary(summary), file=sys.stderr)
-  print(f"[au_jax] wrote {summary['frames']} rows to {args.output} "
+  print(f"[au_jax] wrote {summary['rows']} rows ({summary['frames']} frames) to {args.output} "
         f"(counts and reasons: {args.output}.summary.json)", file=sys.stderr)
 
 

@@ -67,11 +67,17 @@ def test_cli_writes_openface_style_csv(workdir, tmp_path):
   rows = list(csv.DictReader(open(out)))
   assert len(rows) == 5
   header = list(rows[0])
-  assert header[:6] == ["input", "frame", "face_id", "timestamp", "confidence", "success"]
-  assert "AU01_r" in header and "AU26_c" in header and not any(h.startswith(" ") for h in header)
+  assert header[:10] == ["input", "frame", "face_id", "timestamp", "confidence", "success",
+                         "face_x", "face_y", "face_width", "face_height"]
+  assert header[10:12] == ["x_0", "x_1"] and header[78] == "y_0" and header[145] == "y_67"
+  assert "AU01_r" in header and "AU26_c" in header and "AU26_p" in header
+  assert not any(h.startswith(" ") for h in header)
   assert [r["frame"] for r in rows] == ["1", "2", "1", "2", "3"]
-  assert rows[3]["timestamp"] == "0.100"
-  assert all(r["success"] == "0" for r in rows)      # noise has no face
+  assert [r["input"] for r in rows[:2]] == [str(folder / "0.png"), str(folder / "1.png")]
+  assert rows[3]["input"] == video and rows[3]["timestamp"] == "0.100"
+  # noise has no face: one row per frame, face_id -1, no box, no landmarks, zero AUs
+  assert all(r["success"] == "0" and r["face_id"] == "-1" and r["confidence"] == "0.000"
+             and r["face_x"] == "" and r["x_0"] == "" and r["AU01_r"] == "0.000" for r in rows)
 
 
 def test_missing_workdir_is_explained(tmp_path):
@@ -167,18 +173,18 @@ def test_rows_written_before_a_failure_are_kept(workdir, tmp_path, monkeypatch):
     _noise_png(folder / f"{i}.png", seed=i)
   p = Predictor.from_workdir(workdir, batch_size=4)
   calls = []
-  real = p.predict_images
+  real = predict.table.chunk_frame
 
-  def interrupted(images, **kw):
+  def interrupted(*args):
     calls.append(1)
     if len(calls) == 2:
       raise KeyboardInterrupt
-    return real(images, **kw)
+    return real(*args)
 
-  monkeypatch.setattr(p, "predict_images", interrupted)
+  monkeypatch.setattr(predict.table, "chunk_frame", interrupted)
   out = tmp_path / "aus.csv"
   with pytest.raises(KeyboardInterrupt):
-    predict.write_csv(p, [str(folder)], str(out), detector="haar", chunk=1)
+    predict.write_csv(p, [str(folder)], str(out), detector="haar", chunk_frames=1)
   assert not out.exists() and not os.path.exists(f"{out}.summary.json")
   kept = list(csv.DictReader(open(f"{out}.partial")))
   assert [r["frame"] for r in kept] == ["1"]
@@ -207,3 +213,127 @@ def test_batch_size_zero_exits_2_without_traceback(tmp_path):
   assert proc.returncode == 2
   assert "--batch_size" in proc.stderr and "positive integer" in proc.stderr
   assert "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------ real faces: tables, tracking, options
+
+demo = pytest.importorskip("au_jax.inference.demo_media")
+CLIP_FRAMES = (100, 101, 102, 103, 104, 105, 440, 460)   # 6 with two faces, 2 without
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+  """An 8-frame 640x360 MJPG clip of two real faces, then a cat and a cup."""
+  path = str(tmp_path_factory.mktemp("media") / "clip.avi")
+  w = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360))
+  for i in CLIP_FRAMES:
+    w.write(cv2.cvtColor(demo.demo_frame(i, 480), cv2.COLOR_RGB2BGR))
+  w.release()
+  return path
+
+
+@pytest.fixture(scope="module")
+def predictor(workdir):
+  return Predictor.from_workdir(workdir, batch_size=8)
+
+
+def test_predict_video_returns_every_face_as_a_dataframe(predictor, clip):
+  df = predictor.predict_video(clip, detector="haar", detect_every=3)
+  assert list(df.columns) == predictor.csv_columns()
+  assert len(df) == 6 * 2 + 2 and (df["input"] == clip).all()
+  faces = df[df["success"] == 1]
+  assert faces.groupby("frame")["face_id"].apply(list).tolist() == [[0, 1]] * 6
+  none = df[df["frame"] > 6]
+  assert none["face_id"].tolist() == [-1, -1] and none["face_x"].isna().all()
+  assert (none["AU01_r"] == 0).all() and (none["confidence"] == 0).all()
+  assert faces["confidence"].nunique() > 1 and (faces["confidence"] > 1.5).all()
+  np.testing.assert_allclose(faces["timestamp"].unique(), np.arange(6) / 30.0, atol=1e-6)
+  # landmarks in input pixels: the eyes lie inside the face box
+  for side in ("x", "y"):
+    eye = faces[[f"{side}_{i}" for i in range(36, 48)]].mean(axis=1)
+    lo = faces["face_x" if side == "x" else "face_y"]
+    assert ((eye > lo) & (eye < lo + faces["face_width"])).all()
+  # AUxx_c follows from AUxx_p by the tuned threshold, AUxx_r = 5 AUxx_p (gudi's rule)
+  for k, au in enumerate(predictor.info.aus):
+    lab = f"AU{au:02d}"
+    np.testing.assert_array_equal(faces[f"{lab}_c"], faces[f"{lab}_p"] >= predictor.thresholds[k])
+    np.testing.assert_allclose(faces[f"{lab}_r"], 5 * faces[f"{lab}_p"], rtol=1e-5)
+  assert df.attrs["summary"]["frames"] == 8 and df.attrs["summary"]["faces"] == 12
+  # streamed in chunks without threads: the same table
+  chunks = list(predictor.stream_video(clip, detector="haar", detect_every=3, chunk_frames=3,
+                                       threads=False))
+  assert [len(c.drop_duplicates("frame")) for c in chunks] == [3, 3, 2]
+  import pandas as pd
+  pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), df, check_like=False)
+
+
+def test_predict_folder_names_each_image(predictor, tmp_path):
+  photos = demo.photos()
+  for name in ("astronaut", "coffee", "grace_hopper"):
+    cv2.imwrite(str(tmp_path / f"{name}.png"), cv2.cvtColor(photos[name], cv2.COLOR_RGB2BGR))
+  df = predictor.predict_folder(str(tmp_path), detector="haar", landmarks=False)
+  assert [os.path.basename(p) for p in df["input"]] == ["astronaut.png", "coffee.png",
+                                                        "grace_hopper.png"]
+  assert df["success"].tolist() == [1, 0, 1] and df["frame"].tolist() == [1, 2, 3]
+  assert "x_0" not in df.columns and df["face_id"].tolist() == [0, -1, 0]
+
+
+def test_cli_every_face_options_plot_and_overlay(workdir, clip, tmp_path):
+  out = tmp_path / "aus.csv"
+  main(["--workdir", workdir, "--input", clip, "--output", str(out), "--detector", "haar",
+        "--max_faces", "1", "--no_landmarks", "--plot", str(tmp_path / "aus.png"),
+        "--overlay", str(tmp_path / "overlay.avi")])
+  rows = list(csv.DictReader(open(out)))
+  assert len(rows) == 8 and "x_0" not in rows[0] and "face_width" in rows[0]
+  assert [r["face_id"] for r in rows] == ["0"] * 6 + ["-1"] * 2
+  assert all(float(r["face_x"]) > 320 for r in rows[:6])     # the larger face (right)
+  png = cv2.imread(str(tmp_path / "aus.png"))
+  assert png is not None and png.shape[0] > 100
+  cap = cv2.VideoCapture(str(tmp_path / "overlay.avi"))
+  n = 0
+  while cap.read()[0]:
+    n += 1
+  assert n == 8
+
+
+def test_a_detector_failure_is_one_failed_row(predictor, clip, monkeypatch):
+  from au_jax.face import tracking
+  real, calls = tracking.FaceTracker.__call__, []
+
+  def flaky(self, img):
+    calls.append(1)
+    if len(calls) == 2:
+      raise RuntimeError("detector crashed")
+    return real(self, img)
+
+  monkeypatch.setattr(tracking.FaceTracker, "__call__", flaky)
+  df = predictor.predict_video(clip, detector="haar")
+  assert df[df["frame"] == 2]["success"].tolist() == [0]
+  assert (df[df["frame"] == 3]["success"] == 1).all()
+  (problem,) = df.attrs["summary"]["problems"]
+  assert problem["frame"] == 2 and "face detection failed" in problem["reason"]
+
+
+def test_bad_media_in_python_name_the_file(predictor, tmp_path):
+  from au_jax.errors import UserError
+  with pytest.raises(UserError, match="gone.mp4: no such file"):
+    predictor.predict_video(str(tmp_path / "gone.mp4"))
+  fake = tmp_path / "fake.mp4"
+  fake.write_text("not a video")
+  with pytest.raises(UserError, match="fake.mp4"):
+    predictor.predict_video(str(fake), detector="haar")
+
+
+def test_ccnn_occurrence_follows_the_decoded_intensity():
+  import ml_collections
+  p = object.__new__(Predictor)
+  p.config = ml_collections.ConfigDict(dict(model=dict(name="ccnn")))
+  p.info = sources.DataInfo(aus=(1, 12), intensity_coded=(True, False),
+                            occurrence_coded=(True, True), datasets=("x",), metadata=({},))
+  p.thresholds = np.array([0.3, 0.3])
+  inten = np.array([[0., 0.], [1., 0.], [2., 0.], [1.4, 0.], [1.6, 0.]])
+  prob = np.array([[0.9, 0.9], [0.1, 0.1], [0.1, 0.2], [0.5, 0.5], [0.2, 0.31]])
+  # coded AU: round(_r) >= 2 whatever the marginal; uncoded AU: tuned threshold on _p
+  np.testing.assert_array_equal(p.occurrence_label(inten, prob),
+                                [[0, 1], [0, 0], [1, 0], [0, 1], [1, 1]])
+  assert p.layout().with_p and p.occurrence_rule == "intensity"
