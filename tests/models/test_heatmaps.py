@@ -406,3 +406,62 @@ def test_every_arch_has_parameters_in_each_of_its_groups(arch):
   variables = jax.eval_shape(method.init, jax.random.PRNGKey(0), batch)
   labels = group_labels(flatten(variables["params"]), method.param_group)
   assert set(labels.values()) == set(method.groups)
+
+
+# --- AU-centre rules of every DISFA AU (JAA-Net's + documented additions) ---
+
+
+def test_every_rule_centre_lies_on_the_face_and_on_its_aus_region():
+  """On the synthetic renderer's canonical face: every centre of the synthetic
+  configs' rule is inside the drawn face outline, and each DISFA AU's centres
+  sit where the AU acts (JAA-Net's AU17 / AU26 rows too, though they reach
+  the short synthetic chin's outline)."""
+  from au_jax import aus as au_lists
+  from tfds_builders.synthetic_au import render
+  size = 256
+  m = render.canvas_matrix(size)
+  lm = CANONICAL_68 * m[0, 0] + m[:, 2]                     # canvas px, as the renderer draws
+  face = render.face_mask(lm, size)
+  ruled = sorted({r[0] for r in T.AU_CENTRES_68})
+  assert set(au_lists.DISFA_AUS) | set(au_lists.BP4D_AUS) <= set(ruled)
+  assert ruled == sorted({r[0] for r in T.SYNTHETIC_CENTRES_68})
+
+  def centres(rows):
+    c, ok = T.au_centres(lm[None].astype(np.float32), T.centre_table(ruled, rows))
+    assert np.asarray(ok).all()
+    return {au: np.asarray(c[0, a]) for a, au in enumerate(ruled)}
+
+  for au, cs in centres(T.SYNTHETIC_CENTRES_68).items():
+    for x, y in np.round(cs).astype(int):
+      assert face[y, x] == 255, f"AU{au} centre at {(x, y)} is off the face"
+  y = lambda *i: lm[list(i), 1].mean()
+  mid = lm[27:31, 0].mean()
+  at = centres(T.AU_CENTRES_68)
+  chin = centres(T.SYNTHETIC_CENTRES_68)
+  at[117], at[126] = chin[17], chin[26]   # the synthetic chin rows, checked as 17 / 26
+  for au, (cy_min, cy_max) in {
+      1: (y(19, 24) - 40, y(21, 22)),     # above the inner brow ends
+      2: (y(19, 24) - 40, y(18, 25)),     # above the outer brows
+      4: (y(21, 22), y(37, 38, 43, 44)),  # between brows and upper lids (glabella)
+      5: (y(19, 24), y(36, 39, 42, 45)),  # upper lid: below the brows, above the eye corners
+      6: (y(41, 46), y(48, 54)),          # cheek: below the lower lids, above the lip corners
+      9: (y(36, 39), y(31, 35)),          # nose sides: between the eyes and the nostrils
+      12: (y(51), y(57)),                 # lip corners
+      15: (y(51), y(57)),
+      17: (y(57), y(8) + 2),              # chin: below the lower lip (JAA-Net: at the
+                                          # template's chin outline, 0.02 ruler past it)
+      20: (y(51), y(57)),                 # beside the lip corners
+      25: (y(51) - 1, y(57) + 1),         # the lips
+      26: (y(57), y(8) + 2),              # below the lower lip (jaw drop)
+      117: (y(57), y(8)), 126: (y(57), y(8)),
+  }.items():
+    cy = at[au][:, 1]
+    assert ((cy > cy_min) & (cy < cy_max)).all(), (au, cy, cy_min, cy_max)
+    if au != 25:   # two centres, one each side of the midline
+      assert (at[au][:, 0] < mid).sum() == 1 and (at[au][:, 0] > mid).sum() == 1, au
+  assert np.allclose(at[25][:, 0], mid, atol=2)
+  # AU20 lies outside the lip corners (AU12's centres), AU9 inside the nose width
+  assert at[20][:, 0].min() < at[12][:, 0].min() and at[20][:, 0].max() > at[12][:, 0].max()
+  nose_half = abs(lm[35, 0] - lm[31, 0]) / 2
+  assert (np.abs(at[9][:, 0] - mid) < nose_half).all()
+  assert (np.abs(at[6][:, 0] - mid) > nose_half).all()                 # AU6 on the cheeks

@@ -22,8 +22,8 @@ Paper -> code:
                           `targets.render_heatmaps`, drawn inside the jitted
                           loss from the batch's landmarks and intensities (no
                           S/4 x S/4 x A maps shipped per example); AU centres
-                          from `au_centres` rows (default JAA-Net's rule,
-                          `targets.JAANET_68`)
+                          from `au_centres` rows (default JAA-Net's rule
+                          plus AUs 5 and 20, `targets.AU_CENTRES_68`)
   loss (Eq. 2, Sec. 4)    `loss.per_au_huber` weighted by the adaptive AU
                           weights (`loss.next_au_weights`, collection
                           `au_weights` of the train state)
@@ -134,8 +134,8 @@ class HeatmapOptions:
 
   Attributes:
     au_centres: rows (au, landmark indices averaged, dx, dy) with offsets in
-      units of the inner-eye-corner distance; default JAA-Net's rule
-      (targets.JAANET_68). Every AU of the data needs rows.
+      units of the inner-eye-corner distance; default JAA-Net's rule with
+      AUs 5 and 20 added (targets.AU_CENTRES_68). Every AU of the data needs rows.
     sigma: Gaussian sd of Eq. 1, in 64 x 64 map pixels (not given by the paper).
     support: Eq. 1's box half-side per unit of intensity, 64-map pixels (6).
     huber_delta: Eq. 2's threshold (1).
@@ -146,7 +146,7 @@ class HeatmapOptions:
     label_noise: Eq. 3's 0.2 (augment.perturb_labels; 0 = off).
     arch: "hourglass", "single" or "resnet18" (Table 1's rows).
   """
-  au_centres: tuple = targets_lib.JAANET_68
+  au_centres: tuple = targets_lib.AU_CENTRES_68
   sigma: float = 3.0
   support: float = 6.0
   huber_delta: float = 1.0

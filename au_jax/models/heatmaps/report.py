@@ -26,7 +26,22 @@ def load_test(workdir: str, batch_size: int = 16):
   from au_jax.data import sources
   from au_jax.predict import Predictor
   predictor = Predictor.from_workdir(workdir, batch_size=batch_size)
-  return predictor, sources.load_split(predictor.config.data, "test")
+  return with_maps(predictor), sources.load_split(predictor.config.data, "test")
+
+
+def with_maps(predictor):
+  """The predictor returning the maps even where the run kept them out of its
+  saved predictions (`heatmaps_output=False`, the licensed-data configs)."""
+  model = predictor.config.model
+  if model.get("heatmaps_output", True) or model.get("arch") == "resnet18":
+    return predictor
+  from au_jax.models import get_spec
+  from au_jax.train import steps
+  cfg = model.copy_and_resolve_references()
+  cfg.heatmaps_output = True
+  predictor.method = get_spec("heatmaps").build(cfg, predictor.info)
+  predictor._predict = steps.make_predict_step(predictor.method)
+  return predictor
 
 
 def spread_rows(split, n: int) -> np.ndarray:

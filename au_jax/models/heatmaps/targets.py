@@ -14,21 +14,42 @@ A zero intensity gives an all-zero map (amplitude 0).
 AU centres. Fig. 3 shows two or three centres per AU but the paper lists no
 landmark indices, so the rule is data (`config.model.au_centres`, rows of
 `(au, landmark indices averaged, dx, dy)`, offsets in `ruler` units). The
-default, `JAANET_68`, is the AU-centre rule of JAA-Net (Shao et al., ECCV
-2018; its released Caffe layer `au_mask_based_land_layer`) for the 12 BP4D
-AUs, written on iBUG-68 indices (JAA-Net's 49-point index p is 68-point
-p + 17 for p <= 42, and 61, 62, 63, 65, 66, 67 for 43..48). JAA-Net's
-"ruler" is the inner-eye-corner distance (68-point 39 and 42); it offsets
-vertically only (y grows downwards):
+default, `AU_CENTRES_68`, is JAA-Net's AU-centre rule (Shao et al., ECCV
+2018) where JAA-Net defines the AU, written on iBUG-68 indices (JAA-Net's
+49-point index p is 68-point p + 17 for p <= 42, and 61, 62, 63, 65, 66, 67
+for 43..48), plus two documented additions (`ADDED_68`). JAA-Net's "ruler" is
+the inner-eye-corner distance (68-point 39 and 42); it offsets vertically
+only (y grows downwards). `JAANET_68` holds its 12 BP4D AUs (the released
+Caffe layer `au_mask_based_land_layer`) and the DISFA-only AUs 9, 25, 26 (the
+PyTorch release, `network.AlignNet`, branch `au_num == 8`):
 
   AU1  inner brow ends 21, 22, 1/2 ruler above     AU2  18, 25, 1/3 above
   AU4  19, 24, 1/3 ruler below                     AU6  lower lids 41, 46, 1 below
-  AU7  upper lids 38, 43                           AU10 inner upper lip 61, 63
-  AU12, AU14, AU15  lip corners 48, 54             AU17 56, 58, 1/2 ruler below
-  AU23, AU24  lip centres 51, 57
+  AU7  upper lids 38, 43                           AU9  nostrils 32, 34, 1/2 above
+  AU10 inner upper lip 61, 63                      AU12, AU14, AU15  lip corners 48, 54
+  AU17 56, 58, 1/2 ruler below                     AU23, AU24, AU25  lip centres 51, 57
+  AU26 56, 58, 1/2 ruler below (as AU17)
 
 (the paper's Fig. 3 shares two points between AUs 10 and 14; JAA-Net's rule
 does not: AU10 sits on the upper lip, AU14 on the lip corners).
+
+Added for the 12 DISFA AUs, which JAA-Net's DISFA subset (1, 2, 4, 6, 9, 12,
+25, 26) leaves out (`ADDED_68`; FACS, Ekman, Friesen & Hager 2002):
+
+  AU5  upper lid raiser (levator palpebrae superioris): the upper lid
+       retracts and the sclera above the iris shows, so the change is at
+       the upper lid margin: the midpoints of each upper lid, 37-38 and
+       43-44 averaged, no offset (AU7's points are single lid points; AU5
+       takes the lid's middle, where retraction is largest).
+  AU20 lip stretcher (risorius / platysma): pulls the lip corners
+       laterally and flattens the lips; the skin lateral to the corners is
+       stretched. Centres: the lip corners 48, 54 moved 1/4 ruler outwards
+       (-x for 48, +x for 54), where a stretched corner lands and the
+       stretched skin lies; this separates AU20's maps from AU12/14/15's,
+       which sit on the resting corners.
+
+`SYNTHETIC_CENTRES_68` (the synthetic configs' rule) moves AU17's and AU26's
+centres for the synthetic faces' short chins (see its comment).
 
 Missing landmarks (NaN rows of a 49/66-point scheme): a centre whose points
 (or, when it has an offset, the ruler's points) are not finite is dropped and
@@ -66,7 +87,32 @@ JAANET_68: tuple[tuple, ...] = (
     (17, (56,), 0.0, 1 / 2), (17, (58,), 0.0, 1 / 2),
     (23, (51,), 0.0, 0.0), (23, (57,), 0.0, 0.0),
     (24, (51,), 0.0, 0.0), (24, (57,), 0.0, 0.0),
+    # JAA-Net's DISFA-only AUs (PyTorch release, AlignNet, au_num == 8)
+    (9, (32,), 0.0, -1 / 2), (9, (34,), 0.0, -1 / 2),
+    (25, (51,), 0.0, 0.0), (25, (57,), 0.0, 0.0),
+    (26, (56,), 0.0, 1 / 2), (26, (58,), 0.0, 1 / 2),
 )
+
+# Added for DISFA's AUs 5 and 20 (module docstring: anatomical reasoning).
+ADDED_68: tuple[tuple, ...] = (
+    (5, (37, 38), 0.0, 0.0), (5, (43, 44), 0.0, 0.0),
+    (20, (48,), -1 / 4, 0.0), (20, (54,), 1 / 4, 0.0),
+)
+
+# The default rule: every AU of the DISFA and BP4D lists.
+AU_CENTRES_68: tuple[tuple, ...] = JAANET_68 + ADDED_68
+
+# The synthetic faces (tfds_builders/synthetic_au) have short chins: lower lip
+# (57) to chin (8) is 0.46 ruler on the template and 0.32-0.67 on rendered
+# subjects (over one ruler on adult faces), so JAA-Net's AU17 / AU26 centres,
+# 1/2 ruler below 56 and 58, fall on or past the chin outline there. The
+# synthetic configs place them instead midway between each lower-lip point
+# and the jaw point below it (58 + 7, 56 + 9): the mentalis region, on the
+# face at any proportions.
+CHIN_MIDPOINTS_68: tuple[tuple, ...] = tuple(
+    (au, pts, 0.0, 0.0) for au in (17, 26) for pts in ((58, 7), (56, 9)))
+SYNTHETIC_CENTRES_68: tuple[tuple, ...] = tuple(
+    r for r in AU_CENTRES_68 if r[0] not in (17, 26)) + CHIN_MIDPOINTS_68
 
 
 @dataclasses.dataclass(frozen=True)
