@@ -81,3 +81,33 @@ def merge_occurrence(
   occurrence = np.asarray(occurrence)
   derived = occurrence_from_intensity(intensity, threshold)
   return np.where(occurrence >= 0, occurrence, derived).astype(np.int32)
+
+
+# How `occurrence_from_coded_intensity` labels an AU coded present with an
+# unspecified intensity (CK+ FACS files: intensity 0).
+UNSPECIFIED_RULES = ("uncoded", "absent", "present")
+
+
+def occurrence_from_coded_intensity(
+    occurrence: np.ndarray,
+    intensity: np.ndarray,
+    min_intensity: int,
+    unspecified: str = "uncoded",
+) -> np.ndarray:
+  """A per-dataset occurrence rule that overrides the coders' occurrence codes.
+
+  Present iff the coded intensity is >= `min_intensity` (Ghosh et al. 2015 on
+  CK+: "any frame containing an intensity of 3 or higher" is positive).
+  Where the AU is coded present but its intensity is not specified
+  (occurrence 1, intensity -1): `unspecified` = "uncoded" (-1, masked),
+  "absent" (0) or "present" (1). Otherwise unknown stays -1.
+
+  Args:
+    occurrence, intensity: int arrays [..., A] ({-1, 0, 1} and {-1, 0..5}).
+  """
+  if unspecified not in UNSPECIFIED_RULES:
+    raise ValueError(f"unspecified must be one of {UNSPECIFIED_RULES}, got {unspecified!r}")
+  occurrence, intensity = np.asarray(occurrence), np.asarray(intensity)
+  out = np.where(intensity >= 0, (intensity >= min_intensity).astype(np.int32), UNKNOWN)
+  fill = {"uncoded": UNKNOWN, "absent": 0, "present": 1}[unspecified]
+  return np.where((intensity < 0) & (occurrence == 1), fill, out).astype(np.int32)

@@ -30,6 +30,10 @@ validation then come from `sources` only:
   one `occurrence_threshold` on both sides; a dataset's own occurrence codes
   are kept, even if its coders' threshold differs (fera_like codes
   intensity >= 1, disfa_like derives intensity >= 2).
+- A source may set its own occurrence rule, `occurrence_rule=dict(
+  min_intensity=k, unspecified="uncoded"|"absent"|"present")`: present iff
+  its coded intensity >= k, overriding its coders' occurrence codes (Ghosh
+  et al.'s CK+ rule, intensity >= 3; au_jax.aus.occurrence_from_coded_intensity).
 - Test records carry a `dataset` code into the TRAINING datasets
   (`DataInfo.datasets`), so models with per-dataset parameters (CCNN,
   Eq. 12) read a valid row: the code of the training source named by
@@ -244,6 +248,26 @@ def _metadata_aus(name: str, builder) -> list[int]:
   return [int(a) for a in meta["aus"]]
 
 
+def _occurrence_rule(source_cfg, field: str) -> dict:
+  """A source's `occurrence_rule` (dict(min_intensity=k, unspecified=...)),
+  checked; {} = none (the dataset's own occurrence codes are kept)."""
+  rule = dict(source_cfg.get("occurrence_rule") or {})
+  if not rule:
+    return {}
+  extra = sorted(set(rule) - {"min_intensity", "unspecified"})
+  if extra or "min_intensity" not in rule:
+    raise ConfigKeyError(f"{field}.occurrence_rule takes min_intensity (1-5) and optional "
+                         f"unspecified {au_lib.UNSPECIFIED_RULES}, got {sorted(rule)}")
+  k = rule["min_intensity"]
+  if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= au_lib.MAX_INTENSITY:
+    raise ConfigValueError(f"{field}.occurrence_rule.min_intensity must be an integer 1-5, "
+                           f"got {k!r}")
+  if rule.get("unspecified", "uncoded") not in au_lib.UNSPECIFIED_RULES:
+    raise ConfigValueError(f"{field}.occurrence_rule.unspecified must be one of "
+                           f"{au_lib.UNSPECIFIED_RULES}, got {rule['unspecified']!r}")
+  return rule
+
+
 class _DatasetPart:
   """One dataset of an experiment: its builder, AU mapping and sources.
 
@@ -266,7 +290,17 @@ class _DatasetPart:
     self.columns = np.array([aus_union.index(self.aus[k]) for k in self.src], int)
     self.num_union = len(aus_union)
     self.occurrence_threshold = occurrence_threshold
+    self.occurrence_rule = _occurrence_rule(source_cfg, field)
     self._index_cache = None
+
+  def occurrence(self, occurrence: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    """Occurrence labels [..., A_union] from this dataset's codes (union AUs):
+    its `occurrence_rule` if the source sets one, else the coders' occurrence
+    with intensity >= occurrence_threshold where only intensity is coded."""
+    if self.occurrence_rule:
+      return au_lib.occurrence_from_coded_intensity(occurrence, intensity,
+                                                    **self.occurrence_rule)
+    return au_lib.merge_occurrence(occurrence, intensity, self.occurrence_threshold)
 
   def subjects(self, split: str) -> list[str]:
     """The protocol's subjects of `split`; a bad protocol fails naming the source."""
@@ -313,7 +347,7 @@ class _DatasetPart:
     for subj, src in zip(subjects, self.subject_sources(subjects)):
       a = self.label_arrays(subj, src)
       i = self.to_union(a["intensity"])
-      o = au_lib.merge_occurrence(self.to_union(a["occurrence"]), i, self.occurrence_threshold)
+      o = self.occurrence(self.to_union(a["occurrence"]), i)
       inten |= (i >= 0).any(0)
       occ |= (o >= 0).any(0)
     return inten, occ
@@ -382,7 +416,7 @@ class RecordSource:
     return dict(
         image=r["image"], landmarks=np.asarray(r["landmarks"], np.float32),
         intensity=inten,
-        occurrence=au_lib.merge_occurrence(occ, inten, part.occurrence_threshold),
+        occurrence=part.occurrence(occ, inten),
         subject=_text(r["subject"]), sequence=_text(r["sequence"]),
         frame=np.int32(r["frame"]), dataset=np.int32(code))
 
@@ -540,8 +574,7 @@ def load_split(data_cfg, split: str, info_parts=None) -> Split:
       entries.append((part.code, part, src))
       a = part.label_arrays(subj, src)
       inten = part.to_union(a["intensity"])
-      occ = au_lib.merge_occurrence(part.to_union(a["occurrence"]), inten,
-                                    part.occurrence_threshold)
+      occ = part.occurrence(part.to_union(a["occurrence"]), inten)
       arrays.append((part.code, f"{part.name}:{subj}", a["sequence"], a["frame"], inten, occ))
   if not entries:
     raise ConfigValueError(f"split {split!r} has no subjects under the configured protocols "

@@ -7,7 +7,10 @@ au_jax.aus.AU_NAMES), so a model trained on any of them can be evaluated
 here. Peak-frame labels: AU listed with intensity 1-5 (A-E) -> intensity
 = value, occurrence 1; listed with 0 ("not specified") -> intensity -1,
 occurrence 1; not listed -> 0 and 0 (FACS coding of the peak names every AU
-present). Codes outside the list are ignored and counted.
+present). Codes outside the list are ignored and counted. Rules such as
+Ghosh et al.'s "intensity >= 3" are not baked into the records: a data
+config sets them per source (`occurrence_rule`, au_jax/data/sources.py;
+configs/multilabel_cross.py).
 Config "peak_and_neutral" adds the first frame of every coded sequence with
 all AUs 0/0: the CK+ convention that sequences start neutral (not coded).
 Emotion labels (0-7) go to `info.metadata["emotions"]` {"S005/001": 3}.
