@@ -34,7 +34,8 @@ We have not run this config on the real DISFA (we do not hold it).
 from __future__ import annotations
 
 from au_jax import aus
-from configs import common, heatmaps_fera2015, heatmaps_synthetic as hs
+from configs import common, heatmaps_fera2015
+from configs import heatmaps_synthetic as hs
 
 
 def get_config(arg=None):

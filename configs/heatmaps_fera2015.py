@@ -43,7 +43,8 @@ from __future__ import annotations
 
 from au_jax import aus
 from au_jax.models.heatmaps.targets import AU_CENTRES_68
-from configs import common, heatmaps_synthetic as hs
+from configs import common
+from configs import heatmaps_synthetic as hs
 
 PAPER_INPUT = 256   # Sec. 4: "a registered image resized to 256 x 256"
 PAPER_FEATURES = 256

@@ -9,12 +9,13 @@ r"""AU heatmap regression (Sanchez et al., BMVC 2018) on the synthetic `fera_lik
 
 The embedded default: no licence, no download (the dataset is built on first
 use). Intensity of the paper's BP4D subset, AUs 6, 10, 12, 14, 17
-(`config.data.aus`); `dataset=disfa_like`: the 12 DISFA AUs (1, 2, 4, 5, 6,
-9, 12, 15, 17, 20, 25, 26) of the synthetic `disfa_like`. Targets, network, loss and inference as in the paper
-(see au_jax/models/heatmaps/model.py): one map per AU with Gaussians of
-amplitude and support given by the intensity at JAA-Net's AU centres (Eq. 1;
-AUs 5 and 20, which JAA-Net does not place, and AU17 / AU26 moved up for the
-synthetic faces' short chins, as documented in targets.py),
+(`config.data.aus`); `dataset=disfa_like`: the 12 DISFA AUs (1, 2, 4, 5,
+6, 9, 12, 15, 17, 20, 25, 26) of the synthetic `disfa_like`. Targets,
+network, loss and inference as in the paper (see
+au_jax/models/heatmaps/model.py): one map per AU with Gaussians of
+amplitude and support given by the intensity at JAA-Net's AU centres (Eq.
+1; AUs 5 and 20, which JAA-Net does not place, added, and AU17 / AU26 moved
+up for the synthetic faces' short chins: targets.SYNTHETIC_CENTRES_68),
 one hourglass of bottlenecks (depth 4), per-AU Huber loss (Eq. 2) with the
 adaptive AU weights, intensity = max of each map; model selection by
 validation ICC, as published. Augmentation of training records (Sec. 3.4;
@@ -44,7 +45,7 @@ from __future__ import annotations
 import ml_collections
 
 from au_jax import aus as au_lists
-from au_jax.models.heatmaps.targets import AU_CENTRES_68, SYNTHETIC_CENTRES_68
+from au_jax.models.heatmaps.targets import SYNTHETIC_CENTRES_68
 from configs import common
 
 # The paper's BP4D subset (FERA 2015 intensity sub-challenge).

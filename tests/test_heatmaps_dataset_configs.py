@@ -2,9 +2,10 @@
 
 The fixture builds are those of tests/test_dataset_configs.py (BP4D, FERA
 2015 protocol) and tests/test_ccnn_dataset_configs.py (DISFA fold1, SN001
-copied as the test subject SN003). One step each, no validation during training: the plumbing, not the
-learning, is under test; the figures hook is skipped (tested on synthetic
-data in tests/models/test_heatmaps.py).
+copied as the test subject SN003). One step each of a one-level hourglass on
+one device, no validation during training: the plumbing, not the learning,
+is under test; the figures hook is skipped (tested on synthetic data in
+tests/models/test_heatmaps.py).
 """
 import numpy as np
 import pytest
@@ -27,6 +28,9 @@ def no_figures(monkeypatch):
 
 def _run(config, workdir):
   config.train.batch_size = 4   # a fixture's training split: 6+ records
+  # Compilation dominates a run this short: a one-level hourglass on one device.
+  config.model.depth = 1
+  config.num_devices = 1
   config.train.stages[0]["steps"] = 1
   config.train.update(eval_every=0, checkpoint_every=1, log_every=1)
   return loop.train_and_evaluate(config, str(workdir))
