@@ -168,6 +168,20 @@ class Predictor:
       session = self.fit_session(faces, landmarks)
     return self._run(self._records(faces, landmarks), len(faces), session)
 
+  @property
+  def variables(self) -> dict:
+    """The model's variables (params, state, fitted) as `method.predict` takes them:
+    `jax.jit(p.method.predict)(p.variables, p.transform_batch(faces))`."""
+    return steps.variables(steps.nest(self.params), self.model_state, self.fitted)
+
+  def transform_batch(self, faces: np.ndarray, landmarks: np.ndarray | None = None,
+                      session=None) -> dict:
+    """The model's input batch (its own transform of each aligned face), unpadded."""
+    faces = np.asarray(faces)
+    if session is None and len(faces):
+      session = self.fit_session(faces, landmarks)
+    return _batch([_transform(self.method, r, session) for r in self._records(faces, landmarks)])
+
   def _records(self, faces, landmarks=None):
     if landmarks is None:
       landmarks = np.broadcast_to(CANONICAL_68 * self.image_size, (len(faces), 68, 2))

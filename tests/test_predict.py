@@ -337,3 +337,24 @@ def test_ccnn_occurrence_follows_the_decoded_intensity():
   np.testing.assert_array_equal(p.occurrence_label(inten, prob),
                                 [[0, 1], [0, 0], [1, 0], [0, 1], [1, 1]])
   assert p.layout().with_p and p.occurrence_rule == "intensity"
+
+
+def test_notebook_runs_top_to_bottom(workdir, tmp_path, monkeypatch):
+  nbformat = pytest.importorskip("nbformat")
+  nbclient = pytest.importorskip("nbclient")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  nb = nbformat.read(os.path.join(root, "notebooks", "inference.ipynb"), as_version=4)
+  monkeypatch.setenv("AU_JAX_WORKDIR", workdir)
+  monkeypatch.setenv("AU_JAX_MEDIA", str(tmp_path / "media"))
+  monkeypatch.setenv("AU_JAX_DEMO_FRAMES", "6")
+  monkeypatch.setenv("AU_JAX_DETECTOR", "haar")
+  monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                          resources={"metadata": {"path": str(tmp_path)}}).execute()
+  text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+  assert "6 frames" in text and "face ids [0, 1]" in text
+  assert (tmp_path / "au_traces.png").stat().st_size > 1000
+  assert (tmp_path / "aligned_faces.png").stat().st_size > 1000
+  figures = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+  assert len(figures) >= 2        # the traces and the aligned faces with their AU bars

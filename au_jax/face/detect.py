@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import sys
 from typing import NamedTuple, Optional
 
 import cv2
@@ -27,6 +28,21 @@ import numpy as np
 from au_jax.face import template as tpl
 
 BACKENDS = ("auto", "haar", "dlib")
+
+# Said once per process, when inference (or "auto" without dlib) uses the
+# Haar approximation for landmarks.
+HAAR_WARNING = ("[au_jax] landmarks: Haar approximation (template in the face box, eyes "
+                "from the eye cascade): eyes ~10% of the inter-ocular distance off vs ~4% with "
+                "dlib, all 68 points 14% vs 7% (benchmarks/results/landmark_error.json), so "
+                "alignment and AUs suffer; pip install 'au-jax[face]' for dlib's landmarks")
+_warned = False
+
+
+def warn_haar_once() -> None:
+  global _warned
+  if not _warned:
+    _warned = True
+    print(HAAR_WARNING, file=sys.stderr)
 
 
 class Detection(NamedTuple):
@@ -142,6 +158,7 @@ def detect_haar(image, *, min_size: int = 30) -> list[Detection]:
 
 # ---------------------------------------------------------------- dlib
 
+@functools.lru_cache(maxsize=None)
 def dlib_available() -> bool:
   """True when dlib and face_recognition_models (the [face] extra) are installed."""
   return (importlib.util.find_spec("dlib") is not None
@@ -216,6 +233,8 @@ def detect_faces(image, backend: str = "auto") -> list[Detection]:
     raise ValueError(f"unknown face detector backend {backend!r}; choose from {BACKENDS}")
   if backend == "dlib" or (backend == "auto" and dlib_available()):
     return detect_dlib(image)
+  if backend == "auto":
+    warn_haar_once()
   return detect_haar(image)
 
 

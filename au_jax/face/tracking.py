@@ -27,27 +27,11 @@ measured against in benchmarks/inference_speed.py).
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import cv2
 import numpy as np
 
 from au_jax.face import detect
-
-# Said once per process, when the Haar approximation is used for landmarks.
-HAAR_WARNING = ("[au_jax] landmarks: using the Haar approximation "
-                "(template in the face box, eyes from the eye cascade: ~6-10% of the "
-                "inter-ocular distance mean error vs <5% with dlib, mouth/brows/jaw not "
-                "fitted); pip install 'au-jax[face]' for dlib's 68-point landmarks")
-_warned = False
-
-
-def warn_haar_once() -> None:
-  global _warned
-  if not _warned:
-    _warned = True
-    print(HAAR_WARNING, file=sys.stderr)
-
 
 @dataclasses.dataclass
 class TrackedFace:
@@ -124,7 +108,7 @@ def make_backend(name: str = "auto") -> _Backend:
       raise ImportError("the dlib backend needs dlib and face_recognition_models: "
                         "pip install '.[face]'")
     return _Dlib()
-  warn_haar_once()
+  detect.warn_haar_once()
   return _Haar()
 
 

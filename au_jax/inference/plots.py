@@ -24,17 +24,17 @@ def _value_columns(df) -> tuple[list[str], str]:
 
 def au_traces(df, path: str, *, max_faces: int = 6) -> str:
   """Writes a PNG of AU traces per face over time; returns its path."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  # A bare Figure (no pyplot): leaves the caller's backend alone (notebooks).
+  from matplotlib import colormaps
+  from matplotlib.figure import Figure
   cols, what = _value_columns(df)
   faces = df[df["success"] == 1]
   ids = sorted(faces["face_id"].unique())[:max_faces] or [None]
   video_like = faces["timestamp"].max() > 0 if len(faces) else False
   xcol, xlabel = ("timestamp", "time (s)") if video_like else ("frame", "frame / image")
-  fig, axes = plt.subplots(len(ids), 1, figsize=(10, 2.6 * len(ids)), squeeze=False,
-                           sharex=True)
-  cmap = plt.get_cmap("tab20")
+  fig = Figure(figsize=(10, 2.6 * len(ids)))
+  axes = fig.subplots(len(ids), 1, squeeze=False, sharex=True)
+  cmap = colormaps["tab20"]
   for ax, fid in zip(axes[:, 0], ids):
     if fid is None:
       ax.text(0.5, 0.5, "no face found", ha="center", va="center", transform=ax.transAxes)
@@ -55,7 +55,6 @@ def au_traces(df, path: str, *, max_faces: int = 6) -> str:
   fig.tight_layout()
   tmp = path + ".tmp.png"
   fig.savefig(tmp, dpi=100)
-  plt.close(fig)
   os.replace(tmp, path)       # atomic, as the CSV
   return path
 

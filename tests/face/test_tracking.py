@@ -73,7 +73,7 @@ def test_ids_survive_a_gap_and_new_faces_get_new_ids():
 
 
 def test_haar_warning_once(capsys, monkeypatch):
-  monkeypatch.setattr(tracking, "_warned", False)
+  monkeypatch.setattr(tracking.detect, "_warned", False)
   FaceTracker("haar")
   FaceTracker("haar")
   err = capsys.readouterr().err
