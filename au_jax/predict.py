@@ -394,9 +394,12 @@ class Predictor:
       faces = [f for r in group for f in r.faces]
       pred = None
       if faces:
-        pred = self._run(self._records(np.stack([f.aligned.image for f in faces]),
-                                       np.stack([f.aligned.landmarks for f in faces])),
-                         len(faces), session)
+        crops = np.stack([f.aligned.image for f in faces])
+        lms = np.stack([f.aligned.landmarks for f in faces])
+        # No session statistics of the input (no face among its sampled
+        # frames): this chunk's faces are the session, as in `predict`.
+        chunk_session = session if session is not None else self.fit_session(crops, lms)
+        pred = self._run(self._records(crops, lms), len(faces), chunk_session)
       for r in group:
         entry["frames"] += 1
         entry["faces"] += len(r.faces)
