@@ -289,7 +289,8 @@ class Predictor:
       detector: "auto" (dlib when installed, else Haar), "dlib" or "haar".
       detect_every: full-frame detection every k frames, tracking in between
         (1: detect on every frame).
-      detect_width: full detection on the frame downscaled to this width.
+      detect_width: full detection on the frame downscaled to this width
+        (default: dlib 640, Haar 320).
       max_faces: at most this many faces per frame, the largest (0: all).
       min_confidence: drop faces scoring below (default: the backend's).
       landmarks: False leaves out the 136 landmark columns.
@@ -348,7 +349,7 @@ class Predictor:
 
   def stream_frames(self, frames: Iterable["_Frame"], *, entry: dict | None = None,
                     still: bool = False, session=None, detector: str = "auto",
-                    detect_every: int = 10, detect_width: int = 640, max_faces: int = 0,
+                    detect_every: int = 10, detect_width: int | None = None, max_faces: int = 0,
                     min_confidence: float | None = None, landmarks: bool = True,
                     chunk_frames: int = 256, threads: bool = True) -> Iterator:
     """DataFrame chunks of the faces of `frames` (decode | faces | predict pipeline).
@@ -885,8 +886,9 @@ def main(argv=None) -> None:
   ap.add_argument("--detect_every", type=positive_int, default=10,
                   help="videos: full-frame detection every k frames, tracking in between "
                        "(1: detect on every frame)")
-  ap.add_argument("--detect_width", type=positive_int, default=640,
-                  help="full detection on frames downscaled to this width")
+  ap.add_argument("--detect_width", type=positive_int, default=None,
+                  help="full detection on frames downscaled to this width (default: dlib "
+                       "640, Haar 320)")
   ap.add_argument("--max_faces", type=int, default=0,
                   help="at most this many faces per frame, the largest (0: all)")
   ap.add_argument("--min_confidence", type=float, default=None,

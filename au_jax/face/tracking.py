@@ -60,6 +60,7 @@ class _Backend:
   roi_face: int          # face width (px) at which a track's window is searched
   min_face: int          # smallest face (px) the detector finds in its input
   min_score: float       # default score below which a detection is dropped
+  detect_width: int      # default width of the frame for full detection
 
   def prepare(self, rgb):   # the image both methods below take
     raise NotImplementedError
@@ -74,7 +75,7 @@ class _Backend:
 class _Haar(_Backend):
   # min_score 1.5: real faces scored >= 1.53 (5th percentile 2.9) on the 100
   # faces of skimage's lfw_subset, the look-alikes of the demo clip <= 1.3.
-  name, roi_face, min_face, min_score = "haar", 48, 30, 1.5
+  name, roi_face, min_face, min_score, detect_width = "haar", 48, 30, 1.5, 320
 
   def prepare(self, rgb):
     return cv2.equalizeHist(detect._gray(rgb))
@@ -88,7 +89,7 @@ class _Haar(_Backend):
 
 class _Dlib(_Backend):
   # min_score 0: dlib's own threshold (lfw_subset faces: >= 0.04, 5th percentile 0.31).
-  name, roi_face, min_face, min_score = "dlib", 100, 80, 0.0
+  name, roi_face, min_face, min_score, detect_width = "dlib", 100, 80, 0.0, 640
 
   def prepare(self, rgb):
     return detect._gray(rgb)   # HOG on grey: the same faces, a third of the cost
@@ -135,8 +136,10 @@ class FaceTracker:
     backend: "auto" (dlib when installed, else Haar), "dlib" or "haar".
     detect_every: full detection every k frames (1: every frame).
     detect_width: full detection runs on the frame downscaled to at most this
-      width (faces narrower than the detector's minimum x the downscale
-      factor are missed: 80 px x 1 for dlib at 640, 30 px x 2 for Haar at 320).
+      width (None: dlib 640, Haar 320). Faces narrower than the detector's
+      minimum x the downscale factor are missed (on a 640-wide frame: 80 px
+      for dlib at 640, 60 px for Haar at 320); tracking then follows them
+      at any size.
     max_faces: keep at most this many faces per frame (the largest); 0: all.
     min_score: detections scoring below are dropped (None: the backend's
       default, Haar 1.5, dlib 0).
@@ -146,11 +149,12 @@ class FaceTracker:
   """
 
   def __init__(self, backend: str = "auto", *, detect_every: int = 10,
-               detect_width: int = 640, max_faces: int = 0, min_score: float | None = None,
-               iou_match: float = 0.3, keep_lost: int = 30):
-    if detect_every < 1 or detect_width < 32 or max_faces < 0:
+               detect_width: int | None = None, max_faces: int = 0,
+               min_score: float | None = None, iou_match: float = 0.3, keep_lost: int = 30):
+    if detect_every < 1 or (detect_width or 32) < 32 or max_faces < 0:
       raise ValueError("detect_every >= 1, detect_width >= 32 and max_faces >= 0 are needed")
     self.backend = make_backend(backend)
+    detect_width = detect_width or self.backend.detect_width
     self.min_score = self.backend.min_score if min_score is None else float(min_score)
     self.detect_every, self.detect_width = detect_every, detect_width
     self.max_faces, self.iou_match, self.keep_lost = max_faces, iou_match, keep_lost

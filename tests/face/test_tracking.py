@@ -25,9 +25,8 @@ def two_face_frames():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_face_with_stable_ids_and_real_scores(backend, two_face_frames):
-  width = 640 if backend == "dlib" else 320
-  tracked = FaceTracker(backend, detect_every=6, detect_width=width)
-  per_frame = FaceTracker(backend, detect_every=1, detect_width=width)
+  tracked = FaceTracker(backend, detect_every=6)      # detect_width: dlib 640, Haar 320
+  per_frame = FaceTracker(backend, detect_every=1)
   out_t = [tracked(f) for f in two_face_frames]
   out_d = [per_frame(f) for f in two_face_frames]
   # frames 0 and 6, plus at most one re-detection after a lost track
@@ -54,16 +53,15 @@ def test_every_face_with_stable_ids_and_real_scores(backend, two_face_frames):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_face_frames_and_max_faces(backend):
   cat_and_coffee = _frames([420, 440, 460])
-  t = FaceTracker(backend, detect_every=1, detect_width=640 if backend == "dlib" else 320)
+  t = FaceTracker(backend, detect_every=1)
   assert all(t(f) == [] for f in cat_and_coffee)
-  t = FaceTracker(backend, detect_every=1, max_faces=1,
-                  detect_width=640 if backend == "dlib" else 320)
+  t = FaceTracker(backend, detect_every=1, max_faces=1)
   (face,) = t(demo.demo_frame(100, N))
   assert face.box[0] > 320          # the larger face (Grace Hopper, right half) is kept
 
 
 def test_ids_survive_a_gap_and_new_faces_get_new_ids():
-  t = FaceTracker("haar", detect_every=1, detect_width=320)
+  t = FaceTracker("haar", detect_every=1)
   two = demo.demo_frame(100, N)
   blank = np.zeros_like(two)
   ids = [[f.face_id for f in t(img)] for img in (two, blank, two)]
