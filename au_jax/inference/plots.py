@@ -59,10 +59,15 @@ def au_traces(df, path: str, *, max_faces: int = 6) -> str:
   return path
 
 
-def top_aus(row, cols: list[str], k: int = 3) -> list[tuple[str, float]]:
-  """The k AUs with the largest values in a table row."""
-  vals = sorted(((c.rsplit("_", 1)[0], float(row[c])) for c in cols), key=lambda t: -t[1])
-  return vals[:k]
+def top_aus(row, cols: list[str], k: int = 3) -> list[tuple[str, float, float | None]]:
+  """The k AUs with the largest values in a table row (ties broken by AUxx_p):
+  [(AU label, value, probability or None)]."""
+  vals = []
+  for c in cols:
+    au = c.rsplit("_", 1)[0]
+    prob = float(row[f"{au}_p"]) if f"{au}_p" in row else None
+    vals.append((au, float(row[c]), prob))
+  return sorted(vals, key=lambda t: (-t[1], -(t[2] or 0.0)))[:k]
 
 
 def draw_faces(rgb: np.ndarray, rows, cols: list[str]) -> np.ndarray:
@@ -79,8 +84,9 @@ def draw_faces(rgb: np.ndarray, rows, cols: list[str]) -> np.ndarray:
     if "x_0" in r:
       for i in range(68):
         cv2.circle(img, (int(round(r[f"x_{i}"])), int(round(r[f"y_{i}"]))), 1, (255, 60, 60), -1)
-    for j, (au, v) in enumerate(top_aus(r, cols)):
-      cv2.putText(img, f"{au} {v:.2f}", (x, y + h + 14 + 14 * j), cv2.FONT_HERSHEY_SIMPLEX,
+    for j, (au, v, prob) in enumerate(top_aus(r, cols)):
+      text = f"{au} {v:.2f}" + (f" p={prob:.2f}" if prob is not None and v != prob else "")
+      cv2.putText(img, text, (x, y + h + 14 + 14 * j), cv2.FONT_HERSHEY_SIMPLEX,
                   0.42, (255, 255, 0), 1, cv2.LINE_AA)
   return img
 
