@@ -329,12 +329,7 @@ class Predictor:
     log = _DecoderLog()
     try:
       any_chunk = False
-      for df in self.stream_frames(iter_frames(path, kind, entry, log), entry=entry,
-                                   still=kind != "video",
-                                   session=_fit_input_session(self, path, kind,
-                                                              options.get("detector", "auto"))
-                                   if self.session_sample else None,
-                                   **options):
+      for df in _input_chunks(self, path, kind, entry, log, options):
         any_chunk = True
         df.attrs["summary"] = entry
         yield df
@@ -724,18 +719,25 @@ def _predict_input(predictor: Predictor, path: str, kind: str, sink: _CsvSink, *
   summary entry {path, kind, frames, faces, problems, ignored, ...}.
   """
   entry = _new_entry(path, kind)
-  session = (_fit_input_session(predictor, path, kind, options.get("detector", "auto"))
-             if predictor.session_sample else None)
-  for df in predictor.stream_frames(iter_frames(path, kind, entry, log), entry=entry,
-                                    still=kind != "video", session=session, **options):
+  for df in _input_chunks(predictor, path, kind, entry, log, options):
     sink.write(df)
     if plot_rows is not None:
       plot_rows.append(df)
+  return entry
+
+
+def _input_chunks(predictor: Predictor, path: str, kind: str, entry: dict, log: _DecoderLog,
+                  options: dict) -> Iterator:
+  """The table chunks of one input (one session: its statistics are fitted first);
+  the decoder's complaints are counted in `entry` at the end."""
+  session = (_fit_input_session(predictor, path, kind, options.get("detector", "auto"))
+             if predictor.session_sample else None)
+  yield from predictor.stream_frames(iter_frames(path, kind, entry, log), entry=entry,
+                                     still=kind != "video", session=session, **options)
   warnings = log.take()
   if warnings:
     entry["decoder_warnings"] = len(warnings)
     entry["decoder_messages"] = warnings[:5]
-  return entry
 
 
 def _fit_input_session(predictor: Predictor, path: str, kind: str, detector: str):
