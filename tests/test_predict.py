@@ -358,3 +358,32 @@ def test_notebook_runs_top_to_bottom(workdir, tmp_path, monkeypatch):
   assert (tmp_path / "aligned_faces.png").stat().st_size > 1000
   figures = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
   assert len(figures) >= 2        # the traces and the aligned faces with their AU bars
+
+
+def test_one_video_or_folder_is_one_session(workdir, predictor, clip, tmp_path, monkeypatch):
+  """Models with session statistics get them fitted once per input, and every
+  chunk of that input is predicted with them (the wiring; the statistics
+  themselves are tested in tests/train/test_fitted_state.py)."""
+  fitted, used = [], []
+  monkeypatch.setattr(Predictor, "session_sample", property(lambda self: 5))
+  monkeypatch.setattr(predict, "_fit_input_session",
+                      lambda p, path, kind, detector: fitted.append((path, kind)) or path)
+  real = Predictor._run
+
+  def run(self, records, n, session=None):
+    used.append(session)
+    return real(self, records, n, None)
+
+  monkeypatch.setattr(Predictor, "_run", run)
+  predictor.predict_video(clip, detector="haar", chunk_frames=2)
+  assert fitted == [(clip, "video")] and len(used) == 3 and set(used) == {clip}
+  folder = tmp_path / "photos"
+  folder.mkdir()
+  for name in ("astronaut", "grace_hopper"):
+    cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(demo.photos()[name], cv2.COLOR_RGB2BGR))
+  fitted.clear()
+  used.clear()
+  main(["--workdir", workdir, "--input", clip, str(folder), "--output", str(tmp_path / "aus.csv"),
+        "--detector", "haar"])
+  assert fitted == [(clip, "video"), (str(folder), "folder")]
+  assert used == [clip, str(folder)]       # one batch per input, each with its own session
