@@ -253,7 +253,8 @@ class FaceTracker:
     if x1 - x0 < 8 or y1 - y0 < 8:
       return None
     s = self.backend.roi_face / max(w, h)
-    roi = cv2.resize(img[y0:y1, x0:x1], (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))),
+    size = (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s)))
+    roi = cv2.resize(img[y0:y1, x0:x1], size,
                      interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     f = self.backend.roi_face
     hits = self.backend.faces(roi, min_size=int(0.6 * f), max_size=int(1.7 * f))
