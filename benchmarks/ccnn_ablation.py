@@ -239,19 +239,23 @@ def main():
     print(f"[ablation] {r['name']} seed {s}: ICC map {r['map']['mean']['icc']:.3f} "
           f"expected {r['expected']['mean']['icc']:.3f}, MAE map {r['map']['mean']['mae']:.3f} "
           f"({time.time() - t:.0f} s)", flush=True)
-    summary = summarise(runs)
+    # Runs recorded in --out that this invocation does not (re)visit are kept.
+    seen = {(x["name"], x["seed"]) for x in runs}
+    kept = runs + [x for k, x in done.items() if k not in seen]
+    summary = summarise(kept)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    have = {(r["name"], r["seed"]) for r in runs}
+    have = {(x["name"], x["seed"]) for x in kept}
     complete = [sd for sd in seeds
                 if all((run_name(*j[:2], *j[3:]), sd) in have for j in all_jobs if j[2] == sd)]
     from au_jax.io import atomic_write
     atomic_write(args.out, json.dumps(
         {"steps": args.steps, "seeds": seeds, "seeds_complete": complete,
          "dataset": "synthetic_au/disfa_like", "test": "disfa_like test subjects (protocol default)",
-         "runs": runs, "summary": summary, "claims": claims(runs)}, indent=1))
+         "runs": kept, "summary": summary, "claims": claims(kept)}, indent=1))
   if not runs:
     print(f"no runs at {args.steps} steps in {args.out}: nothing to summarise")
     return
+  runs = kept
   print("\n| claim | A − B | decoding | ΔICC mean [95% CI] (n seeds) | verdict |\n"
         "|---|---|---|---|---|")
   for c in claims(runs):
