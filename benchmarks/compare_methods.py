@@ -255,8 +255,9 @@ def main():
   if args.summarise_only:
     if not os.path.exists(args.out):
       sys.exit(f"{args.out} does not exist: run without --summarise_only first")
-    prev = json.load(open(args.out))
-    print(markdown(prev["summary"], prev["seeds"]))
+    with open(args.out) as f:
+      prev = json.load(f)
+    print(markdown(summarise(prev["runs"]), prev["seeds"]))   # recomputed from the runs
     return
   from au_jax.io import atomic_write
   runs = []
