@@ -61,7 +61,8 @@ def get_config(arg=None):
   if arg.runlocal:  # synthetic stand-in, tiny network: seconds
     config.data.sources = [dict(name="synthetic_au/fera_like_tiny", protocol="default")]
     config.model.update(face_size=64, patch_size=16, features=(4, 8), kernels=(3, 3),
-                        fc_units=(16,), fusion_units=8)
+                        fc_units=(16,), fusion_units=8,
+                        patch_conv="grouped")   # compile-bound tiny nets (dsin_synthetic.py)
     config.train.batch_size = 8
     config.train.stages = alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0)
     config.train.update(log_every=3, eval_every=6, checkpoint_every=6, patience=0)

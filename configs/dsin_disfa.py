@@ -79,7 +79,8 @@ def get_config(arg=None):
     config.data.sources = [dict(name="synthetic_au/disfa_like_tiny", protocol="default")]
     config.data.aus = ()
     config.model.update(face_size=64, patch_size=16, features=(4, 8), kernels=(3, 3),
-                        fc_units=(16,), fusion_units=8)
+                        fc_units=(16,), fusion_units=8,
+                        patch_conv="grouped")   # compile-bound tiny nets (dsin_synthetic.py)
     config.train.batch_size = 8
     config.train.stages = alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0,
                                       fixed_conv=transfer)

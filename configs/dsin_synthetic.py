@@ -8,11 +8,17 @@ r"""DSIN (Corneanu et al., ECCV 2018) on the synthetic `disfa_like` dataset.
 
 Args: `T` SI iterations (paper's best 10; 0 = PP+F, no SI), `ncf` no
 correction factors (DSIN^ncf), `balance` class-balanced L_Pi (PP^ncb when
-false), `steps` steps per stage (0 = this file's), `runlocal` a tiny smoke
-run on disfa_like_tiny.
+false), `steps` steps per stage (0 = this file's), `seed` (init and data
+order), `runlocal` a tiny smoke run on disfa_like_tiny.
 
+Preprocessing (Sec. 4.1): a fit stage first computes the reference anchors
+(eye and mouth centres) as the mean over the TRAINING split's neutral frames
+(no AU active; all frames if there is none), and every face is registered to
+them by a similarity inside the jitted loss / predict
+(au_jax/models/dsin/registration.py), then cut into the five patches + face.
 Alg. 1 as five stages run once in order (repeat=1), Adam lr 1e-3 and batch 64
 as published; each stage's optimiser starts afresh (train/schedule.py):
+  0 anchors fits the reference anchors (one global step, no update)
   1 pp      trains "patch_conv", "patch_fc"    loss_weights pp=1
   2 fusion  trains "fusion" (PP frozen)        fusion=1
   3 pp_f    trains the patch CNNs and fusion   pp=1, fusion=1
@@ -29,12 +35,13 @@ Smaller than the paper, for CPUs (2 cores): the aligned 96 x 96 synthetic
 faces are used at face_size 96 with 24 x 24 patches (the paper's 224 and 56,
 the same 1/4 ratio), and the patch CNNs are narrower (3 conv blocks 16/32/64,
 FC 128 -> 64: 651k parameters) than the module's paper-sized defaults
-(model.py: 15.3M). One train step at batch 64 took ~0.8 s on 2 shared CPU
-cores, so the 600 steps are ~8 min of training (the whole run is not timed
-yet; the issue's budget is 10 min). The input
-preprocessing is the simplified one of au_jax/models/dsin/transform.py (no
-mean neutral-face anchors yet). The data's occurrence rule is the project's
-(intensity >= 2), not the paper's DISFA rule (intensity > 3).
+(model.py: 15.3M). On CPU the vmapped patch CNNs run their convolutions as
+P ordinary convolutions (model.patch_conv="auto"; JAX's grouped-convolution
+batching was ~40x slower on XLA:CPU): a step-5 train step at batch 64 ran at
+~90-280 images/s on 2 CPU cores shared with other jobs
+(benchmarks/dsin_throughput.py), so the 600 steps are a few minutes of
+training. The data's occurrence rule is the project's (intensity >= 2), not
+the paper's DISFA rule (intensity > 3).
 Paper (DISFA, 3-fold, Table 3): mean F1 PP(face) 43.9, PP+F 48.0, DSIN 53.6.
 Ours on synthetic data: not measured yet (evidence pending).
 """
@@ -47,9 +54,9 @@ from configs import common
 
 
 def get_config(arg=None):
-  arg = common.parse_arg(arg, runlocal=False, T=10, ncf=False, balance=True, steps=0)
+  arg = common.parse_arg(arg, runlocal=False, T=10, ncf=False, balance=True, steps=0, seed=0)
   config = ml_collections.ConfigDict()
-  config.seed = 0
+  config.seed = arg.seed
   config.num_devices = 0                                   # 0 = all local devices
   config.data = common.data_config([dict(name="synthetic_au/disfa_like", protocol="default")])
   config.model = ml_collections.ConfigDict(dict(
@@ -77,6 +84,9 @@ def get_config(arg=None):
     config.model.kernels = (3, 3)
     config.model.fc_units = (16,)
     config.model.fusion_units = 8
+    # tiny nets are compile-bound: JAX's grouped convolutions compile faster
+    # than the looped CPU lowering (model.DSIN.patch_conv), and run as fast here
+    config.model.patch_conv = "grouped"
     config.train.batch_size = 8
     config.train.stages = alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0)
     config.train.log_every = 3

@@ -235,7 +235,9 @@ def _train_and_evaluate(config, workdir: str) -> dict:
         state = state.replace(step=sharding.replicate(jnp.asarray(step, jnp.int32), mesh))
         writer.write(step=step, split="train", stage=seg.name, cycle=seg.cycle, fit=seg.fit)
         bar.update(1)
-        if sel.active:  # the fitted state is part of the selected model
+        # The fitted state is part of the selected model; a fit before any
+        # gradient step (DSIN's anchors) has no trained model to select yet.
+        if sel.active and any(g.fit is None and g.start < seg.start for g in segments):
           evaluate_and_select(state, step, seg, force=True)
         save(step, seg, None)
         t0, t_step, data_state = time.time(), step, None

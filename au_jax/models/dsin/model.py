@@ -2,9 +2,15 @@
 Structure Inference Network for Facial Action Unit Recognition", ECCV 2018.
 
 Paper -> code:
-  inputs (Sec. 4.1, Fig. 4)  `transform.DSINTransform`: five landmark-centred
-                             patches + the whole face (simplified: no mean
-                             neutral anchors yet, see its docstring)
+  inputs (Sec. 4.1, Fig. 4)  `transform.DSINTransform`: the face registered
+                             (similarity) to the reference anchors, five
+                             landmark-centred patches + the whole face
+  reference anchors (Sec. 4.1)  the fitted head "anchors"
+                             (registration.fit_reference): mean eye and mouth
+                             centres of the TRAINING split's neutral frames,
+                             fitted by a fit stage before Alg. 1's step 1,
+                             checkpointed with the model and read by the
+                             jitted loss and predict
   PP, Pi_i (Sec. 3.1, Fig. 3a)  `PatchCNN`, one per input, the P networks as
                              ONE module `nn.vmap`-ed over the patch axis
                              (separate parameters and batch statistics per
@@ -87,21 +93,79 @@ its ICC is not a result of the paper.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import custom_batching
 
 from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.models import hparams
 from au_jax.models.dsin import loss as L
+from au_jax.models.dsin import registration
 from au_jax.models.dsin.transform import DSINTransform
-from au_jax.models.spec import Method, ModelSpec
+from au_jax.models.spec import FittedHead, Method, ModelSpec
 
 GROUPS = ("patch_conv", "patch_fc", "fusion", "structure")
 LOSS_TERMS = ("pp", "fusion", "si")
+ANCHORS = "anchors"   # the fitted head of Sec. 4.1's reference anchors
 STEP5_WEIGHTS = {"pp": 0.25, "fusion": 0.25, "si": 0.5}   # Alg. 1 step 5: w1, w2, w3
+
+
+def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """3x3 / 5x5 ... stride-2 'SAME' convolution, NHWC x HWIO."""
+  return jax.lax.conv_general_dilated(x, kernel, (2, 2), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _looped(fn):
+  """`fn` whose vmap runs the mapped calls one after another inside the one
+  compiled computation (an unrolled loop of ordinary convolutions)."""
+  f = custom_batching.custom_vmap(fn)
+
+  @f.def_vmap
+  def rule(axis_size, in_batched, *args):
+    args = [a if b else jnp.broadcast_to(a, (axis_size,) + a.shape)
+            for a, b in zip(args, in_batched)]
+    outs = [fn(*[a[i] for a in args]) for i in range(axis_size)]
+    return (jax.tree.map(lambda *o: jnp.stack(o), *outs),
+            jax.tree.map(lambda _: True, outs[0]))
+  return f
+
+
+_conv_fwd = _looped(_conv)
+_conv_bwd = _looped(lambda x, k, g: jax.vjp(_conv, x, k)[1](g))
+
+
+@jax.custom_vjp
+def looped_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """`_conv`, the same numbers, but under vmap over (x, kernel) (the P patch
+  CNNs) it runs P ordinary convolutions, forward and backward, instead of
+  JAX's batching rule, a grouped convolution (feature_group_count = P), which
+  XLA:CPU runs ~40x slower than P separate convolutions (2 cores, patch 24,
+  batch 64; benchmarks/dsin_throughput.py)."""
+  return _conv_fwd(x, kernel)
+
+
+looped_conv.defvjp(lambda x, k: (_conv_fwd(x, k), (x, k)), lambda res, g: _conv_bwd(*res, g))
+
+
+class StrideTwoConv(nn.Module):
+  """nn.Conv(features, (k, k), strides=2, padding='SAME') with the same
+  parameters ("kernel" [k, k, C, F] lecun-normal, "bias" [F] zeros); `looped`
+  selects `looped_conv` (see there) instead of lax's convolution."""
+  features: int
+  kernel_size: int
+  looped: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = self.param("kernel", nn.initializers.lecun_normal(),
+                   (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
+    b = self.param("bias", nn.initializers.zeros, (self.features,))
+    return (looped_conv if self.looped else _conv)(x, k) + b
 
 
 class PatchCNN(nn.Module):
@@ -118,6 +182,7 @@ class PatchCNN(nn.Module):
   bn_momentum: float = 0.9
   train: bool = False
   conv_train: bool = True   # False: batch norm of the conv blocks on running averages
+  looped_conv: bool = False  # see `looped_conv` (DSIN.patch_conv)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -126,7 +191,7 @@ class PatchCNN(nn.Module):
                              f"{self.kernels} must have the same length")
     for i, (f, k) in enumerate(zip(self.features, self.kernels)):
       # "Each convolutional block has stride 2 and batch normalization" (Fig. 3).
-      x = nn.Conv(f, (k, k), strides=(2, 2), padding="SAME", name=f"conv{i + 1}")(x)
+      x = StrideTwoConv(f, k, looped=self.looped_conv, name=f"conv{i + 1}")(x)
       x = nn.BatchNorm(use_running_average=not (self.train and self.conv_train),
                        momentum=self.bn_momentum,
                        name=f"bn{i + 1}")(x)
@@ -201,6 +266,11 @@ class DSIN(nn.Module):
     fixed_conv: the conv blocks are fixed (transferred from another run,
       never in a stage's `trainable`): their batch norm always uses the
       running averages, in training as in evaluation.
+    patch_conv: how the vmapped patch CNNs' convolutions are computed (the
+      same function either way): "grouped" = JAX's batching rule (one grouped
+      convolution per layer, fast on GPU/TPU), "looped" = `looped_conv` (P
+      ordinary convolutions per layer in the one compiled computation, ~40x
+      faster on XLA:CPU), "auto" = looped on CPU, grouped elsewhere.
 
   Returns a dict:
     patch_logits, patch   [B, P, A] logits and sigmoid outputs p of PP
@@ -220,6 +290,15 @@ class DSIN(nn.Module):
   use_correction: bool = True
   si_init_scale: float = 0.1
   fixed_conv: bool = False
+  patch_conv: str = "auto"
+
+  def _looped(self) -> bool:
+    if self.patch_conv not in ("auto", "looped", "grouped"):
+      raise ConfigValueError(f"config.model.patch_conv must be 'auto', 'looped' or 'grouped', "
+                             f"got {self.patch_conv!r}")
+    if self.patch_conv == "auto":
+      return jax.default_backend() == "cpu"
+    return self.patch_conv == "looped"
 
   @nn.compact
   def __call__(self, patches: jax.Array, *, train: bool) -> dict:
@@ -233,7 +312,8 @@ class DSIN(nn.Module):
     p_logits = patch_nets(num_aus=self.num_aus, features=self.features, kernels=self.kernels,
                           fc_units=self.fc_units, dropout=self.dropout,
                           bn_momentum=self.bn_momentum, train=train,
-                          conv_train=not self.fixed_conv, name="patch")(patches)
+                          conv_train=not self.fixed_conv, looped_conv=self._looped(),
+                          name="patch")(patches)
     p = nn.sigmoid(p_logits)                                              # [B, P, A]
     fusion = nn.vmap(FusionUnit, in_axes=1, out_axes=1, variable_axes={"params": 0},
                      split_rngs={"params": True}, axis_size=self.num_aus)
@@ -319,15 +399,28 @@ def build(model_cfg, data_info) -> Method:
       return fixed_weights
     return L.balance_weights(L.batch_rates(batch["occurrence"], batch["mask"]))
 
+  reference_init = registration.template_reference(transform.face_size).astype(np.float32)
+
+  def reference(variables):
+    return variables.get("fitted", {}).get(ANCHORS, {}).get("reference", reference_init)
+
+  def net_inputs(variables, batch):
+    """Registered patches [B, P, S, S, 3] and clamped windows [B] (transform.inputs)."""
+    return transform.inputs(batch["face"], batch["landmarks"], reference(variables))
+
+  def net_variables(variables):
+    return {k: v for k, v in variables.items() if k != "fitted"}
+
   def loss(variables, batch, rng, train=True, weights=None):
     w = stage_weights(weights, has_si)
     bn_train = bool(train) and w["pp"] > 0   # BN follows PP's training (module docstring)
+    patches, clamped = net_inputs(variables, batch)
     if bn_train:
-      out, state = module.apply(variables, batch["patches"], train=True,
+      out, state = module.apply(net_variables(variables), patches, train=True,
                                 mutable=["batch_stats"], rngs={"dropout": rng})
       model_state = {"batch_stats": state["batch_stats"]}
     else:
-      out, model_state = module.apply(variables, batch["patches"], train=False), {}
+      out, model_state = module.apply(net_variables(variables), patches, train=False), {}
     occ, mask = batch["occurrence"], batch["mask"]
     metrics = {"pp_l2": L.patch_l2(out["patch"], occ, mask, au_weights(batch)),
                "fusion_bce": L.masked_bce(out["fusion_logits"], occ, mask)}
@@ -339,24 +432,47 @@ def build(model_cfg, data_info) -> Method:
       if module.use_correction:
         si_term = si_term + opts.chi_reg * metrics["chi_mean"]
       value = value + w["si"] * si_term
-    if "patches_clamped" in batch:
-      metrics["patches_clamped"] = jnp.sum(batch["patches_clamped"] * mask) / jnp.maximum(
-          jnp.sum(mask), 1.0)
+    # windows moved inside the registered face, per example (never zero-padded)
+    metrics["patches_clamped"] = jnp.sum(clamped * mask) / jnp.maximum(jnp.sum(mask), 1.0)
     return value, {"metrics": metrics, "model_state": model_state}
 
   def predict(variables, batch):
-    out = module.apply(variables, batch["patches"], train=False)
+    patches, clamped = net_inputs(variables, batch)
+    out = module.apply(net_variables(variables), patches, train=False)
     occ = out["si"][:, -1] if has_si else out["fusion"]
     pred = {"intensity": 5.0 * occ, "occurrence": occ, "fusion": out["fusion"],
-            "patch": out["patch"]}
+            "patch": out["patch"], "patches_clamped": clamped}
     if has_si:
       pred.update(si=out["si"], chi=out["chi"])
     return pred
 
+  # Sec. 4.1's reference anchors: fitted on the training split (a fit stage
+  # before Alg. 1's step 1), checkpointed, read by loss and predict.
+  anchors_head = FittedHead(
+      init=lambda: {"reference": jnp.asarray(reference_init),
+                    "neutral_frames": jnp.zeros((), jnp.float32)},
+      features=lambda variables, batch: registration.anchors(batch["landmarks"]).reshape(
+          batch["landmarks"].shape[0], -1),
+      fit=lambda feats, labels: registration.fit_reference(feats, labels["occurrence"]))
+
+  def init(rng, batch):
+    patches, _ = transform.inputs(batch["face"], batch["landmarks"], reference_init)
+    return module.init({"params": rng, "dropout": rng}, patches, train=False)
+
   groups = GROUPS if has_si else GROUPS[:3]
-  return Method(name="dsin", module=module, transform=transform, loss=loss, predict=predict,
-                param_group=param_group, groups=groups, input_keys=("patches",),
-                report=_write_report)
+  return DSINMethod(name="dsin", module=module, transform=transform, loss=loss, predict=predict,
+                    param_group=param_group, groups=groups, input_keys=("face", "landmarks"),
+                    heads={ANCHORS: anchors_head}, report=_write_report, init_fn=init)
+
+
+@dataclasses.dataclass(frozen=True)
+class DSINMethod(Method):
+  """`Method` whose init registers the batch first: the network's input is the
+  registered patches, which the batch does not carry (transform.inputs)."""
+  init_fn: Callable[[jax.Array, dict], dict] | None = None
+
+  def init(self, rng: jax.Array, batch: dict):
+    return self.init_fn(rng, batch)
 
 
 def param_group(path: tuple[str, ...]) -> str:

@@ -19,8 +19,11 @@ engine saves every key):
     over training; here they are the final model's, per iteration), plot
     plots/chi.png;
   - plots/si_gain.png: per-AU F1 of PP+F against DSIN (what SI changes);
-  - plots/patches.png: the patch windows on three aligned test faces (needs
-    the dataset; skipped with a message when it cannot be read).
+  - plots/patches.png: the patch windows on three test faces registered to
+    the run's fitted reference anchors (needs the dataset; skipped with a
+    message when it cannot be read);
+  - the reference anchors and how many neutral training frames they average,
+    and how many patch windows were clamped on test.
 """
 from __future__ import annotations
 
@@ -121,8 +124,9 @@ def plot_si_gain(fusion_f1: np.ndarray, si_f1: np.ndarray, aus, path: str,
   viz._save(fig, path)
 
 
-def plot_patches(faces, windows, patch_size: int, names, path: str) -> None:
-  """The patch windows (boxes, named) on aligned faces (one panel each)."""
+def plot_patches(faces, windows, patch_size: int, names, path: str, reference=None) -> None:
+  """The patch windows (boxes, named) on registered faces (one panel each),
+  and the reference anchors (white crosses) the faces were registered to."""
   from au_jax import viz
   plt = viz.plt
   fig, axes = plt.subplots(1, len(faces), figsize=(3 * len(faces), 3.2), squeeze=False)
@@ -133,9 +137,11 @@ def plot_patches(faces, windows, patch_size: int, names, path: str) -> None:
       ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), patch_size, patch_size, fill=False,
                                  edgecolor=c, lw=1.5))
       ax.text(x, y - 1, name, color=c, fontsize=6, va="bottom")
+    if reference is not None:
+      ax.plot(reference[:, 0], reference[:, 1], "w+", ms=8, mew=1.5)
     ax.axis("off")
-  fig.suptitle(f"DSIN patches ({patch_size} x {patch_size}) on aligned faces; "
-               "the 6th input is the whole face", fontsize=8)
+  fig.suptitle(f"DSIN patches ({patch_size} x {patch_size}) on registered faces (+: reference "
+               "anchors); the 6th input is the whole face", fontsize=8)
   viz._save(fig, path)
 
 
@@ -146,8 +152,17 @@ def transform_of(model_cfg: dict):
   return DSINTransform(**{k: model_cfg[k] for k in keys if k in model_cfg})
 
 
-def sample_faces(config: dict, transform, n: int = 3):
-  """(faces, windows) of `n` test records of different subjects where possible."""
+def fitted_anchors(workdir: str) -> dict:
+  """The run's fitted reference anchors (selected checkpoint): {"reference"
+  [3, 2] face pixels, "neutral_frames"}."""
+  from au_jax.train import checkpoint
+  _, _, raw = checkpoint.restore_workdir_raw(workdir, "best")
+  return {k: np.asarray(v) for k, v in raw["fitted"]["anchors"].items()}
+
+
+def sample_faces(config: dict, transform, reference, n: int = 3):
+  """(registered faces uint8, patch windows) of `n` test records of different
+  subjects where possible, registered with `reference` as the model does."""
   import ml_collections
 
   from au_jax.data import sources
@@ -156,8 +171,11 @@ def sample_faces(config: dict, transform, n: int = 3):
   firsts = np.unique(subj, return_index=True)[1]
   rows = (firsts if len(firsts) >= n else np.arange(len(subj)))
   rows = rows[np.linspace(0, len(rows) - 1, min(n, len(rows))).astype(int)]
-  out = [transform.layout(split.source[int(r)]) for r in rows]
-  return [o[0] for o in out], [o[1] for o in out]
+  ex = [transform(split.source[int(r)]) for r in rows]
+  faces, _, windows, _ = transform.register(np.stack([e["face"] for e in ex]),
+                                            np.stack([e["landmarks"] for e in ex]), reference)
+  faces = np.clip(np.rint(np.asarray(faces)), 0, 255).astype(np.uint8)
+  return list(faces), list(np.asarray(windows))
 
 
 def dsin_outputs(workdir: str, faces: bool = True) -> dict:
@@ -194,11 +212,21 @@ def dsin_outputs(workdir: str, faces: bool = True) -> dict:
            "|" + "---|" * (len(out["chi"]["iteration"]) + 1),
            "| mean | " + " | ".join(f"{v:.3f}" for v in out["chi"]["mean"]) + " |",
            "| std | " + " | ".join(f"{v:.3f}" for v in out["chi"]["std"]) + " |", ""]
+  if "patches_clamped" in npz:
+    clamped = np.asarray(npz["patches_clamped"])
+    out["patches_clamped"] = {"windows": int(clamped.sum()), "examples": int((clamped > 0).sum()),
+                              "of_examples": len(clamped)}
+    md += [f"Patch windows clamped inside the registered face on test: "
+           f"{out['patches_clamped']['windows']} in {out['patches_clamped']['examples']} of "
+           f"{len(clamped)} examples.", ""]
+  anchors = fitted_anchors(workdir)
+  out["anchors"] = {"reference": anchors["reference"].tolist(),
+                    "neutral_frames": int(anchors["neutral_frames"])}
   if faces:
     try:
-      imgs, windows = sample_faces(config, transform)
+      imgs, windows = sample_faces(config, transform, anchors["reference"])
       plot_patches(imgs, windows, transform.patch_size, names[:-1],
-                   os.path.join(plots, "patches.png"))
+                   os.path.join(plots, "patches.png"), anchors["reference"])
     except Exception as e:  # the dataset may not be readable where the report is made
       print(f"[dsin_report] no plots/patches.png: {e!r}", flush=True)
   atomic_write(os.path.join(workdir, "dsin_report.json"), json.dumps(out, indent=1))

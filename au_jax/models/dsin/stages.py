@@ -1,5 +1,7 @@
 """Alg. 1 of the paper (training procedure of DSIN) as a stage schedule.
 
+  0 anchors fits the reference anchors of Sec. 4.1 on the training split
+            (a fit stage: one global step, no optimiser update)
   1 pp      trains the patch CNNs              loss_weights pp=1
   2 fusion  trains "fusion" (PP frozen)        fusion=1
   3 pp_f    trains the patch CNNs and fusion   pp=1, fusion=1
@@ -13,15 +15,17 @@ then names "patch_conv" (step 5's "all" is spelt out for that reason).
 """
 from __future__ import annotations
 
-from au_jax.models.dsin.model import STEP5_WEIGHTS
+from au_jax.models.dsin.model import ANCHORS, STEP5_WEIGHTS
 
 
 def alg1_stages(steps: tuple[int, int, int, int, int], has_si: bool = True,
                 fixed_conv: bool = False) -> list[dict]:
-  """Alg. 1's five steps as stages (steps 4-5 only with structure inference)."""
+  """Alg. 1's five steps as stages (steps 4-5 only with structure inference),
+  after the fit of the reference anchors."""
   pp, fusion, pp_f, si, all_ = steps
   patch = ["patch_fc"] if fixed_conv else ["patch_conv", "patch_fc"]
   stages = [
+      dict(name="anchors", fit=ANCHORS),
       dict(name="pp", trainable=",".join(patch), steps=pp, loss_weights=dict(pp=1.0)),
       dict(name="fusion", trainable="fusion", steps=fusion, loss_weights=dict(fusion=1.0)),
       dict(name="pp_f", trainable=",".join(patch + ["fusion"]), steps=pp_f,

@@ -1,45 +1,52 @@
-"""DSIN inputs (Sec. 4.1, simplified): the whole face plus five landmark-centred patches.
+"""DSIN inputs (Sec. 4.1, Fig. 4): a registered face, five landmark-centred patches and the whole face.
 
-SIMPLIFIED for now. The paper registers every face rigidly to three anchors
-(eye centres, mouth centre) that are the mean over the training subjects'
-neutral frames, at 224 x 224 x 3, and crops five 56 x 56 x 3 patches around
-points defined by the detected landmarks (Fig. 4). Here the record's face is
-taken as it is stored (already similarity-aligned to the project template by
-the dataset builder), resized to `face_size`, and the patches are cut from
-that. The mean-neutral-face anchors (issue 10, item 1) come later; they
-change where a face lands in the frame, not how patches are defined.
+Two halves, so that registration can use fitted state:
+  `DSINTransform(record, rng, train)` (numpy, per record, in the data
+      pipeline): decodes the stored face, resizes it to `face_size` (the
+      paper's 224 x 224 x 3) and scales its landmarks to it; checks that every
+      landmark a patch or a registration anchor needs is present.
+  `DSINTransform.inputs(face, landmarks, reference)` (jnp, batched, inside the
+      jitted loss and predict): registers each face with the similarity that
+      maps its anchors (eye centres, mouth centre) onto `reference`, the mean
+      anchors of the TRAINING split's neutral frames (the fitted state
+      "anchors", au_jax/models/dsin/registration.py), maps the landmarks with
+      it, and cuts the patches from the registered face. The reference is
+      read from the train state, so training, evaluation and the Predictor
+      register identically.
 
 Patch centres are DATA: each patch is `dict(name=, landmarks=(iBUG-68
 indices, 0-based), offset=(dx, dy))`; its centre is the mean of those
-landmarks plus `offset` times the face side. "Right" is the subject's right
-(the image's left), as in au_jax/face/template.py. The symmetric left eye and
-left cheek are omitted, as in the paper ("For reducing redundancy we ignore
-corresponding, symmetrical patches"). The default centres on the template
-face (fractions of the side): right eye (0.30, 0.40), between the eyes
-(0.50, 0.35: inner brow ends and inner eye corners), nose (0.50, 0.55),
-right cheek (0.29, 0.61: jaw point 2, nose wing 31, lower eyelid 41, mouth
-corner 48), mouth (0.50, 0.78).
+(registered) landmarks plus `offset` times the face side. "Right" is the
+subject's right (the image's left), as in au_jax/face/template.py. The
+symmetric left eye and left cheek are omitted, as in the paper ("For reducing
+redundancy we ignore corresponding, symmetrical patches"). The default
+centres on the template face (fractions of the side): right eye (0.30,
+0.40), between the eyes (0.50, 0.35: inner brow ends and inner eye corners),
+nose (0.50, 0.55), right cheek (0.29, 0.61: jaw point 2, nose wing 31, lower
+eyelid 41, mouth corner 48), mouth (0.50, 0.78).
 
-Bad input: a NaN landmark a patch needs raises a ValueError naming the patch
-and the landmark; a patch window that would leave the face is moved (clamped)
-inside it and counted in the example's `patches_clamped`, never zero-padded.
+Bad input: a NaN landmark that a patch or an anchor needs raises a ValueError
+naming the patch (or anchor) and the landmark; a patch window that would
+leave the registered face is moved (clamped) inside it and counted
+(`patches_clamped` per example, in the training metrics and the test
+predictions), never zero-padded.
 
-Output of `DSINTransform(record, rng, train)`:
-  patches          float32 [P, S, S, 3]: the configured patches in order, then
-                   the whole face resized to S (the sixth input, `input_names`)
-  patches_clamped  int32 number of patch windows moved inside the face
-  intensity, occurrence, dataset   the record's labels (transforms.labels)
-Pixels are RGB scaled to [-0.5, 0.5] (the paper gives no normalisation; the
-first batch norm absorbs the scale).
+Output of `inputs`: patches float32 [B, P, S, S, 3], the configured patches
+in order, then the whole registered face resized to S (the sixth input,
+`input_names`), RGB scaled to [-0.5, 0.5] (the paper gives no
+normalisation; the first batch norm absorbs the scale); clamped int32 [B].
 """
 from __future__ import annotations
 
 import dataclasses
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from au_jax.data import transforms as T
 from au_jax.errors import ConfigValueError
+from au_jax.models.dsin import registration as R
 
 NUM_LANDMARKS = 68
 
@@ -79,19 +86,20 @@ class PatchSpec:
     return cls(name, idx, offset)
 
 
-def patch_window(centre: np.ndarray, size: int, side: int) -> tuple[int, int, bool]:
-  """Top-left (x, y) of the size x size window centred at `centre` in a
-  side x side image, moved inside the image; and whether it had to move."""
-  x0, y0 = (int(np.floor(c - size / 2.0 + 0.5)) for c in centre)
-  x, y = min(max(x0, 0), side - size), min(max(y0, 0), side - size)
-  return x, y, (x, y) != (x0, y0)
+def patch_windows(centres: jax.Array, size: int, side: int) -> tuple[jax.Array, jax.Array]:
+  """Top-left (x, y) [..., 2] int32 of the size x size windows centred at
+  `centres` [..., 2] in a side x side image, moved inside the image; and
+  whether each had to move [...]."""
+  start = jnp.floor(centres - size / 2.0 + 0.5).astype(jnp.int32)
+  inside = jnp.clip(start, 0, side - size)
+  return inside, jnp.any(inside != start, axis=-1)
 
 
 class DSINTransform:
-  """The whole face and landmark-centred patches of one record (module docstring).
+  """The face, landmarks and (batched, registered) inputs of DSIN (module docstring).
 
   Args:
-    face_size: side the aligned face is resized to before cropping (paper 224).
+    face_size: side the face is resized to and registered at (paper 224).
     patch_size: S, side of every input (paper 56); the whole face is resized
       to S as well, so the P inputs stack into one [P, S, S, 3] array that the
       vmapped patch CNNs take.
@@ -108,44 +116,65 @@ class DSINTransform:
     names = [p.name for p in self.patches]
     if len(set(names)) != len(names) or "face" in names:
       raise ConfigValueError(f"config.model.patches names {names} must be unique and not 'face'")
+    # centres = weights @ landmarks + offsets: one matmul for all patches
+    self._weights = np.zeros((len(self.patches), NUM_LANDMARKS), np.float32)
+    for i, p in enumerate(self.patches):
+      self._weights[i, list(p.landmarks)] = 1.0 / len(p.landmarks)
+    self._offsets = np.asarray([p.offset for p in self.patches], np.float32).reshape(-1, 2)
 
   @property
   def input_names(self) -> tuple[str, ...]:
     """Names of the P inputs, in the order of the `patches` axis."""
     return tuple(p.name for p in self.patches) + ("face",)
 
-  def centres(self, landmarks: np.ndarray) -> np.ndarray:
-    """[len(patches), 2] patch centres (face_size pixels) from [68, 2] landmarks."""
-    out = []
-    for p in self.patches:
-      pts = landmarks[list(p.landmarks)]
-      missing = [i for i, ok in zip(p.landmarks, np.isfinite(pts).all(-1)) if not ok]
+  def check_landmarks(self, landmarks: np.ndarray) -> None:
+    """ValueError naming the patch (or anchor) and landmark when one it needs is NaN."""
+    ok = np.isfinite(landmarks).all(-1)
+    needs = [(f"DSIN patch {p.name!r}", p.landmarks, "config.model.patches") for p in self.patches]
+    needs += [(f"DSIN registration anchor {name!r}", idx, "Sec. 4.1, registration.ANCHOR_GROUPS")
+              for name, idx in R.ANCHOR_GROUPS]
+    for what, idx, where in needs:
+      missing = [i for i in idx if not ok[i]]
       if missing:
-        raise ValueError(f"DSIN patch {p.name!r} needs landmark {missing[0]} (iBUG-68, 0-based), "
-                         f"which is NaN in this record; landmarks {list(p.landmarks)} define "
-                         f"its centre (config.model.patches)")
-      out.append(pts.mean(0) + np.asarray(p.offset) * self.face_size)
-    return np.asarray(out, np.float64).reshape(-1, 2)
+        raise ValueError(f"{what} needs landmark {missing[0]} (iBUG-68, 0-based), which is NaN "
+                         f"in this record; landmarks {list(idx)} define it ({where}). Does the "
+                         f"dataset's landmark scheme have these points?")
 
-  def layout(self, record) -> tuple[np.ndarray, np.ndarray, int]:
-    """(face uint8 [F, F, 3], windows int [len(patches), 2] top-left (x, y) of
-    each patch_size window, number of windows clamped) of one record."""
-    rgb = T.decode(record["image"])
-    lm = np.asarray(record["landmarks"], np.float64).reshape(NUM_LANDMARKS, 2)
-    lm = lm * (self.face_size / rgb.shape[1], self.face_size / rgb.shape[0])
-    face = T.resize(rgb, self.face_size)
-    windows, clamped = [], 0
-    for centre in self.centres(lm):
-      x, y, moved = patch_window(centre, self.patch_size, self.face_size)
-      clamped += moved
-      windows.append((x, y))
-    return face, np.asarray(windows, int).reshape(-1, 2), clamped
+  def centres(self, landmarks) -> jax.Array:
+    """[..., len(patches), 2] patch centres (face_size pixels) from [..., 68, 2] landmarks."""
+    lm = jnp.nan_to_num(jnp.asarray(landmarks, jnp.float32))
+    return (jnp.einsum("pl,...lc->...pc", self._weights, lm)
+            + self._offsets * self.face_size)
+
+  def register(self, face, landmarks, reference):
+    """(registered faces float [B, F, F, 3], registered landmarks [B, 68, 2],
+    window top-left corners int32 [B, len(patches), 2], clamped bool [B, len(patches)])."""
+    m = R.similarity(R.anchors(landmarks), jnp.asarray(reference, jnp.float32))
+    faces = jax.vmap(R.warp)(jnp.asarray(face), m)
+    lm = R.apply(m, jnp.nan_to_num(jnp.asarray(landmarks, jnp.float32)))
+    windows, moved = patch_windows(self.centres(lm), self.patch_size, self.face_size)
+    return faces, lm, windows, moved
+
+  def inputs(self, face, landmarks, reference) -> tuple[jax.Array, jax.Array]:
+    """(patches float32 [B, P, S, S, 3], patches_clamped int32 [B]) of a batch:
+    face uint8 [B, F, F, 3], landmarks [B, 68, 2], reference anchors [3, 2]."""
+    faces, _, windows, moved = self.register(face, landmarks, reference)
+    s = self.patch_size
+
+    def crop(img, xy):
+      return jax.lax.dynamic_slice(img, (xy[1], xy[0], 0), (s, s, img.shape[-1]))
+    crops = jax.vmap(jax.vmap(crop, (None, 0)))(faces, windows)          # [B, P-1, S, S, 3]
+    whole = jax.image.resize(faces, (faces.shape[0], s, s, faces.shape[-1]), "linear",
+                             antialias=True)
+    x = jnp.concatenate([crops, whole[:, None]], 1) / 255.0 - 0.5
+    return x.astype(jnp.float32), jnp.sum(moved, -1).astype(jnp.int32)
 
   def __call__(self, record, rng=None, train=False, stats=None):
     del rng, train, stats   # deterministic: the paper names no augmentation
-    face, windows, clamped = self.layout(record)
-    s = self.patch_size
-    crops = [face[y:y + s, x:x + s] for x, y in windows]
-    crops.append(T.resize(face, s))
-    x = np.stack(crops).astype(np.float32) / 255.0 - 0.5
-    return dict(patches=x, patches_clamped=np.int32(clamped), **T.labels(record))
+    rgb = T.decode(record["image"])
+    lm = np.asarray(record["landmarks"], np.float64).reshape(NUM_LANDMARKS, 2)
+    self.check_landmarks(lm)
+    lm = lm * (self.face_size / rgb.shape[1], self.face_size / rgb.shape[0])
+    face = T.resize(rgb, self.face_size)
+    return dict(face=np.ascontiguousarray(face, np.uint8),
+                landmarks=np.nan_to_num(lm).astype(np.float32), **T.labels(record))
