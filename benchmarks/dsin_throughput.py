@@ -1,0 +1,231 @@
+r"""DSIN throughput (issue 10, item 11): DSIN against the FERA 2015 CNN, and the
+six-input nn.vmap patch network against six single-patch networks.
+
+  python benchmarks/dsin_throughput.py --out=benchmarks/results/dsin_throughput.json
+
+Measures, at one batch size (default 64, the paper's):
+  dsin, gudi_fera2015   jitted train step and jitted predict, images/s, on a
+                        real batch of each config's data (DSIN: Alg. 1 step 5,
+                        every group trained, registration + patch cropping
+                        inside the step as in training; Gudi: its first stage)
+  patch_networks        the P = 6 patch CNNs of the DSIN config as ONE
+                        nn.vmap module (dsin.model.DSIN's `patch`, with the
+                        convolution lowering DSIN uses on this backend,
+                        `patch_conv`; JAX's grouped-conv batching is measured
+                        too, for reference) against six
+                        separate single-patch networks (same PatchCNN, own
+                        parameters), each jitted on its own and run one after
+                        the other; forward+backward ("train": gradients of a
+                        BCE on the sigmoid outputs, batch norm in training
+                        mode) and forward ("predict"). The issue's bound:
+                        vmap time <= 1.3 x the six networks' summed time.
+Timings exclude compilation (one warm-up call), block on results, and take
+the median of `--rounds` rounds (the vmap and sequential variants
+interleaved, so a change in machine load hits both alike). The machine's load
+(`uptime`) at start and end is recorded: other processes competing for the
+cores make every number smaller.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+_DSIN = flags.DEFINE_string("dsin_config", "configs/dsin_synthetic.py", "DSIN config file.")
+_GUDI = flags.DEFINE_string("gudi_config", "configs/gudi_synthetic.py", "FERA 2015 CNN config.")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Batch size of every measurement.")
+_STEPS = flags.DEFINE_integer("steps", 5, "Timed calls per round.")
+_ROUNDS = flags.DEFINE_integer("rounds", 3, "Rounds (median taken).")
+_OUT = flags.DEFINE_string("out", "", "Also write the JSON here.")
+_PARTS = flags.DEFINE_list("parts", ["dsin", "gudi", "patch_networks"], "What to measure.")
+
+
+def _load(path: str):
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("cfg", path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config()
+
+
+def _uptime() -> str:
+  try:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+  except OSError:
+    return f"load average {os.getloadavg()}"
+
+
+def _seconds(fn, steps: int) -> float:
+  """Seconds per call of `fn` (already compiled), blocking on the result."""
+  import jax
+  t = time.perf_counter()
+  for _ in range(steps):
+    out = fn()
+  jax.block_until_ready(out)
+  return (time.perf_counter() - t) / steps
+
+
+def _median_rounds(fns: dict, steps: int, rounds: int) -> dict:
+  """{name: median seconds per call} with the variants interleaved per round."""
+  import jax
+  import numpy as np
+  for fn in fns.values():
+    jax.block_until_ready(fn())      # compile / warm up
+  times = {k: [] for k in fns}
+  for _ in range(rounds):
+    for k, fn in fns.items():
+      times[k].append(_seconds(fn, steps))
+  return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def method_throughput(config, bs: int, steps: int, rounds: int) -> dict:
+  """Train step and predict images/s of a config's method on one real batch."""
+  import jax
+  import numpy as np
+
+  from au_jax.data import pipeline, samplers, sharding, sources
+  from au_jax.train import fitted, schedule
+  from au_jax.train import steps as steps_lib
+  from au_jax.train.loop import initial_state, setup
+  config.train.batch_size = bs
+  info_parts, method, mesh = setup(config)
+  split = sources.load_split(config.data, "train", info_parts)
+  transform = fitted.bind(method, split, int(config.data.get("num_threads", 2)))
+  sampler = samplers.make_sampler("uniform", split.index,
+                                  pipeline.records_per_step(bs, method.train_copies), 0)
+  ds = pipeline.train_dataset(split.source, sampler, transform, num_steps=1, seed=0, segment=0)
+  first = next(pipeline.iterate(ds, num_threads=2))
+  state, txs, labels = initial_state(method, config.train, first)
+  state = sharding.replicate(state, mesh)
+  batch = sharding.shard_batch(first, mesh)
+  grad_segs = [s for s in schedule.build_schedule(config.train, method.groups,
+                                                  tuple(method.heads)) if s.fit is None]
+  seg = grad_segs[-1] if method.name == "dsin" else grad_segs[0]
+  step = steps_lib.make_train_step(method, txs, labels, seg.trainable, seg.loss_weights)
+  predict = steps_lib.make_predict_step(method)
+  key = jax.random.PRNGKey(1)
+  holder = [state]
+
+  def train():
+    holder[0], m = step(holder[0], batch, key)
+    return m["loss"]
+
+  def pred():
+    return predict(holder[0].params, holder[0].model_state, holder[0].fitted,
+                   batch)["occurrence"]
+  t = _median_rounds({"train_step": train, "predict": pred}, steps, rounds)
+  return {"stage": seg.name, "trainable": list(seg.trainable),
+          "num_params": int(sum(np.prod(v.shape) for v in jax.tree.leaves(state.params))),
+          "train_step_images_per_s": bs / t["train_step"],
+          "predict_images_per_s": bs / t["predict"]}
+
+
+def patch_networks(model_cfg, num_aus: int, bs: int, steps: int, rounds: int) -> dict:
+  """The vmapped six-input patch network against six single-patch networks."""
+  import flax.linen as nn
+  import jax
+  import jax.numpy as jnp
+  import optax
+
+  from au_jax.models.dsin.model import DSIN, PatchCNN
+  from au_jax.models.dsin.transform import DSINTransform
+  p = len(DSINTransform().input_names)
+  s = int(model_cfg.patch_size)
+  kw = dict(num_aus=num_aus, features=tuple(model_cfg.features), kernels=tuple(model_cfg.kernels),
+            fc_units=tuple(model_cfg.fc_units))
+  x = jax.random.uniform(jax.random.PRNGKey(0), (bs, p, s, s, 3)) - 0.5
+  y = (jax.random.uniform(jax.random.PRNGKey(1), (bs, num_aus)) > 0.7).astype(jnp.float32)
+
+  def jitted(module, xs, axis_labels):
+    v = module.init(jax.random.PRNGKey(2), xs)
+    train_mod = module.clone(train=True)
+
+    def loss(params, stats):
+      out, upd = train_mod.apply({"params": params, "batch_stats": stats}, xs,
+                                 mutable=["batch_stats"])
+      target = y[:, None] if axis_labels else y
+      return jnp.mean(optax.sigmoid_binary_cross_entropy(out, jnp.broadcast_to(target, out.shape))
+                      ), upd
+    grad = jax.jit(jax.grad(loss, has_aux=True))
+    fwd = jax.jit(lambda v: module.apply(v, xs))
+    return (lambda: grad(v["params"], v["batch_stats"])[0]), (lambda: fwd(v))
+
+  def vmapped(looped):
+    return nn.vmap(PatchCNN, in_axes=1, out_axes=1,
+                   variable_axes={"params": 0, "batch_stats": 0},
+                   split_rngs={"params": True}, axis_size=p)(**kw, looped_conv=looped)
+  looped = DSIN(num_aus=num_aus, patch_conv=str(model_cfg.get("patch_conv", "auto")))._looped()
+  v_train, v_pred = jitted(vmapped(looped), x, True)
+  g_train, g_pred = jitted(vmapped(False), x, True)
+  singles = [jitted(PatchCNN(**kw), x[:, i], False) for i in range(p)]
+
+  def seq(which):
+    def run():
+      return [fns[which]() for fns in singles]
+    return run
+  t = _median_rounds({"vmap_train": v_train, "six_train": seq(0), "grouped_train": g_train,
+                      "vmap_predict": v_pred, "six_predict": seq(1), "grouped_predict": g_pred},
+                     steps, rounds)
+  return {"inputs": p, "patch_size": s, **kw,
+          "vmap_conv": "looped" if looped else "grouped",
+          "vmap_train_images_per_s": bs / t["vmap_train"],
+          "six_in_sequence_train_images_per_s": bs / t["six_train"],
+          "vmap_over_six_train_time": t["vmap_train"] / t["six_train"],
+          "vmap_predict_images_per_s": bs / t["vmap_predict"],
+          "six_in_sequence_predict_images_per_s": bs / t["six_predict"],
+          "vmap_over_six_predict_time": t["vmap_predict"] / t["six_predict"],
+          "bound": 1.3,
+          "within_bound": bool(t["vmap_train"] <= 1.3 * t["six_train"]
+                               and t["vmap_predict"] <= 1.3 * t["six_predict"]),
+          "for_reference_grouped_conv_vmap": {
+              "what": "the same vmap with JAX's own batching rule (grouped convolutions)",
+              "train_images_per_s": bs / t["grouped_train"],
+              "predict_images_per_s": bs / t["grouped_predict"],
+              "over_six_train_time": t["grouped_train"] / t["six_train"],
+              "over_six_predict_time": t["grouped_predict"] / t["six_predict"]}}
+
+
+def main(argv):
+  del argv
+  import jax
+  bs, n, r = _BATCH.value, _STEPS.value, _ROUNDS.value
+  result = dict(what="DSIN throughput (issue 10 item 11)", batch_size=bs, steps=n, rounds=r,
+                backend=jax.default_backend(), cpu_count=os.cpu_count(), host=platform.node(),
+                jax_version=jax.__version__, uptime_at_start=_uptime(),
+                load_note=("other processes on the machine compete for the cores: see "
+                           "uptime_at_start / uptime_at_end; every images/s figure is a lower "
+                           "bound of the idle machine's"))
+  parts = set(_PARTS.value)
+  dsin_cfg = _load(_DSIN.value)
+  result["dsin_config"] = _DSIN.value
+  if "dsin" in parts:
+    result["dsin"] = method_throughput(dsin_cfg, bs, n, r)
+  if "gudi" in parts:
+    result["gudi_config"] = _GUDI.value
+    result["gudi_fera2015"] = method_throughput(_load(_GUDI.value), bs, n, r)
+  if {"dsin", "gudi"} <= parts:
+    result["dsin_over_gudi_time"] = {
+        k: result["gudi_fera2015"][k] / result["dsin"][k]
+        for k in ("train_step_images_per_s", "predict_images_per_s")}
+  if "patch_networks" in parts:
+    from au_jax.data import sources
+    num_aus = len(sources.load_data_info(dsin_cfg.data)[0].aus)
+    result["patch_networks"] = patch_networks(dsin_cfg.model, num_aus, bs, n, r)
+  result["uptime_at_end"] = _uptime()
+  text = json.dumps(result, indent=1)
+  print(text)
+  if _OUT.value:
+    from au_jax.io import atomic_write
+    os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
+    atomic_write(_OUT.value, text + "\n")
+
+
+if __name__ == "__main__":
+  app.run(main)
