@@ -69,6 +69,7 @@ from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.face.align import align_face
 from au_jax.models import copula, hparams, ordinal
 from au_jax.models.ccnn import loss as ccnn_loss
+from au_jax.models.layers_fast import conv_impls, conv_layer, pool_layer
 from au_jax.models.spec import Method, ModelSpec
 
 VARIANTS = ("cnn", "ocnn", "scnn", "ccnn")
@@ -82,18 +83,25 @@ class CCNNBackbone(nn.Module):
     features: filters per conv layer (paper: 32, 64, 128).
     kernel: conv kernel side (paper: 9).
     fc_units: feature size (paper: 128).
+    conv_impl, pool_impl: how the layers are lowered (one conv name, or one per
+      conv layer; au_jax.models.layers_fast): "xla" = nn.Conv / nn.max_pool;
+      same parameters and numbers, different speed.
 
   Input [B, S, S, 1] -> features [B, fc_units].
   """
   features: Sequence[int] = (32, 64, 128)
   kernel: int = 9
   fc_units: int = 128
+  conv_impl: str | tuple[str, ...] = "xla"
+  pool_impl: str = "xla"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    impls = conv_impls(self.conv_impl, len(self.features))
     for i, f in enumerate(self.features):
-      x = nn.relu(nn.Conv(f, (self.kernel, self.kernel), padding="SAME", name=f"conv{i + 1}")(x))
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = nn.relu(conv_layer(f, (self.kernel, self.kernel), "SAME", impls[i],
+                             name=f"conv{i + 1}")(x))
+      x = pool_layer(x, (2, 2), (2, 2), "VALID", self.pool_impl)
     x = x.reshape((x.shape[0], -1))
     return nn.relu(nn.Dense(self.fc_units, name="fc")(x))
 
@@ -111,6 +119,7 @@ class CCNN(nn.Module):
     num_datasets: D, rows of dataset-specific pairwise parameters (Eq. 12).
     scnn_table: SCNN's table, "full" (the paper) or "interaction" (without
       its row / column offsets; `ccnn_loss.interaction_part`).
+    conv_impl, pool_impl: `CCNNBackbone`'s lowering choices.
 
   Returns a dict: `log_probs` [B, A, L] unary log P(y_q = l | x); for SCNN /
   CCNN also `pair_log_probs` [B, P, L, L] (the Eq. 10 pair factors),
@@ -127,6 +136,8 @@ class CCNN(nn.Module):
   theta_max: float = 20.0
   num_datasets: int = 1
   scnn_table: str = "full"
+  conv_impl: str | tuple[str, ...] = "xla"
+  pool_impl: str = "xla"
 
   def edge_list(self) -> np.ndarray:
     pairs = copula.all_pairs(self.num_aus) if self.pairs is None else self.pairs
@@ -137,7 +148,8 @@ class CCNN(nn.Module):
                train: bool = False) -> dict:
     del train  # no dropout / batch norm in the paper's network
     a, l = self.num_aus, self.num_levels
-    feats = CCNNBackbone(tuple(self.features), self.kernel, self.fc_units, name="backbone")(image)
+    feats = CCNNBackbone(tuple(self.features), self.kernel, self.fc_units,
+                         conv_impl=self.conv_impl, pool_impl=self.pool_impl, name="backbone")(image)
     if self.variant == "cnn":  # softmax per AU over its L levels [14]
       logits = nn.Dense(a * l, name="unary")(feats).reshape(-1, a, l)
       out = {"log_probs": jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)}

@@ -44,29 +44,39 @@ from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.face.align import align_face
 from au_jax.models import hparams
 from au_jax.models.layers import LocalContrastNorm
+from au_jax.models.layers_fast import conv_impls, conv_layer, pool_layer
 from au_jax.models.spec import Method, ModelSpec, SessionStats, masked_mean
 
 
 class GudiCNN(nn.Module):
-  """The 7-layer network of Fig. 2. Input [B, 48, 48, 1]; output logits [B, A]."""
+  """The 7-layer network of Fig. 2. Input [B, 48, 48, 1]; output logits [B, A].
+
+  `conv_impl` (one name, or one per conv layer) and `pool_impl` choose how the
+  layers are lowered (au_jax.models.layers_fast: "xla" = nn.Conv / nn.max_pool,
+  "im2col", a fusible max-pool gradient "mask"); same parameters, same numbers
+  to float rounding, different speed (benchmarks/versus_torch.py).
+  """
   num_outputs: int
   features: tuple[int, ...] = (64, 64, 128)
   kernels: tuple[int, ...] = (5, 5, 4)
   fc_units: int = 3072
   dropout: float = 0.2
   lcn: bool = True
+  conv_impl: str | tuple[str, ...] = "xla"
+  pool_impl: str = "xla"
 
   @nn.compact
   def __call__(self, image: jax.Array, *, train: bool) -> jax.Array:
     x = image
+    impls = conv_impls(self.conv_impl, len(self.features))
     for i, (f, k) in enumerate(zip(self.features, self.kernels)):
-      x = nn.relu(nn.Conv(f, (k, k), padding="VALID", name=f"conv{i + 1}")(x))
+      x = nn.relu(conv_layer(f, (k, k), "VALID", impls[i], name=f"conv{i + 1}")(x))
       self.sow("intermediates", f"conv{i + 1}_out", x)
       if i == 0:
         if self.lcn:
           x = LocalContrastNorm(name="lcn")(x)
         # 3x3 stride 2 with 'SAME' padding: 44 -> 22 as in the paper.
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+        x = pool_layer(x, (3, 3), (2, 2), "SAME", self.pool_impl)
         self.sow("intermediates", "pool1_out", x)
     x = x.reshape((x.shape[0], -1))
     x = nn.relu(nn.Dense(self.fc_units, name="fc")(x))
