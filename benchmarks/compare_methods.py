@@ -13,7 +13,8 @@ each in its own workdir `<workroot>/<method>_s<seed>` through `launch.py`
 (a finished run -- its report.json exists -- is reused; an interrupted one
 resumes from its checkpoint; its wall time is then the last attempt's,
 marked "resumed"). After each run, --out (JSON, written atomically) holds
-every finished run and the summary; --summarise_only prints the summary as
+every finished run (those of earlier invocations with other --methods or
+--seeds too) and the summary; --summarise_only prints the summary as
 markdown from --out without running anything. Not here: throughput and
 parameter counts (benchmarks/throughput.py measures any config's model).
 
@@ -260,6 +261,16 @@ def main():
     print(markdown(summarise(prev["runs"]), prev["seeds"]))   # recomputed from the runs
     return
   from au_jax.io import atomic_write
+  # Runs recorded in --out by an earlier invocation (other methods or seeds)
+  # stay in it; this invocation's (method, seed) pairs are re-read from their
+  # workdirs.
+  kept = []
+  if os.path.exists(args.out):
+    with open(args.out) as f:
+      prev = json.load(f)
+    if prev.get("runlocal") == args.runlocal:
+      kept = [r for r in prev.get("runs", [])
+              if not (r["method"] in methods and r["seed"] in seeds)]
   runs = []
   # Seed-major: an interrupted comparison has every method for its first seeds.
   for seed in seeds:
@@ -269,15 +280,21 @@ def main():
       print(f"[compare] {method} seed {seed}: " + ", ".join(
           f"{NAMES[m]} {np.nanmean([v.get(m, np.nan) for v in r['per_au'].values()]):.3f}"
           for m in metrics_of(method)) + f" ({r.get('wall_s', float('nan')):.0f} s)", flush=True)
-      complete = [s for s in seeds
-                  if all(any(x["method"] == m and x["seed"] == s for x in runs) for m in methods)]
+      every = kept + runs
+      done = {(x["method"], x["seed"]) for x in every}
+      all_methods = dict.fromkeys([x["method"] for x in every] + methods)
+      complete = [s for s in sorted({x["seed"] for x in every} | set(seeds))
+                  if all((m, s) in done for m in all_methods)]
       os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
       atomic_write(args.out, json.dumps(
-          {"runlocal": args.runlocal, "seeds": seeds, "seeds_complete": complete,
+          {"runlocal": args.runlocal, "seeds": sorted({r["seed"] for r in every}),
+           "seeds_complete": complete,
            "methods": {m: {"config": METHODS[m][0], "arg": METHODS[m][1],
-                           "dataset": METHODS[m][2], "predicts": METHODS[m][3]} for m in methods},
-           "runs": runs, "summary": summarise(runs)}, indent=1, allow_nan=True))
-  print(markdown(summarise(runs), seeds))
+                           "dataset": METHODS[m][2], "predicts": METHODS[m][3]}
+                       for m in dict.fromkeys(r["method"] for r in every)},
+           "runs": every, "summary": summarise(every)}, indent=1, allow_nan=True))
+  every = kept + runs
+  print(markdown(summarise(every), sorted({r["seed"] for r in every})))
 
 
 if __name__ == "__main__":
