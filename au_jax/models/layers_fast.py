@@ -28,9 +28,11 @@ fuses.
 
 Models take `conv_impl` (one name, or one per conv layer) and `pool_impl`
 (GudiCNN, CCNNBackbone / CCNN; config.model.conv_impl / pool_impl); the
-defaults are the plain layers. Measured (benchmarks/versus_torch.py,
-benchmarks/results/versus_torch.json): "mask" and "im2col" are faster than
-the plain layers on XLA:CPU; see the JSON for the figures and their load.
+defaults are the plain layers. Measured on a shared 2-core CPU (benchmarks/
+versus_torch.py, benchmarks/results/versus_torch.json, with the load of each
+run): pool_impl="mask" makes the CCNN train step ~1.4x faster and is neutral
+on Gudi; conv_impl="im2col" (+ "mask") makes the Gudi train step 1.16-1.25x
+faster but the CCNN step ~3x slower -- choose per network.
 
 `Conv`: nn.Conv's parameters ("kernel" [kh, kw, C_in, C_out], "bias"
 [C_out], same initialisers), computed by `conv2d`.
