@@ -233,8 +233,8 @@ def test_unknown_keys_missing_rules_and_occurrence_only_aus_fail():
   build = get_spec("heatmaps").build
   with pytest.raises(KeyError, match="sigmaa"):
     build(dict(name="heatmaps", sigmaa=2.0), _info())
-  with pytest.raises(KeyError, match=r"no centre for AU\(s\) \[20\]"):
-    build(dict(name="heatmaps"), _info((6, 20)))
+  with pytest.raises(KeyError, match=r"no centre for AU\(s\) \[43\]"):
+    build(dict(name="heatmaps"), _info((6, 43)))
   with pytest.raises(ValueError, match=r"AU\(s\) \[10\] are not coded for intensity"):
     build(dict(name="heatmaps"), _info((6, 10), (True, False)))
   with pytest.raises(ValueError, match="missing_centre"):
