@@ -32,11 +32,17 @@ def _copy_disfa_subject(root, src="SN001", dst="SN003"):
     shutil.copy(f, lm_dst / f.name.replace(src, dst))
 
 
-def test_ccnn_disfa_runlocal_on_disfa_fixture(tmp_path):
+def build_disfa_fixture(tmp_path) -> str:
+  """The generated DISFA tree with SN001 copied to SN003 (a test subject), built; its data dir."""
   facts = rt.make_disfa(tmp_path / "raw")
   _copy_disfa_subject(facts["root"])
   data_dir = str(tmp_path / "data")
   sources.get_builder("disfa", data_dir, manual_dir=str(facts["root"]))
+  return data_dir
+
+
+def test_ccnn_disfa_runlocal_on_disfa_fixture(tmp_path):
+  data_dir = build_disfa_fixture(tmp_path)
   # it=false: one jitted step (the IT stages are covered on synthetic data).
   config = tiny_config("configs.ccnn_disfa", data_dir, "runlocal,it=false")
   config.train.batch_size = 4   # a fixture's training split: 6+ records

@@ -11,12 +11,10 @@ import numpy as np
 import pytest
 
 from au_jax import aus
-from au_jax.data import sources
 from au_jax.models import heatmaps  # noqa: F401  (registers the method)
 from au_jax.train import loop
 from tests.conftest import tiny_config
-from tests.fixtures import raw_trees as rt
-from tests.test_ccnn_dataset_configs import _copy_disfa_subject
+from tests.test_ccnn_dataset_configs import build_disfa_fixture
 from tests.test_dataset_configs import bp4d_data_dir  # noqa: F401  (fixture)
 
 
@@ -49,10 +47,7 @@ def test_heatmaps_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path, no_
 
 
 def test_heatmaps_disfa_runlocal_on_disfa_fixture(tmp_path, no_figures):
-  facts = rt.make_disfa(tmp_path / "raw")
-  _copy_disfa_subject(facts["root"])
-  data_dir = str(tmp_path / "data")
-  sources.get_builder("disfa", data_dir, manual_dir=str(facts["root"]))
+  data_dir = build_disfa_fixture(tmp_path)
   report = _run(tiny_config("configs.heatmaps_disfa", data_dir), tmp_path / "run")
   assert tuple(report["aus"]) == aus.DISFA_AUS
   test = report["test"]

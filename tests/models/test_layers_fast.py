@@ -12,7 +12,7 @@ from au_jax.models.gudi.model import GudiCNN
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 
-def _close(a, b):
+def _assert_close(a, b):
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), **TOL)
 
@@ -31,7 +31,7 @@ def test_conv2d_matches_lax_conv_and_its_gradients(impl, k, padding):
     return [jax.value_and_grad(lambda x, w, i=i: jnp.sum(L.conv2d(x, w, padding, i) * g), (0, 1))(x, w)
             + (L.conv2d(x, w, padding, i),) for i in (impl, "xla")]
   fast, plain = out_and_grads(x, w)
-  _close(fast, plain)
+  _assert_close(fast, plain)
 
 
 @pytest.mark.parametrize("window,strides,padding,size", [((3, 3), (2, 2), "SAME", 9),
@@ -67,7 +67,7 @@ def _same_network(plain, fast, x, **kw):
     return [jax.value_and_grad(lambda p, m=m: jnp.sum(jnp.sin(m.apply({"params": p}, x, **kw))))(p)
             + (m.apply({"params": p}, x, **kw),) for m in (fast, plain)]
   got, want = out_and_grads(x)
-  _close(got, want)
+  _assert_close(got, want)
 
 
 def test_conv_layer_has_nn_conv_parameters_and_initial_values():
@@ -76,7 +76,7 @@ def test_conv_layer_has_nn_conv_parameters_and_initial_values():
       nn.Conv(4, (3, 3), padding="SAME"), L.Conv(4, (3, 3), padding="SAME", impl="im2col"))])
   plain, fast = init(x)
   assert jax.tree.structure(plain) == jax.tree.structure(fast)
-  _close(fast, plain)
+  _assert_close(fast, plain)
 
 
 def test_gudi_cnn_fast_lowering_is_the_same_function():
