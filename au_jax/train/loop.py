@@ -198,7 +198,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     """Validation metrics at `step`; keeps the best checkpoint. True = stop early."""
     res = _eval_log(writer, step, predict_step, state, splits["validation"], transforms,
                     info, ecfg, mesh, threads)
-    if not sel.active:
+    if not sel.active or not seg.select:   # a stage with select=False: logged only
       return False
     if sel.update(res["mean"].get(sel.metric), step, force=force):
       if step not in best_ckpt.all_steps():

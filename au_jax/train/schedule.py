@@ -11,6 +11,12 @@ config.train.stages is a list of stages, each
              config.train.reset_optimizer (True: each stage of Alg. 1 of
              Walecki et al. / DSIN's steps is its own optimisation, so momentum
              built up a cycle earlier is not applied to a group's first steps)
+  select     False: validation evaluations during the stage are logged but are
+             not candidates for model selection and do not count towards
+             patience (default True). For schedules whose early stages train
+             only part of the model (DSIN's Alg. 1: the prediction the
+             evaluation scores is the last stage's output, meaningless while
+             the later parts are untrained).
 or, for fitted state, a fit stage
   name       label in logs
   fit        the method's fitted head to fit (spec.FittedHead) on the
@@ -29,7 +35,7 @@ from typing import Any, Sequence
 from au_jax.errors import ConfigKeyError, ConfigValueError
 
 _STAGE_KEYS = {"name", "trainable", "sampler", "steps", "sampler_kwargs", "loss_weights",
-               "reset_optimizer"}
+               "reset_optimizer", "select"}
 _FIT_KEYS = {"name", "fit"}
 
 
@@ -47,6 +53,7 @@ class Segment:
   loss_weights: tuple[tuple[str, float], ...] = ()
   fit: str | None = None   # a fit stage: the fitted head's name
   reset_optimizer: bool = True
+  select: bool = True      # validation here may be selected (see the module docstring)
 
   @property
   def end(self) -> int:
@@ -100,9 +107,17 @@ def build_schedule(train_cfg, groups: Sequence[str], heads: Sequence[str] = ()) 
           sampler_kwargs=tuple(sorted(dict(st.get("sampler_kwargs") or {}).items())),
           loss_weights=tuple(sorted(dict(st.get("loss_weights") or {}).items())),
           reset_optimizer=bool(st.get("reset_optimizer",
-                                      train_cfg.get("reset_optimizer", True)))))
+                                      train_cfg.get("reset_optimizer", True))),
+          select=_bool_key(st, "select", i)))
       start += steps
   return segments
+
+
+def _bool_key(stage, key: str, i: int, default: bool = True) -> bool:
+  value = stage.get(key, default)
+  if not isinstance(value, (bool, int)) or isinstance(value, int) and value not in (0, 1):
+    raise ConfigValueError(f"config.train.stages[{i}].{key} must be true or false, got {value!r}")
+  return bool(value)
 
 
 def segment_at(segments: Sequence[Segment], step: int) -> Segment:
