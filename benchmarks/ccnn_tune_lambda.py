@@ -1,10 +1,16 @@
-r"""lambda of Eq. 11 per AU, tuned on validation, as the CCNN paper does.
+r"""lambda of Eq. 11 per AU, tuned on validation, as the CCNN paper does: the grid and its JSON.
 
   python benchmarks/ccnn_tune_lambda.py --config=configs/ccnn_disfa.py --config_arg=fold=1 \
       --workroot=runs/ccnn_disfa_lambda                # -> benchmarks/results/ccnn_lambda_disfa.json
   python launch.py --config=configs/ccnn_disfa.py:fold=1,lambda_file=benchmarks/results/ccnn_lambda_disfa.json \
       --workdir=runs/ccnn_disfa_tuned
   python benchmarks/ccnn_tune_lambda.py --config=configs/ccnn_synthetic.py --workroot=runs/lam_syn
+
+The real-data configs (ccnn_disfa, ccnn_fera2015, ccnn_multi) now do all of
+this by default in one `launch.py` command (config arg `lam=tune`, see
+au_jax/models/ccnn/lambda_tuning.py); this script stays for a grid shared by
+several final runs and for configs whose default is one lambda
+(ccnn_synthetic). It is a thin CLI over au_jax.models.ccnn.lambda_tuning.
 
 Walecki et al. (CVPR 2017, Sec. 3.3): "we tune the validation parameter
 lambda_r separately for each AU" (Alg. 1 step 2: lambda_q ||phi_q||^2). One
@@ -14,59 +20,22 @@ report.json is reused and an interrupted one resumes from its checkpoint
 (the workdir is the unit of resume), so the script itself is resumable. Per
 AU the lambda with the best VALIDATION ICC(3,1) (report.json "validation"
 section) is chosen; test metrics are never read. Writes --out (default
-benchmarks/results/ccnn_lambda_<config name without "ccnn_">.json) and prints
-how to use it (config arg `lambda_file=`).
+benchmarks/results/ccnn_lambda_<config name without "ccnn_">.json,
+atomically) and prints how to use it (config arg `lambda_file=`).
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import math
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-DEFAULT_GRID = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
+from au_jax.models.ccnn.lambda_tuning import (  # noqa: E402  (the package, re-exported)
+    DEFAULT_GRID, grid_runs, run_dir, select_lambdas, write_json)
 
-
-def run_dir(workroot: str, lam: float) -> str:
-  return os.path.join(workroot, f"lam_{lam:g}")
-
-
-def select_lambdas(reports: dict[float, dict], metric: str = "icc") -> dict:
-  """Per AU, the lambda whose run has the best validation `metric`.
-
-  Args:
-    reports: lambda -> report.json dict (reads `aus` and
-      `validation.per_au[AU][metric]` only; never `test`).
-    metric: a per-AU validation metric where higher is better.
-
-  Returns:
-    dict: `aus` (report order), `lambda` [A] chosen per AU, `validation`
-    {AU label: {lambda: value}}. Ties go to the smaller lambda; an AU with
-    no finite value takes the lambda with the best mean validation value.
-  """
-  grid = sorted(reports)
-  first = reports[grid[0]]
-  labels = list(first["validation"]["per_au"])
-
-  def value(lam, label):
-    v = reports[lam]["validation"]["per_au"].get(label, {}).get(metric, math.nan)
-    return v if v is not None and math.isfinite(v) else math.nan
-
-  def mean(lam):
-    vals = [value(lam, a) for a in labels if math.isfinite(value(lam, a))]
-    return sum(vals) / len(vals) if vals else -math.inf
-
-  fallback = max(grid, key=lambda lam: (mean(lam), -lam))
-  chosen, table = [], {}
-  for label in labels:
-    table[label] = {lam: value(lam, label) for lam in grid}
-    finite = [lam for lam in grid if math.isfinite(table[label][lam])]
-    chosen.append(max(finite, key=lambda lam: (table[label][lam], -lam)) if finite else fallback)
-  return {"aus": list(first["aus"]), "lambda": chosen, "validation": table}
+__all__ = ["DEFAULT_GRID", "main", "run_dir", "select_lambdas"]
 
 
 def _load_config_module(path: str):
@@ -92,27 +61,15 @@ def main(argv=None):
   out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                  f"ccnn_lambda_{name}.json")
 
-  from au_jax.train import loop
   module = _load_config_module(args.config)
-  reports = {}
-  for lam in grid:
-    wd = run_dir(args.workroot, lam)
-    path = os.path.join(wd, "report.json")
-    if not os.path.exists(path):
-      print(f"[tune] lambda={lam:g}: training in {wd}", flush=True)
-      arg = ",".join(x for x in (args.config_arg, f"lam={lam!r}") if x)
-      loop.train_and_evaluate(module.get_config(arg), wd)
-    else:
-      print(f"[tune] lambda={lam:g}: reusing {path}", flush=True)
-    with open(path) as f:
-      reports[lam] = json.load(f)
+  reports = grid_runs(
+      lambda lam: module.get_config(",".join(x for x in (args.config_arg, f"lam={lam!r}") if x)),
+      grid, args.workroot, log=lambda m: print(m.replace("[lambda]", "[tune]"), flush=True))
   sel = select_lambdas(reports)
   result = {"config": args.config, "config_arg": args.config_arg, "grid": grid,
             "selection": "per AU, the best validation ICC(3,1) (Walecki et al. Sec. 3.3)",
             "workroot": os.path.abspath(args.workroot), **sel}
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  with open(out, "w") as f:
-    json.dump(result, f, indent=1)
+  write_json(out, result)
   for label, lam in zip(sel["validation"], sel["lambda"]):
     print(f"  {label}: lambda={lam:g} (validation ICC {sel['validation'][label][lam]:.3f})")
   arg = ",".join(x for x in (args.config_arg, f"lambda_file={out}") if x)

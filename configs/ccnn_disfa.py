@@ -3,13 +3,24 @@ r"""Copula CNN (CCNN-IT, Walecki et al., CVPR 2017) on DISFA, 3-fold subject spl
   python -m tfds_builders.build disfa --manual_dir=/path/to/DISFA --data_dir=~/tensorflow_datasets
   python launch.py --config=configs/ccnn_disfa.py --workdir=runs/ccnn_disfa
   python launch.py --config=configs/ccnn_disfa.py:fold=2,variant=ocnn,it=false --workdir=runs/ocnn_disfa_f2
+  python launch.py --config=configs/ccnn_disfa.py:lam=1e-4 --workdir=runs/ccnn_disfa_1e-4
   python -m au_jax.models.ccnn.report runs/ccnn_disfa
 
-  # lambda of Eq. 11 per AU, tuned on validation as in the paper, then used:
-  python benchmarks/ccnn_tune_lambda.py --config=configs/ccnn_disfa.py --config_arg=fold=1 \
-      --workroot=runs/ccnn_disfa_lambda --out=benchmarks/results/ccnn_lambda_disfa.json
-  python launch.py --config=configs/ccnn_disfa.py:lambda_file=benchmarks/results/ccnn_lambda_disfa.json \
-      --workdir=runs/ccnn_disfa_tuned
+lambda of Eq. 11 per AU, tuned on validation, is the DEFAULT (arg `lam=tune`):
+the paper "tune[s] the validation parameter lambda_r separately for each AU"
+(Sec. 3.3; Alg. 1 step 2 writes lambda_q ||phi_q||^2), giving neither grid
+nor values. `config.lambda_tuning = dict(grid=LAMBDA_GRID, metric="icc")`
+makes the one command above first train one run per lambda of the grid (the
+same lambda for every AU) in `<workdir>/lambda_tuning/lam_<lambda>/`, pick
+per AU the lambda with the best VALIDATION ICC (test is never read), write
+`<workdir>/lambda_tuning/lambdas.json`, and then train the final model in
+the workdir with that lambda per AU; report.{json,md} hold the choice and the
+validation table (au_jax/models/ccnn/lambda_tuning.py). Cost: len(grid) + 1
+= 6 trainings (the `:runlocal` smoke: a 2-value grid, 3 tiny trainings).
+Killing and rerunning the command resumes wherever it was (finished grid
+runs are reused). Other args: `lam=<number>` one lambda for every AU (no
+tuning, one training); `lambda_file=<json>` a per-AU choice already made
+(the `lambda` list of a lambdas.json or of benchmarks/ccnn_tune_lambda.py).
 
 The paper's settings: 128x128 two-eye-registered grey faces (Fig. 1 shows
 128x96), per-image contrast normalisation, random 85% crops; 3 conv layers
@@ -17,13 +28,11 @@ of 32 / 64 / 128 9x9 filters, each with 2x2 max-pooling, FC 128; ordinal
 unaries and Frank copulas over all 66 pairs of the 12 DISFA AUs (intensity
 0-5); composite likelihood with l2 on the unaries; Alg. 1 cycled (CNN
 weights with subject-balanced, unaries with level-balanced, copulas with
-co-occurrence-balanced batches), lambda tuned "separately for each AU" on
-validation (Sec. 3.3; args `lambda_file` = the tuning script's output, see
-above; without it one `lam` = 1e-4 for every AU, which the paper does not
-give: run the tuning script first); SGD, learning rate 0.001, momentum 0.9,
-batch 128; 10k iterations (Fig. 4). MAP decoding by loopy BP + ICM (12 AUs;
-the paper uses AD3). Protocol `fold<k>`: 14 train + 4 validation subjects
-(18, as the paper's training partition) and 9 test subjects.
+co-occurrence-balanced batches), lambda per AU on validation (above); SGD,
+learning rate 0.001, momentum 0.9, batch 128; 10k iterations (Fig. 4). MAP
+decoding by loopy BP + ICM (12 AUs; the paper uses AD3). Protocol `fold<k>`:
+14 train + 4 validation subjects (18, as the paper's training partition) and
+9 test subjects. Not given by the paper: the lambda grid (LAMBDA_GRID).
 
 Paper (DISFA, Table 1, ICC avr.): CNN .23, OCNN .29, CCNN .32, OCNN-IT .36,
 CCNN-IT .38; MAE CCNN-IT .66. We have not run this config on the real DISFA
@@ -36,17 +45,45 @@ import ml_collections
 from configs import common, ccnn_synthetic
 
 
+LAMBDA_GRID = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)   # lambda_tuning's grid (the paper gives none)
+RUNLOCAL_GRID = (1e-4, 1e-2)                   # the smoke run: still a per-AU choice
+
+
+def lambda_setting(lam: str, lambda_file: str, runlocal: bool = False):
+  """(unary_l2, lambda_tuning) of the config args `lam` and `lambda_file`.
+
+  `lam` = "tune": lambda per AU tuned on validation (lambda_tuning set; the
+  scalar is a placeholder each grid run replaces); a number: that lambda for
+  every AU; `lambda_file`: the file's per-AU list (lam must stay "tune").
+  """
+  if lambda_file:
+    if str(lam) != "tune":
+      raise ValueError(f"config args lam={lam} and lambda_file={lambda_file}: give one of them")
+    return ccnn_synthetic.unary_l2(0.0, lambda_file), None
+  if str(lam) == "tune":
+    grid = RUNLOCAL_GRID if runlocal else LAMBDA_GRID
+    return float(grid[0]), dict(grid=grid, metric="icc")
+  try:
+    return float(lam), None
+  except ValueError:
+    raise ValueError(f"config arg lam={lam!r}: 'tune' (per AU, on validation) or a number") \
+        from None
+
+
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, fold=1, seed=0,
-                         decode="map", cycles=10, lam=1e-4, lambda_file="")
+                         decode="map", cycles=10, lam="tune", lambda_file="")
+  lam, tuning = lambda_setting(arg.lam, arg.lambda_file, arg.runlocal)
   config = ccnn_synthetic.get_config(
       f"runlocal,variant={arg.variant},it={arg.it},seed={arg.seed},decode={arg.decode},"
-      f"lam={arg.lam},lambda_file={arg.lambda_file}" if arg.runlocal else None)
+      + (f"lambda_file={arg.lambda_file}" if arg.lambda_file else f"lam={lam!r}")
+      if arg.runlocal else None)
   config.data = common.data_config([dict(name="disfa", protocol=f"fold{arg.fold}")])
+  if tuning:
+    config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (via train.loop)
   if arg.runlocal:
     return config
-  config.model = ccnn_synthetic.model_config(                            # the paper's network
-      arg.variant, arg.decode, ccnn_synthetic.unary_l2(arg.lam, arg.lambda_file))
+  config.model = ccnn_synthetic.model_config(arg.variant, arg.decode, lam)  # the paper's network
   steps = arg.steps or 10000
   config.train.batch_size = 128
   config.train.optimizer = dict(name="sgd", learning_rate=0.001, momentum=0.9)

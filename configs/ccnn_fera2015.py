@@ -10,11 +10,14 @@ code 9 = unknown is masked), the official train / development split
 (protocol `fera2015`: FERA train minus a validation subset -> train, FERA
 devel -> test). With 5 AUs the CRF is small enough for EXACT MAP decoding by
 enumeration (6^5 labellings). Network, preprocessing, Alg. 1 and optimiser as
-configs/ccnn_disfa.py (the paper's values). lambda per AU as the paper
-(Sec. 3.3): `python benchmarks/ccnn_tune_lambda.py --config=configs/
-ccnn_fera2015.py --workroot=runs/ccnn_fera_lambda --out=benchmarks/results/
-ccnn_lambda_fera2015.json`, then `:lambda_file=<that file>`; without it one
-`lam` = 1e-4 for every AU.
+configs/ccnn_disfa.py (the paper's values), and so is lambda: by default
+(`lam=tune`) tuned per AU on validation as the paper does ("we tune the
+validation parameter lambda_r separately for each AU", Sec. 3.3): one run
+per lambda of ccnn_disfa.LAMBDA_GRID in `<workdir>/lambda_tuning/`, then the
+final model with the per-AU choice, in the one command above; cost len(grid)
++ 1 = 6 trainings (`:runlocal`: 3 tiny ones), resumable. `lam=<number>`: one
+lambda for every AU (one training); `lambda_file=<json>`: a choice already
+made.
 
 Paper (FERA 2015, Table 1, ICC avr.): CNN .56, OCNN .60, CCNN .62, OCNN-IT
 .62, CCNN-IT .63; MAE CCNN-IT 1.26. Not run on the real BP4D here (we do not
@@ -28,7 +31,7 @@ from configs import ccnn_disfa, common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, seed=0,
-                         decode="map", cycles=10, lam=1e-4, lambda_file="", protocol="fera2015")
+                         decode="map", cycles=10, lam="tune", lambda_file="", protocol="fera2015")
   config = ccnn_disfa.get_config(
       f"runlocal={arg.runlocal},steps={arg.steps},variant={arg.variant},it={arg.it},"
       f"seed={arg.seed},decode={arg.decode},cycles={arg.cycles},lam={arg.lam},"

@@ -17,9 +17,14 @@ reports DISFA and FERA 2015 separately and uses UNBC only for training).
 Datasets and protocols: DISFA `fold<k>`, BP4D `fera2015` (intensity AUs 6,
 10, 12, 14, 17; its occurrence-only AUs add no intensity terms), UNBC
 `openface` (intensity of its AUs; AU43 is occurrence only and not in the
-union). Network, optimiser and lambda (`lambda_file` from
-benchmarks/ccnn_tune_lambda.py with this config, else one `lam` = 1e-4 for
-every AU) as configs/ccnn_disfa.py.
+union). Network, optimiser and lambda as configs/ccnn_disfa.py: by default
+(`lam=tune`) lambda is tuned per AU of the union on validation as the paper
+does (Sec. 3.3: "we tune the validation parameter lambda_r separately for
+each AU"; validation = the union of the datasets' validation subjects), one
+run per lambda of ccnn_disfa.LAMBDA_GRID in `<workdir>/lambda_tuning/` and
+then the final model, in the one command above: len(grid) + 1 = 6 trainings
+(`:runlocal`: 3 tiny ones), resumable. `lam=<number>`: one lambda for every
+AU; `lambda_file=<json>`: a choice already made.
 
 Paper (Table 1, CCNN-IT(*)): DISFA ICC .45 / MAE .61, FERA 2015 ICC .63 /
 MAE 1.23. Not run on the real datasets here (we do not hold them).
@@ -35,7 +40,7 @@ UNION_AUS = tuple(dict.fromkeys(aus.DISFA_AUS + aus.FERA2015_INT_AUS
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, fold=1, seed=0,
-                         decode="map", cycles=10, lam=1e-4, lambda_file="")
+                         decode="map", cycles=10, lam="tune", lambda_file="")
   config = ccnn_disfa.get_config(
       f"runlocal={arg.runlocal},steps={arg.steps},variant={arg.variant},it={arg.it},"
       f"fold={arg.fold},seed={arg.seed},decode={arg.decode},cycles={arg.cycles},lam={arg.lam},"

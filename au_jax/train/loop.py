@@ -108,6 +108,9 @@ def initial_state(method, train_cfg, batch, seed: int = 0):
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Train, select on validation, evaluate test; see the module docstring."""
+  if "lambda_tuning" in config:   # CCNN: lambda per AU tuned on validation first (Sec. 3.3)
+    from au_jax.models.ccnn import lambda_tuning   # imports this module
+    return lambda_tuning.train_and_evaluate(config, workdir)
   validate.check_config(config)
   if not workdir or not str(workdir).strip():
     raise WorkdirError("--workdir is empty: name the run directory (it is created)")
