@@ -3,7 +3,7 @@ r"""Multi-label CNN + QDA claims on the embedded default (issue 11, item 9): pai
   python benchmarks/multilabel_evidence.py                      # seeds 0,1,2: 3 trainings per seed
   python benchmarks/multilabel_evidence.py --summarise_only     # markdown from the JSON; runs nothing
   python benchmarks/multilabel_evidence.py --runlocal --steps=2 --seeds=0,1 \
-      --workroot=/tmp/ml_ev_dry --out=/tmp/ml_ev_dry.json     # a dry run (about a minute)
+      --workroot=/tmp/ml_ev_dry --out=/tmp/ml_ev_dry.json     # a dry run (minutes)
 
 Paper: Ghosh et al., ACII 2015 (../shared/papers/multilabel_cnn_ghosh_acii2015.txt).
 Trainings, one after the other (never two at once), each in its own workdir
@@ -15,7 +15,8 @@ interrupted evidence run resumes with the same command. Per seed:
   ml          configs/multilabel_synthetic.py:seed=S -- the embedded default:
               disfa_like, its 12 AUs (+ neutral), tested on disfa_like's
               `default` test subjects. The Table I analogue (the paper's
-              within-DISFA network codes all 12 AUs).
+              within-DISFA network codes all 12 AUs; its test is
+              leave-one-subject-out, ours the `default` split's 4 subjects).
   fl_shared   configs/multilabel_cross.py:train=fera_like,test=disfa_like,seed=S
               trained on fera_like (`default` train / validation) on the 7
               shared AUs (1, 2, 4, 6, 12, 15, 17) -- the paper trains its
@@ -29,9 +30,10 @@ interrupted evidence run resumes with the same command. Per seed:
               cross model's AU list).
 
 Same test frames: the cross config tests on every subject of the other
-dataset (protocol "all"), which would compare a within-dataset score on 4
-test subjects with a cross score on 24 (20 of them never held out from
-anything, but also a different sample). Here each cross run's test source is
+dataset (protocol "all"), which would compare a within-dataset score on the
+target's 4 `default` test subjects with a cross score on all 24 of its
+subjects: different frames, so a difference of samples would be read as a
+domain drop. Here each cross run's test source is
 set to the target dataset's `default` protocol instead
 (`config.data.test_sources[0].protocol = "default"`, recorded in the JSON as
 `override`): the test split is then exactly the target's own `default` test
