@@ -116,6 +116,22 @@ def test_grid_runs_reuse_finished_runs_and_record_divergence(tmp_path, monkeypat
   lt.grid_runs(changed, (0.0,), root, log=lambda m: None)   # another config: to the engine
   assert len(calls) == 4
 
+  # the CLI (benchmarks/ccnn_tune_lambda.py) over the same functions: same flags and JSON
+  import importlib.util
+  import os
+  path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "ccnn_tune_lambda.py")
+  spec = importlib.util.spec_from_file_location("ccnn_tune_lambda", path)
+  cli = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(cli)
+  out = tmp_path / "lam.json"
+  synthetic = os.path.join(os.path.dirname(__file__), "..", "configs", "ccnn_synthetic.py")
+  cli.main([f"--config={synthetic}", "--config_arg=runlocal", "--grid=0,1e-4",
+            f"--workroot={tmp_path / 'cli'}", f"--out={out}"])
+  saved = json.loads(out.read_text())
+  assert set(saved) == {"config", "config_arg", "grid", "selection", "workroot", "aus", "lambda",
+                        "validation"}
+  assert saved["lambda"] == [1e-4] and saved["grid"] == [0.0, 1e-4] and len(calls) == 6
+
 
 def test_a_workdir_trained_with_one_lambda_is_refused_before_tuning(tmp_path):
   from au_jax.errors import WorkdirError
