@@ -443,7 +443,9 @@ def markdown(doc: dict) -> str:
                  f"{c['verdict']} (paper: within > cross) |")
   if cl.get("phi"):
     p = cl["phi"]
-    lines.append(f"| (c) {p['claim']} | r over {p['pairs_used']} AU pairs | {_ci(p)} | "
+    used = p["pairs_used"]
+    span = f"{min(used)}-{max(used)}" if used else "no"
+    lines.append(f"| (c) {p['claim']} | r over {span} AU pairs (per seed) | {_ci(p)} | "
                  f"{p['verdict']} |")
   lines += ["", "Per run and test set: mean over AUs, mean ± sd over seeds (accuracy of the "
             "QDA at P >= 0.5; 2AFC = ROC AUC):", "",
