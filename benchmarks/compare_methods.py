@@ -15,8 +15,22 @@ resumes from its checkpoint; its wall time is then the last attempt's,
 marked "resumed"). After each run, --out (JSON, written atomically) holds
 every finished run (those of earlier invocations with other --methods or
 --seeds too) and the summary; --summarise_only prints the summary as
-markdown from --out without running anything. Not here: throughput and
-parameter counts (benchmarks/throughput.py measures any config's model).
+markdown from --out without running anything.
+
+After the training runs, one method at a time, each method's throughput and
+parameter count: benchmarks/throughput.py in its own process on the
+method's synthetic config (the same config arg, at the config's own batch
+size; `--throughput_steps` timed steps after a warm-up): `num_params` (the
+model's trainable parameters at init: the trained checkpoint has the same
+shapes), the jitted train step's images/s over the schedule's gradient
+stages (each distinct stage timed, weighted by its steps; fit stages such as
+DSIN's anchors and the multi-label CNN's QDA take no gradient step) and the
+jitted predict's images/s, with the load average at start and end. Written
+to `<workroot>/throughput/<method>.json` (reused when it holds the same
+config and steps: delete it to measure again) and to --out's `throughput`. They depend on the config, not
+on the seed, so there is one measurement per method. `--skip_throughput`
+leaves them out; runs recorded before throughput existed still summarise
+(their cells read "–").
 
 What is compared, and with what:
 - The test split of each config's dataset (protocol `default`: 16 train /
@@ -37,7 +51,8 @@ What is compared, and with what:
   `dataset=disfa_like`) puts it in the 12-AU group with the four others.
 - Wall time per run: launch.py's whole process (build on first use,
   compilation, training, evaluation, reports), with the machine's load
-  average at the start; on a shared machine it is an upper bound.
+  average at the start; on a shared machine it is an upper bound (and the
+  throughputs lower bounds).
 """
 from __future__ import annotations
 
@@ -86,7 +101,7 @@ def command(method: str, seed: int, workdir: str, runlocal: bool) -> list[str]:
 
 def one_run(workroot: str, method: str, seed: int, runlocal: bool) -> dict:
   """Train (or reuse) one run; its record for the JSON."""
-  wd = os.path.join(workroot, workdir_name(method, seed))
+  wd = os.path.join(os.path.abspath(workroot), workdir_name(method, seed))
   report_path = os.path.join(wd, "report.json")
   timing = os.path.join(wd, "compare_wall.json")
   if not os.path.exists(report_path):
@@ -113,6 +128,40 @@ def one_run(workroot: str, method: str, seed: int, runlocal: bool) -> dict:
           "predicts": predicts, "aus": report["aus"], "steps": report["steps"],
           "selection": report.get("selection"), "n_test": report["test"]["n"],
           "per_au": per_au, **wall}
+
+
+def slug(method: str) -> str:
+  return method.replace(" (", "_").replace(")", "")
+
+
+def throughput_command(method: str, runlocal: bool, steps: int, out: str) -> list[str]:
+  path, arg, _, _ = METHODS[method]
+  arg = ",".join(a for a in (arg, "runlocal" if runlocal else "") if a)
+  return [sys.executable, os.path.join(ROOT, "benchmarks", "throughput.py"),
+          f"--config={path}" + (f":{arg}" if arg else ""), f"--steps={steps}",
+          "--parts=train_step,predict", f"--out={out}"]
+
+
+def measure_throughput(workroot: str, method: str, runlocal: bool, steps: int) -> dict:
+  """Parameters and train / predict images/s of `method`'s config (reused
+  from <workroot>/throughput/<method>.json when there)."""
+  out = os.path.join(os.path.abspath(workroot), "throughput", slug(method) + ".json")
+  cmd = throughput_command(method, runlocal, steps, out)
+  config = cmd[2].split("=", 1)[1]
+  prev = json.load(open(out)) if os.path.exists(out) else {}
+  if (prev.get("config"), prev.get("steps")) != (config, steps):   # absent or another setting
+    print("[compare] " + " ".join(cmd), flush=True)
+    t = time.time()
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    from au_jax.io import atomic_write
+    r = json.load(open(out))
+    r["wall_s"] = round(time.time() - t, 1)
+    atomic_write(out, json.dumps(r, indent=1))
+  r = json.load(open(out))
+  keep = ("config", "batch_size", "steps", "num_params", "train_step_images_per_s",
+          "predict_images_per_s", "train_segments", "fit_stages", "backend", "cpu_count",
+          "load_average_at_start", "load_average_at_end", "wall_s")
+  return {k: r[k] for k in keep if k in r}
 
 
 def metrics_of(method: str) -> tuple[str, ...]:
@@ -190,7 +239,14 @@ def _fmt(e, digits=3) -> str:
   return f"{e['mean']:.{digits}f} ± {e['half']:.{digits}f}"
 
 
-def markdown(summary, seeds) -> str:
+def _num(x, fmt) -> str:
+  return "–" if x is None else format(x, fmt)
+
+
+def markdown(summary, seeds, throughput=None) -> str:
+  """The tables; `throughput` ({method: measure_throughput's dict}, optional:
+  older JSONs have none) fills the parameters and images/s columns."""
+  throughput = throughput or {}
   lines = []
   for dataset, g in summary.items():
     methods = g["methods"]
@@ -198,15 +254,28 @@ def markdown(summary, seeds) -> str:
     if len(methods) == 1:
       lines += ["(one method on this dataset and AU set: nothing here is comparable with the "
                 "other table)", ""]
-    lines += ["| method | predicts | F1 | 2AFC | ICC(3,1) | MAE | steps | wall per run (s) | seeds |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| method | predicts | F1 | 2AFC | ICC(3,1) | MAE | parameters | train img/s "
+              "| predict img/s | steps | wall per run (s) | seeds |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, e in methods.items():
       cells = [_fmt(e.get(m)) if m in e else "–" for m in ("f1", "auc", "icc", "mae")]
+      tp = throughput.get(method, {})
+      cells += [_num(tp.get("num_params"), ","), _num(tp.get("train_step_images_per_s"), ".0f"),
+                _num(tp.get("predict_images_per_s"), ".0f")]
       wall = _fmt(e["wall_s"], 0) if e["wall_s"] else "–"
       lines.append(f"| {TITLES[method]}{' [disfa_like]' if method.endswith('(disfa_like)') else ''}"
                    f" | {e['predicts']} | " + " | ".join(cells)
                    + f" | {e['steps']} | {wall} | {','.join(map(str, e['seeds']))} |")
     lines.append("")
+    tps = {m: throughput[m] for m in methods if m in throughput}
+    if tps:
+      lines += ["Throughput (benchmarks/throughput.py, one process per method after the "
+                "training runs; jitted steps, compilation excluded; train = the schedule's "
+                "gradient stages weighted by their steps): " + "; ".join(
+                    f"{m}: batch {t.get('batch_size')}, load {_num(t.get('load_average_at_start'), '.1f')}"
+                    f"→{_num(t.get('load_average_at_end'), '.1f')}" for m, t in tps.items())
+                + f" on {next(iter(tps.values())).get('cpu_count')} "
+                  f"{next(iter(tps.values())).get('backend')} cores; under load, lower bounds.", ""]
     left_out = {NAMES[m]: [a for a in g["aus"] if a not in g["aus_in_mean"][m]]
                 for m in ("f1", "auc", "icc", "mae")}
     left_out = {k: v for k, v in left_out.items() if v}
@@ -244,6 +313,10 @@ def main():
                   help="each config's :runlocal (a dry run of the plumbing; tiny data)")
   ap.add_argument("--summarise_only", action="store_true",
                   help="print the table of the runs already in --out; run nothing")
+  ap.add_argument("--skip_throughput", action="store_true",
+                  help="do not measure parameters and throughput after the runs")
+  ap.add_argument("--throughput_steps", type=int, default=0,
+                  help="timed steps per throughput measurement (0: 10, 2 with --runlocal)")
   args = ap.parse_args()
   seeds = [int(s) for s in args.seeds.split(",")]
   if args.out is None:   # a dry run never overwrites the measured results
@@ -258,20 +331,37 @@ def main():
       sys.exit(f"{args.out} does not exist: run without --summarise_only first")
     with open(args.out) as f:
       prev = json.load(f)
-    print(markdown(summarise(prev["runs"]), prev["seeds"]))   # recomputed from the runs
+    print(markdown(summarise(prev["runs"]), prev["seeds"],      # recomputed from the runs
+                   prev.get("throughput")))
     return
   from au_jax.io import atomic_write
   # Runs recorded in --out by an earlier invocation (other methods or seeds)
   # stay in it; this invocation's (method, seed) pairs are re-read from their
   # workdirs.
-  kept = []
+  kept, throughput = [], {}
   if os.path.exists(args.out):
     with open(args.out) as f:
       prev = json.load(f)
     if prev.get("runlocal") == args.runlocal:
       kept = [r for r in prev.get("runs", [])
               if not (r["method"] in methods and r["seed"] in seeds)]
+      throughput = dict(prev.get("throughput") or {})
   runs = []
+
+  def write(every):
+    done = {(x["method"], x["seed"]) for x in every}
+    all_methods = dict.fromkeys([x["method"] for x in every] + methods)
+    complete = [s for s in sorted({x["seed"] for x in every} | set(seeds))
+                if all((m, s) in done for m in all_methods)]
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    atomic_write(args.out, json.dumps(
+        {"runlocal": args.runlocal, "seeds": sorted({r["seed"] for r in every}),
+         "seeds_complete": complete,
+         "methods": {m: {"config": METHODS[m][0], "arg": METHODS[m][1],
+                         "dataset": METHODS[m][2], "predicts": METHODS[m][3]}
+                     for m in dict.fromkeys(r["method"] for r in every)},
+         "runs": every, "summary": summarise(every), "throughput": throughput},
+        indent=1, allow_nan=True))
   # Seed-major: an interrupted comparison has every method for its first seeds.
   for seed in seeds:
     for method in methods:
@@ -280,21 +370,19 @@ def main():
       print(f"[compare] {method} seed {seed}: " + ", ".join(
           f"{NAMES[m]} {np.nanmean([v.get(m, np.nan) for v in r['per_au'].values()]):.3f}"
           for m in metrics_of(method)) + f" ({r.get('wall_s', float('nan')):.0f} s)", flush=True)
-      every = kept + runs
-      done = {(x["method"], x["seed"]) for x in every}
-      all_methods = dict.fromkeys([x["method"] for x in every] + methods)
-      complete = [s for s in sorted({x["seed"] for x in every} | set(seeds))
-                  if all((m, s) in done for m in all_methods)]
-      os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-      atomic_write(args.out, json.dumps(
-          {"runlocal": args.runlocal, "seeds": sorted({r["seed"] for r in every}),
-           "seeds_complete": complete,
-           "methods": {m: {"config": METHODS[m][0], "arg": METHODS[m][1],
-                           "dataset": METHODS[m][2], "predicts": METHODS[m][3]}
-                       for m in dict.fromkeys(r["method"] for r in every)},
-           "runs": every, "summary": summarise(every)}, indent=1, allow_nan=True))
+      write(kept + runs)
   every = kept + runs
-  print(markdown(summarise(every), sorted({r["seed"] for r in every})))
+  # After every training run, one method at a time (never beside a training).
+  if not args.skip_throughput:
+    steps = args.throughput_steps or (2 if args.runlocal else 10)
+    for method in methods:
+      throughput[method] = measure_throughput(args.workroot, method, args.runlocal, steps)
+      t = throughput[method]
+      print(f"[compare] {method}: {t['num_params']:,} parameters, train "
+            f"{t['train_step_images_per_s']:.0f} img/s, predict {t['predict_images_per_s']:.0f} "
+            f"img/s (batch {t['batch_size']}, load {t['load_average_at_start']:.1f})", flush=True)
+      write(every)
+  print(markdown(summarise(every), sorted({r["seed"] for r in every}), throughput))
 
 
 if __name__ == "__main__":

@@ -56,3 +56,58 @@ def test_groups_intervals_and_occurrence_only_methods():
   assert "nothing here is comparable" in md          # the lone fera_like table says so
   dsin_row = next(line for line in md.splitlines() if line.startswith("| DSIN"))
   assert dsin_row.split("|")[5].strip() == "–"       # no ICC for an occurrence-only method
+
+
+def test_throughput_columns_and_older_json_without_them():
+  cm = _module()
+  runs = [_run("ccnn", s, "disfa_like", ["AU01", "AU02"], 0.5 + 0.1 * s, icc=0.4) for s in range(2)]
+  runs += [_run("dsin", s, "disfa_like", ["AU01", "AU02"], 0.4) for s in range(2)]
+  summary = cm.summarise(runs)
+  tp = {"ccnn": {"num_params": 123456, "train_step_images_per_s": 250.4,
+                 "predict_images_per_s": 1999.6, "batch_size": 64, "cpu_count": 2,
+                 "backend": "cpu", "load_average_at_start": 1.5, "load_average_at_end": 2.0}}
+  row = lambda md, title: next(ln for ln in md.splitlines() if ln.startswith("| " + title))
+  md = cm.markdown(summary, [0, 1], tp)
+  cells = [c.strip() for c in row(md, "CCNN").split("|")]
+  assert cells[7:10] == ["123,456", "250", "2000"]
+  assert [c.strip() for c in row(md, "DSIN").split("|")][7:10] == ["–", "–", "–"]
+  assert "load 1.5→2.0" in md
+  old = cm.markdown(summary, [0, 1])                 # a JSON written before throughput existed
+  assert [c.strip() for c in row(old, "CCNN").split("|")][7:10] == ["–", "–", "–"]
+
+
+def _throughput():
+  spec = importlib.util.spec_from_file_location(
+      "throughput", os.path.join(ROOT, "benchmarks", "throughput.py"))
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
+
+
+def test_throughput_times_the_gradient_stages_of_a_schedule_with_fit_stages():
+  """benchmarks/throughput.py on configs whose stages include `fit=` stages
+  (DSIN's anchors first, the multi-label CNN's QDA last): the fit stages are
+  named, not timed; every distinct gradient stage is timed, weighted by its
+  steps in the schedule (CCNN: 5 cycles of 3 stages)."""
+  from types import SimpleNamespace
+
+  from configs import ccnn_synthetic, dsin_synthetic, multilabel_synthetic
+  tp = _throughput()
+  dsin = SimpleNamespace(groups=("patch_conv", "patch_fc", "fusion", "structure"),
+                         heads={"anchors": None})
+  stages, fits = tp.gradient_stages(dsin_synthetic.get_config(""), dsin)
+  assert fits == ["anchors"] and [s.name for s, _ in stages] == ["pp", "fusion", "pp_f", "si", "all"]
+  assert all(s.fit is None and s.trainable for s, _ in stages)
+  first, _ = tp.gradient_stages(dsin_synthetic.get_config(""), dsin, first_only=True)
+  assert [s.name for s, _ in first] == ["pp"]
+  ml = SimpleNamespace(groups=("cnn", "head"), heads={"qda": None})
+  stages, fits = tp.gradient_stages(multilabel_synthetic.get_config(""), ml)
+  assert fits == ["qda"] and [(s.name, n) for s, n in stages] == [("sgd", 1500)]
+  ccnn = SimpleNamespace(groups=("cnn", "unary", "pairwise"), heads={})
+  stages, _ = tp.gradient_stages(ccnn_synthetic.get_config(""), ccnn)
+  assert [(s.name, n) for s, n in stages] == [("cnn", 300), ("unary", 150), ("pairwise", 150)]
+  # the schedule's rate: total images / total time (batch 64)
+  timed = [{"schedule_steps": 300, "images_per_s": 100.0}, {"schedule_steps": 150,
+                                                           "images_per_s": 400.0}]
+  seconds = 300 * 64 / 100.0 + 150 * 64 / 400.0
+  assert np.isclose(tp.schedule_rate(timed), 450 * 64 / seconds)
