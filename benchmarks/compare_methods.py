@@ -28,7 +28,8 @@ DSIN's anchors and the multi-label CNN's QDA take no gradient step) and the
 jitted predict's images/s, with the load average at start and end. Written
 to `<workroot>/throughput/<method>.json` (reused when it holds the same
 config and steps: delete it to measure again) and to --out's `throughput`. They depend on the config, not
-on the seed, so there is one measurement per method. `--skip_throughput`
+on the seed, so there is one measurement per method, for every method in
+--out (those trained by earlier invocations too). `--skip_throughput`
 leaves them out; runs recorded before throughput existed still summarise
 (their cells read "–").
 
@@ -159,8 +160,8 @@ def measure_throughput(workroot: str, method: str, runlocal: bool, steps: int) -
     atomic_write(out, json.dumps(r, indent=1))
   r = json.load(open(out))
   keep = ("config", "batch_size", "steps", "num_params", "train_step_images_per_s",
-          "predict_images_per_s", "train_segments", "fit_stages", "backend", "cpu_count",
-          "load_average_at_start", "load_average_at_end", "wall_s")
+          "predict_images_per_s", "predict_cpu_s_per_batch", "train_segments", "fit_stages",
+          "backend", "cpu_count", "load_average_at_start", "load_average_at_end", "wall_s")
   return {k: r[k] for k in keep if k in r}
 
 
@@ -375,7 +376,7 @@ def main():
   # After every training run, one method at a time (never beside a training).
   if not args.skip_throughput:
     steps = args.throughput_steps or (2 if args.runlocal else 10)
-    for method in methods:
+    for method in dict.fromkeys(r["method"] for r in every):   # earlier invocations' too
       throughput[method] = measure_throughput(args.workroot, method, args.runlocal, steps)
       t = throughput[method]
       print(f"[compare] {method}: {t['num_params']:,} parameters, train "

@@ -24,7 +24,9 @@ model's init), the peak resident memory of the process (and the device's
 peak bytes where the backend reports them). Timings exclude compilation
 (one warm-up step per compiled function) and block on results; the load
 average at start and end is recorded (other processes competing for the
-cores make every number smaller). Output: one JSON object (stdout and --out).
+cores make every number smaller; the process CPU seconds per train step /
+predict batch, `cpu_s_per_step` / `predict_cpu_s_per_batch`, say what the
+work costs whatever the load). Output: one JSON object (stdout and --out).
 `measure(config, ...)` is the same measurement as a function
 (benchmarks/compare_methods.py).
 """
@@ -62,14 +64,22 @@ def _define_flags() -> dict:
 _F: dict = {}
 
 
+CPU_S: dict = {}   # the last _timed call's process CPU seconds (user + system)
+
+
 def _timed(fn, steps):
+  """Wall seconds of `steps` calls after a warm-up; CPU_S["last"] their
+  process CPU seconds (what the work costs whatever else runs: under load
+  the wall time grows, the CPU time much less)."""
   import jax
   jax.block_until_ready(fn())          # warm-up (compilation)
-  t = time.perf_counter()
+  c, t = time.process_time(), time.perf_counter()
   for _ in range(steps):
     out = fn()
   jax.block_until_ready(out)
-  return time.perf_counter() - t
+  wall = time.perf_counter() - t
+  CPU_S["last"] = time.process_time() - c
+  return wall
 
 
 def gradient_stages(config, method, first_only: bool = False):
@@ -160,7 +170,7 @@ def measure(config, *, batch_size: int = 0, steps: int = 10, parts=PARTS,
       rate = n * bs / _timed(train_fn(make(seg)), n)
       timed.append({"name": seg.name, "trainable": list(seg.trainable),
                     "loss_weights": dict(seg.loss_weights), "schedule_steps": sched_steps,
-                    "images_per_s": rate})
+                    "images_per_s": rate, "cpu_s_per_step": CPU_S["last"] / n})
     result["train_segments"] = timed
     result["train_step_images_per_s"] = schedule_rate(timed)
 
@@ -169,6 +179,7 @@ def measure(config, *, batch_size: int = 0, steps: int = 10, parts=PARTS,
     st = holder[0]
     result["predict_images_per_s"] = n * bs / _timed(
         lambda: predict(st.params, st.model_state, st.fitted, batch)["occurrence"], n)
+    result["predict_cpu_s_per_batch"] = CPU_S["last"] / n
 
   if "end_to_end" in parts:
     step = make(stages[0][0])
