@@ -138,7 +138,10 @@ def _timed_subprocess(cmd: list[str], wall_path: str, resumed: bool) -> None:
   load = os.getloadavg()[0]
   t = time.time()
   print("[heatmaps_evidence] " + " ".join(cmd), flush=True)
-  subprocess.run(cmd, cwd=ROOT, check=True)
+  rc = subprocess.run(cmd, cwd=ROOT).returncode
+  if rc:
+    sys.exit(f"heatmaps_evidence: exit status {rc} from {' '.join(cmd[1:])} (its message is "
+             "above); the same heatmaps_evidence command resumes")
   wall = {"wall_s": round(time.time() - t, 1), "load_at_start": round(load, 2)}
   if resumed:   # the wall time is the last attempt's only
     wall["resumed"] = True
