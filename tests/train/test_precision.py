@@ -78,8 +78,9 @@ def test_float32_is_the_plain_step():
   key = jax.random.PRNGKey(1)
   plain = steps.make_train_step(method, txs, labels, method.groups)
   f32 = steps.make_train_step(method, txs, labels, method.groups, precision="float32")
-  assert str(jax.make_jaxpr(plain)(state, batch, key)) == str(jax.make_jaxpr(f32)(state, batch, key))
-  assert "bf16" not in str(jax.make_jaxpr(f32)(state, batch, key))
+  jaxpr = lambda fn: str(jax.make_jaxpr(fn)(state, batch, key))
+  assert jaxpr(plain) == jaxpr(f32)
+  assert "bf16" not in jaxpr(f32)
   new, metrics = f32(_copy(state), batch, key)
 
   # Independent reference: value_and_grad of the method's loss + one optax update per group.
@@ -178,3 +179,32 @@ def test_precision_values_are_checked():
     steps.make_train_step(method, txs, labels, method.groups, precision="float16")
   with pytest.raises(ConfigValueError, match="float32 groups \\['unary'\\]"):
     precision.float32_groups(method, ("unary",))
+
+
+@pytest.mark.parametrize("name", ["ccnn", "dsin", "gudi", "heatmaps", "multilabel"])
+def test_every_method_traces_a_bfloat16_step_with_float32_state(name, tiny_data_dir):
+  """Each method's tiny config under the policy (traced, not compiled: seconds).
+  One executed bf16 step per method, loss finite, is benchmarks/accelerator.py --tiny."""
+  from au_jax.data import pipeline, samplers, sources
+  from au_jax.train import fitted, loop
+  from tests.conftest import tiny_config
+  config = tiny_config(f"configs.{name}_synthetic", tiny_data_dir)
+  config.num_devices = 1
+  info_parts, method, _ = loop.setup(config)
+  split = sources.load_split(config.data, "train", info_parts)
+  batch = next(pipeline.iterate(pipeline.train_dataset(
+      split.source, samplers.make_sampler("uniform", split.index, 2, 0),
+      fitted.bind(method, split), num_steps=1, seed=0, segment=0, copies=method.train_copies)))
+  state, txs, labels = loop.initial_state(method, config.train, batch)
+  step = steps.make_train_step(method, txs, labels, method.groups, precision="bfloat16")
+  new, metrics = jax.eval_shape(step, state, batch, jax.random.PRNGKey(0))
+  for before, after in ((state.params, new.params), (state.opt_state, new.opt_state),
+                        (state.model_state, new.model_state)):
+    assert jax.tree.map(lambda x: x.dtype, before) == jax.tree.map(lambda x: x.dtype, after)
+  assert metrics["loss"].dtype == jnp.float32
+  jaxpr = jax.make_jaxpr(step)(state, batch, jax.random.PRNGKey(0)).jaxpr
+  convs = _eqn_dtypes(jaxpr, "conv_general_dilated") + _eqn_dtypes(jaxpr, "dot_general")
+  assert any("bfloat16" in d for d in convs), f"{name}: no bfloat16 conv / dot"
+  pred = jax.eval_shape(steps.make_predict_step(method, precision="bfloat16"),
+                        state.params, state.model_state, state.fitted, batch)
+  assert all(x.dtype != jnp.bfloat16 for x in jax.tree.leaves(pred))
