@@ -12,6 +12,18 @@
 with fixed convolutions (Sec. 4.1: "We fix the convolutional filters
 throughout the rest of the training") passes `fixed_conv=True`, and no stage
 then names "patch_conv" (step 5's "all" is spelt out for that reason).
+
+Model selection ("early stopping", Sec. 4.1): only the validation
+evaluations of the LAST stage (step 5 "all"; step 3 "pp_f" without
+structure inference) are candidates; every earlier stage has select=False
+(logged, not selectable, no patience). An evaluation scores the model's
+output, y^T (f without SI), which during steps 1-4 comes from parts that are
+not trained yet (the SI at its N(0, sigma^2) initialisation in steps 1-3, a
+fusion of untrained patch networks in step 1): selecting there would return
+a model whose later parts were never trained (seen on dsin_synthetic: step
+400 of 600, inside step 3, was selected, and the reported DSIN was the SI at
+its initialisation). Alg. 1's output is the model after step 5, so early
+stopping chooses among step 5's evaluations.
 """
 from __future__ import annotations
 
@@ -21,7 +33,8 @@ from au_jax.models.dsin.model import ANCHORS, STEP5_WEIGHTS
 def alg1_stages(steps: tuple[int, int, int, int, int], has_si: bool = True,
                 fixed_conv: bool = False) -> list[dict]:
   """Alg. 1's five steps as stages (steps 4-5 only with structure inference),
-  after the fit of the reference anchors."""
+  after the fit of the reference anchors; only the last stage's validation
+  evaluations can be selected."""
   pp, fusion, pp_f, si, all_ = steps
   patch = ["patch_fc"] if fixed_conv else ["patch_conv", "patch_fc"]
   stages = [
@@ -37,4 +50,6 @@ def alg1_stages(steps: tuple[int, int, int, int, int], has_si: bool = True,
         dict(name="all", trainable=",".join(patch + ["fusion", "structure"]), steps=all_,
              loss_weights=dict(STEP5_WEIGHTS)),
     ]
+  for st in stages[1:-1]:   # model selection on the last stage only (module docstring)
+    st["select"] = False
   return stages
