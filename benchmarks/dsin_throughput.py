@@ -23,7 +23,12 @@ Timings exclude compilation (one warm-up call), block on results, and take
 the median of `--rounds` rounds (the vmap and sequential variants
 interleaved, so a change in machine load hits both alike). The machine's load
 (`uptime`) at start and end is recorded: other processes competing for the
-cores make every number smaller.
+cores make every number smaller. On a shared machine the wall-clock ratios
+swing with the load (the same code measured vmap/six train 2.73x at load
+11-13 and 0.88x at load 22-30), so patch_networks also gives the ratios in
+process CPU time (`cpu_seconds_ratios`), which the load does not inflate.
+The six networks are dispatched one after the other without waiting (JAX's
+async dispatch may overlap them on the two cores), the stricter reference.
 """
 from __future__ import annotations
 
@@ -62,26 +67,35 @@ def _uptime() -> str:
     return f"load average {os.getloadavg()}"
 
 
-def _seconds(fn, steps: int) -> float:
-  """Seconds per call of `fn` (already compiled), blocking on the result."""
+def _seconds(fn, steps: int) -> tuple[float, float]:
+  """(wall seconds, process CPU seconds) per call of `fn` (already compiled),
+  blocking on the result. CPU time counts every thread of this process: it
+  does not grow when other processes take the cores, so its ratios are the
+  load-robust ones (they also count XLA's threads spinning while they wait)."""
   import jax
-  t = time.perf_counter()
+  t, c = time.perf_counter(), time.process_time()
   for _ in range(steps):
     out = fn()
   jax.block_until_ready(out)
-  return (time.perf_counter() - t) / steps
+  return (time.perf_counter() - t) / steps, (time.process_time() - c) / steps
 
 
-def _median_rounds(fns: dict, steps: int, rounds: int) -> dict:
-  """{name: median seconds per call} with the variants interleaved per round."""
+def _median_rounds(fns: dict, steps: int, rounds: int, cpu: dict | None = None) -> dict:
+  """{name: median wall seconds per call} with the variants interleaved per
+  round; `cpu`, when given, receives {name: median CPU seconds per call}."""
   import jax
   import numpy as np
   for fn in fns.values():
     jax.block_until_ready(fn())      # compile / warm up
   times = {k: [] for k in fns}
+  cpus = {k: [] for k in fns}
   for _ in range(rounds):
     for k, fn in fns.items():
-      times[k].append(_seconds(fn, steps))
+      wall, c = _seconds(fn, steps)
+      times[k].append(wall)
+      cpus[k].append(c)
+  if cpu is not None:
+    cpu.update({k: float(np.median(v)) for k, v in cpus.items()})
   return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -120,11 +134,23 @@ def method_throughput(config, bs: int, steps: int, rounds: int) -> dict:
   def pred():
     return predict(holder[0].params, holder[0].model_state, holder[0].fitted,
                    batch)["occurrence"]
-  t = _median_rounds({"train_step": train, "predict": pred}, steps, rounds)
-  return {"stage": seg.name, "trainable": list(seg.trainable),
-          "num_params": int(sum(np.prod(v.shape) for v in jax.tree.leaves(state.params))),
-          "train_step_images_per_s": bs / t["train_step"],
-          "predict_images_per_s": bs / t["predict"]}
+  fns = {"train_step": train, "predict": pred}
+  if method.name == "dsin":   # the registration + cropping alone (DSINTransform.inputs)
+    from au_jax.models.dsin import registration
+    template = registration.template_reference(method.transform.face_size)
+    reg = jax.jit(lambda b, ref: method.transform.inputs(b["face"], b["landmarks"], ref)[0])
+    # the reference read from the current state (the train step donates the old one)
+    fns["registration"] = lambda: reg(batch, holder[0].fitted.get("anchors", {}).get(
+        "reference", template))
+  t = _median_rounds(fns, steps, rounds)
+  out = {"stage": seg.name, "trainable": list(seg.trainable),
+         "num_params": int(sum(np.prod(v.shape) for v in jax.tree.leaves(state.params))),
+         "train_step_images_per_s": bs / t["train_step"],
+         "predict_images_per_s": bs / t["predict"]}
+  if "registration" in t:
+    out["registration_images_per_s"] = bs / t["registration"]
+    out["registration_over_predict_time"] = t["registration"] / t["predict"]
+  return out
 
 
 def patch_networks(model_cfg, num_aus: int, bs: int, steps: int, rounds: int) -> dict:
@@ -170,9 +196,10 @@ def patch_networks(model_cfg, num_aus: int, bs: int, steps: int, rounds: int) ->
     def run():
       return [fns[which]() for fns in singles]
     return run
+  cpu = {}
   t = _median_rounds({"vmap_train": v_train, "six_train": seq(0), "grouped_train": g_train,
                       "vmap_predict": v_pred, "six_predict": seq(1), "grouped_predict": g_pred},
-                     steps, rounds)
+                     steps, rounds, cpu)
   return {"inputs": p, "patch_size": s, **kw,
           "vmap_conv": "looped" if looped else "grouped",
           "vmap_train_images_per_s": bs / t["vmap_train"],
@@ -181,6 +208,13 @@ def patch_networks(model_cfg, num_aus: int, bs: int, steps: int, rounds: int) ->
           "vmap_predict_images_per_s": bs / t["vmap_predict"],
           "six_in_sequence_predict_images_per_s": bs / t["six_predict"],
           "vmap_over_six_predict_time": t["vmap_predict"] / t["six_predict"],
+          "cpu_seconds_ratios": {
+              "what": ("the same ratios in process CPU time (all threads), which other "
+                       "processes' load does not inflate: the load-robust figure"),
+              "vmap_over_six_train": cpu["vmap_train"] / cpu["six_train"],
+              "vmap_over_six_predict": cpu["vmap_predict"] / cpu["six_predict"],
+              "grouped_over_six_train": cpu["grouped_train"] / cpu["six_train"],
+              "grouped_over_six_predict": cpu["grouped_predict"] / cpu["six_predict"]},
           "bound": 1.3,
           "within_bound": bool(t["vmap_train"] <= 1.3 * t["six_train"]
                                and t["vmap_predict"] <= 1.3 * t["six_predict"]),
