@@ -29,6 +29,13 @@ configs. The paper's 8 DISFA AUs (1, 2, 4, 6, 9, 12, 25, 26). F1 at tau = 0.5
 (the paper's tables) and with per-AU thresholds tuned on validation
 (DSIN^tt): dsin_report.md.
 
+Steps per stage (2000, 2000, 1000, 4000, 2000): not in the paper; the
+fusion and SI lengths follow what configs/dsin_synthetic.py measured at the
+same optimiser (fusion ~1500 steps to flatten, SI > 4000), as in
+configs/dsin_bp4d.py. Model selection ("early stopping") on validation F1
+among the evaluations of step 5 only (stages.alg1_stages: steps 1-4 are
+logged with select=False); patience 10 counts those only.
+
 Args: `fold` 1-3 (builder protocols: 14 train + 4 validation + 9 test
 subjects), `bp4d_workdir`, `occ_threshold`, `T`, `ncf`, `balance`, `steps`,
 `seed`, `runlocal` (synthetic `disfa_like_tiny`, tiny network; with
@@ -61,7 +68,7 @@ def get_config(arg=None):
   config.model = ml_collections.ConfigDict(dict(
       name="dsin", face_size=224, patch_size=56, fixed_conv=transfer,
       iterations=arg.T, use_correction=not arg.ncf, balance=arg.balance, chi_reg=5e-3))
-  per_stage = (arg.steps,) * 5 if arg.steps else (2000, 1000, 1000, 1000, 1000)
+  per_stage = (arg.steps,) * 5 if arg.steps else (2000, 2000, 1000, 4000, 2000)
   config.train = common.train_config(
       batch_size=64,
       optimizer=dict(name="adam", learning_rate=1e-3),

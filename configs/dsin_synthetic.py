@@ -8,7 +8,7 @@ r"""DSIN (Corneanu et al., ECCV 2018) on the synthetic `disfa_like` dataset.
 
 Args: `T` SI iterations (paper's best 10; 0 = PP+F, no SI), `ncf` no
 correction factors (DSIN^ncf), `balance` class-balanced L_Pi (PP^ncb when
-false), `steps` steps per stage (0 = this file's), `seed` (init and data
+false), `steps` steps for every stage (0 = this file's uneven ones), `seed` (init and data
 order), `runlocal` a tiny smoke run on disfa_like_tiny.
 
 Preprocessing (Sec. 4.1): a fit stage first computes the reference anchors
@@ -29,7 +29,27 @@ layout at tau = 0.5 and tuned, chi per iteration) and plots/patches.png,
 chi.png, si_gain.png (au_jax/models/dsin/report.py).
 The paper's "early stopping" is the engine's model selection on validation
 F1 (select_metric="f1"; DSIN predicts occurrence only, so the engine's
-"auto" choice, ICC, would select on a placeholder).
+"auto" choice, ICC, would select on a placeholder), among the evaluations
+of the LAST stage only (step 5; step 3 with T=0): steps 1-4 are logged with
+select=False (stages.alg1_stages), since their evaluations score y^T of an
+SI (or a fusion) not trained yet.
+
+Steps per stage (800, 1000, 400, 3000, 1000), 6200 in all (the paper gives
+none; 3840 training records = 60 steps per epoch). Measured on seed 0 of the
+former (200, 100, 100, 100, 100) schedule, whose PP+F and DSIN were
+degenerate (F1 0 and 13.3, the SI at its initialisation selected), by
+training each part alone with Adam 1e-3, batch 64 on that run's trained PP
+outputs: the fusion predicts no AU at tau = 0.5 for its first ~250 steps
+(its BCE goes from ln 2 towards the prior's 0.32 first) and flattens after
+~1500 (validation F1 .57 at 1000, .65 at 2000); the SI, whose few scalar
+weights per AU must grow to magnitudes 2-4 at Adam's ~1e-3 per step, starts
+predicting positives after ~1750 steps and still rises at 4000 (validation
+F1 .55; .61 at 7750) towards its fusion input's .62. L_Pi still falls slowly at 750 steps
+(.048 at 300, .034 at 750). The schedule gives the SI 4000 updates (steps 4 +
+5), the fusion 2400 (2 + 3 + 5), the patch CNNs 2200 (1 + 3 + 5). Run time:
+not measured yet for this schedule on a free machine; the former 601 steps
+took 100 s at 13-18 steps/s (load not recorded), which puts 6200 steps at
+~7-8 min; a seed-0 run on 2 cores at load 25-39 ran at 0.4-1.1 steps/s.
 
 Smaller than the paper, for CPUs (2 cores): the aligned 96 x 96 synthetic
 faces are used at face_size 96 with 24 x 24 patches (the paper's 224 and 56,
@@ -39,9 +59,10 @@ FC 128 -> 64: 651k parameters) than the module's paper-sized defaults
 P ordinary convolutions (model.patch_conv="auto"; JAX's grouped-convolution
 batching was ~40x slower on XLA:CPU): a step-5 train step at batch 64 ran at
 ~90-280 images/s on 2 CPU cores shared with other jobs
-(benchmarks/dsin_throughput.py), so the 600 steps are a few minutes of
-training. The data's occurrence rule is the project's (intensity >= 2), not
-the paper's DISFA rule (intensity > 3).
+(benchmarks/dsin_throughput.py); frozen-PP stages (2, 4) ran only ~1.3x
+faster (17.5 vs 13.5 steps/s), the PP forward and the registration remain.
+The data's occurrence rule is the project's (intensity >= 2), not the
+paper's DISFA rule (intensity > 3).
 Paper (DISFA, 3-fold, Table 3): mean F1 PP(face) 43.9, PP+F 48.0, DSIN 53.6.
 Ours on synthetic data: not measured yet (evidence pending).
 """
@@ -63,7 +84,7 @@ def get_config(arg=None):
       name="dsin", face_size=96, patch_size=24,
       features=(16, 32, 64), kernels=(5, 3, 3), fc_units=(128, 64),
       iterations=arg.T, use_correction=not arg.ncf, balance=arg.balance, chi_reg=5e-3))
-  per_stage = (200, 100, 100, 100, 100)
+  per_stage = (800, 1000, 400, 3000, 1000)   # Alg. 1 steps 1-5: see the docstring
   if arg.steps:
     per_stage = (arg.steps,) * 5
   config.train = common.train_config(
@@ -73,7 +94,7 @@ def get_config(arg=None):
       stages=alg1_stages(per_stage, has_si=arg.T > 0),
       repeat=1,
       select_metric="f1",
-      log_every=25, eval_every=100, checkpoint_every=100, keep_checkpoints=2,
+      log_every=50, eval_every=250, checkpoint_every=500, keep_checkpoints=2,
   )
   config.eval = common.eval_config(batch_size=128)
   if arg.runlocal:  # a tiny smoke run: minutes -> seconds
