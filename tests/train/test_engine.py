@@ -37,9 +37,11 @@ def test_runlocal_writes_report_metrics_and_plot(tiny_data_dir, tmp_path):
   assert "| **Mean** |" in open(tmp_path / "report.md").read()
 
 
-def _launch(workdir, data_dir, arg):
+def _launch(workdir, data_dir, arg, compilation_cache=True):
   env = dict(os.environ, AU_JAX_DATA_DIR=data_dir, AU_JAX_NO_PROGRESS="1",
              XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  if not compilation_cache:   # tests/conftest.py's session cache: off for this process
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
   return subprocess.Popen(
       [sys.executable, os.path.join(ROOT, "launch.py"),
        f"--config={ROOT}/configs/gudi_synthetic.py:{arg}", f"--workdir={workdir}",
@@ -51,9 +53,12 @@ def test_kill_minus_nine_then_rerun_ends_like_an_uninterrupted_run(tiny_data_dir
   arg = "runlocal,steps=14"
   # The uninterrupted run and the one to kill start together (their start-up
   # and compilation overlap); the second is killed once it has a checkpoint
-  # past step 2.
+  # past step 2. It compiles without the session's compilation cache: it
+  # must not race ahead on the first run's cache entries (and be done before
+  # it is killed), nor be killed half-way through writing one. The rerun
+  # reads the complete entries of the uninterrupted run.
   full = _launch(tmp_path / "full", tiny_data_dir, arg)
-  killed = _launch(tmp_path / "killed", tiny_data_dir, arg)
+  killed = _launch(tmp_path / "killed", tiny_data_dir, arg, compilation_cache=False)
   ckpt = tmp_path / "killed" / "checkpoints"
   deadline = time.time() + 300
   while time.time() < deadline:
