@@ -241,12 +241,21 @@ def test_unknown_keys_missing_rules_and_occurrence_only_aus_fail():
     build(dict(name="heatmaps", missing_centre="drop"), _info())
 
 
-def test_runlocal_trains_end_to_end(tiny_data_dir, tmp_path):
+@pytest.fixture(scope="module")
+def runlocal_run(tiny_data_dir, tmp_path_factory):
+  """One runlocal training for the module (the end-to-end checks and the
+  figures / robustness command read the same workdir): (report, workdir)."""
   from au_jax.train import loop
+  wd = tmp_path_factory.mktemp("heatmaps_runlocal")
   config = tiny_config("configs.heatmaps_synthetic", tiny_data_dir)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
-    report = loop.train_and_evaluate(config, str(tmp_path))
+    report = loop.train_and_evaluate(config, str(wd))
+  return report, wd
+
+
+def test_runlocal_trains_end_to_end(runlocal_run):
+  report, tmp_path = runlocal_run
   assert report["selection"]["metric"] == "icc"
   assert report["aus"] == list(AUS)
   assert "diverged" not in report
@@ -368,17 +377,14 @@ def test_baselines_resnet18_and_single_heatmaps():
     get_spec("heatmaps").build(dict(name="heatmaps", arch="resnet18", features=16), _info())
 
 
-def test_figures_and_noise_robustness_on_a_tiny_run(tiny_data_dir, tmp_path):
+def test_figures_and_noise_robustness_on_a_tiny_run(runlocal_run):
   """A tiny trained workdir: the report hook draws the figures; the Fig. 4
   command writes ICC and MSE curves over two sigmas."""
   import json
 
   from au_jax.models.heatmaps import robustness
-  from au_jax.train import loop
-  config = tiny_config("configs.heatmaps_synthetic", tiny_data_dir, "runlocal,steps=3")
-  with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)
-    loop.train_and_evaluate(config, str(tmp_path))
+  _, tmp_path = runlocal_run
+  assert not (tmp_path / "noise_robustness.json").exists()
   for f in ("targets.png", "heatmaps.png"):
     assert (tmp_path / "plots" / f).stat().st_size > 5000
   robustness.main([f"--workdir={tmp_path}", "--sigmas=0,30"])
