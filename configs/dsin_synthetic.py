@@ -8,8 +8,8 @@ r"""DSIN (Corneanu et al., ECCV 2018) on the synthetic `disfa_like` dataset.
 
 Args: `T` SI iterations (paper's best 10; 0 = PP+F, no SI), `ncf` no
 correction factors (DSIN^ncf), `balance` class-balanced L_Pi (PP^ncb when
-false), `steps` steps for every stage (0 = this file's uneven ones), `seed` (init and data
-order), `runlocal` a tiny smoke run on disfa_like_tiny.
+false), `steps` steps for every stage (0 = this file's uneven ones), `seed`
+(init and data order), `runlocal` a tiny smoke run on disfa_like_tiny.
 
 Preprocessing (Sec. 4.1): a fit stage first computes the reference anchors
 (eye and mouth centres) as the mean over the TRAINING split's neutral frames
