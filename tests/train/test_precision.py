@@ -181,10 +181,13 @@ def test_precision_values_are_checked():
     precision.float32_groups(method, ("unary",))
 
 
-@pytest.mark.parametrize("name", ["ccnn", "dsin", "gudi", "heatmaps", "multilabel"])
-def test_every_method_traces_a_bfloat16_step_with_float32_state(name, tiny_data_dir):
-  """Each method's tiny config under the policy (traced, not compiled: seconds).
-  One executed bf16 step per method, loss finite, is benchmarks/accelerator.py --tiny."""
+# DSIN (the SI scan's carry) and Gudi (LCN: a param-less module with float32
+# constants) are the structures the toy and CCNN tests above do not cover;
+# all five passed here (56 CPU-s for the five, too slow to keep). One
+# executed bf16 step per method, loss finite: benchmarks/accelerator.py --tiny.
+@pytest.mark.parametrize("name", ["dsin", "gudi"])
+def test_method_traces_a_bfloat16_step_with_float32_state(name, tiny_data_dir):
+  """A method's tiny config under the policy (traced; init is the compiled part)."""
   from au_jax.data import pipeline, samplers, sources
   from au_jax.train import fitted, loop
   from tests.conftest import tiny_config
