@@ -99,12 +99,13 @@ def check_fitted(name: str, fitted, template) -> dict:
 
 
 def fit_head(method, name: str, state, split, transform, *, batch_size: int, mesh,
-             num_threads: int = 2):
+             num_threads: int = 2, precision: str = "float32"):
   """Fit head `name` on `split` (the training split) and return the new state."""
   from au_jax import evaluate
   from au_jax.train.steps import make_features_step
   head = method.heads[name]
-  feats = evaluate.predict_split(make_features_step(method, name), state, split, transform,
+  step = make_features_step(method, name, precision)
+  feats = evaluate.predict_split(step, state, split, transform,
                                  batch_size=batch_size, mesh=mesh,
                                  num_threads=num_threads)["features"]
   labels = {"intensity": np.asarray(split.index.intensity),

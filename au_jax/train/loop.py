@@ -188,7 +188,8 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   writer = MetricsWriter(os.path.join(workdir, "metrics.jsonl"), resume_step=step)
   base_key = jax.random.PRNGKey(seed + 1)
   step_fns: dict = {}
-  predict_step = steps.make_predict_step(method)
+  precision = validate.train_value(tcfg, "precision")
+  predict_step = steps.make_predict_step(method, precision=precision)
   log_every = int(validate.train_value(tcfg, "log_every"))
   eval_every = _eval_every(tcfg, segments)
   ckpt_every = int(validate.train_value(tcfg, "checkpoint_every"))
@@ -233,6 +234,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
           state = _with_selected(state, best_ckpt, sel.best_step, mesh)
         print(f"[au_jax] fitting {seg.fit!r} on the training split at step {step}", flush=True)
         state = fitted.fit_head(method, seg.fit, state, splits["train"], transforms["train"],
+                                precision=precision,
                                 batch_size=int(ecfg.batch_size), mesh=mesh, num_threads=threads)
         step += 1
         state = state.replace(step=sharding.replicate(jnp.asarray(step, jnp.int32), mesh))
@@ -250,7 +252,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
       key = (seg.trainable, seg.loss_weights)
       if key not in step_fns:
         step_fns[key] = steps.make_train_step(method, txs, labels, seg.trainable,
-                                              seg.loss_weights)
+                                              seg.loss_weights, precision=precision)
       train_step = step_fns[key]
       sampler = samplers.make_sampler(seg.sampler, splits["train"].index, records_per_step,
                                       _segment_seed(seed, seg.index), **dict(seg.sampler_kwargs))

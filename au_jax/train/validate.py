@@ -35,6 +35,7 @@ TRAIN_DEFAULTS = dict(
     allow_config_change=False,  # resume a workdir whose saved config differs (recorded)
     retrain_on_validation=False,  # then retrain on train + validation (au_jax.train.retrain)
     divergence=dict(max_loss_ratio=1e3, zero_grad_windows=1, constant_eps=1e-6),
+    precision="float32",      # "bfloat16": mixed precision (au_jax.train.precision)
 )
 _TRAIN_REQUIRED = ("batch_size", "stages")
 _TRAIN_OTHER = ("optimizer", "group_optimizer")
@@ -115,6 +116,8 @@ def check_config(config) -> None:
   if train_value(t, "patience_scope") not in ("run", "stage"):
     raise ConfigValueError(f"config.train.patience_scope must be 'run' or 'stage', got "
                            f"{train_value(t, 'patience_scope')!r}")
+  from au_jax.train.precision import check as check_precision
+  check_precision(train_value(t, "precision"), "config.train.precision")
   div = dict(train_value(t, "divergence"))
   _unknown("config.train.divergence", div, TRAIN_DEFAULTS["divergence"])
 

@@ -50,11 +50,16 @@ def config_differences(saved: dict, new: dict) -> list[tuple[str, object, object
   """(key, saved value, new value) for every result-changing key that differs."""
   a, b = _flatten(_normal(saved)), _flatten(_normal(new))
   missing = object()
+  # A train key absent on one side means the engine's default for it (a
+  # workdir saved before the key existed resumes as long as the other side
+  # keeps that default).
+  from au_jax.train.validate import TRAIN_DEFAULTS
+  defaults = _flatten(_normal({"train": dict(TRAIN_DEFAULTS)}))
   diffs = []
   for k in sorted(set(a) | set(b)):
     if any(k == n or k.startswith(n + ".") for n in NEUTRAL_KEYS):
       continue
-    va, vb = a.get(k, missing), b.get(k, missing)
+    va, vb = a.get(k, defaults.get(k, missing)), b.get(k, defaults.get(k, missing))
     if va != vb:
       diffs.append((k, None if va is missing else va, None if vb is missing else vb))
   return diffs
