@@ -47,9 +47,10 @@ predicting positives after ~1750 steps and still rises at 4000 (validation
 F1 .55; .61 at 7750) towards its fusion input's .62. L_Pi still falls slowly at 750 steps
 (.048 at 300, .034 at 750). The schedule gives the SI 4000 updates (steps 4 +
 5), the fusion 2400 (2 + 3 + 5), the patch CNNs 2200 (1 + 3 + 5). Run time:
-not measured yet for this schedule on a free machine; the former 601 steps
-took 100 s at 13-18 steps/s (load not recorded), which puts 6200 steps at
-~7-8 min; a seed-0 run on 2 cores at load 25-39 ran at 0.4-1.1 steps/s.
+441 s for the whole run (seed 0 of benchmarks/dsin_evidence.py, 2 cores, no
+other job: load 0.0 at the start; ~8 steps/s in the PP stages, ~16 in the
+frozen-PP SI stage); its test rows: PP(face) 59.6, PP+F 71.7, DSIN_10 68.3
+mean F1 at tau = 0.5.
 
 Smaller than the paper, for CPUs (2 cores): the aligned 96 x 96 synthetic
 faces are used at face_size 96 with 24 x 24 patches (the paper's 224 and 56,
@@ -57,10 +58,9 @@ the same 1/4 ratio), and the patch CNNs are narrower (3 conv blocks 16/32/64,
 FC 128 -> 64: 651k parameters) than the module's paper-sized defaults
 (model.py: 15.3M). On CPU the vmapped patch CNNs run their convolutions as
 P ordinary convolutions (model.patch_conv="auto"; JAX's grouped-convolution
-batching was ~40x slower on XLA:CPU): a step-5 train step at batch 64 ran at
-~90-280 images/s on 2 CPU cores shared with other jobs
-(benchmarks/dsin_throughput.py); frozen-PP stages (2, 4) ran only ~1.3x
-faster (17.5 vs 13.5 steps/s), the PP forward and the registration remain.
+batching was ~40x slower on XLA:CPU): benchmarks/dsin_throughput.py
+measures the step-5 train step and predict (benchmarks/results/
+dsin_throughput.json, under load).
 The data's occurrence rule is the project's (intensity >= 2), not the
 paper's DISFA rule (intensity > 3).
 Paper (DISFA, 3-fold, Table 3): mean F1 PP(face) 43.9, PP+F 48.0, DSIN 53.6.
