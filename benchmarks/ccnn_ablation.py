@@ -104,6 +104,13 @@ def summarise(runs):
   return out
 
 
+def seed_spread(values) -> dict:
+  """{"mean", "sd" (None for one value), "per_seed"} of per-seed values."""
+  v = [float(x) for x in values]
+  return {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None,
+          "per_seed": v}
+
+
 def interval(diffs, direction=+1) -> dict:
   """Mean, sd, 95% t-interval over seeds and the verdict for a claim that the
   difference is positive (direction +1) or negative (-1)."""

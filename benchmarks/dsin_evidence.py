@@ -49,7 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.ccnn_ablation import interval  # noqa: E402
+from benchmarks.ccnn_ablation import interval, seed_spread  # noqa: E402
 
 # name -> configs/dsin_synthetic.py arg (seed and steps are added)
 VARIANTS = {"dsin": "", "dsin_ncf": "ncf=true", "dsin_ncb": "balance=false"}
@@ -199,8 +199,7 @@ def summary(runs) -> dict:
     rows = {}
     for row in rs[0]["f1"]:
       v = [_mean(r["f1"][row]) for r in rs if row in r["f1"]]
-      rows[row] = {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1
-                   else None, "per_seed": v}
+      rows[row] = seed_spread(v)
     out[name] = {"seeds": [r["seed"] for r in rs], "rows": rows,
                  "wall_s": [r["wall_s"] for r in rs]}
   return out

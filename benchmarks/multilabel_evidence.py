@@ -107,7 +107,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.ccnn_ablation import interval  # noqa: E402
+from benchmarks.ccnn_ablation import interval, seed_spread  # noqa: E402
 
 EQUIVALENCE_MARGIN = 0.02          # 2AFC, claim (a)
 SYNTHETIC = ("disfa_like", "fera_like")
@@ -396,8 +396,7 @@ def summary(runs) -> dict:
           if x:
             v.append(scale * float(np.mean(x)))
         if v:
-          rows[m] = {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1
-                     else None, "per_seed": v}
+          rows[m] = seed_spread(v)
       evals[ds] = rows
     out[name] = {"seeds": [r["seed"] for r in rs], "evals": evals,
                  "wall_s": [r.get("wall_s") for r in rs],
