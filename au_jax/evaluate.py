@@ -94,8 +94,23 @@ def format_table(result: dict, title: str = "") -> str:
   return "\n".join(lines)
 
 
+def environment() -> dict:
+  """Where this evaluation ran: backend, device kind and count, library versions."""
+  import platform
+
+  import flax
+  import jaxlib
+  dev = jax.devices()[0]
+  return {"backend": jax.default_backend(), "device_kind": getattr(dev, "device_kind", str(dev)),
+          "device_count": jax.device_count(), "jax": jax.__version__,
+          "jaxlib": jaxlib.__version__, "flax": flax.__version__,
+          "python": platform.python_version()}
+
+
 def write_report(workdir: str, report: dict) -> None:
-  """report.json and report.md, written atomically."""
+  """report.json and report.md, written atomically (with the `environment`
+  the report was computed in, unless the caller gave one)."""
+  report.setdefault("environment", environment())
   atomic_write(os.path.join(workdir, "report.json"),
                json.dumps(report, indent=1, default=_jsonable, allow_nan=True))
   md = [f"# au-jax report: {report['model']}", ""]
@@ -106,9 +121,15 @@ def write_report(workdir: str, report: dict) -> None:
         f"- steps: {report['steps']}; thresholds tuned on: validation ({report['threshold_metric']})",
         f"- {_selection_line(report.get('selection') or {})}",
         f"- test records: {report['test']['n']}; validation records: {report['validation']['n']}",
+        f"- evaluated on: {_environment_line(report.get('environment') or {})}",
         "", format_table(report["test"], "Test"), "",
         format_table(report["validation"], "Validation (thresholds tuned here)"), ""]
   atomic_write(os.path.join(workdir, "report.md"), "\n".join(md))
+
+
+def _environment_line(env: dict) -> str:
+  return (f"{env.get('backend')} ({env.get('device_kind')} x {env.get('device_count')}), "
+          f"jax {env.get('jax')}, flax {env.get('flax')}, python {env.get('python')}")
 
 
 def _selection_line(sel: dict) -> str:

@@ -166,6 +166,7 @@ def one_run(workroot: str, name: str, seed: int, steps: int, runlocal: bool) -> 
           "datasets": report["datasets"], "aus": labels, "n_test": report["test"]["n"],
           "icc": [_num(per_au[a].get("icc")) for a in labels],
           "mse": [_num(per_au[a].get("mse")) for a in labels],
+          "environment": report.get("environment"),   # absent in reports before it was recorded
           **(json.load(open(wall_path)) if os.path.exists(wall_path) else {})}
 
 
