@@ -15,6 +15,10 @@ os.environ.setdefault("AU_JAX_NO_PROGRESS", "1")
 # scratch); a cache hit loads the executable XLA compiled for the same program
 # and options, so numerics are unchanged. Set as environment variables so the
 # subprocesses that inherit os.environ share it. AU_JAX_TEST_XLA_CACHE=0 turns it off.
+# Under pytest-xdist the controller process creates the folder and each worker
+# (with the subprocesses it starts) uses its own subfolder: with no cache size
+# limit JAX reads and writes entries without a file lock, so a worker could
+# read another's half-written entry. The controller removes it all at exit.
 if (os.environ.get("AU_JAX_TEST_XLA_CACHE", "1") != "0"
     and "JAX_COMPILATION_CACHE_DIR" not in os.environ):
   import atexit
@@ -23,14 +27,66 @@ if (os.environ.get("AU_JAX_TEST_XLA_CACHE", "1") != "0"
   _xla_cache = tempfile.mkdtemp(prefix="au_jax_test_xla_cache_")
   atexit.register(shutil.rmtree, _xla_cache, ignore_errors=True)
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _xla_cache
+  os.environ["AU_JAX_TEST_XLA_CACHE_ROOT"] = _xla_cache
   os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
   os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER")   # "gw0", "gw1", ... in a worker
+if (_xdist_worker and os.environ.get("AU_JAX_TEST_XLA_CACHE_ROOT")
+    and os.environ.get("JAX_COMPILATION_CACHE_DIR") == os.environ["AU_JAX_TEST_XLA_CACHE_ROOT"]):
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(
+      os.environ["AU_JAX_TEST_XLA_CACHE_ROOT"], _xdist_worker)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 import pytest  # noqa: E402
+
+# The default command (setup.cfg: -n auto --dist loadfile) runs the tests on
+# two pytest-xdist worker processes, each test file whole on one worker (its
+# module-scoped fixtures are built once). "auto" is decided here: 2 workers
+# when the run spans more than one test file and the machine has two cores,
+# else none (one file runs on one worker anyway, so a second would only add
+# its start-up and collection). -n 0 runs everything in this process; -n N
+# or PYTEST_XDIST_AUTO_NUM_WORKERS=N chooses N.
+SUITE_WORKERS = 2
+
+
+def _spans_several_files(args):
+  files = set()
+  for arg in args:
+    path = os.path.abspath(arg.split("::")[0])
+    if os.path.isdir(path):
+      return True
+    files.add(path)
+  return len(files) > 1
+
+
+def pytest_addoption(parser, pluginmanager):
+  """Without pytest-xdist (not installed, or -p no:xdist) setup.cfg's -n and
+  --dist are accepted and ignored: the tests run in this one process."""
+  if not pluginmanager.has_plugin("xdist"):
+    group = parser.getgroup("xdist", "pytest-xdist absent or disabled: -n/--dist ignored")
+    group._addoption("-n", "--numprocesses", dest="numprocesses", default=None,  # noqa: SLF001
+                     help="ignored: pytest-xdist is not installed or disabled")
+    group.addoption("--dist", dest="dist", default="no",
+                    help="ignored: pytest-xdist is not installed or disabled")
+
+
+def pytest_report_header(config):
+  if not config.pluginmanager.has_plugin("xdist"):
+    return "pytest-xdist absent or disabled: all tests run in this process"
+  return None
+
+
+@pytest.hookimpl(optionalhook=True)     # a pytest-xdist hook: unknown without it
+def pytest_xdist_auto_num_workers(config):
+  if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+    return None                       # xdist's own hook reads it
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  if (cores or 1) < 2 or not _spans_several_files(config.args):
+    return 0
+  return SUITE_WORKERS
 
 
 @pytest.fixture(scope="session")
