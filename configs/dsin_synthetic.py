@@ -49,8 +49,9 @@ F1 .55; .61 at 7750) towards its fusion input's .62. L_Pi still falls slowly at 
 5), the fusion 2400 (2 + 3 + 5), the patch CNNs 2200 (1 + 3 + 5). Run time:
 441 s for the whole run (seed 0 of benchmarks/dsin_evidence.py, 2 cores, no
 other job: load 0.0 at the start; ~8 steps/s in the PP stages, ~16 in the
-frozen-PP SI stage); its test rows: PP(face) 59.6, PP+F 71.7, DSIN_10 68.3
-mean F1 at tau = 0.5.
+frozen-PP SI stage; 493-520 s for seeds 1-2 beside other jobs). Test rows
+over seeds 0-2 (mean F1 at tau = 0.5, mean +- sd; README, DSIN evidence):
+PP(face) 58.7 +- 2.2, PP+F 71.9 +- 1.1, DSIN_10 67.0 +- 2.9, DSIN^tt 71.6 +- 0.2.
 
 Smaller than the paper, for CPUs (2 cores): the aligned 96 x 96 synthetic
 faces are used at face_size 96 with 24 x 24 patches (the paper's 224 and 56,
