@@ -99,10 +99,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import custom_batching
 
 from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.models import hparams
+from au_jax.models import looped as looped_lib
 from au_jax.models.dsin import loss as L
 from au_jax.models.dsin import registration
 from au_jax.models.dsin.transform import DSINTransform
@@ -114,42 +114,13 @@ ANCHORS = "anchors"   # the fitted head of Sec. 4.1's reference anchors
 STEP5_WEIGHTS = {"pp": 0.25, "fusion": 0.25, "si": 0.5}   # Alg. 1 step 5: w1, w2, w3
 
 
-def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """3x3 / 5x5 ... stride-2 'SAME' convolution, NHWC x HWIO."""
-  return jax.lax.conv_general_dilated(x, kernel, (2, 2), "SAME",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-def _looped(fn):
-  """`fn` whose vmap runs the mapped calls one after another inside the one
-  compiled computation (an unrolled loop of ordinary convolutions)."""
-  f = custom_batching.custom_vmap(fn)
-
-  @f.def_vmap
-  def rule(axis_size, in_batched, *args):
-    args = [a if b else jnp.broadcast_to(a, (axis_size,) + a.shape)
-            for a, b in zip(args, in_batched)]
-    outs = [fn(*[a[i] for a in args]) for i in range(axis_size)]
-    return (jax.tree.map(lambda *o: jnp.stack(o), *outs),
-            jax.tree.map(lambda _: True, outs[0]))
-  return f
-
-
-_conv_fwd = _looped(_conv)
-_conv_bwd = _looped(lambda x, k, g: jax.vjp(_conv, x, k)[1](g))
-
-
-@jax.custom_vjp
-def looped_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """`_conv`, the same numbers, but under vmap over (x, kernel) (the P patch
-  CNNs) it runs P ordinary convolutions, forward and backward, instead of
-  JAX's batching rule, a grouped convolution (feature_group_count = P), which
-  XLA:CPU runs ~40x slower than P separate convolutions (2 cores, patch 24,
-  batch 64; benchmarks/dsin_throughput.py)."""
-  return _conv_fwd(x, kernel)
-
-
-looped_conv.defvjp(lambda x, k: (_conv_fwd(x, k), (x, k)), lambda res, g: _conv_bwd(*res, g))
+# The vmapped patch CNNs' convolutions (stride 2, 'SAME'): lax's, and the
+# looped one for XLA:CPU (au_jax/models/looped.py): P ordinary convolutions,
+# forward and backward, instead of JAX's batching rule, a grouped convolution
+# (feature_group_count = P), which XLA:CPU runs ~40x slower (2 cores, patch
+# 24, batch 64; benchmarks/dsin_throughput.py).
+_conv = looped_lib.plain_conv_fn((2, 2), "SAME")
+looped_conv = looped_lib.looped_conv_fn((2, 2), "SAME")
 
 
 class StrideTwoConv(nn.Module):
