@@ -36,7 +36,8 @@ input size. The paper gives no sigma; ours is 3 (64-map pixels), so that the
 6 I_a support box cuts the Gaussian at I_a = 1 (size grows with intensity
 there) and not above.
 Baselines of Table 1 (`arch`): "hourglass" (the method), "single" (one
-hourglass per AU, `network.SingleHeatmaps`), "resnet18" (`resnet.ResNet18`
+hourglass per AU, `network.SingleHeatmaps`; its key `conv`, default "auto", picks
+how the vmapped convolutions run: looped on CPU), "resnet18" (`resnet.ResNet18`
 regressing the N intensities jointly; same transform, Huber loss with the
 adaptive AU weights on the intensities, label perturbation on its targets,
 intensity = output clipped to [0, 5]; no maps).
@@ -162,7 +163,8 @@ def build(model_cfg, data_info) -> Method:
   other key, or a key of another arch's network, fails."""
   *nets_kw, transform_kw, opts_kw = hparams.split_kwargs(
       model_cfg, "heatmaps", *ARCHS.values(), HeatmapTransform, HeatmapOptions,
-      rename={"input_size": "size"}, derived=("num_maps", "centre_check", "targets", "own_au_weights"))
+      rename={"input_size": "size"},
+      derived=("num_maps", "centre_check", "targets", "own_au_weights", "looped_conv"))
   opts = HeatmapOptions(**opts_kw)
   if opts.arch not in ARCHS:
     raise ConfigValueError(f"config.model.arch must be one of {sorted(ARCHS)}, got {opts.arch!r}")

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from au_jax.errors import ConfigValueError
+from au_jax.models.looped import Conv
 
 
 def _bn(train: bool, name: str) -> nn.BatchNorm:
@@ -41,18 +42,23 @@ def _bn(train: bool, name: str) -> nn.BatchNorm:
 
 class Bottleneck(nn.Module):
   """1x1 (features/2) -> 3x3 -> 1x1 (features), BN + ReLU, residual; a 1x1
-  projection (+ BN) when the input width differs."""
+  projection (+ BN) when the input width differs. `looped_conv`: the
+  convolutions are au_jax.models.looped's (same parameters and numbers; see
+  `SingleHeatmaps`)."""
   features: int
+  looped_conv: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     mid = self.features // 2
-    y = nn.relu(_bn(train, "bn1")(nn.Conv(mid, (1, 1), use_bias=False, name="conv1")(x)))
-    y = nn.relu(_bn(train, "bn2")(nn.Conv(mid, (3, 3), use_bias=False, name="conv2")(y)))
-    y = _bn(train, "bn3")(nn.Conv(self.features, (1, 1), use_bias=False, name="conv3")(y))
+    lc = self.looped_conv
+    y = nn.relu(_bn(train, "bn1")(Conv(mid, (1, 1), use_bias=False, looped=lc, name="conv1")(x)))
+    y = nn.relu(_bn(train, "bn2")(Conv(mid, (3, 3), use_bias=False, looped=lc, name="conv2")(y)))
+    y = _bn(train, "bn3")(Conv(self.features, (1, 1), use_bias=False, looped=lc,
+                               name="conv3")(y))
     if x.shape[-1] != self.features:
-      x = _bn(train, "down_bn")(nn.Conv(self.features, (1, 1), use_bias=False,
-                                        name="down")(x))
+      x = _bn(train, "down_bn")(Conv(self.features, (1, 1), use_bias=False, looped=lc,
+                                     name="down")(x))
     return nn.relu(y + x)
 
 
@@ -65,20 +71,24 @@ class Hourglass(nn.Module):
   """Recursive hourglass (Newell et al.): skip branch + pooled branch, added."""
   features: int
   depth: int = 4
+  looped_conv: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     return self._level(x, self.depth, train)
 
+  def _block(self, name):
+    return Bottleneck(self.features, looped_conv=self.looped_conv, name=name)
+
   def _level(self, x, level, train):
-    up = Bottleneck(self.features, name=f"b1_{level}")(x, train=train)
+    up = self._block(f"b1_{level}")(x, train=train)
     low = nn.max_pool(x, (2, 2), strides=(2, 2))
-    low = Bottleneck(self.features, name=f"b2_{level}")(low, train=train)
+    low = self._block(f"b2_{level}")(low, train=train)
     if level > 1:
       low = self._level(low, level - 1, train)
     else:
-      low = Bottleneck(self.features, name=f"b2_plus_{level}")(low, train=train)
-    low = Bottleneck(self.features, name=f"b3_{level}")(low, train=train)
+      low = self._block(f"b2_plus_{level}")(low, train=train)
+    low = self._block(f"b3_{level}")(low, train=train)
     return up + _up2(low)
 
 
@@ -100,13 +110,15 @@ class HeatmapHourglass(nn.Module):
   created by `init` with the rest of the model so it lives in the train
   state; the loss reads and returns it (au_jax.models.heatmaps.loss).
   `own_au_weights=False` inside `SingleHeatmaps`, which holds one set for
-  all its AUs.
+  all its AUs. `looped_conv` (set by `SingleHeatmaps`): every convolution
+  is au_jax.models.looped's (the same parameters and numbers).
   """
   num_maps: int
   features: int = 256
   depth: int = 4
   min_au_weight: float = 0.1
   own_au_weights: bool = True
+  looped_conv: bool = False
 
   @nn.compact
   def __call__(self, image: jax.Array, *, train: bool) -> jax.Array:
@@ -117,17 +129,17 @@ class HeatmapHourglass(nn.Module):
           f"{self.depth} times, so the input size must be a multiple of {4 * 2 ** self.depth}")
     if self.own_au_weights:
       au_weights_variable(self, self.num_maps, self.min_au_weight)
-    f = self.features
-    x = nn.Conv(f // 4, (7, 7), strides=(2, 2), padding=3, name="stem_conv")(image)
+    f, lc = self.features, self.looped_conv
+    x = Conv(f // 4, (7, 7), strides=(2, 2), padding=3, looped=lc, name="stem_conv")(image)
     x = nn.relu(_bn(train, "stem_bn")(x))
-    x = Bottleneck(f // 2, name="stem_block1")(x, train=train)
+    x = Bottleneck(f // 2, lc, name="stem_block1")(x, train=train)
     x = nn.max_pool(x, (2, 2), strides=(2, 2))
-    x = Bottleneck(f // 2, name="stem_block2")(x, train=train)
-    x = Bottleneck(f, name="stem_block3")(x, train=train)
-    x = Hourglass(f, self.depth, name="hourglass")(x, train=train)
-    x = Bottleneck(f, name="head_block")(x, train=train)
-    x = nn.relu(_bn(train, "head_bn")(nn.Conv(f, (1, 1), name="head_conv")(x)))
-    return nn.Conv(self.num_maps, (1, 1), name="maps")(x)
+    x = Bottleneck(f // 2, lc, name="stem_block2")(x, train=train)
+    x = Bottleneck(f, lc, name="stem_block3")(x, train=train)
+    x = Hourglass(f, self.depth, lc, name="hourglass")(x, train=train)
+    x = Bottleneck(f, lc, name="head_block")(x, train=train)
+    x = nn.relu(_bn(train, "head_bn")(Conv(f, (1, 1), looped=lc, name="head_conv")(x)))
+    return Conv(self.num_maps, (1, 1), looped=lc, name="maps")(x)
 
 
 class SingleHeatmaps(nn.Module):
@@ -135,11 +147,34 @@ class SingleHeatmaps(nn.Module):
 
   Image [B, S, S, 3] -> maps [B, S/4, S/4, num_maps]; map a comes from the
   a-th network (`hourglasses`, parameters stacked on a leading AU axis).
+
+  `conv`: how the vmapped hourglasses' convolutions are computed (the same
+  function and the same parameters either way): "grouped" = JAX's batching
+  rule (a convolution with a mapped input and kernel becomes one grouped
+  convolution, feature_group_count = num_maps: fast on GPU/TPU, very slow
+  on XLA:CPU), "looped" = au_jax.models.looped (num_maps ordinary
+  convolutions per layer, forward and backward), "auto" = looped on the CPU
+  backend, grouped elsewhere.
+  Measured, the synthetic config's train step (features 64, input 64, 5 AUs,
+  batch 32) on the shared 2-core CPU (load average ~3 from other jobs: upper
+  bounds), `python benchmarks/throughput.py
+  --config=configs/heatmaps_synthetic.py:arch=single --batch_size=32
+  --steps=5 --parts=train_step`: grouped 10.9 s/step (10.6 CPU s), looped
+  1.00 s/step (1.02 CPU s), ~10x faster.
   """
   num_maps: int
   features: int = 256
   depth: int = 4
   min_au_weight: float = 0.1
+  conv: str = "auto"
+
+  def _looped(self) -> bool:
+    if self.conv not in ("auto", "looped", "grouped"):
+      raise ConfigValueError(f"config.model.conv must be 'auto', 'looped' or 'grouped', "
+                             f"got {self.conv!r}")
+    if self.conv == "auto":
+      return jax.default_backend() == "cpu"
+    return self.conv == "looped"
 
   @nn.compact
   def __call__(self, image: jax.Array, *, train: bool) -> jax.Array:
@@ -148,5 +183,6 @@ class SingleHeatmaps(nn.Module):
                      variable_axes={"params": 0, "batch_stats": 0},
                      split_rngs={"params": True}, axis_size=self.num_maps)
     net = HeatmapHourglass(num_maps=1, features=self.features, depth=self.depth,
-                           own_au_weights=False, name="hourglasses")
+                           own_au_weights=False, looped_conv=self._looped(),
+                           name="hourglasses")
     return per_au(net, image)[..., 0, :]                     # [B, H, W, 1, A] -> [B, H, W, A]
