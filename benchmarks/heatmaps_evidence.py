@@ -3,7 +3,7 @@ r"""AU heatmaps' claims on the embedded default (issue 12, item 9): paired over 
   python benchmarks/heatmaps_evidence.py                  # seeds 0,1,2: 3 trainings per seed
   python benchmarks/heatmaps_evidence.py --summarise_only # markdown from the JSON; runs nothing
   python benchmarks/heatmaps_evidence.py --train=heatmaps,heatmaps_single   # no new ResNet-18
-      # runs (reported where already trained): on 2 CPU cores XLA trains it at ~3-5 s/step
+      # runs (reported where already trained): on 2 CPU cores XLA trains it at ~2 s/step idle
   python benchmarks/heatmaps_evidence.py --runlocal --steps=2 --seeds=0,1 \
       --workroot=/tmp/hm_ev_dry --out=/tmp/hm_ev_dry.json   # a dry run of the plumbing
 
