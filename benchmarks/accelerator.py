@@ -103,18 +103,9 @@ def device_peaks(kind: str) -> dict | None:
 
 def matmul_tflops(dtype: str, n: int = 2048, steps: int = 3, repeats: int = 3) -> float:
   """Measured n x n matmul rate in `dtype` (the machine's attainable peak on CPU)."""
-  import jax
-  import jax.numpy as jnp
   import numpy as np
-  from benchmarks.versus_torch import interleaved
-  a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)), dtype)
-  mm = jax.jit(lambda u, v: u @ v)
-  jax.block_until_ready(mm(a, a))
-
-  def run(k):
-    for _ in range(k):
-      out = mm(a, a)
-    jax.block_until_ready(out)
+  from benchmarks.versus_torch import interleaved, jax_matmul_fn
+  run = jax_matmul_fn(np.random.default_rng(0).standard_normal((n, n)), dtype)
   med, _ = interleaved({"mm": run}, steps, repeats)
   return 2 * n ** 3 / med["mm"] / 1e12
 

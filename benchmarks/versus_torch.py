@@ -335,19 +335,27 @@ def interleaved(fns: dict, steps: int, repeats: int) -> dict:
   return {k: float(np.median(v)) for k, v in times.items()}, times
 
 
-def matmul_fns(n=2048):
+def jax_matmul_fn(a, dtype=None):
+  """run(k): k jitted a @ a products in `dtype` (a's own when None), then a
+  block on the last; compiled before it is returned."""
   import jax
-  import numpy as np
-  import torch
-  a = np.random.default_rng(0).standard_normal((n, n), np.float32)
-  ja, ta = jax.numpy.asarray(a), torch.from_numpy(a)
+  ja = jax.numpy.asarray(a, dtype)
   mm = jax.jit(lambda u, v: u @ v)
   jax.block_until_ready(mm(ja, ja))
 
-  def jx(k):
+  def run(k):
     for _ in range(k):
       out = mm(ja, ja)
     jax.block_until_ready(out)
+  return run
+
+
+def matmul_fns(n=2048):
+  import numpy as np
+  import torch
+  a = np.random.default_rng(0).standard_normal((n, n), np.float32)
+  ta = torch.from_numpy(a)
+  jx = jax_matmul_fn(a)
 
   def tt(k):
     for _ in range(k):
