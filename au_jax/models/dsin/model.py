@@ -114,29 +114,11 @@ ANCHORS = "anchors"   # the fitted head of Sec. 4.1's reference anchors
 STEP5_WEIGHTS = {"pp": 0.25, "fusion": 0.25, "si": 0.5}   # Alg. 1 step 5: w1, w2, w3
 
 
-# The vmapped patch CNNs' convolutions (stride 2, 'SAME'): lax's, and the
-# looped one for XLA:CPU (au_jax/models/looped.py): P ordinary convolutions,
+# The vmapped patch CNNs' convolutions (stride 2, 'SAME') are looped_lib.Conv:
+# nn.Conv's parameters; with `looped` (XLA:CPU) P ordinary convolutions,
 # forward and backward, instead of JAX's batching rule, a grouped convolution
 # (feature_group_count = P), which XLA:CPU runs ~40x slower (2 cores, patch
 # 24, batch 64; benchmarks/dsin_throughput.py).
-_conv = looped_lib.plain_conv_fn((2, 2), "SAME")
-looped_conv = looped_lib.looped_conv_fn((2, 2), "SAME")
-
-
-class StrideTwoConv(nn.Module):
-  """nn.Conv(features, (k, k), strides=2, padding='SAME') with the same
-  parameters ("kernel" [k, k, C, F] lecun-normal, "bias" [F] zeros); `looped`
-  selects `looped_conv` (see there) instead of lax's convolution."""
-  features: int
-  kernel_size: int
-  looped: bool = False
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    k = self.param("kernel", nn.initializers.lecun_normal(),
-                   (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
-    b = self.param("bias", nn.initializers.zeros, (self.features,))
-    return (looped_conv if self.looped else _conv)(x, k) + b
 
 
 class PatchCNN(nn.Module):
@@ -153,7 +135,7 @@ class PatchCNN(nn.Module):
   bn_momentum: float = 0.9
   train: bool = False
   conv_train: bool = True   # False: batch norm of the conv blocks on running averages
-  looped_conv: bool = False  # see `looped_conv` (DSIN.patch_conv)
+  looped_conv: bool = False  # looped_lib.Conv's `looped` (DSIN.patch_conv)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -162,7 +144,8 @@ class PatchCNN(nn.Module):
                              f"{self.kernels} must have the same length")
     for i, (f, k) in enumerate(zip(self.features, self.kernels)):
       # "Each convolutional block has stride 2 and batch normalization" (Fig. 3).
-      x = StrideTwoConv(f, k, looped=self.looped_conv, name=f"conv{i + 1}")(x)
+      x = looped_lib.Conv(f, k, strides=2, padding="SAME", looped=self.looped_conv,
+                          name=f"conv{i + 1}")(x)
       x = nn.BatchNorm(use_running_average=not (self.train and self.conv_train),
                        momentum=self.bn_momentum,
                        name=f"bn{i + 1}")(x)
@@ -239,7 +222,7 @@ class DSIN(nn.Module):
       running averages, in training as in evaluation.
     patch_conv: how the vmapped patch CNNs' convolutions are computed (the
       same function either way): "grouped" = JAX's batching rule (one grouped
-      convolution per layer, fast on GPU/TPU), "looped" = `looped_conv` (P
+      convolution per layer, fast on GPU/TPU), "looped" = `looped_lib.Conv(looped=True)` (P
       ordinary convolutions per layer in the one compiled computation, ~40x
       faster on XLA:CPU), "auto" = looped on CPU, grouped elsewhere.
 
