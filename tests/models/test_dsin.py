@@ -131,7 +131,8 @@ def test_patch_cnns_are_one_vmapped_module_with_separate_parameters():
 def test_looped_conv_is_the_convolution_with_its_gradients_under_vmap():
   """The CPU lowering of the vmapped patch CNNs' convolutions (P ordinary
   convolutions instead of one grouped one): same outputs and gradients."""
-  from au_jax.models.dsin.model import _conv, looped_conv
+  from au_jax.models.looped import looped_conv_fn, plain_conv_fn
+  _conv, looped_conv = plain_conv_fn((2, 2), "SAME"), looped_conv_fn((2, 2), "SAME")
   x = jax.random.normal(jax.random.PRNGKey(0), (3, 2, 9, 9, 2))     # [P, B, H, W, C]
   k = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 3, 2, 4))     # [P, k, k, C, F]
 
