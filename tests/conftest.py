@@ -40,6 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
+import au_jax  # noqa: E402,F401  (its XLA:CPU option, before any test starts JAX's backend)
 import pytest  # noqa: E402
 
 # The default command (setup.cfg: -n auto --dist loadfile) runs the tests on

@@ -1,0 +1,79 @@
+"""XLA:CPU options au-jax sets when it is imported (issue 14).
+
+Convolutions. jaxlib 0.10's XLA:CPU hands every convolution to a YNNPACK
+fusion by default. On the 2-core AVX-512 development machine those run at
+0.15-0.4x the speed of XLA:CPU's other convolution path (Eigen), forward and
+weight gradient alike (the FERA 2015 CNN's 22x22x64 -> 64 5x5 layer: 223 ms
+forward for a batch of 100 against 41 ms; `benchmarks/versus_torch.py`,
+README "Speed"). With the YNNPACK *convolution* fusion removed from the list
+(`--xla_cpu_experimental_ynn_fusion_type=-individual_convolution`; YNNPACK
+keeps the dots and the other fusions it is given) the train steps run
+1.1-1.9x and the predict steps 1.0-2.3x faster, depending on the method. The
+two paths differ only in float rounding (tests/test_xla_options.py: a
+network's outputs and gradients agree to 1e-5).
+
+So `au_jax/__init__.py` calls `apply()`, which adds that flag to XLA_FLAGS
+unless
+  * AU_JAX_CPU_CONV=xla (the environment variable; default `eigen`): keep
+    XLA's own choice;
+  * XLA_FLAGS already says something about `xla_cpu_experimental_ynn_fusion_type`
+    (yours wins);
+  * AU_JAX_CPU_CONV has any other value (a warning names it);
+  * the installed jaxlib is not one this was measured on (`SUPPORTED_JAXLIB`):
+    an XLA flag a jaxlib does not know aborts the process, and a newer XLA may
+    have changed the default anyway.
+XLA reads XLA_FLAGS once, when JAX starts its first backend: import au_jax
+(or anything from it) before running any JAX computation, or set the flag
+yourself. The flag is part of the compilation-cache key, and it only
+concerns the CPU backend (GPU and TPU programs are unchanged).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+ENV_VAR = "AU_JAX_CPU_CONV"
+CHOICES = ("eigen", "xla")
+YNN_FLAG = "xla_cpu_experimental_ynn_fusion_type"
+EIGEN_CONV_FLAG = f"--{YNN_FLAG}=-individual_convolution"
+# jaxlib (major, minor) versions whose XLA:CPU knows the flag and was measured.
+SUPPORTED_JAXLIB = ((0, 10),)
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+  try:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+  except ValueError:
+    return None
+
+
+def xla_flags_with_cpu_conv(xla_flags: str, choice: str, jaxlib_version: str) -> str:
+  """XLA_FLAGS with the convolution choice applied (a pure function of its inputs)."""
+  if choice not in CHOICES:
+    raise ValueError(f"{ENV_VAR}={choice!r}: must be one of {', '.join(CHOICES)}")
+  if (choice == "xla" or YNN_FLAG in xla_flags
+      or _major_minor(jaxlib_version) not in SUPPORTED_JAXLIB):
+    return xla_flags
+  return f"{xla_flags} {EIGEN_CONV_FLAG}".strip()
+
+
+def apply(environ=None) -> bool:
+  """Sets XLA_FLAGS in `environ` (default os.environ); True if the flag was added."""
+  environ = os.environ if environ is None else environ
+  try:
+    import jaxlib
+    jaxlib_version = jaxlib.__version__
+  except (ImportError, AttributeError):
+    return False
+  before = environ.get("XLA_FLAGS", "")
+  try:
+    after = xla_flags_with_cpu_conv(before, environ.get(ENV_VAR, "eigen").strip().lower(),
+                                    jaxlib_version)
+  except ValueError as e:
+    warnings.warn(f"{e}; XLA_FLAGS left as it is", stacklevel=2)
+    return False
+  if after == before:
+    return False
+  environ["XLA_FLAGS"] = after
+  return True

@@ -1,0 +1,100 @@
+"""au_jax.xla_options: the XLA:CPU convolution path set on import, and its numbers."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from au_jax import xla_options as X
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAG = X.EIGEN_CONV_FLAG
+
+
+@pytest.mark.parametrize("flags,choice,version,want", [
+    ("", "eigen", "0.10.2", FLAG),
+    ("--xla_force_host_platform_device_count=4", "eigen", "0.10.0",
+     "--xla_force_host_platform_device_count=4 " + FLAG),
+    ("--xla_force_host_platform_device_count=4", "xla", "0.10.2",
+     "--xla_force_host_platform_device_count=4"),
+    # the user's own YNN setting wins, whatever it is
+    ("--xla_cpu_experimental_ynn_fusion_type=", "eigen", "0.10.2",
+     "--xla_cpu_experimental_ynn_fusion_type="),
+    # a jaxlib this was not measured on (an unknown flag would abort the process)
+    ("", "eigen", "0.9.1", ""),
+    ("", "eigen", "0.11.0", ""),
+    ("", "eigen", "dev", ""),
+])
+def test_flags_for_each_choice_and_jaxlib(flags, choice, version, want):
+  assert X.xla_flags_with_cpu_conv(flags, choice, version) == want
+
+
+def test_apply_sets_the_given_environment_once_and_warns_on_a_bad_choice(monkeypatch):
+  monkeypatch.setattr("jaxlib.__version__", "0.10.2")
+  env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  assert X.apply(env) and env["XLA_FLAGS"].endswith(FLAG)
+  assert not X.apply(env) and env["XLA_FLAGS"].count(FLAG) == 1     # idempotent
+  env = {"AU_JAX_CPU_CONV": "fast"}
+  with pytest.warns(UserWarning, match="AU_JAX_CPU_CONV='fast'.*eigen, xla"):
+    assert not X.apply(env)
+  assert "XLA_FLAGS" not in env
+  with pytest.raises(ValueError, match="AU_JAX_CPU_CONV"):
+    X.xla_flags_with_cpu_conv("", "fast", "0.10.2")
+
+
+# A small network with every kind of convolution the methods use (stride 1 and 2,
+# SAME and VALID, grouped), run in a fresh process so that XLA_FLAGS is read anew.
+_NET = r"""
+import json, os, sys
+import numpy as np
+import au_jax
+import flax.linen as nn, jax, jax.numpy as jnp
+
+class Net(nn.Module):
+  @nn.compact
+  def __call__(self, x):
+    x = nn.relu(nn.Conv(32, (5, 5), padding="SAME")(x))
+    x = nn.relu(nn.Conv(64, (5, 5), padding="SAME")(x))
+    x = nn.relu(nn.Conv(64, (3, 3), strides=2, padding="SAME")(x))
+    x = nn.relu(nn.Conv(64, (3, 3), padding="VALID", feature_group_count=2)(x))
+    x = nn.Conv(16, (4, 4), strides=2, padding="VALID")(x)
+    return nn.Dense(3)(x.reshape(x.shape[0], -1))
+
+x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 24, 24, 2)), jnp.float32)
+net = Net()
+params = net.init(jax.random.PRNGKey(0), x)
+loss, grads = jax.jit(jax.value_and_grad(
+    lambda p, x: jnp.sum(jnp.sin(net.apply(p, x))), argnums=(0, 1)))(params, x)
+out = {"xla_flags": os.environ.get("XLA_FLAGS", ""), "loss": float(loss),
+       "y": np.asarray(net.apply(params, x)).tolist(),
+       "grads": [np.asarray(g).ravel().tolist() for g in jax.tree.leaves(grads)]}
+print(json.dumps(out))
+"""
+
+
+def _run_net(**env):
+  env = {**{k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", X.ENV_VAR)}, **env}
+  proc = subprocess.run([sys.executable, "-c", _NET], env=env, cwd=ROOT, capture_output=True,
+                        text=True, timeout=300, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(X._major_minor(__import__("jaxlib").__version__) not in X.SUPPORTED_JAXLIB,
+                    reason="this jaxlib is left with XLA's default convolutions")
+def test_eigen_convolutions_give_xla_defaults_numbers():
+  eigen = _run_net()
+  plain = _run_net(AU_JAX_CPU_CONV="xla")
+  assert FLAG in eigen["xla_flags"].split()
+  assert FLAG not in plain["xla_flags"]
+  tol = {"rtol": 1e-5, "atol": 1e-5}
+  np.testing.assert_allclose(eigen["loss"], plain["loss"], **tol)
+  np.testing.assert_allclose(eigen["y"], plain["y"], **tol)
+  diffs = []
+  for g_eigen, g_plain in zip(eigen["grads"], plain["grads"], strict=True):
+    np.testing.assert_allclose(g_eigen, g_plain, **tol)
+    diffs.append(np.abs(np.subtract(g_eigen, g_plain)).max())
+  # the two runs took different convolution code (float rounding differs somewhere)
+  assert max(diffs) > 0 or np.abs(np.subtract(eigen["y"], plain["y"])).max() > 0
