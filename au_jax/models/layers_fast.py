@@ -27,12 +27,13 @@ select-and-scatter), summed back with strided pads: elementwise work that
 fuses.
 
 Models take `conv_impl` (one name, or one per conv layer) and `pool_impl`
-(GudiCNN, CCNNBackbone / CCNN; config.model.conv_impl / pool_impl); the
-defaults are the plain layers. Measured on a shared 2-core CPU (benchmarks/
-versus_torch.py, benchmarks/results/versus_torch.json, with the load of each
-run): pool_impl="mask" makes the CCNN train step ~1.4x faster and is neutral
-on Gudi; conv_impl="im2col" (+ "mask") makes the Gudi train step 1.16-1.25x
-faster but the CCNN step ~3x slower -- choose per network.
+(GudiCNN, CCNNBackbone / CCNN; config.model.conv_impl / pool_impl). Defaults:
+conv_impl "xla" (nn.Conv), pool_impl "mask" (same outputs and gradients as
+nn.max_pool). Measured on the idle 2-core CPU with XLA:CPU's Eigen
+convolutions (au_jax/xla_options.py; benchmarks/versus_torch.py, README
+"Speed"): the mask pool makes the CCNN train step ~1.35x faster and the Gudi
+step ~1.03x; conv_impl="im2col" is now slower than "xla" on both networks
+(it won on Gudi only against the YNNPACK convolutions XLA:CPU uses by default).
 
 `Conv`: nn.Conv's parameters ("kernel" [kh, kw, C_in, C_out], "bias"
 [C_out], same initialisers), computed by `conv2d`.

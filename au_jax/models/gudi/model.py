@@ -54,7 +54,9 @@ class GudiCNN(nn.Module):
   `conv_impl` (one name, or one per conv layer) and `pool_impl` choose how the
   layers are lowered (au_jax.models.layers_fast: "xla" = nn.Conv / nn.max_pool,
   "im2col", a fusible max-pool gradient "mask"); same parameters, same numbers
-  to float rounding, different speed (benchmarks/versus_torch.py).
+  to float rounding, different speed (benchmarks/versus_torch.py). pool_impl
+  defaults to "mask": nn.max_pool's outputs and gradients, a gradient XLA:CPU
+  fuses.
   """
   num_outputs: int
   features: tuple[int, ...] = (64, 64, 128)
@@ -63,7 +65,7 @@ class GudiCNN(nn.Module):
   dropout: float = 0.2
   lcn: bool = True
   conv_impl: str | tuple[str, ...] = "xla"
-  pool_impl: str = "xla"
+  pool_impl: str = "mask"
 
   @nn.compact
   def __call__(self, image: jax.Array, *, train: bool) -> jax.Array:
