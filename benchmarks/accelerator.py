@@ -73,6 +73,7 @@ import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+import au_jax  # noqa: E402,F401  (its XLA:CPU options, before JAX starts a backend)
 
 METHODS = {"ccnn": "configs.ccnn_synthetic", "dsin": "configs.dsin_synthetic",
            "gudi": "configs.gudi_synthetic", "heatmaps": "configs.heatmaps_synthetic",

@@ -23,6 +23,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+import au_jax  # noqa: E402,F401  (its XLA:CPU options, before JAX starts a backend)
 
 
 def model_throughput(variant: str, steps: int, batch: int) -> dict:

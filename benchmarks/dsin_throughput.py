@@ -40,6 +40,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import au_jax  # noqa: E402,F401  (its XLA:CPU options, before JAX starts a backend)
 
 from absl import app, flags  # noqa: E402
 

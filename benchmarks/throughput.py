@@ -40,6 +40,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import au_jax  # noqa: E402,F401  (its XLA:CPU options, before JAX starts a backend)
 
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
@@ -139,6 +140,7 @@ def measure(config, *, batch_size: int = 0, steps: int = 10, parts=PARTS,
   result = dict(config=config_name, model=config.model.name, batch_size=bs, steps=n,
                 backend=jax.default_backend(), devices=[str(d) for d in mesh.devices.flat],
                 host=platform.node(), cpu_count=os.cpu_count(), jax_version=jax.__version__,
+                xla_flags=os.environ.get("XLA_FLAGS", ""),
                 load_average_at_start=load_start, fit_stages=fits)
 
   it = pipeline.iterate(ds, num_threads=threads)

@@ -417,13 +417,15 @@ def run_net(net, args, conv_impls) -> dict:
 
 
 def child(args) -> dict:
+  import au_jax  # noqa: F401  (its XLA:CPU options: before JAX starts its backend)
   import jax
   import numpy as np
   import torch
   torch.set_num_threads(args.threads)
   load0 = os.getloadavg()
   res = {"jax_version": jax.__version__, "torch_version": torch.__version__,
-         "xla_flags": os.environ.get("XLA_FLAGS", ""), "threads": args.threads,
+         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+         "au_jax_cpu_conv": os.environ.get("AU_JAX_CPU_CONV", "eigen"), "threads": args.threads,
          "torch_threads": torch.get_num_threads(), "load_average_before": load0}
   fns, fl = matmul_fns()
   med, _ = interleaved(fns, 3, args.repeats)
@@ -455,7 +457,9 @@ def main():
   p.add_argument("--no_donate", action="store_true", help="jit the train step without donation")
   p.add_argument("--xla_flag_sets", default="",
                  help="'name=FLAGS;name=FLAGS': run one child process per set (XLA_FLAGS is "
-                      "read when the backend starts), each with its own torch baseline")
+                      "read when the backend starts), each with its own torch baseline; a "
+                      "token without '--' is an environment variable, e.g. "
+                      "'xla_convs=AU_JAX_CPU_CONV=xla;eigen_convs='")
   p.add_argument("--out", default="")
   p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
   args = p.parse_args()
@@ -471,7 +475,11 @@ def main():
     passthrough = [a for a in sys.argv[1:] if not a.startswith(("--xla_flag_sets", "--out"))]
     for item in args.xla_flag_sets.split(";"):
       name, _, flags = item.partition("=")
-      env = {**os.environ, "XLA_FLAGS": flags.strip()}
+      # tokens without a leading "--" are environment variables (AU_JAX_CPU_CONV=xla)
+      env_vars = dict(t.split("=", 1) for t in flags.split() if not t.startswith("--"))
+      flags = " ".join(t for t in flags.split() if t.startswith("--"))
+      env = {**{k: v for k, v in os.environ.items() if k != "AU_JAX_CPU_CONV"},
+             "XLA_FLAGS": flags, **env_vars}
       proc = subprocess.run([sys.executable, __file__, "--child", *passthrough, "--out=-"],
                             env=env, capture_output=True, text=True, check=False)
       if proc.returncode:
