@@ -12,7 +12,10 @@ back to back and in alternating order, and writes per config the train and
 predict images/s of both, their ratio (eigen / xla) and the process CPU
 seconds per step. The load average is recorded with each measurement: run it
 on an otherwise idle machine. Resumable: a config/choice already in --out
-with the same --steps is not measured again.
+with the same --steps is not measured again; each entry keeps its --steps
+(small networks need more steps for a stable rate: 40 for DSIN and the
+multi-label CNN, whose steps take 40-50 ms), `commands` lists every
+invocation that wrote the file.
 """
 from __future__ import annotations
 
@@ -72,7 +75,10 @@ def main():
   if os.path.exists(args.out):
     with open(args.out) as f:
       results = json.load(f)
-  results["command"] = "python " + " ".join(sys.argv)
+  command = "python " + " ".join(sys.argv)
+  commands = results.setdefault("commands", [])
+  if command not in commands:
+    commands.append(command)
   runs = results.setdefault("runs", {})
   for i, config in enumerate(args.configs.split(",")):
     entry = runs.setdefault(config, {})
