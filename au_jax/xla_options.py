@@ -24,12 +24,13 @@ unless
     have changed the default anyway.
 XLA reads XLA_FLAGS once, when JAX starts its first backend: import au_jax
 (or anything from it) before running any JAX computation, or set the flag
-yourself. The flag is part of the compilation-cache key, and it only
+yourself (au_jax warns when it is imported too late for the flag to act). The flag is part of the compilation-cache key, and it only
 concerns the CPU backend (GPU and TPU programs are unchanged).
 """
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 ENV_VAR = "AU_JAX_CPU_CONV"
@@ -76,4 +77,19 @@ def apply(environ=None) -> bool:
   if after == before:
     return False
   environ["XLA_FLAGS"] = after
+  if environ is os.environ and _backend_started():
+    warnings.warn("au_jax: JAX's backend started before au_jax was imported, so XLA:CPU keeps its "
+                  "default (slower) convolutions in this process; import au_jax first, or set "
+                  f"XLA_FLAGS={EIGEN_CONV_FLAG} (AU_JAX_CPU_CONV=xla silences this)", stacklevel=2)
   return True
+
+
+def _backend_started() -> bool:
+  """Whether this process's JAX has started a backend (XLA_FLAGS already read)."""
+  if "jax" not in sys.modules:
+    return False
+  try:
+    from jax._src import xla_bridge
+    return bool(xla_bridge.backends_are_initialized())
+  except (ImportError, AttributeError):
+    return False

@@ -44,6 +44,22 @@ def test_apply_sets_the_given_environment_once_and_warns_on_a_bad_choice(monkeyp
     X.xla_flags_with_cpu_conv("", "fast", "0.10.2")
 
 
+def test_a_late_import_says_the_flag_cannot_act():
+  code = ("import jax, jax.numpy as jnp; jnp.ones(2).block_until_ready(); "
+          "import warnings; warnings.simplefilter('error'); import au_jax")
+  env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", X.ENV_VAR)}
+  late = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
+                        text=True, timeout=120, check=False)
+  early = subprocess.run([sys.executable, "-W", "error", "-c",
+                          "import au_jax, jax.numpy as jnp; jnp.ones(2).block_until_ready()"],
+                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         check=False)
+  assert early.returncode == 0, early.stderr[-1000:]
+  if X._major_minor(__import__("jaxlib").__version__) in X.SUPPORTED_JAXLIB:
+    assert late.returncode != 0 and "started before au_jax was imported" in late.stderr
+    assert "AU_JAX_CPU_CONV=xla" in late.stderr
+
+
 # A small network with every kind of convolution the methods use (stride 1 and 2,
 # SAME and VALID, grouped), run in a fresh process so that XLA_FLAGS is read anew.
 _NET = r"""
