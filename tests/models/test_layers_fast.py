@@ -101,3 +101,36 @@ def test_unknown_impl_fails_naming_the_choices():
     L.conv_impls(("xla", "im2col"), 3)
   with pytest.raises(ValueError, match="mask"):
     L.pool_layer(jnp.zeros((1, 4, 4, 1)), (2, 2), (2, 2), "VALID", "argmax")
+
+
+def _nn_max_pool(x, window, strides, padding):
+  return nn.max_pool(x, tuple(window), strides=tuple(strides), padding=padding)
+
+
+@pytest.mark.parametrize("which", ["hourglass", "multilabel"])
+def test_networks_pooling_with_the_mask_gradient_are_the_nn_max_pool_networks(which, monkeypatch):
+  """The hourglass and the multi-label CNN pool with layers_fast.max_pool: with
+  nn.max_pool put back, the same outputs and gradients (ties of ReLU zeros included)."""
+  from au_jax.models.heatmaps import network as hm_network
+  from au_jax.models.multilabel import model as ml_model
+  rng = np.random.default_rng(4)
+  if which == "hourglass":
+    module, owner = hm_network.HeatmapHourglass(num_maps=3, features=8, depth=2), hm_network
+    x, kw = jnp.asarray(rng.uniform(size=(2, 32, 32, 3)), jnp.float32), {"train": False}
+  else:
+    module, owner = ml_model.MultiLabelCNN(num_outputs=3, features=(4, 6), kernels=(5, 3),
+                                           pools=(3, 2), fc_units=8), ml_model
+    x, kw = jnp.asarray(rng.standard_normal((2, 24, 24, 1)), jnp.float32), {"train": False}
+  variables = module.init(jax.random.PRNGKey(0), x, **kw)
+
+  def out_and_grads():   # a new function per call: JAX caches traces per function
+    def f(p, x):
+      y = module.apply({**variables, "params": p}, x, **kw)
+      return jnp.sum(jnp.sin(jnp.concatenate([jnp.ravel(t) for t in jax.tree.leaves(y)])))
+    return lambda x: jax.value_and_grad(f)(variables["params"], x)
+  fast = jax.jit(out_and_grads())(x)
+  assert "select_and_scatter_add" not in str(jax.make_jaxpr(out_and_grads())(x))
+  monkeypatch.setattr(owner, "max_pool", _nn_max_pool)
+  plain = jax.jit(out_and_grads())(x)
+  assert "select_and_scatter_add" in str(jax.make_jaxpr(out_and_grads())(x))   # nn.max_pool's gradient
+  _assert_close(fast, plain)

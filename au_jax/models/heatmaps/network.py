@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from au_jax.errors import ConfigValueError
+from au_jax.models.layers_fast import max_pool   # nn.max_pool's values, a fusible gradient
 from au_jax.models.looped import Conv
 
 
@@ -82,7 +83,7 @@ class Hourglass(nn.Module):
 
   def _level(self, x, level, train):
     up = self._block(f"b1_{level}")(x, train=train)
-    low = nn.max_pool(x, (2, 2), strides=(2, 2))
+    low = max_pool(x, (2, 2), (2, 2), "VALID")
     low = self._block(f"b2_{level}")(low, train=train)
     if level > 1:
       low = self._level(low, level - 1, train)
@@ -133,7 +134,7 @@ class HeatmapHourglass(nn.Module):
     x = Conv(f // 4, (7, 7), strides=(2, 2), padding=3, looped=lc, name="stem_conv")(image)
     x = nn.relu(_bn(train, "stem_bn")(x))
     x = Bottleneck(f // 2, lc, name="stem_block1")(x, train=train)
-    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = max_pool(x, (2, 2), (2, 2), "VALID")
     x = Bottleneck(f // 2, lc, name="stem_block2")(x, train=train)
     x = Bottleneck(f, lc, name="stem_block3")(x, train=train)
     x = Hourglass(f, self.depth, lc, name="hourglass")(x, train=train)

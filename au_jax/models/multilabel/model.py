@@ -44,6 +44,7 @@ from au_jax.errors import ConfigValueError
 from au_jax.face.align import align_face
 from au_jax.face.transforms import warp_image
 from au_jax.models import hparams, qda
+from au_jax.models.layers_fast import max_pool
 from au_jax.models.multilabel import report as report_lib
 from au_jax.models.multilabel.loss import multilabel_softmax_loss
 from au_jax.models.spec import FittedHead, Method, ModelSpec, SessionStats
@@ -86,7 +87,7 @@ class MultiLabelCNN(nn.Module):
       # A "mega layer" (Sec. V): convolution, ReLU, dropout, max-pooling.
       x = nn.relu(nn.Conv(f, (k, k), padding="VALID", name=f"conv{i + 1}")(x))
       x = nn.Dropout(self.conv_dropout, deterministic=not train)(x)
-      x = nn.max_pool(x, (p, p), strides=(p, p), padding="VALID")
+      x = max_pool(x, (p, p), (p, p), "VALID")   # nn.max_pool, fusible gradient
     x = x.reshape((x.shape[0], -1))
     h = nn.relu(nn.Dense(self.fc_units, name="fc1")(x))
     h = nn.Dropout(self.fc_dropout, deterministic=not train)(h)
