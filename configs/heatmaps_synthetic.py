@@ -41,7 +41,8 @@ Paper (BP4D, FERA 2015 test, Table 1): ICC 0.79 0.80 0.86 0.54 0.43, mean
 3% below the joint maps. Ours on synthetic data (benchmarks/heatmaps_evidence.py,
 README): joint maps ICC 0.469 [0.428, 0.509], MSE 1.29 over seeds 0-2; single
 heatmaps ICC 0.600 [0.572, 0.627] (above the joint maps on every seed);
-ResNet-18 seed 0 only (H200): ICC 0.665. Landmark noise: ICC 10% lower at 10.7 [8.3, 13.1] px at
+ResNet-18 ICC 0.691 [0.565, 0.817] (above the joint maps on every seed: the
+paper's ranking is reversed here). Landmark noise: ICC 10% lower at 10.7 [8.3, 13.1] px at
 the 256 px scale (paper ~13 px).
 """
 from __future__ import annotations
