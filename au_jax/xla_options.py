@@ -1,14 +1,19 @@
 """XLA:CPU options au-jax sets when it is imported (issue 14).
 
 Convolutions. jaxlib 0.10's XLA:CPU hands every convolution to a YNNPACK
-fusion by default. On the 2-core AVX-512 development machine those run at
-0.15-0.4x the speed of XLA:CPU's other convolution path (Eigen), forward and
-weight gradient alike (the FERA 2015 CNN's 22x22x64 -> 64 5x5 layer: 223 ms
-forward for a batch of 100 against 41 ms; `benchmarks/versus_torch.py`,
-README "Speed"). With the YNNPACK *convolution* fusion removed from the list
+fusion by default. On the 2-core AVX-512 development machine those take
+1.1-4.3x the time of XLA:CPU's other convolution path (Eigen) on 16 of the
+18 forward / input-gradient / weight-gradient convolutions of the FERA 2015
+CNN and the CCNN trunk (the FERA 2015 CNN's 22x22x64 -> 64 5x5 layer,
+batch 100: forward 118 ms against 55, weight gradient 270 against 62); the
+exceptions are CCNN's one-channel first layer (forward 0.43x, weight
+gradient 0.94x).
+(`benchmarks/conv_ops.py`, README "Speed"). With the YNNPACK *convolution*
+fusion removed from the list
 (`--xla_cpu_experimental_ynn_fusion_type=-individual_convolution`; YNNPACK
 keeps the dots and the other fusions it is given) the train steps run
-1.1-1.9x and the predict steps 1.0-2.3x faster, depending on the method. The
+1.04-1.56x and the predict steps 1.02-1.99x faster, depending on the method
+(`benchmarks/cpu_convolutions.py`). The
 two paths differ only in float rounding (tests/test_xla_options.py: a
 network's outputs and gradients agree to 1e-5).
 

@@ -7,8 +7,9 @@ The convolution layers of the FERA 2015 CNN (g1-g3, batch 100) and of the
 CCNN trunk (c1-c3, batch 64, the synthetic config's 5x5 kernels), SAME
 padding, float32: each of the three parts jitted alone
 (lax.conv_general_dilated and its two VJPs) and the same three in PyTorch
-(F.conv2d, torch.nn.grad.conv2d_input / conv2d_weight), interleaved per
-layer, median of --repeats timings of --calls calls each, in milliseconds.
+(F.conv2d, torch.nn.grad.conv2d_input / conv2d_weight), jax and torch
+interleaved per part (versus_torch.interleaved: order rotated per repeat),
+median of --repeats timings of --calls calls each, in milliseconds.
 XLA:CPU's convolution path is au_jax's (au_jax/xla_options.py: Eigen unless
 AU_JAX_CPU_CONV=xla), read when JAX starts. torch is only used here, never
 by the package.
@@ -23,23 +24,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import au_jax  # noqa: E402,F401  (its XLA:CPU options, before JAX starts a backend)
+from benchmarks.versus_torch import interleaved  # noqa: E402
 
 # name: (batch, height, width, C_in, C_out, kernel side)
 LAYERS = {"g1": (100, 48, 48, 1, 64, 5), "g2": (100, 22, 22, 64, 64, 5),
           "g3": (100, 18, 18, 64, 128, 4), "c1": (64, 41, 41, 1, 32, 5),
           "c2": (64, 19, 19, 32, 64, 5), "c3": (64, 8, 8, 64, 128, 5)}
-
-
-def _median_ms(fn, calls: int, repeats: int) -> float:
-  import numpy as np
-  fn()
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    for _ in range(calls):
-      fn()
-    times.append((time.perf_counter() - t) / calls * 1e3)
-  return float(np.median(times))
 
 
 def measure(name: str, calls: int, repeats: int) -> dict:
@@ -75,8 +65,12 @@ def measure(name: str, calls: int, repeats: int) -> dict:
   out = {"shape_bhwc_cout_k": [b, h, w, cin, cout, k]}
   with torch.no_grad():
     for part, (jax_fn, torch_fn) in parts.items():
-      out[part] = {"jax_ms": _median_ms(jax_fn, calls, repeats),
-                   "torch_ms": _median_ms(torch_fn, calls, repeats)}
+      fns = {"jax": jax_fn, "torch": torch_fn}
+      for fn in fns.values():
+        fn()                                  # compile / warm up
+      med, _ = interleaved({name: lambda n, fn=fn: [fn() for _ in range(n)]
+                            for name, fn in fns.items()}, calls, repeats)
+      out[part] = {"jax_ms": med["jax"] * 1e3, "torch_ms": med["torch"] * 1e3}
       out[part]["jax_over_torch"] = out[part]["jax_ms"] / out[part]["torch_ms"]
   return out
 
