@@ -31,8 +31,8 @@ Models take `conv_impl` (one name, or one per conv layer) and `pool_impl`
 conv_impl "xla" (nn.Conv), pool_impl "mask" (same outputs and gradients as
 nn.max_pool). Measured on the idle 2-core CPU with XLA:CPU's Eigen
 convolutions (au_jax/xla_options.py; benchmarks/versus_torch.py, README
-"Speed"): the mask pool makes the CCNN train step ~1.35x faster and the Gudi
-step ~1.03x; conv_impl="im2col" is now slower than "xla" on both networks
+"Speed"): the mask pool makes the CCNN train step ~1.31x faster and the Gudi
+step ~1.05x (benchmarks/results/versus_torch_eigen.json); conv_impl="im2col" is now slower than "xla" on both networks
 (it won on Gudi only against the YNNPACK convolutions XLA:CPU uses by default).
 
 `Conv`: nn.Conv's parameters ("kernel" [kh, kw, C_in, C_out], "bias"
