@@ -12,8 +12,12 @@ lines and exit status 2; anything else is a bug and keeps its traceback.
 import errno
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+if __name__ == "__main__":   # huge pages for XLA:CPU's buffers: see au_jax/host_memory.py
+  from au_jax import host_memory
+  host_memory.reexec_with_hugepages()
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)

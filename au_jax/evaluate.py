@@ -100,11 +100,13 @@ def environment() -> dict:
 
   import flax
   import jaxlib
+  from au_jax import host_memory
   dev = jax.devices()[0]
   return {"backend": jax.default_backend(), "device_kind": getattr(dev, "device_kind", str(dev)),
           "device_count": jax.device_count(), "jax": jax.__version__,
           "jaxlib": jaxlib.__version__, "flax": flax.__version__,
-          "python": platform.python_version()}
+          "python": platform.python_version(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+          "malloc_hugetlb": host_memory.status()["malloc_hugetlb"]}
 
 
 def write_report(workdir: str, report: dict) -> None:

@@ -1,6 +1,7 @@
 """The training engine end to end on the tiny synthetic dataset."""
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -78,6 +79,12 @@ def test_kill_minus_nine_then_rerun_ends_like_an_uninterrupted_run(tiny_data_dir
   a = json.load(open(tmp_path / "full" / "report.json"))
   b = json.load(open(tmp_path / "killed" / "report.json"))
   assert a["test"] == b["test"] and a["validation"] == b["validation"]
+  # launch.py re-executed itself with huge pages where they act (au_jax/host_memory.py)
+  from au_jax import host_memory as hm
+  env = {k: v for k, v in os.environ.items() if k != hm.MARKER}
+  wanted = (hm.hugepage_environment(env, platform.system(), platform.libc_ver(), hm.thp_mode())
+            is not None or hm.SETTING in env.get("GLIBC_TUNABLES", "").split(":"))
+  assert a["environment"]["malloc_hugetlb"] == b["environment"]["malloc_hugetlb"] == wanted
   strip = lambda p: [{k: v for k, v in json.loads(x).items() if k != "steps_per_s"}
                      for x in open(p)]
   assert strip(tmp_path / "full" / "metrics.jsonl") == strip(tmp_path / "killed" / "metrics.jsonl")
