@@ -6,10 +6,11 @@ KiB; from a thread's arena always above 64 MiB) with a fresh `mmap` and
 hands it back with `munmap` when it is freed, so every call touches new
 memory and the kernel faults in and zeroes each 4-KiB page again. On the
 2-core development machine (a virtual machine, where a page fault is
-expensive) one fault costs about 1.9 us: a jitted `w * 2.0` on the FERA
-2015 CNN's 354-MB FC kernel takes 162 ms with a fresh output and 15 ms
-with a donated one, and the FERA 2015 CNN's train step faults in 661 MiB
-per step (169,000 faults). PyTorch's CPU allocator pays the same.
+expensive) a jitted `w * 2.0` on the FERA 2015 CNN's 354-MB FC kernel takes
+118 ms with a fresh output (86,400 faults) and 12 ms with a donated one,
+and the FERA 2015 CNN's train step faults in 661 MiB per step (169,000
+faults; benchmarks/results/host_memory.json). PyTorch's CPU allocator
+takes its buffers from malloc in the same way.
 
 glibc's tunable `glibc.malloc.hugetlb=1` (glibc >= 2.35) makes malloc ask
 the kernel for transparent huge pages on those mappings
