@@ -85,7 +85,9 @@ def hugepage_environment(environ, system: str, libc: tuple[str, str],
 
 def reexec_with_hugepages() -> None:
   """Replaces this process by the same command with huge pages on (see the module
-  docstring); returns only when that is not wanted or not possible."""
+  docstring); returns only when that is not wanted or not possible. Call it
+  first thing in a script's `__main__` block: it re-runs the interpreter's
+  whole command line (`sys.orig_argv`)."""
   executable, argv = sys.executable, getattr(sys, "orig_argv", None)
   if not executable or not argv:
     return
