@@ -66,7 +66,9 @@ Both sides are float32 and use the same thread count (`--threads`, default
 all cores): torch.set_num_threads(n); XLA:CPU's intra-op pool has one thread
 per core. The torch network gets the jax network's initial parameters
 (parameter counts asserted equal, predictions compared) so the two compute the
-same function. The load average before and after is written with the numbers.
+same function. The load average before and after is written with the numbers,
+and `host_memory` (au_jax.host_memory.status(): whether the process runs with
+GLIBC_TUNABLES=glibc.malloc.hugetlb=1; this script does not re-execute itself).
 
 dsin and hourglass: the torch networks are written here (`torch_config_net`,
 NCHW, submodules named as the flax tree) from the jax module's hyper-parameters,
@@ -987,7 +989,9 @@ def child(args) -> dict:
   import torch
   torch.set_num_threads(args.threads)
   load0 = os.getloadavg()
+  from au_jax import host_memory
   res = {"jax_version": jax.__version__, "torch_version": torch.__version__,
+         "host_memory": host_memory.status(),
          "xla_flags": os.environ.get("XLA_FLAGS", ""),
          "au_jax_cpu_conv": os.environ.get("AU_JAX_CPU_CONV", "eigen"), "threads": args.threads,
          "torch_threads": torch.get_num_threads(), "load_average_before": load0}
