@@ -21,7 +21,7 @@ resident size can grow by up to 2 MiB per large mapping. Measured with
 
 glibc reads tunables once, when a process starts, so a running Python
 cannot switch this on for itself. `reexec_with_hugepages()`, the first
-thing `launch.py` does, replaces the process (same PID, same command line:
+thing `launch.py` and `python -m au_jax.sweep` do, replaces the process (same PID, same command line:
 `sys.orig_argv`) with one whose GLIBC_TUNABLES has `glibc.malloc.hugetlb=1`
 added, when
   * the platform is Linux with glibc >= 2.35;

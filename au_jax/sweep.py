@@ -139,4 +139,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+  from au_jax import host_memory
+  host_memory.reexec_with_hugepages()   # as launch.py: see au_jax/host_memory.py
   sys.exit(main())
