@@ -717,19 +717,7 @@ def torch_config_contestants(net, data, module, params, model_state, lr=0.01):
     def outputs(out):
       return {"intensity": out.amax((2, 3)).clamp(0.0, 5.0), "heatmaps": out}
   opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-
-  def train(n):
-    model.train()
-    for _ in range(n):
-      opt.zero_grad(set_to_none=True)
-      loss_fn(model(x)).backward()
-      opt.step()
-
-  def infer(n):
-    model.eval()
-    with torch.inference_mode():
-      for _ in range(n):
-        outputs(model(x))
+  train, infer = torch_loops(model, opt, x, loss_fn, outputs)
 
   def predict_fn(stats=None):
     """The initial parameters' predictions, with running statistics `stats`
@@ -755,6 +743,26 @@ def torch_config_contestants(net, data, module, params, model_state, lr=0.01):
           "initial_loss": initial_loss}
 
 
+def torch_loops(model, opt, x, loss_fn, outputs):
+  """train(n), infer(n): n eager steps of `model` on the fixed batch x (train:
+  zero_grad / backward / opt.step; infer: under inference_mode, then `outputs`)."""
+  import torch
+
+  def train(n):
+    model.train()
+    for _ in range(n):
+      opt.zero_grad(set_to_none=True)
+      loss_fn(model(x)).backward()
+      opt.step()
+
+  def infer(n):
+    model.eval()
+    with torch.inference_mode():
+      for _ in range(n):
+        outputs(model(x))
+  return train, infer
+
+
 def torch_contestants(net, num_aus, levels, data, params, lr=0.01):
   import numpy as np
   import torch
@@ -770,20 +778,8 @@ def torch_contestants(net, num_aus, levels, data, params, lr=0.01):
     level = torch.from_numpy(data["level"].astype(np.int64))
     loss_fn = lambda out: -out.gather(-1, level[..., None]).mean()
   state0 = {k: v.clone() for k, v in model.state_dict().items()}
-
-  def train(n):
-    model.train()
-    for _ in range(n):
-      opt.zero_grad(set_to_none=True)
-      loss_fn(model(x)).backward()
-      opt.step()
-
-  def infer(n):
-    model.eval()
-    with torch.inference_mode():
-      for _ in range(n):
-        out = model(x)
-        out = torch.sigmoid(out) if net == "gudi" else out.exp()
+  train, infer = torch_loops(model, opt, x, loss_fn,
+                             torch.sigmoid if net == "gudi" else torch.exp)
 
   def predict_fn():
     m = torch_net(net, num_aus, levels)
