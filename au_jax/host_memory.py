@@ -1,9 +1,10 @@
 """Transparent huge pages for XLA:CPU's large buffers (issue 14).
 
 XLA:CPU allocates the outputs and temporaries of every jitted call with
-malloc, from its worker threads. glibc serves each large request (above 128
-KiB; from a thread's arena always above 64 MiB) with a fresh `mmap` and
-hands it back with `munmap` when it is freed, so every call touches new
+malloc, from its worker threads. glibc serves each large request (above its
+mmap threshold, 128 KiB rising to at most 32 MiB; from a thread's arena
+anything above its 64-MiB heaps) with a fresh `mmap` and hands it back with
+`munmap` when it is freed, so every call touches new
 memory and the kernel faults in and zeroes each 4-KiB page again. On the
 2-core development machine (a virtual machine, where a page fault is
 expensive) a jitted `w * 2.0` on the FERA 2015 CNN's 354-MB FC kernel takes
