@@ -62,19 +62,27 @@ def _faults() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def _timed(fn, calls: int) -> tuple[float, float]:
-  """(median ms per call, minor faults per call) of `calls` calls after a warm-up call."""
+def _timed(fn, calls: int, warmup: int) -> dict:
+  """Median ms per call and minor faults per call of `calls` calls, after
+  `warmup` calls whose times are kept apart: with huge pages the first calls of
+  a process can be slow (on the development machine, a VM, up to 0.4 s of
+  kernel time for a 354-MB buffer) until the kernel has 2-MiB pages to reuse."""
   import numpy as np
-  fn()
+  warm = []
+  for _ in range(warmup):
+    t = time.perf_counter()
+    fn()
+    warm.append(round((time.perf_counter() - t) * 1e3, 2))
   times, f0 = [], _faults()
   for _ in range(calls):
     t = time.perf_counter()
     fn()
     times.append(time.perf_counter() - t)
-  return float(np.median(times)) * 1e3, (_faults() - f0) / calls
+  return {"ms": float(np.median(times)) * 1e3, "faults": (_faults() - f0) / calls,
+          "all_ms": [round(x * 1e3, 2) for x in times], "warmup_ms": warm}
 
 
-def child_micro(calls: int) -> dict:
+def child_micro(calls: int, warmup: int) -> dict:
   import au_jax  # noqa: F401  (before JAX starts its backend)
   import jax
   import jax.numpy as jnp
@@ -91,12 +99,13 @@ def child_micro(calls: int) -> dict:
     jax.block_until_ready(holder[0])
   out = {}
   for name, fn in (("fresh_output", run_fresh), ("donated_output", run_donated)):
-    ms, faults = _timed(fn, calls)
-    out[name] = {"ms_per_call": ms, "minor_faults_per_call": faults}
+    m = _timed(fn, calls, warmup)
+    out[name] = {"ms_per_call": m["ms"], "minor_faults_per_call": m["faults"],
+                 "ms_each_call": m["all_ms"], "warmup_ms": m["warmup_ms"]}
   return out
 
 
-def child_steps(calls: int) -> dict:
+def child_steps(calls: int, warmup: int) -> dict:
   import au_jax  # noqa: F401
   import versus_torch as vt
   out = {}
@@ -105,15 +114,17 @@ def child_steps(calls: int) -> dict:
     c = vt.jax_contestants(net, 12, 6, "xla:mask", batch, data)
     out[net] = {"batch_size": batch}
     for part in ("train", "predict"):
-      ms, faults = _timed(lambda p=part: c[p](1), calls)
-      out[net][part] = {"ms_per_step": ms, "images_per_s": batch / ms * 1e3,
-                        "minor_faults_per_step": faults}
+      m = _timed(lambda p=part: c[p](1), calls, warmup)
+      out[net][part] = {"ms_per_step": m["ms"], "images_per_s": batch / m["ms"] * 1e3,
+                        "minor_faults_per_step": m["faults"], "ms_each_step": m["all_ms"],
+                        "warmup_ms": m["warmup_ms"]}
   return out
 
 
-def run_child(part: str, setting: str, calls: int) -> dict:
+def run_child(part: str, setting: str, calls: int, warmup: int) -> dict:
   proc = subprocess.run([sys.executable, os.path.abspath(__file__), f"--child={part}",
-                         f"--calls={calls}"], env=setting_env(setting), cwd=ROOT,
+                         f"--calls={calls}", f"--warmup={warmup}"], env=setting_env(setting),
+                        cwd=ROOT,
                         capture_output=True, text=True, check=False)
   if proc.returncode:
     return {"error": proc.stderr[-2000:]}
@@ -181,7 +192,9 @@ def main():
   p.add_argument("--parts", default="micro,steps,runs")
   p.add_argument("--repeats", type=int, default=2, help="micro and steps: processes per setting")
   p.add_argument("--runs", type=int, default=2, help="whole runs per setting")
-  p.add_argument("--calls", type=int, default=5, help="timed calls per measurement")
+  p.add_argument("--calls", type=int, default=10, help="timed calls per measurement")
+  p.add_argument("--warmup", type=int, default=3,
+                 help="calls before the timed ones (compilation and the first huge pages)")
   p.add_argument("--command", default=MAIN_JOB)
   p.add_argument("--out", default="")
   p.add_argument("--child", default="", help=argparse.SUPPRESS)
@@ -190,7 +203,7 @@ def main():
     fn = {"micro": child_micro, "steps": child_steps}[args.child]
     from au_jax import host_memory
     res = {"host_memory": host_memory.status(), "load_average_before": os.getloadavg(),
-           **fn(args.calls)}
+           **fn(args.calls, args.warmup)}
     print("=== JSON ===\n" + json.dumps(res))
     return
   from au_jax import host_memory
@@ -204,7 +217,8 @@ def main():
       result[part] = []
       for r in range(args.repeats):
         order = SETTINGS if r % 2 == 0 else SETTINGS[::-1]
-        result[part].append({st: run_child(part, st, args.calls) for st in order})
+        result[part].append({st: run_child(part, st, args.calls, args.warmup)
+                             for st in order})
         print(f"[host_memory] {part} repeat {r}: done", file=sys.stderr, flush=True)
   if "runs" in parts:
     result["run_command"] = args.command
