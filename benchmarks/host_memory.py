@@ -32,6 +32,7 @@ import os
 import platform
 import resource
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,8 +158,7 @@ def run_command(command: str, setting: str) -> dict:
 
 
 def median(xs):
-  xs = sorted(x for x in xs if x is not None)
-  return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+  return statistics.median(x for x in xs if x is not None)
 
 
 def summarise(result: dict) -> dict:

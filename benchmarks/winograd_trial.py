@@ -30,66 +30,67 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 def matrices(m, r, pts):
+  """A^T [m, a], G [a, r], B^T [a, a] of F(m, r) with the finite points `pts` and inf."""
   a = m + r - 1
-  AT = np.zeros((m, a)); G = np.zeros((a, r))
+  AT, G = np.zeros((m, a)), np.zeros((a, r))
   for j, p in enumerate(pts):
     AT[:, j] = [p ** i for i in range(m)]
     f = np.prod([p - q for q in pts if q != p])
     G[j] = [p ** k / f for k in range(r)]
-  AT[m - 1, a - 1] = 1; G[a - 1, r - 1] = 1
-  # solve sum_j AT[i,j] G[j,k] BT[j,l] = [l == i + k] for BT
+  AT[m - 1, a - 1] = G[a - 1, r - 1] = 1
+  # B^T solves sum_j AT[i, j] G[j, k] BT[j, l] = [l == i + k] exactly
   rows, rhs = [], []
   for i in range(m):
     for k in range(r):
       for l in range(a):
         row = np.zeros((a, a))
         row[:, l] = AT[i] * G[:, k]
-        rows.append(row.ravel()); rhs.append(float(l == i + k))
-  BT, res, *_ = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)
-  BT = BT.reshape(a, a)
-  assert np.abs(np.array(rows) @ BT.ravel() - rhs).max() < 1e-9, "no exact B"
-  return AT, G, BT
+        rows.append(row.ravel())
+        rhs.append(float(l == i + k))
+  BT = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)[0]
+  assert np.abs(np.array(rows) @ BT - rhs).max() < 1e-9, "no exact B^T"
+  return AT, G, BT.reshape(a, a)
+
 
 def lin(mat, xs):
-  """[sum_u mat[a,u] xs[u] for a] without the zero terms (python-unrolled)."""
+  """[sum_u mat[i, u] xs[u] for each row i], the zero terms left out (unrolled)."""
   out = []
   for row in mat:
     acc = None
     for c, x in zip(row, xs):
-      if abs(c) < 1e-12: continue
+      if abs(c) < 1e-12:
+        continue
       t = x if c == 1 else (-x if c == -1 else x * np.float32(c))
       acc = t if acc is None else acc + t
     out.append(acc)
   return out
 
+
+def transform(mat, grid):
+  """out[i][j] = sum_uv mat[i, u] mat[j, v] grid[u][v] (mat . grid . mat^T), unrolled."""
+  cols = [lin(mat, [row[v] for row in grid]) for v in range(len(grid[0]))]   # cols[v][i]
+  return [lin(mat, [col[i] for col in cols]) for i in range(len(mat))]
+
+
 def wino_conv(x, w, m, mats):
+  """SAME, stride-1 correlation of x [N, H, W, C] with w [r, r, C, O] by F(m x m, r x r)."""
   AT, G, BT = mats
-  r = w.shape[0]; a = m + r - 1
+  r, o = w.shape[0], w.shape[-1]
+  a = m + r - 1
   n, h, wd, c = x.shape
   th, tw = -(-h // m), -(-wd // m)
   p = r // 2
   xp = jnp.pad(x, ((0, 0), (p, th * m + r - 1 - h - p), (p, tw * m + r - 1 - wd - p), (0, 0)))
-  d = [[xp[:, u:u + m * th:m, v:v + m * tw:m, :] for v in range(a)] for u in range(a)]
-  t1 = [lin(BT, [d[u][v] for u in range(a)]) for v in range(a)]   # t1[v][a]
-  V = [[None] * a for _ in range(a)]
-  for i in range(a):
-    col = lin(BT, [t1[v][i] for v in range(a)])    # over v -> b
-    for b in range(a):
-      V[i][b] = col[b]
-  V = jnp.stack([v for row in V for v in row]).reshape(a * a, n * th * tw, c)
-  U = jnp.einsum("au,uvio,bv->abio", jnp.asarray(G, jnp.float32), w, jnp.asarray(G, jnp.float32)).reshape(a * a, c, -1)
+  tiles = [[xp[:, u:u + m * th:m, v:v + m * tw:m, :] for v in range(a)] for u in range(a)]
+  V = jnp.stack([v for row in transform(BT, tiles) for v in row]).reshape(a * a, -1, c)
+  g = jnp.asarray(G, jnp.float32)
+  U = jnp.einsum("au,uvio,bv->abio", g, w, g).reshape(a * a, c, o)
   M = jax.lax.dot_general(V, U, (((2,), (1,)), ((0,), (0,))))   # [a*a, N*T*T, O]
-  M = [[M[i * a + j] for j in range(a)] for i in range(a)]
-  y1 = [lin(AT, [M[i][b] for i in range(a)]) for b in range(a)]   # y1[b][i]
-  Y = [[None] * m for _ in range(m)]
-  for i in range(m):
-    col = lin(AT, [y1[b][i] for b in range(a)])
-    for j in range(m):
-      Y[i][j] = col[j]
-  o = w.shape[-1]
-  Y = jnp.stack([jnp.stack(row) for row in Y])    # [m, m, NTT, O]
+  Y = transform(AT, [[M[i * a + j] for j in range(a)] for i in range(a)])
+  Y = jnp.stack([jnp.stack(row) for row in Y])                    # [m, m, N*T*T, O]
   Y = Y.reshape(m, m, n, th, tw, o).transpose(2, 3, 0, 4, 1, 5).reshape(n, th * m, tw * m, o)
   return Y[:, :h, :wd, :]
+
 
 def ref_conv(x, w):
   return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
