@@ -451,29 +451,30 @@ def torch_net(net: str, num_aus: int, levels: int):
   return Gudi() if net == "gudi" else CCNNTrunk()
 
 
+def _ccnn_torch_name(key: str) -> str:
+  """backbone.conv2.weight -> convs.1.weight, backbone.fc.bias -> fc.bias, others as they are."""
+  parts = key.split(".")
+  if parts[0] != "backbone":
+    return key
+  if parts[1].startswith("conv"):
+    return f"convs.{int(parts[1][4:]) - 1}.{parts[2]}"
+  return ".".join(parts[1:])
+
+
 def load_flax_params(model, net: str, params) -> None:
-  """Copy the jax network's parameters in (HWIO -> OIHW; the first FC's rows from
-  NHWC-flatten to NCHW-flatten order) so both sides compute the same function."""
-  import numpy as np
+  """Copy the jax network's parameters in (`flax_to_torch_state`: HWIO -> OIHW,
+  the first FC's rows from NHWC- to NCHW-flatten order) so both sides compute
+  the same function; the CCNN trunk's flax `backbone.convN` / `backbone.fc` are
+  the torch `convs.{N-1}` / `fc`."""
   import torch
-  sd = {}
-  conv = (lambda i: f"conv{i + 1}") if net == "gudi" else (lambda i: f"convs.{i}")
-  tree = params if net == "gudi" else params["backbone"]
-  for i in range(3):
-    p = tree[f"conv{i + 1}"]
-    sd[f"{conv(i)}.weight"] = np.transpose(p["kernel"], (3, 2, 0, 1))
-    sd[f"{conv(i)}.bias"] = p["bias"]
-  h, c = (15, 128) if net == "gudi" else (5, 128)
-  fc = tree["fc"]["kernel"]                                  # [(h, w, c), out]
-  fc = fc.reshape(h, h, c, -1).transpose(2, 0, 1, 3).reshape(h * h * c, -1)
-  sd["fc.weight"], sd["fc.bias"] = fc.T, tree["fc"]["bias"]
-  head = "out" if net == "gudi" else "unary"
-  sd[f"{head}.weight"], sd[f"{head}.bias"] = params[head]["kernel"].T, params[head]["bias"]
-  state = {k: torch.from_numpy(np.array(v, np.float32)) for k, v in sd.items()}
-  for k in model.state_dict():
-    if k not in state and not k.startswith("lcn."):
-      raise KeyError(k)
-  model.load_state_dict({**model.state_dict(), **state})
+  h = 15 if net == "gudi" else 5
+  sd = flax_to_torch_state(params, None, (), {"fc": (h, h, 128)})
+  if net == "ccnn":
+    sd = {_ccnn_torch_name(k): v for k, v in sd.items()}
+  own = [k for k in model.state_dict() if not k.startswith("lcn.")]   # LCN: fixed buffers
+  if set(sd) != set(own):
+    raise KeyError(f"{net}: flax -> torch names differ: {sorted(set(sd) ^ set(own))}")
+  model.load_state_dict({**model.state_dict(), **{k: torch.from_numpy(v) for k, v in sd.items()}})
 
 
 def same_pads(n: int, k: int, s: int) -> tuple[int, int]:
