@@ -8,7 +8,13 @@ PyTorch is only used here, never by the package: without `import torch` the
 script says so and stops. One process measures, INTERLEAVED (each repeat runs
 every contestant once, the order rotated per repeat; the medians are
 reported), so that a background load on the machine hits both sides alike and
-the ratios stay meaningful when the absolute numbers do not:
+the ratios stay meaningful when the absolute numbers do not. `--timing=blocks`
+runs each contestant's repeats back to back instead (two rounds, the second in
+reverse order, one untimed call at the start of each block): with huge pages
+(GLIBC_TUNABLES=glibc.malloc.hugetlb=1) a step that directly follows the other
+framework's is slower on both sides (measured in the README's "Against
+PyTorch"), so on an idle machine blocks measure each framework as it runs on
+its own:
 
   networks   gudi  FERA 2015 CNN (au_jax.models.gudi.GudiCNN), batch 100 x 48x48x1,
                    sigmoid cross-entropy on A outputs (the method's loss);
@@ -811,6 +817,29 @@ def interleaved(fns: dict, steps: int, repeats: int) -> dict:
   return {k: float(np.median(v)) for k, v in times.items()}, times
 
 
+def blocks(fns: dict, steps: int, repeats: int) -> dict:
+  """Median seconds per call of each fn(steps), each contestant's calls run
+  back to back: two rounds (the given order, then reversed), each block one
+  untimed call and then `repeats` timed ones. Unlike `interleaved`, a call
+  never directly follows another contestant's (whose freed memory and cache
+  state it would inherit); the reversed second round spreads slow drift over
+  both sides. Returns (medians, every timed call)."""
+  import numpy as np
+  names = list(fns)
+  times = {k: [] for k in names}
+  for order in (names, names[::-1]):
+    for k in order:
+      fns[k](steps)
+      for _ in range(repeats):
+        t = time.perf_counter()
+        fns[k](steps)
+        times[k].append((time.perf_counter() - t) / steps)
+  return {k: float(np.median(v)) for k, v in times.items()}, times
+
+
+TIMINGS = {"interleaved": interleaved, "blocks": blocks}
+
+
 def jax_matmul_fn(a, dtype=None):
   """run(k): k jitted a @ a products in `dtype` (a's own when None), then a
   block on the last; compiled before it is returned."""
@@ -888,10 +917,11 @@ def run_net(net, args, conv_impls) -> dict:
 
 def time_contestants(contestants: dict, flops: dict, bs: int, args) -> dict:
   """{"train": ..., "predict": ...}: img/s, GFLOP/s, every repeat's time and the
-  ratio against torch of each contestant, timed interleaved."""
+  ratio against torch of each contestant, timed as --timing says."""
   out = {}
   for part, steps in (("train", args.steps), ("predict", args.steps * 3)):
-    med, raw = interleaved({k: c[part] for k, c in contestants.items()}, steps, args.repeats)
+    med, raw = TIMINGS[args.timing]({k: c[part] for k, c in contestants.items()}, steps,
+                                    args.repeats)
     f = flops["train" if part == "train" else "forward"]
     out[part] = {k: {"images_per_s": bs / s, "gflop_per_s": f * bs / s / 1e9,
                      "seconds_per_step_all_repeats": [round(x, 5) for x in raw[k]]}
@@ -991,7 +1021,8 @@ def child(args) -> dict:
          "host_memory": host_memory.status(),
          "xla_flags": os.environ.get("XLA_FLAGS", ""),
          "au_jax_cpu_conv": os.environ.get("AU_JAX_CPU_CONV", "eigen"), "threads": args.threads,
-         "torch_threads": torch.get_num_threads(), "load_average_before": load0}
+         "torch_threads": torch.get_num_threads(), "timing": args.timing,
+         "load_average_before": load0}
   fns, fl = matmul_fns()
   med, _ = interleaved(fns, 3, args.repeats)
   res["matmul_2048_gflop_per_s"] = {k: fl / s / 1e9 for k, s in med.items()}
@@ -1019,6 +1050,10 @@ def main():
                  help="0 = the net's (gudi 100, ccnn 64; dsin, hourglass: the configs' 64, 32)")
   p.add_argument("--steps", type=int, default=3, help="train steps per timed call (predict: 3x)")
   p.add_argument("--repeats", type=int, default=5)
+  p.add_argument("--timing", choices=sorted(TIMINGS), default="interleaved",
+                 help="interleaved: each repeat runs every contestant once (order rotated); "
+                      "blocks: each contestant's repeats back to back (two rounds, the second "
+                      "in reverse order), so no call follows the other framework's")
   p.add_argument("--threads", type=int, default=os.cpu_count())
   p.add_argument("--no_donate", action="store_true", help="jit the train step without donation")
   p.add_argument("--xla_flag_sets", default="",
