@@ -393,7 +393,10 @@ def jax_contestants(net, num_aus, levels, conv_impl, batch_size, data, lr=0.01, 
   n_params = int(sum(np.prod(v.shape) for v in p0.values()))
   return {"train": train, "predict": infer, "params": params, "n_params": n_params,
           "model_state": model_state0, "module": module, "initial_loss": initial_loss,
-          "xla_flops_train_per_image": xla_flops, "predict_fn": predict_fn}
+          "xla_flops_train_per_image": xla_flops, "predict_fn": predict_fn,
+          # the jitted step and its arguments (the state as it is now: donated by each call)
+          "step": step, "step_args": lambda: (holder[0], batch, key), "txs": txs,
+          "labels": labels, "predict_jit": pred}
 
 
 # --------------------------------------------------------------------------- torch side
