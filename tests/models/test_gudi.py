@@ -44,6 +44,47 @@ def test_local_contrast_norm_removes_local_mean_and_scale():
   np.testing.assert_allclose(y, y2, atol=1e-3)
 
 
+@pytest.mark.parametrize("size,k", [((44, 44), 9), ((7, 12), 9), ((10, 6), 4)])
+def test_banded_blur_is_scipys_zero_padded_correlation(size, k):
+  from scipy import ndimage
+
+  from au_jax.models.layers import _blur, gaussian_kernel_1d
+  k1 = gaussian_kernel_1d(k, 2.0)
+  x = np.random.default_rng(k).standard_normal((3, *size, 1)).astype(np.float32)
+  # lax's 'SAME': (K - 1) // 2 zeros before, K // 2 after; scipy's origin puts
+  # the window's start at -(K - 1) // 2 for both odd and even K
+  origin = -1 if k % 2 == 0 else 0
+  ref = ndimage.correlate1d(x.astype(np.float64), k1.astype(np.float64), axis=1, mode="constant",
+                            origin=origin)
+  ref = ndimage.correlate1d(ref, k1.astype(np.float64), axis=2, mode="constant", origin=origin)
+  for impl in ("banded", "conv"):
+    np.testing.assert_allclose(np.asarray(_blur(jnp.asarray(x), k1, impl)), ref,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_lcn_banded_and_conv_blur_give_the_same_outputs_and_gradients():
+  x = jax.random.normal(jax.random.PRNGKey(3), (4, 44, 44, 64)) * 3.0 + 1.0
+  g = jax.random.normal(jax.random.PRNGKey(4), x.shape)
+  outs, grads = {}, {}
+  for impl in ("banded", "conv"):
+    f = lambda x, impl=impl: LocalContrastNorm(blur_impl=impl).apply({}, x)
+    y, vjp = jax.vjp(f, x)
+    outs[impl], grads[impl] = np.asarray(y), np.asarray(vjp(g)[0])
+  np.testing.assert_allclose(outs["banded"], outs["conv"], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(grads["banded"], grads["conv"], rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="blur_impl 'fft'"):
+    LocalContrastNorm(blur_impl="fft").apply({}, x[:1, :8, :8])
+
+
+def test_gudi_lcn_impl_is_a_config_choice_with_the_same_logits():
+  x = jax.random.normal(jax.random.PRNGKey(1), (3, 48, 48, 1))
+  nets = {impl: GudiCNN(num_outputs=2, features=(8, 8, 16), fc_units=16, lcn_impl=impl)
+          for impl in ("banded", "conv")}
+  v = nets["conv"].init(jax.random.PRNGKey(0), x, train=False)
+  np.testing.assert_allclose(nets["banded"].apply(v, x, train=False),
+                             nets["conv"].apply(v, x, train=False), rtol=1e-5, atol=1e-5)
+
+
 def _record(image_value=128, subject="s", sequence="q"):
   rng = np.random.default_rng(image_value)
   img = (rng.random((96, 96, 3)) * image_value).astype(np.uint8)

@@ -56,7 +56,9 @@ class GudiCNN(nn.Module):
   "im2col", a fusible max-pool gradient "mask"); same parameters, same numbers
   to float rounding, different speed (benchmarks/versus_torch.py). pool_impl
   defaults to "mask": nn.max_pool's outputs and gradients, a gradient XLA:CPU
-  fuses.
+  fuses. `lcn_impl` lowers the LCN's Gaussian blur (LocalContrastNorm's
+  `blur_impl`): "banded" (default; banded matrix products) or "conv" (the
+  earlier lax convolutions, slow on one channel on XLA:CPU); same numbers.
   """
   num_outputs: int
   features: tuple[int, ...] = (64, 64, 128)
@@ -66,6 +68,7 @@ class GudiCNN(nn.Module):
   lcn: bool = True
   conv_impl: str | tuple[str, ...] = "xla"
   pool_impl: str = "mask"
+  lcn_impl: str = "banded"
 
   @nn.compact
   def __call__(self, image: jax.Array, *, train: bool) -> jax.Array:
@@ -76,7 +79,7 @@ class GudiCNN(nn.Module):
       self.sow("intermediates", f"conv{i + 1}_out", x)
       if i == 0:
         if self.lcn:
-          x = LocalContrastNorm(name="lcn")(x)
+          x = LocalContrastNorm(blur_impl=self.lcn_impl, name="lcn")(x)
         # 3x3 stride 2 with 'SAME' padding: 44 -> 22 as in the paper.
         x = pool_layer(x, (3, 3), (2, 2), "SAME", self.pool_impl)
         self.sow("intermediates", "pool1_out", x)
