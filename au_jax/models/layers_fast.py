@@ -23,8 +23,8 @@ nn.max_pool): lax.reduce_window's max with a custom VJP. The gradient of the pla
 reduce-window that carries the arg-max as four s32 index arrays of the
 padded input plus a scatter; here it is a mask per window offset (the first
 maximum in row-major window order gets the gradient, as in XLA's
-select-and-scatter), summed back with strided pads: elementwise work that
-fuses.
+select-and-scatter), summed back per stride phase and interleaved by a
+reshape: elementwise work that fuses.
 
 Models take `conv_impl` (one name, or one per conv layer) and `pool_impl`
 (GudiCNN, CCNNBackbone / CCNN; config.model.conv_impl / pool_impl). Defaults:
@@ -155,6 +155,17 @@ def _max_pool_fwd(x, window, strides, padding):
 
 
 def _max_pool_bwd(window, strides, padding, res, g):
+  """The first maximum of each window (row-major) gets the window's gradient.
+
+  The winners are found per window offset (i, j) on the pooled grid; their
+  gradients are put back by phase: with stride (sh, sw), padded-input row
+  sh*a + r only receives offsets i = r (mod sh), at pooled row a - (i - r) / sh.
+  So each of the sh*sw phase planes (a, q) is a sum of the offsets' [B, Ho,
+  Wo, C] terms shifted by 0 or 1 pooled cell, and the planes are interleaved
+  by one reshape: dense, C-contiguous element-wise work. (The earlier form,
+  one interior-padded full-size term per offset, gave the same sums in the
+  same order; it was 1.4-4.5x slower, benchmarks/step_parts.py's pooling.)
+  """
   x, y = res
   (pt, pb), (pl, pr) = _pool_pads(x.shape, window, strides, padding)
   xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=-jnp.inf)
@@ -162,17 +173,29 @@ def _max_pool_bwd(window, strides, padding, res, g):
   ho, wo = y.shape[1:3]
   sh, sw = strides
   taken = jnp.zeros(y.shape, bool)
-  dxp = jnp.zeros(xp.shape, g.dtype)
   zero = jnp.zeros((), g.dtype)
+  terms = {}
   for i in range(window[0]):
     for j in range(window[1]):
       xs = jax.lax.slice(xp, (0, i, j, 0), (b, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1, c),
                          (1, sh, sw, 1))
       hit = (xs == y) & ~taken          # the first maximum of each window, row-major
       taken = taken | hit
-      dxp = dxp + jax.lax.pad(jnp.where(hit, g, zero), zero,
-                              ((0, 0, 0), (i, hp - i - (ho - 1) * sh - 1, sh - 1),
-                               (j, wp - j - (wo - 1) * sw - 1, sw - 1), (0, 0, 0)))
+      terms[i, j] = jnp.where(hit, g, zero)
+  rows_a, cols_q = -(-hp // sh), -(-wp // sw)     # phase-plane size
+  planes = []
+  for r in range(sh):
+    row = []
+    for t in range(sw):
+      acc = jnp.zeros((b, rows_a, cols_q, c), g.dtype)
+      for i in range(r, window[0], sh):           # row-major offset order, as before
+        for j in range(t, window[1], sw):
+          di, dj = (i - r) // sh, (j - t) // sw
+          acc = acc + jnp.pad(terms[i, j], ((0, 0), (di, rows_a - ho - di),
+                                            (dj, cols_q - wo - dj), (0, 0)))
+      row.append(acc)
+    planes.append(jnp.stack(row, 3))              # [B, A, Q, sw, C]
+  dxp = jnp.stack(planes, 2).reshape(b, rows_a * sh, cols_q * sw, c)[:, :hp, :wp]
   return (dxp[:, pt:pt + x.shape[1], pl:pl + x.shape[2], :],)
 
 

@@ -36,7 +36,9 @@ def test_conv2d_matches_lax_conv_and_its_gradients(impl, k, padding):
 
 @pytest.mark.parametrize("window,strides,padding,size", [((3, 3), (2, 2), "SAME", 9),
                                                          ((2, 2), (2, 2), "VALID", 9),
-                                                         ((3, 3), (1, 1), "SAME", 6)])
+                                                         ((3, 3), (1, 1), "SAME", 6),
+                                                         ((3, 3), (2, 2), "SAME", 10),
+                                                         ((3, 2), (2, 3), "VALID", 10)])
 def test_max_pool_gradient_matches_nn_max_pool_with_ties(window, strides, padding, size):
   rng = np.random.default_rng(0)
   x = rng.standard_normal((2, size, size, 3)).astype(np.float32)
