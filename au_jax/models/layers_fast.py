@@ -164,7 +164,7 @@ def _max_pool_bwd(window, strides, padding, res, g):
   Wo, C] terms shifted by 0 or 1 pooled cell, and the planes are interleaved
   by one reshape: dense, C-contiguous element-wise work. (The earlier form,
   one interior-padded full-size term per offset, gave the same sums in the
-  same order; it was 1.4-4.5x slower, benchmarks/step_parts.py's pooling.)
+  same order, and was slower: README, "Speed and memory".)
   """
   x, y = res
   (pt, pb), (pl, pr) = _pool_pads(x.shape, window, strides, padding)
