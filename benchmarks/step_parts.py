@@ -4,8 +4,8 @@ r"""Where a jitted step's time goes: every convolution and matrix product in it,
   GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python benchmarks/step_parts.py --nets=gudi
 
 For each network of benchmarks/versus_torch.py (gudi: the FERA 2015 CNN,
-batch 100; ccnn: the CCNN trunk, batch 64; the `xla:mask` layers, i.e. the
-package's defaults) this builds the engine's jitted train step (SGD with
+batch 100; ccnn: the CCNN trunk, batch 64; by default the `xla:mask` layers,
+i.e. the package's defaults; `--variant` as in versus_torch) this builds the engine's jitted train step (SGD with
 momentum, state donated) and the jitted prediction, then:
 
   * walks the step's jaxpr (`jax.make_jaxpr`, nested jaxprs included) and
@@ -135,7 +135,7 @@ def measure(net: str, args) -> dict:
   import versus_torch as vt
   bs = args.batch_size or (100 if net == "gudi" else 64)
   data = vt.make_data(net, 12, 6, bs)
-  c = vt.jax_contestants(net, 12, 6, "xla:mask", bs, data)
+  c = vt.jax_contestants(net, 12, 6, args.variant, bs, data)
   step = c["step"]
   holder = [c["step_args"]()]
 
@@ -153,7 +153,7 @@ def measure(net: str, args) -> dict:
   whole_pred = timed_ms(lambda: pred(p, ms, batch), args.calls, args.warmup)
   pred_eqns = heavy_equations(jax.make_jaxpr(pred)(p, ms, batch))
   update = time_update(c["txs"]["all"], state.params, args.calls, args.warmup)
-  out = {"batch_size": bs}
+  out = {"batch_size": bs, "variant": args.variant}
   for part, eqns, total, extra in (("train", step_eqns, whole, update["ms"]),
                                    ("predict", pred_eqns, whole_pred, 0.0)):
     ops = [time_equation(e, args.calls, args.warmup, i) for i, e in enumerate(eqns)]
@@ -180,6 +180,9 @@ def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--nets", default="gudi,ccnn", help="comma-separated: gudi, ccnn")
   p.add_argument("--batch_size", type=int, default=0, help="0 = the net's (gudi 100, ccnn 64)")
+  p.add_argument("--variant", default="xla:mask",
+                 help="the layers' lowering CONV:POOL (versus_torch.variant_kwargs; default: "
+                      "the package's)")
   p.add_argument("--calls", type=int, default=7)
   p.add_argument("--warmup", type=int, default=3)
   p.add_argument("--out", default="")
