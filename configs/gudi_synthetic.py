@@ -8,9 +8,11 @@ use). Network, preprocessing and post-processing as in the paper (see
 au_jax/models/gudi/model.py); SGD with momentum 0.9 and batch 100 as published. The
 paper gives no learning rate or number of epochs; we use 0.01 and 300 steps
 (about 8 epochs of the 3840 training frames). The paper's network is kept
-whole (its FC layer has 88.5M weights), so it trains at about 45 images/s on
-2 idle CPU cores (benchmarks/results/gudi_synthetic_cpu2.json): roughly 12
-minutes of training.
+whole (its FC layer has 88.5M weights): on 2 idle CPU cores it trains at about
+120 images/s end to end (input pipeline + step, with the huge pages launch.py
+asks for; benchmarks/results/gudi_synthetic_hugepages.json), roughly 4 minutes
+of training (45 images/s, 12 minutes, with XLA:CPU's YNNPACK convolutions and
+the earlier LCN: gudi_synthetic_cpu2.json).
 Paper (BP4D test, FERA 2015): mean occurrence F1 0.522, intensity ICC 0.613
 (fully automated sub-challenge). Ours on synthetic data: see README "Results".
 
