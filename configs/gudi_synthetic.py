@@ -41,9 +41,11 @@ def get_config(arg=None):
   # The paper's network and preprocessing are the defaults of GudiCNN and
   # GudiTransform (au_jax/models/gudi/model.py); named here is the FC width,
   # the knob the throughput runs vary (--config.model.fc_units=512), and the
-  # mirroring (train_copies: 1 = random mirror, 2 = image + mirrored copy).
+  # mirroring (train_copies: 1 = random mirror, 2 = image + mirrored copy), and
+  # how the LCN's Gaussian blur is lowered (lcn_impl: "banded" matrix products,
+  # or "conv", the one-channel convolutions it used before; same numbers).
   config.model = ml_collections.ConfigDict(dict(name="gudi_fera2015", fc_units=3072,
-                                                 train_copies=1))
+                                                 train_copies=1, lcn_impl="banded"))
   config.train = common.train_config(
       batch_size=100,
       optimizer=dict(name="sgd", learning_rate=0.01, momentum=0.9),

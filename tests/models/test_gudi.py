@@ -156,6 +156,18 @@ def test_unknown_intensity_au_is_named():
     get_spec("gudi_fera2015").build({"intensity_aus": (17,)}, info)
 
 
+@pytest.mark.parametrize("key,value,match", [
+    ("lcn_impl", "fft", r"config.model.lcn_impl 'fft'"),
+    ("pool_impl", "avg", r"config.model.pool_impl 'avg'"),
+    ("conv_impl", ("xla", "im2col"), r"config.model.conv_impl must be one of .* or 3 of them")])
+def test_unknown_layer_lowering_is_named_before_tracing(key, value, match):
+  from au_jax.errors import ConfigValueError
+  info = DataInfo(aus=(1, 6), intensity_coded=(False, True), occurrence_coded=(True, True),
+                  datasets=("x",), metadata=({},))
+  with pytest.raises(ConfigValueError, match=match):
+    get_spec("gudi_fera2015").build({key: value}, info)
+
+
 def test_both_copies_put_every_image_and_its_mirror_in_the_batch():
   """Sec. IV-A: "a horizontally mirrored copy of all training images"."""
   from au_jax.data import pipeline

@@ -43,8 +43,8 @@ from au_jax.data import transforms as T
 from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.face.align import align_face
 from au_jax.models import hparams
-from au_jax.models.layers import LocalContrastNorm
-from au_jax.models.layers_fast import conv_impls, conv_layer, pool_layer
+from au_jax.models.layers import BLUR_IMPLS, LocalContrastNorm
+from au_jax.models.layers_fast import POOL_IMPLS, conv_impls, conv_layer, pool_layer
 from au_jax.models.spec import Method, ModelSpec, SessionStats, masked_mean
 
 
@@ -182,6 +182,18 @@ class GudiOptions:
   intensity_aus: tuple[int, ...] | None = None
 
 
+def _check_lowerings(net_kw: dict) -> None:
+  """The layers' lowering choices, checked before anything is traced."""
+  if net_kw.get("lcn_impl", "banded") not in BLUR_IMPLS:
+    raise ConfigValueError(f"config.model.lcn_impl {net_kw['lcn_impl']!r}: one of {BLUR_IMPLS}")
+  if net_kw.get("pool_impl", "mask") not in POOL_IMPLS:
+    raise ConfigValueError(f"config.model.pool_impl {net_kw['pool_impl']!r}: one of {POOL_IMPLS}")
+  try:
+    conv_impls(net_kw.get("conv_impl", "xla"), len(net_kw.get("features", GudiCNN.features)))
+  except ValueError as e:
+    raise ConfigValueError(f"config.model.{e}") from None
+
+
 def build(model_cfg, data_info) -> Method:
   """Method from config.model: keys of `GudiCNN`, `GudiTransform` (`input_size`
   = its `size`) and `GudiOptions`; any other key fails naming it."""
@@ -189,6 +201,7 @@ def build(model_cfg, data_info) -> Method:
       model_cfg, "gudi_fera2015", GudiCNN, GudiTransform, GudiOptions,
       rename={"input_size": "size"}, derived=("num_outputs",))
   opts = GudiOptions(**opts_kw)
+  _check_lowerings(net_kw)
   aus = data_info.aus
   if opts.intensity_aus is None:  # default: every AU the data codes for intensity
     is_int = np.asarray(data_info.intensity_coded, bool)
