@@ -83,7 +83,7 @@ def _overlay(ax, image, heat, vmax=5.0):
 def plot_targets(images, maps, intensity, aus, path):
   """images [N, S, S, 3] in [0, 1]; maps [N, h, w, A]; one row per face."""
   n, a = len(images), len(aus)
-  fig, axes = plt.subplots(n, a, figsize=(1.8 * a, 1.9 * n), squeeze=False)
+  fig, axes = plt.subplots(n, a, figsize=(1.8 * a, 1.9 * n), squeeze=False, layout="constrained")
   for i in range(n):
     for k in range(a):
       _overlay(axes[i, k], images[i], maps[i, ..., k])
@@ -97,7 +97,8 @@ def plot_heatmaps(images, pred, target, intensity, pred_intensity, aus, path):
   """Per frame two rows: predicted maps (with the predicted intensity) and
   target maps (with the label); column 0 the input."""
   n, a = len(images), len(aus)
-  fig, axes = plt.subplots(2 * n, a + 1, figsize=(1.7 * (a + 1), 1.8 * 2 * n), squeeze=False)
+  fig, axes = plt.subplots(2 * n, a + 1, figsize=(1.7 * (a + 1), 1.8 * 2 * n), squeeze=False,
+                           layout="constrained")
   for i in range(n):
     for r, (maps, vals, name) in enumerate(((pred, pred_intensity, "pred"),
                                             (target, intensity, "target"))):
