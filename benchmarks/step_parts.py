@@ -4,13 +4,17 @@ r"""Where a jitted step's time goes: every convolution and matrix product in it,
   GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python benchmarks/step_parts.py --nets=gudi
 
 For each network of benchmarks/versus_torch.py (gudi: the FERA 2015 CNN,
-batch 100; ccnn: the CCNN trunk, batch 64; by default the `xla:mask` layers,
-i.e. the package's defaults; `--variant` as in versus_torch) this builds the engine's jitted train step (SGD with
-momentum, state donated) and the jitted prediction, then:
+batch 100; ccnn: the CCNN trunk, batch 64, by default with the `xla:mask`
+layers, i.e. the package's defaults, `--variant` as in versus_torch; dsin,
+hourglass: the configs' networks and batches, as versus_torch builds them)
+this builds the engine's jitted train step (SGD with momentum, state
+donated) and the jitted prediction, then:
 
   * walks the step's jaxpr (`jax.make_jaxpr`, nested jaxprs included) and
     lists every `conv_general_dilated` and `dot_general` equation: the
     forward products and the input and weight gradients that autodiff wrote;
+    one inside a `scan` (DSIN's SI iterations) counts `length` times
+    (`times_per_call`, `ms_per_call`);
   * jits each equation ALONE (`primitive.bind` with its own parameters, on
     random inputs of its shapes) and times it: median of --calls calls after
     --warmup untimed ones, milliseconds, and GFLOP/s (2 x multiply-adds);
@@ -44,24 +48,32 @@ import au_jax  # noqa: F401  (its XLA:CPU options, before JAX starts a backend)
 HEAVY = ("conv_general_dilated", "dot_general")
 
 
-def heavy_equations(closed_jaxpr) -> list:
-  """Every convolution and dot_general equation of a jaxpr, nested ones included
-  (a nested jaxpr is counted once: the networks measured here have no loops)."""
+def heavy_equations(closed_jaxpr, with_counts: bool = False) -> list:
+  """Every convolution and dot_general equation of a jaxpr, nested ones included.
+
+  with_counts: (equation, times it runs per call) pairs; an equation inside a
+  `scan` runs `length` times (nested scans multiply); inside a `while` loop
+  the count is unknown: None."""
   from jax.extend import core as jex_core
   found = []
 
-  def walk(jaxpr):
+  def walk(jaxpr, times):
     for eqn in jaxpr.eqns:
       if eqn.primitive.name in HEAVY:
-        found.append(eqn)
+        found.append((eqn, times))
+      inner = times
+      if eqn.primitive.name == "scan":
+        inner = None if times is None else times * eqn.params["length"]
+      elif eqn.primitive.name == "while":
+        inner = None
       for p in eqn.params.values():
         for sub in (p if isinstance(p, (tuple, list)) else (p,)):
           if isinstance(sub, jex_core.ClosedJaxpr):
-            walk(sub.jaxpr)
+            walk(sub.jaxpr, inner)
           elif isinstance(sub, jex_core.Jaxpr):
-            walk(sub)
-  walk(closed_jaxpr.jaxpr)
-  return found
+            walk(sub, inner)
+  walk(closed_jaxpr.jaxpr, 1)
+  return found if with_counts else [e for e, _ in found]
 
 
 def equation_flops(eqn) -> int:
@@ -133,9 +145,16 @@ def time_update(tx, state_params: dict, calls: int, warmup: int) -> dict:
 def measure(net: str, args) -> dict:
   import jax
   import versus_torch as vt
-  bs = args.batch_size or (100 if net == "gudi" else 64)
-  data = vt.make_data(net, 12, 6, bs)
-  c = vt.jax_contestants(net, 12, 6, args.variant, bs, data)
+  if net in vt.CONFIG_NETS:     # dsin, hourglass: the config's network, no variants
+    module, _, _, shape, bs0 = vt.config_net(net)
+    bs = args.batch_size or bs0
+    num_aus = module.num_aus if net == "dsin" else module.num_maps
+    data = vt.make_config_data(net, shape, num_aus, bs)
+    c = vt.jax_contestants(net, num_aus, 0, "", bs, data)
+  else:
+    bs = args.batch_size or (100 if net == "gudi" else 64)
+    data = vt.make_data(net, 12, 6, bs)
+    c = vt.jax_contestants(net, 12, 6, args.variant, bs, data)
   step = c["step"]
   holder = [c["step_args"]()]
 
@@ -146,23 +165,30 @@ def measure(net: str, args) -> dict:
     return m["loss"]
   whole = timed_ms(run_step, args.calls, args.warmup)
   state, batch, key = holder[0]
-  step_eqns = heavy_equations(jax.make_jaxpr(step)(state, batch, key))
+  step_eqns = heavy_equations(jax.make_jaxpr(step)(state, batch, key), with_counts=True)
   from au_jax.train.state import nest
   p, ms = nest(state.params), state.model_state
   pred = c["predict_jit"]
   whole_pred = timed_ms(lambda: pred(p, ms, batch), args.calls, args.warmup)
-  pred_eqns = heavy_equations(jax.make_jaxpr(pred)(p, ms, batch))
+  pred_eqns = heavy_equations(jax.make_jaxpr(pred)(p, ms, batch), with_counts=True)
   update = time_update(c["txs"]["all"], state.params, args.calls, args.warmup)
-  out = {"batch_size": bs, "variant": args.variant}
+  out = {"batch_size": bs, "variant": "the config's" if net in vt.CONFIG_NETS else args.variant}
   for part, eqns, total, extra in (("train", step_eqns, whole, update["ms"]),
                                    ("predict", pred_eqns, whole_pred, 0.0)):
-    ops = [time_equation(e, args.calls, args.warmup, i) for i, e in enumerate(eqns)]
-    products = sum(o["ms"] for o in ops)
-    flops = sum(o["flops"] for o in ops)
+    if any(n is None for _, n in eqns):
+      print(f"{net} {part}: products inside a while loop are counted once", file=sys.stderr)
+    ops = []
+    for i, (e, n) in enumerate(eqns):
+      o = time_equation(e, args.calls, args.warmup, i)
+      o["times_per_call"] = n       # > 1 inside a scan; None inside a while loop
+      o["ms_per_call"] = o["ms"] * (n or 1)
+      ops.append(o)
+    products = sum(o["ms_per_call"] for o in ops)
+    flops = sum(o["flops"] * (o["times_per_call"] or 1) for o in ops)
     out[part] = {"whole_ms": total["ms"], "whole_ms_each_call": total["ms_each_call"],
                  "products": ops, "products_ms": products,
-                 "conv_ms": sum(o["ms"] for o in ops if o["op"].startswith("conv")),
-                 "dot_ms": sum(o["ms"] for o in ops if o["op"].startswith("dot")),
+                 "conv_ms": sum(o["ms_per_call"] for o in ops if o["op"].startswith("conv")),
+                 "dot_ms": sum(o["ms_per_call"] for o in ops if o["op"].startswith("dot")),
                  "products_gflop": flops / 1e9,
                  "whole_gflop_per_s": flops / total["ms"] / 1e6,
                  "products_alone_gflop_per_s": flops / products / 1e6}
@@ -178,7 +204,8 @@ def measure(net: str, args) -> dict:
 
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--nets", default="gudi,ccnn", help="comma-separated: gudi, ccnn")
+  p.add_argument("--nets", default="gudi,ccnn",
+                 help="comma-separated: gudi, ccnn, dsin, hourglass (versus_torch's networks)")
   p.add_argument("--batch_size", type=int, default=0, help="0 = the net's (gudi 100, ccnn 64)")
   p.add_argument("--variant", default="xla:mask",
                  help="the layers' lowering CONV:POOL (versus_torch.variant_kwargs; default: "
@@ -188,8 +215,8 @@ def main():
   p.add_argument("--out", default="")
   args = p.parse_args()
   for net in args.nets.split(","):
-    if net not in ("gudi", "ccnn"):
-      sys.exit(f"step_parts: --nets: unknown network {net!r} (gudi, ccnn)")
+    if net not in ("gudi", "ccnn", "dsin", "hourglass"):
+      sys.exit(f"step_parts: --nets: unknown network {net!r} (gudi, ccnn, dsin, hourglass)")
   import jax
   import versus_torch as vt
 

@@ -52,3 +52,17 @@ def test_time_equation_runs_each_product_alone_and_reports_its_rate():
     assert r["flops"] == step_parts.equation_flops(eqn)
     assert len(r["ms_each_call"]) == 2 and r["ms"] > 0
     np.testing.assert_allclose(r["gflop_per_s"], r["flops"] / r["ms"] / 1e6)
+
+
+def test_products_inside_a_scan_count_its_length_and_inside_a_while_none():
+  w = jnp.ones((4, 4), jnp.float32)
+
+  def f(x):
+    def body(c, _):
+      return c @ w, jax.lax.scan(lambda d, _: (d @ w, None), c, None, length=3)[0]
+    x, _ = jax.lax.scan(body, x, None, length=5)
+    x = jax.lax.while_loop(lambda c: c[0, 0] < 0, lambda c: c @ w, x)
+    return x @ w
+  found = step_parts.heavy_equations(jax.make_jaxpr(f)(jnp.ones((2, 4))), with_counts=True)
+  assert sorted((n is None, n or 0) for _, n in found) == [(False, 1), (False, 5), (False, 15),
+                                                           (True, 0)]
