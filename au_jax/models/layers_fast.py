@@ -205,6 +205,18 @@ max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
 POOL_IMPLS = ("xla", "mask")
 
 
+def check_lowerings(conv_impl, num_convs: int, pool_impl: str) -> None:
+  """A model's conv_impl / pool_impl config values, checked at build time so a
+  bad one is named in one line (ConfigValueError) before anything is traced."""
+  from au_jax.errors import ConfigValueError
+  try:
+    conv_impls(conv_impl, num_convs)
+  except ValueError as e:
+    raise ConfigValueError(f"config.model.{e}") from None
+  if pool_impl not in POOL_IMPLS:
+    raise ConfigValueError(f"config.model.pool_impl {pool_impl!r}: one of {POOL_IMPLS}")
+
+
 def pool_layer(x, window, strides, padding, impl: str):
   """nn.max_pool for impl "xla", `max_pool` for "mask" (same values, fusible gradient)."""
   if impl not in POOL_IMPLS:

@@ -320,3 +320,12 @@ def test_lambda_selection_reads_validation_never_test():
   # with the test ICCs swapped into validation, the choice follows them
   swapped = {k: dict(r, validation=r["test"]) for k, r in reports.items()}
   assert tune.select_lambdas(swapped)["lambda"] == [1e-2, 1e-4, 1e-4]
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("pool_impl", "avg", r"config.model.pool_impl 'avg'"),
+    ("conv_impl", ("xla", "im2col"), r"config.model.conv_impl must be one of .* or 3 of them")])
+def test_unknown_layer_lowering_is_named_before_tracing(key, value, match):
+  from au_jax.errors import ConfigValueError
+  with pytest.raises(ConfigValueError, match=match):
+    _method("ccnn", **{key: value})

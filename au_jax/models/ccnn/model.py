@@ -69,7 +69,7 @@ from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.face.align import align_face
 from au_jax.models import copula, hparams, ordinal
 from au_jax.models.ccnn import loss as ccnn_loss
-from au_jax.models.layers_fast import conv_impls, conv_layer, pool_layer
+from au_jax.models.layers_fast import check_lowerings, conv_impls, conv_layer, pool_layer
 from au_jax.models.spec import Method, ModelSpec
 
 VARIANTS = ("cnn", "ocnn", "scnn", "ccnn")
@@ -295,6 +295,9 @@ def build(model_cfg, data_info) -> Method:
       rename={"input_size": "size"}, derived=("num_aus", "num_datasets"))
   opts = CCNNOptions(**opts_kw)
   num_aus = len(data_info.aus)
+  check_lowerings(net_kw.get("conv_impl", CCNN.conv_impl),
+                  len(net_kw.get("features", CCNN.features)),
+                  net_kw.get("pool_impl", CCNN.pool_impl))
   module = CCNN(num_aus=num_aus, num_datasets=max(len(data_info.datasets), 1), **net_kw)
   variant = module.variant
   if variant not in VARIANTS:

@@ -44,7 +44,7 @@ from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.face.align import align_face
 from au_jax.models import hparams
 from au_jax.models.layers import BLUR_IMPLS, LocalContrastNorm
-from au_jax.models.layers_fast import POOL_IMPLS, conv_impls, conv_layer, pool_layer
+from au_jax.models.layers_fast import check_lowerings, conv_impls, conv_layer, pool_layer
 from au_jax.models.spec import Method, ModelSpec, SessionStats, masked_mean
 
 
@@ -186,12 +186,9 @@ def _check_lowerings(net_kw: dict) -> None:
   """The layers' lowering choices, checked before anything is traced."""
   if net_kw.get("lcn_impl", "banded") not in BLUR_IMPLS:
     raise ConfigValueError(f"config.model.lcn_impl {net_kw['lcn_impl']!r}: one of {BLUR_IMPLS}")
-  if net_kw.get("pool_impl", "mask") not in POOL_IMPLS:
-    raise ConfigValueError(f"config.model.pool_impl {net_kw['pool_impl']!r}: one of {POOL_IMPLS}")
-  try:
-    conv_impls(net_kw.get("conv_impl", "xla"), len(net_kw.get("features", GudiCNN.features)))
-  except ValueError as e:
-    raise ConfigValueError(f"config.model.{e}") from None
+  check_lowerings(net_kw.get("conv_impl", GudiCNN.conv_impl),
+                  len(net_kw.get("features", GudiCNN.features)),
+                  net_kw.get("pool_impl", GudiCNN.pool_impl))
 
 
 def build(model_cfg, data_info) -> Method:
