@@ -38,9 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import au_jax  # noqa: F401  (its XLA:CPU options, before JAX starts a backend)
@@ -96,16 +94,13 @@ def describe(eqn) -> str:
 
 
 def timed_ms(fn, calls: int, warmup: int) -> dict:
-  """fn() returns something to block on; median and all timed calls in ms."""
+  """fn() returns something to block on; median and all timed calls in ms
+  (host_memory._timed, the timer of the huge-page benchmark)."""
   import jax
-  for _ in range(warmup):
-    jax.block_until_ready(fn())
-  ms = []
-  for _ in range(calls):
-    t = time.perf_counter()
-    jax.block_until_ready(fn())
-    ms.append((time.perf_counter() - t) * 1e3)
-  return {"ms": statistics.median(ms), "ms_each_call": [round(m, 3) for m in ms]}
+
+  from benchmarks.host_memory import _timed
+  m = _timed(lambda: jax.block_until_ready(fn()), calls, warmup)
+  return {"ms": m["ms"], "ms_each_call": m["all_ms"]}
 
 
 def time_equation(eqn, calls: int, warmup: int, seed: int) -> dict:
@@ -130,11 +125,10 @@ def time_update(tx, state_params: dict, calls: int, warmup: int) -> dict:
   holder = [params, tx.init(params)]
   grads = jax.tree.map(lambda p: jax.numpy.full_like(p, 1e-3), params)
 
-  @jax.jit
   def update(p, s, g):
     u, s = tx.update(g, s, p)
     return optax.apply_updates(p, u), s
-  update = jax.jit(update.__wrapped__, donate_argnums=(0, 1))
+  update = jax.jit(update, donate_argnums=(0, 1))
 
   def run():
     holder[0], holder[1] = update(holder[0], holder[1], grads)

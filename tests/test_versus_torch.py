@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.extend import core as jex_core
 
 from au_jax.models.dsin.model import DSIN
 from au_jax.models.heatmaps.network import HeatmapHourglass
+from benchmarks import step_parts
 from benchmarks import versus_torch as vt
 
 torch = pytest.importorskip("torch")
@@ -22,28 +22,6 @@ def _nets():
   hourglass = HeatmapHourglass(num_maps=2, features=8, depth=2)
   return [("dsin", dsin, (6, 8, 8, 3), lambda out: out["fusion_logits"]),
           ("hourglass", hourglass, (16, 16, 3), lambda out: out)]
-
-
-def _flops_in_jaxpr(jaxpr) -> int:
-  """2 x multiply-adds of every convolution and dot in a jaxpr (nested ones included)."""
-  total = 0
-  for eqn in jaxpr.eqns:
-    if eqn.primitive.name == "conv_general_dilated":
-      lhs, rhs = (v.aval.shape for v in eqn.invars)
-      dn = eqn.params["dimension_numbers"]
-      k_in = rhs[dn.rhs_spec[1]] * int(np.prod([rhs[d] for d in dn.rhs_spec[2:]]))
-      total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * k_in
-    elif eqn.primitive.name == "dot_general":
-      (contract, _), _ = eqn.params["dimension_numbers"]
-      lhs = eqn.invars[0].aval.shape
-      total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * int(np.prod([lhs[d] for d in contract]))
-    for p in eqn.params.values():
-      for sub in (p if isinstance(p, (tuple, list)) else (p,)):
-        if isinstance(sub, jex_core.ClosedJaxpr):
-          total += _flops_in_jaxpr(sub.jaxpr)
-        elif isinstance(sub, jex_core.Jaxpr):
-          total += _flops_in_jaxpr(sub)
-  return total
 
 
 @pytest.mark.parametrize("name", ["dsin", "hourglass"])
@@ -86,5 +64,5 @@ def test_analytic_flops_are_the_modules_convolutions_and_dots(name):
   x = jnp.zeros((1, *shape), jnp.float32)
   v = jax.eval_shape(lambda x: module.init({"params": jax.random.PRNGKey(0)}, x, train=False), x)
   jaxpr = jax.make_jaxpr(lambda v, x: module.apply(v, x, train=False))(v, x)
-  counted = _flops_in_jaxpr(jaxpr.jaxpr)
+  counted = sum(step_parts.equation_flops(e) for e in step_parts.heavy_equations(jaxpr))
   assert vt.net_flops(net, 0, module, shape[-2])["forward"] == counted
