@@ -1,12 +1,12 @@
 r"""Images/s and model FLOP utilisation (MFU) per method, float32 vs bfloat16 (issue 14, item 4).
 
   # a GPU / TPU (the real models at their configs' batch sizes and at 256):
-  python benchmarks/accelerator.py --large_batch=256 --steps=20 \
+  python -m benchmarks.accelerator --large_batch=256 --steps=20 \
       --out=benchmarks/results/accelerator_h200.json
   # FLOPs of an older run's JSON counted again here (its step times kept):
-  python benchmarks/accelerator.py --tiny_data --recount_from=OLD.json --out=NEW.json
+  python -m benchmarks.accelerator --tiny_data --recount_from=OLD.json --out=NEW.json
   # the CPU proof run (tiny models, 2 steps):
-  python benchmarks/accelerator.py --tiny --large_batch=16 --steps=2 \
+  python -m benchmarks.accelerator --tiny --large_batch=16 --steps=2 \
       --out=benchmarks/results/accelerator_cpu.json
 
 On whatever backend JAX finds, for each method's synthetic config
@@ -355,7 +355,7 @@ def main(argv=None) -> dict:
   result.update(backend=backend, device_kind=kind, device_count=jax.device_count(),
                 jax_version=jax.__version__, host=platform.node(), cpu_count=os.cpu_count(),
                 steps=args.steps, repeats=args.repeats, tiny=args.tiny,
-                tiny_data=args.tiny_data, flops_source=FLOPS_SOURCE, command="python benchmarks/accelerator.py "
+                tiny_data=args.tiny_data, flops_source=FLOPS_SOURCE, command="python -m benchmarks.accelerator "
                 + " ".join(sys.argv[1:] if argv is None else argv))
   result.setdefault("load_average_at_start", list(load0))
   result.setdefault("methods", {})

@@ -1,6 +1,6 @@
 r"""Cost of CCNN's pairwise part and of its decoding, against OCNN (same network).
 
-  AU_JAX_DATA_DIR=/tmp/audata python benchmarks/ccnn_throughput.py \
+  AU_JAX_DATA_DIR=/tmp/audata python -m benchmarks.ccnn_throughput \
       --out=benchmarks/results/ccnn_throughput.json
 
 1. benchmarks/throughput.py on configs/ccnn_synthetic.py with variant=ocnn and

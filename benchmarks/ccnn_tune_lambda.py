@@ -1,10 +1,10 @@
 r"""lambda of Eq. 11 per AU, tuned on validation, as the CCNN paper does: the grid and its JSON.
 
-  python benchmarks/ccnn_tune_lambda.py --config=configs/ccnn_disfa.py --config_arg=fold=1 \
+  python -m benchmarks.ccnn_tune_lambda --config=configs/ccnn_disfa.py --config_arg=fold=1 \
       --workroot=runs/ccnn_disfa_lambda                # -> benchmarks/results/ccnn_lambda_disfa.json
   python launch.py --config=configs/ccnn_disfa.py:fold=1,lambda_file=benchmarks/results/ccnn_lambda_disfa.json \
       --workdir=runs/ccnn_disfa_tuned
-  python benchmarks/ccnn_tune_lambda.py --config=configs/ccnn_synthetic.py --workroot=runs/lam_syn
+  python -m benchmarks.ccnn_tune_lambda --config=configs/ccnn_synthetic.py --workroot=runs/lam_syn
 
 The real-data configs (ccnn_disfa, ccnn_fera2015, ccnn_multi) now do all of
 this by default in one `launch.py` command (config arg `lam=tune`, see

@@ -1,8 +1,8 @@
 r"""The five methods on one protocol, one table (issue 12 item 10).
 
-  python benchmarks/compare_methods.py --workroot=runs/compare            # seeds 0,1,2
-  python benchmarks/compare_methods.py --summarise_only                   # print the table
-  python benchmarks/compare_methods.py --runlocal --workroot=/tmp/cmp \
+  python -m benchmarks.compare_methods --workroot=runs/compare            # seeds 0,1,2
+  python -m benchmarks.compare_methods --summarise_only                   # print the table
+  python -m benchmarks.compare_methods --runlocal --workroot=/tmp/cmp \
       --seeds=0,1                                                         # plumbing only
 
 Trains each method's synthetic config (the embedded defaults, unchanged:

@@ -1,8 +1,8 @@
 r"""DSIN's claims on the embedded default (issue 10, item 10): paired over seeds.
 
-  python benchmarks/dsin_evidence.py                      # seeds 0,1,2: 3 runs per seed
-  python benchmarks/dsin_evidence.py --summarise_only     # markdown from the JSON; runs nothing
-  python benchmarks/dsin_evidence.py --runlocal --steps=2 --seeds=0,1 \
+  python -m benchmarks.dsin_evidence                      # seeds 0,1,2: 3 runs per seed
+  python -m benchmarks.dsin_evidence --summarise_only     # markdown from the JSON; runs nothing
+  python -m benchmarks.dsin_evidence --runlocal --steps=2 --seeds=0,1 \
       --workroot=/tmp/dsin_ev_dry --out=/tmp/dsin_ev_dry.json   # a seconds-long dry run
 
 Runs configs/dsin_synthetic.py for each seed, one run after the other (never

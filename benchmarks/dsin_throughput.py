@@ -1,7 +1,7 @@
 r"""DSIN throughput (issue 10, item 11): DSIN against the FERA 2015 CNN, and the
 six-input nn.vmap patch network against six single-patch networks.
 
-  python benchmarks/dsin_throughput.py --out=benchmarks/results/dsin_throughput.json
+  python -m benchmarks.dsin_throughput --out=benchmarks/results/dsin_throughput.json
 
 Measures, at one batch size (default 64, the paper's):
   dsin, gudi_fera2015   jitted train step and jitted predict, images/s, on a

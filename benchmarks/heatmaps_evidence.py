@@ -1,10 +1,10 @@
 r"""AU heatmaps' claims on the embedded default (issue 12, item 9): paired over seeds.
 
-  python benchmarks/heatmaps_evidence.py                  # seeds 0,1,2: 3 trainings per seed
-  python benchmarks/heatmaps_evidence.py --summarise_only # markdown from the JSON; runs nothing
-  python benchmarks/heatmaps_evidence.py --train=heatmaps,heatmaps_single   # no new ResNet-18
+  python -m benchmarks.heatmaps_evidence                  # seeds 0,1,2: 3 trainings per seed
+  python -m benchmarks.heatmaps_evidence --summarise_only # markdown from the JSON; runs nothing
+  python -m benchmarks.heatmaps_evidence --train=heatmaps,heatmaps_single   # no new ResNet-18
       # runs (reported where already trained): on 2 CPU cores XLA trains it at ~2 s/step idle
-  python benchmarks/heatmaps_evidence.py --runlocal --steps=2 --seeds=0,1 \
+  python -m benchmarks.heatmaps_evidence --runlocal --steps=2 --seeds=0,1 \
       --workroot=/tmp/hm_ev_dry --out=/tmp/hm_ev_dry.json   # a dry run of the plumbing
 
 Trains configs/heatmaps_synthetic.py (synthetic `fera_like`, the paper's

@@ -1,6 +1,6 @@
 r"""Inference speed on a real-face 640x360 clip: frames/s per stage and end to end.
 
-  python benchmarks/inference_speed.py --workdir=runs/ccnn \
+  python -m benchmarks.inference_speed --workdir=runs/ccnn \
       --out=benchmarks/results/inference_speed.json
 
 The clip is `au_jax.inference.demo_media` (480 frames, 30 frames/s, MJPG):

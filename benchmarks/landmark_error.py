@@ -1,6 +1,6 @@
 r"""Landmark error of each face backend against known landmarks.
 
-  python benchmarks/landmark_error.py --out=benchmarks/results/landmark_error.json
+  python -m benchmarks.landmark_error --out=benchmarks/results/landmark_error.json
 
 Faces with known landmarks:
   fixture    the builders' fixture face (tests/fixtures/raw_trees.py: the

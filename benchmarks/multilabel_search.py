@@ -1,8 +1,8 @@
 r"""Random hyper-parameter search for the multi-label CNN (Ghosh et al., ACII 2015, Sec. V).
 
-  python benchmarks/multilabel_search.py --config=configs/multilabel_disfa.py:protocol=loso75:SN001 \
+  python -m benchmarks.multilabel_search --config=configs/multilabel_disfa.py:protocol=loso75:SN001 \
       --n=20 --seed=0 --workroot=runs/ml_search
-  python benchmarks/multilabel_search.py --config=configs/multilabel_synthetic.py \
+  python -m benchmarks.multilabel_search --config=configs/multilabel_synthetic.py \
       --n=8 --iterations=500,1500 --workroot=runs/ml_search_synthetic
 
 "We have resorted to a random search over the hyper-parameter space in place

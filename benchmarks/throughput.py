@@ -1,6 +1,6 @@
 r"""Training and inference throughput (images/s) and peak memory of a model.
 
-  python benchmarks/throughput.py --config=configs/gudi_synthetic.py \
+  python -m benchmarks.throughput --config=configs/gudi_synthetic.py \
       --batch_size=100 --steps=10 --out=benchmarks/results/gudi_cpu.json
 
 Measures, on the config's data and model:
