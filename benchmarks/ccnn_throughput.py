@@ -21,17 +21,17 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+common.ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, common.ROOT)
 import au_jax  # noqa: E402,F401  (its XLA:CPU options, before JAX starts a backend)
 
 
 def model_throughput(variant: str, steps: int, batch: int) -> dict:
   out = subprocess.run(
-      [sys.executable, os.path.join(ROOT, "benchmarks", "throughput.py"),
-       f"--config={ROOT}/configs/ccnn_synthetic.py:variant={variant},it=false",
+      [sys.executable, os.path.join(common.ROOT, "benchmarks", "throughput.py"),
+       f"--config={common.ROOT}/configs/ccnn_synthetic.py:variant={variant},it=false",
        f"--steps={steps}", f"--batch_size={batch}"],
-      capture_output=True, text=True, check=True, cwd=ROOT)
+      capture_output=True, text=True, check=True, cwd=common.ROOT)
   text = out.stdout
   return json.loads(text[text.index("{"):])
 

@@ -225,18 +225,23 @@ def load_config(spec: str):
 
 # --------------------------------------------------------------------------- JSON
 
-def write_json(path: str, obj) -> None:
-  """Writes `obj` as indented JSON atomically (a temporary file, then os.replace), so
-  a killed run leaves the previous file or the new one, never half of one."""
+def write_text(path: str, text: str) -> None:
+  """Writes `text` atomically (a temporary file, then os.replace), so a killed run
+  leaves the previous file or the new one, never half of one."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}"
   try:
     with open(tmp, "w") as f:
-      f.write(json.dumps(obj, indent=1) + "\n")
+      f.write(text)
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def write_json(path: str, obj) -> None:
+  """Writes `obj` as indented JSON, atomically (`write_text`)."""
+  write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 def read_json(path: str, default=None):

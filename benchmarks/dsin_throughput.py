@@ -257,7 +257,6 @@ def main(argv):
   text = json.dumps(result, indent=1)
   print(text)
   if _OUT.value:
-    from au_jax.io import atomic_write
     os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
     atomic_write(_OUT.value, text + "\n")
 

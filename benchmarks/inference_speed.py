@@ -37,9 +37,9 @@ import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
+common.ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if common.ROOT not in sys.path:
+  sys.path.insert(0, common.ROOT)
 
 from au_jax import predict  # noqa: E402
 from au_jax.face import detect  # noqa: E402

@@ -36,9 +36,9 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # noqa: E402
+from benchmarks import common
 
 # Sec. V, "Hyper-parameter Validation": name -> (low, high, kind)
 SPACE = {
@@ -106,7 +106,6 @@ def load_config(spec: str):
 def run(config_spec: str, n: int, seed: int, workroot: str,
         iterations: tuple[int, int] | None = None, data_dir: str | None = None) -> list[dict]:
   """Run (or reuse) the n trials; returns the ranked rows (also in search.{json,md})."""
-  from au_jax.io import atomic_write
   from au_jax.models.multilabel.model import MultiLabelTransform
   from au_jax.train import loop
   base = load_config(config_spec)
@@ -128,8 +127,7 @@ def run(config_spec: str, n: int, seed: int, workroot: str,
     done = os.path.join(wd, "report.json")
     if not os.path.exists(done):
       os.makedirs(wd, exist_ok=True)
-      atomic_write(trial, json.dumps({"config": config_spec, "seed": seed, "trial": i,
-                                      "draw": d}, indent=1))
+      common.write_json(trial, {"config": config_spec, "seed": seed, "trial": i, "draw": d})
       print(f"[search] trial {i}: {d} -> {wd}", flush=True)
       loop.train_and_evaluate(config, wd)
     report = json.load(open(done))
@@ -139,11 +137,11 @@ def run(config_spec: str, n: int, seed: int, workroot: str,
                      validation=report["validation"]["mean"].get(metric),
                      selected_step=sel.get("step")))
     ranked = rank(rows)
-    atomic_write(os.path.join(workroot, "search.json"), json.dumps(
+    common.write_json(os.path.join(workroot, "search.json"), json.loads(json.dumps(
         {"config": config_spec, "seed": seed, "n": n, "space": SPACE,
          "iterations": list(iterations or SPACE["iterations"][:2]), "ranked": ranked},
-        indent=1, default=float))
-    atomic_write(os.path.join(workroot, "search.md"), markdown(config_spec, seed, ranked))
+        default=float)))
+    common.write_text(os.path.join(workroot, "search.md"), markdown(config_spec, seed, ranked))
   return rank(rows)
 
 

@@ -117,12 +117,9 @@ def test_grid_runs_reuse_finished_runs_and_record_divergence(tmp_path, monkeypat
   assert len(calls) == 4
 
   # the CLI (benchmarks/ccnn_tune_lambda.py) over the same functions: same flags and JSON
-  import importlib.util
   import os
-  path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "ccnn_tune_lambda.py")
-  spec = importlib.util.spec_from_file_location("ccnn_tune_lambda", path)
-  cli = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(cli)
+
+  from benchmarks import ccnn_tune_lambda as cli
   out = tmp_path / "lam.json"
   synthetic = os.path.join(os.path.dirname(__file__), "..", "configs", "ccnn_synthetic.py")
   cli.main([f"--config={synthetic}", "--config_arg=runlocal", "--grid=0,1e-4",
