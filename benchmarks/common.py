@@ -11,7 +11,8 @@ without them). Nothing here imports JAX at module level.
               the verdict on a signed claim), `mean_interval` (mean and 95%
               t-interval of per-seed values, NaNs dropped), `seed_spread`, `by_seed`
   timer       `time_calls`: median seconds per step of several callables after warm-up
-              calls, interleaved or in blocks; `steps_of` adapts a one-call function
+              calls, interleaved or in blocks; `steps_of` adapts a one-call function;
+              `run_timed`: wall and CPU seconds of one call (a whole pass over a clip)
   engine      `engine(config)`: the method, mesh, the training pipeline's iterator, its
               first batch and the initial state, built as `au_jax.train.loop` builds them
   JSON        `write_json` (atomic: a temporary file, then os.replace), `read_json`
@@ -113,6 +114,14 @@ def steps_of(fn):
   return run
 
 
+def run_timed(fn):
+  """(fn(), wall seconds, process CPU seconds) of one call (the CPU seconds count
+  every thread of this process)."""
+  t, c = time.perf_counter(), time.process_time()
+  out = fn()
+  return out, time.perf_counter() - t, time.process_time() - c
+
+
 def time_calls(fns: dict, steps: int = 1, repeats: int = 3, warmup: int = 1,
                order: str = "interleaved") -> dict:
   """Median seconds per step of each `fns[name](steps)` (which must block on its own
@@ -133,10 +142,9 @@ def time_calls(fns: dict, steps: int = 1, repeats: int = 3, warmup: int = 1,
   cpu = {k: [] for k in names}
 
   def timed(k):
-    t, c = time.perf_counter(), time.process_time()
-    fns[k](steps)
-    wall[k].append((time.perf_counter() - t) / steps)
-    cpu[k].append((time.process_time() - c) / steps)
+    _, w, c = run_timed(lambda: fns[k](steps))
+    wall[k].append(w / steps)
+    cpu[k].append(c / steps)
 
   if order == "interleaved":
     for k in names:

@@ -229,7 +229,8 @@ def paired(runs, claim: str, a: str, b: str, metric: str, direction: int) -> dic
       diffs.append(mean_over(rs[a], metric, aus) - mean_over(rs[b], metric, aus))
   paper = PAPER[a][metric] - PAPER[b][metric]
   return {"claim": claim, "a": a, "b": b, "metric": metric, "direction": direction,
-          "aus": aus, "diffs": diffs, "paper": round(paper, 3), **common.t_interval(diffs, direction)}
+          "aus": aus, "diffs": diffs, "paper": round(paper, 3),
+          **common.t_interval(diffs, direction)}
 
 
 def claims(runs) -> list[dict]:
@@ -397,7 +398,7 @@ def main():
                   help="print the markdown of the runs already in --out; run nothing")
   ap.add_argument("--workroot", default=os.path.join(common.ROOT, "runs/compare_methods"),
                   help="shared with benchmarks/compare_methods.py: joint runs are reused")
-  ap.add_argument("--out", default=os.path.join(common.ROOT, "benchmarks/results/heatmaps_evidence.json"))
+  ap.add_argument("--out", default=os.path.join(common.RESULTS, "heatmaps_evidence.json"))
   args = ap.parse_args()
   if args.summarise_only:
     if not os.path.exists(args.out):

@@ -1,7 +1,7 @@
 r"""Multi-label CNN + QDA claims on the embedded default (issue 11, item 9): paired over seeds.
 
   python -m benchmarks.multilabel_evidence                      # seeds 0,1,2: 3 trainings per seed
-  python -m benchmarks.multilabel_evidence --summarise_only     # markdown from the JSON; runs nothing
+  python -m benchmarks.multilabel_evidence --summarise_only   # markdown from the JSON; runs nothing
   python -m benchmarks.multilabel_evidence --runlocal --steps=2 --seeds=0,1 \
       --workroot=/tmp/ml_ev_dry --out=/tmp/ml_ev_dry.json     # a dry run (minutes)
 

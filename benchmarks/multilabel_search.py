@@ -1,6 +1,7 @@
 r"""Random hyper-parameter search for the multi-label CNN (Ghosh et al., ACII 2015, Sec. V).
 
-  python -m benchmarks.multilabel_search --config=configs/multilabel_disfa.py:protocol=loso75:SN001 \
+  python -m benchmarks.multilabel_search \
+      --config=configs/multilabel_disfa.py:protocol=loso75:SN001 \
       --n=20 --seed=0 --workroot=runs/ml_search
   python -m benchmarks.multilabel_search --config=configs/multilabel_synthetic.py \
       --n=8 --iterations=500,1500 --workroot=runs/ml_search_synthetic

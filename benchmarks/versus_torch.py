@@ -2,7 +2,7 @@ r"""Side by side: au-jax's jitted steps against the SAME networks in PyTorch (is
 
   python -m benchmarks.versus_torch --out=benchmarks/results/versus_torch.json
   python -m benchmarks.versus_torch --nets=gudi --variants=xla:xla,im2col+xla+xla:mask
-  python -m benchmarks.versus_torch --xla_flag_sets='default=;ynn_conv=--xla_cpu_...'  # one child per set
+  python -m benchmarks.versus_torch --xla_flag_sets='default=;ynn_conv=--xla_cpu_...'  # a child each
 
 PyTorch is only used here, never by the package: without `import torch` the
 script says so and stops. One process measures, INTERLEAVED (each repeat runs
