@@ -176,6 +176,7 @@ def recount(src: str, out: str) -> dict:
   (the FLOP count does not depend on the backend).
   """
   import jax
+
   from au_jax.data import sharding
   from au_jax.train import steps as steps_lib
   with open(src) as f:
@@ -211,6 +212,7 @@ def recount(src: str, out: str) -> dict:
 def measure_method(name: str, args, peaks: dict, tpu: bool) -> dict:
   import jax
   import numpy as np
+
   from au_jax.data import sharding
   from au_jax.train import precision as precision_lib
   from au_jax.train import steps as steps_lib

@@ -30,7 +30,11 @@ import importlib.util
 import os
 
 from au_jax.models.ccnn.lambda_tuning import (  # (the package's, re-exported)
-    DEFAULT_GRID, grid_runs, run_dir, select_lambdas)
+  DEFAULT_GRID,
+  grid_runs,
+  run_dir,
+  select_lambdas,
+)
 from benchmarks import common
 
 __all__ = ["DEFAULT_GRID", "main", "run_dir", "select_lambdas"]

@@ -269,6 +269,7 @@ def command() -> str:
 def environment() -> dict:
   """Where a measurement ran (written into every result)."""
   import jax
+
   from au_jax import host_memory
   return dict(host=platform.node(), cpu_count=os.cpu_count(), backend=jax.default_backend(),
               jax_version=jax.__version__, xla_flags=os.environ.get("XLA_FLAGS", ""),

@@ -45,7 +45,6 @@ import os
 import sys
 import time
 
-
 import numpy as np
 
 from benchmarks import common

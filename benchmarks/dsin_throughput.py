@@ -190,7 +190,6 @@ def patch_networks(model_cfg, num_aus: int, bs: int, steps: int, rounds: int) ->
 
 def main(argv):
   del argv
-  import jax
   bs, n, r = _BATCH.value, _STEPS.value, _ROUNDS.value
   result = dict(what="DSIN throughput", batch_size=bs, steps=n, rounds=r,
                 **common.environment(), uptime_at_start=_uptime(),

@@ -76,7 +76,6 @@ import subprocess
 import sys
 import time
 
-
 import numpy as np
 
 from benchmarks import common

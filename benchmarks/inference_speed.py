@@ -35,14 +35,13 @@ import tempfile
 
 import numpy as np
 
-from benchmarks import common  # (before au_jax.predict starts JAX: the XLA options)
-
-from au_jax import predict  # noqa: I001
+from au_jax import predict
 from au_jax.face import detect
 from au_jax.face.align import align_face
 from au_jax.face.template import eye_centres
 from au_jax.face.tracking import FaceTracker
 from au_jax.inference import demo_media
+from benchmarks import common  # (the XLA options, before the first JAX computation)
 
 
 def _frames(path):

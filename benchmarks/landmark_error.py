@@ -26,10 +26,9 @@ import json
 import cv2
 import numpy as np
 
-from benchmarks import common
-
-from au_jax.face import detect  # noqa: I001
+from au_jax.face import detect
 from au_jax.face.template import eye_centres
+from benchmarks import common
 
 
 def errors(found: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

@@ -103,7 +103,6 @@ import os
 import sys
 import time
 
-
 import numpy as np
 
 from benchmarks import common

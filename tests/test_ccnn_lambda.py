@@ -89,6 +89,7 @@ def test_real_data_configs_tune_by_default_and_synthetic_does_not():
 def test_grid_runs_reuse_finished_runs_and_record_divergence(tmp_path, monkeypatch):
   """A fake engine: each call writes config.json + report.json (or diverges)."""
   import json
+
   from au_jax.train import loop
   from configs import ccnn_disfa
   config = ccnn_disfa.get_config("runlocal")
