@@ -1,12 +1,12 @@
 r"""Images/s and model FLOP utilisation (MFU) per method, float32 vs bfloat16 (issue 14, item 4).
 
   # a GPU / TPU (the real models at their configs' batch sizes and at 256):
-  python benchmarks/accelerator.py --large_batch=256 --steps=20 \
+  python -m benchmarks.accelerator --large_batch=256 --steps=20 \
       --out=benchmarks/results/accelerator_h200.json
   # FLOPs of an older run's JSON counted again here (its step times kept):
-  python benchmarks/accelerator.py --tiny_data --recount_from=OLD.json --out=NEW.json
+  python -m benchmarks.accelerator --tiny_data --recount_from=OLD.json --out=NEW.json
   # the CPU proof run (tiny models, 2 steps):
-  python benchmarks/accelerator.py --tiny --large_batch=16 --steps=2 \
+  python -m benchmarks.accelerator --tiny --large_batch=16 --steps=2 \
       --out=benchmarks/results/accelerator_cpu.json
 
 On whatever backend JAX finds, for each method's synthetic config
@@ -66,14 +66,9 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import sys
-import time
 import traceback
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import au_jax  # noqa: E402,F401  (its XLA:CPU options, before JAX starts a backend)
+from benchmarks import common
 
 METHODS = {"ccnn": "configs.ccnn_synthetic", "dsin": "configs.dsin_synthetic",
            "gudi": "configs.gudi_synthetic", "heatmaps": "configs.heatmaps_synthetic",
@@ -104,11 +99,7 @@ def device_peaks(kind: str) -> dict | None:
 
 def matmul_tflops(dtype: str, n: int = 2048, steps: int = 3, repeats: int = 3) -> float:
   """Measured n x n matmul rate in `dtype` (the machine's attainable peak on CPU)."""
-  import numpy as np
-  from benchmarks.versus_torch import interleaved, jax_matmul_fn
-  run = jax_matmul_fn(np.random.default_rng(0).standard_normal((n, n)), dtype)
-  med, _ = interleaved({"mm": run}, steps, repeats)
-  return 2 * n ** 3 / med["mm"] / 1e12
+  return common.matmul_rate(n, dtype, steps, repeats) / 1e12
 
 
 def peaks_for(args, backend: str, kind: str) -> tuple[dict, str]:
@@ -144,19 +135,6 @@ def _flops(jitted, *args) -> float | None:
   return float(cost["flops"]) if cost and "flops" in cost else None
 
 
-def _median_time(fn, steps: int, repeats: int) -> float:
-  import jax
-  jax.block_until_ready(fn())                  # warm-up (compilation)
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    for _ in range(steps):
-      out = fn()
-    jax.block_until_ready(out)
-    times.append((time.perf_counter() - t) / steps)
-  return statistics.median(times)
-
-
 def load_config(name: str, tiny: bool, tiny_data: bool):
   import importlib
   config = importlib.import_module(METHODS[name]).get_config("runlocal" if tiny else None)
@@ -167,18 +145,9 @@ def load_config(name: str, tiny: bool, tiny_data: bool):
   return config
 
 
-def first_batch(config, method, info_parts, batch_size: int):
-  """One real batch of the config's training pipeline."""
-  from au_jax.data import pipeline, samplers, sources
-  from au_jax.train import fitted
-  split = sources.load_split(config.data, "train", info_parts)
-  threads = int(config.data.get("num_threads", 2))
-  per_step = pipeline.records_per_step(batch_size, method.train_copies)
-  ds = pipeline.train_dataset(split.source, samplers.make_sampler("uniform", split.index,
-                                                                  per_step, 0),
-                              fitted.bind(method, split, threads), num_steps=1, seed=0,
-                              segment=0, copies=method.train_copies)
-  return next(pipeline.iterate(ds, num_threads=threads))
+def _median_time(fn, steps: int, repeats: int) -> float:
+  """Median seconds per call of `fn` over `repeats` timings of `steps` calls."""
+  return common.time_calls({"f": common.steps_of(fn)}, steps, repeats)["f"]["s"]
 
 
 def grow(batch: dict, size: int) -> dict:
@@ -191,13 +160,10 @@ def grow(batch: dict, size: int) -> dict:
 
 def prepare(name: str, tiny: bool, tiny_data: bool):
   """The method's config, model, mesh, first batch, initial state and optimisers."""
-  from au_jax.train.loop import initial_state, setup
   config = load_config(name, tiny, tiny_data)
   config.num_devices = 1
-  info_parts, method, mesh = setup(config)
-  batch0 = first_batch(config, method, info_parts, int(config.train.batch_size))
-  state0, txs, labels = initial_state(method, config.train, batch0)
-  return config, method, mesh, batch0, state0, txs, labels
+  e = common.engine(config)
+  return config, e.method, e.mesh, e.first, e.state, e.txs, e.labels
 
 
 def recount(src: str, out: str) -> dict:
@@ -210,8 +176,8 @@ def recount(src: str, out: str) -> dict:
   (the FLOP count does not depend on the backend).
   """
   import jax
+
   from au_jax.data import sharding
-  from au_jax.io import atomic_write
   from au_jax.train import steps as steps_lib
   with open(src) as f:
     result = json.load(f)
@@ -239,13 +205,14 @@ def recount(src: str, out: str) -> dict:
                             f"(backend {jax.default_backend()}, jax {jax.__version__}) by "
                             f"--recount_from={os.path.basename(src)}; step times as measured")
   if out:
-    atomic_write(out, json.dumps(result, indent=1) + "\n")
+    common.write_json(out, result)
   return result
 
 
 def measure_method(name: str, args, peaks: dict, tpu: bool) -> dict:
   import jax
   import numpy as np
+
   from au_jax.data import sharding
   from au_jax.train import precision as precision_lib
   from au_jax.train import steps as steps_lib
@@ -340,13 +307,9 @@ def main(argv=None) -> dict:
     raise SystemExit("accelerator.py: --steps and --repeats must be >= 1")
   os.environ.setdefault("AU_JAX_NO_PROGRESS", "1")
   import jax
-  from au_jax.io import atomic_write
   dev = jax.devices()[0]
   backend, kind = jax.default_backend(), getattr(dev, "device_kind", str(dev))
-  result = {}
-  if args.resume and args.out and os.path.exists(args.out):
-    with open(args.out) as f:
-      result = json.load(f)
+  result = common.read_json(args.out, {}) if args.resume else {}
   load0 = os.getloadavg()
   if "peak_tflop_per_s" not in result:
     peaks, source = peaks_for(args, backend, kind)
@@ -355,8 +318,9 @@ def main(argv=None) -> dict:
   result.update(backend=backend, device_kind=kind, device_count=jax.device_count(),
                 jax_version=jax.__version__, host=platform.node(), cpu_count=os.cpu_count(),
                 steps=args.steps, repeats=args.repeats, tiny=args.tiny,
-                tiny_data=args.tiny_data, flops_source=FLOPS_SOURCE, command="python benchmarks/accelerator.py "
-                + " ".join(sys.argv[1:] if argv is None else argv))
+                tiny_data=args.tiny_data, flops_source=FLOPS_SOURCE,
+                command=(common.command() if argv is None
+                         else "python -m benchmarks.accelerator " + " ".join(argv)))
   result.setdefault("load_average_at_start", list(load0))
   result.setdefault("methods", {})
   for m in methods:
@@ -369,11 +333,11 @@ def main(argv=None) -> dict:
       result["methods"][m] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
     result["load_average_at_end"] = list(os.getloadavg())
     if args.out:
-      os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-      atomic_write(args.out, json.dumps(result, indent=1) + "\n")
+      common.write_json(args.out, result)
   print(json.dumps(result, indent=1))
   return result
 
 
 if __name__ == "__main__":
+  common.host_tuning()
   main()

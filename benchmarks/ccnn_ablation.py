@@ -1,7 +1,7 @@
 r"""CCNN ablation on synthetic disfa_like: CNN / OCNN / SCNN / CCNN, with and without IT.
 
-  python benchmarks/ccnn_ablation.py                     # main job's budget: 600 steps, seeds 0-4
-  python benchmarks/ccnn_ablation.py --multi --equal_updates   # + Eq. 12, + IT at equal W updates
+  python -m benchmarks.ccnn_ablation                     # main job's budget: 600 steps, seeds 0-4
+  python -m benchmarks.ccnn_ablation --multi --equal_updates   # + Eq. 12, + IT at equal W updates
 
 Runs every variant of configs/ccnn_synthetic.py (`variant` x `it`) for each
 seed, one after the other (never two trainings at once), each in its own
@@ -30,12 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # noqa: E402
+from benchmarks import common
 
 VARIANTS = [(v, it) for it in (False, True) for v in ("cnn", "ocnn", "scnn", "ccnn")]
 STRONG_PAIRS = ((1, 2), (6, 12), (25, 26))
@@ -99,37 +98,9 @@ def summarise(runs):
           "per_au_sd": {a: {m: sd(arr[m][:, i]) for m in arr} for i, a in enumerate(aus)}}
     if "spearman_theta" in rs[0]:
       s = [r["spearman_theta"] for r in rs]
-      entry["spearman_theta"] = {**interval(s), "per_seed": s}
+      entry["spearman_theta"] = {**common.t_interval(s), "per_seed": s}
     out[name] = entry
   return out
-
-
-def seed_spread(values) -> dict:
-  """{"mean", "sd" (None for one value), "per_seed"} of per-seed values."""
-  v = [float(x) for x in values]
-  return {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None,
-          "per_seed": v}
-
-
-def interval(diffs, direction=+1) -> dict:
-  """Mean, sd, 95% t-interval over seeds and the verdict for a claim that the
-  difference is positive (direction +1) or negative (-1)."""
-  from scipy import stats
-  d = np.asarray(diffs, float)
-  n = len(d)
-  mean = float(d.mean()) if n else float("nan")
-  sd = float(d.std(ddof=1)) if n > 1 else float("nan")
-  half = float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
-  lo, hi = mean - half, mean + half
-  if n < 2 or not np.isfinite(half):
-    verdict = "not shown"
-  elif (lo > 0 and direction > 0) or (hi < 0 and direction < 0):
-    verdict = "holds"
-  elif (hi < 0 and direction > 0) or (lo > 0 and direction < 0):
-    verdict = "reversed"
-  else:
-    verdict = "not shown"
-  return {"mean": mean, "sd": sd, "ci95": [lo, hi], "n": n, "verdict": verdict}
 
 
 def paired_diff(runs, a: str, b: str, dec="map", aus=None, dataset_key=None) -> dict:
@@ -143,7 +114,7 @@ def paired_diff(runs, a: str, b: str, dec="map", aus=None, dataset_key=None) -> 
       keys = [k for k in ra if k in rb and (aus is None or k in aus)]
       diffs.append(float(np.mean([ra[k]["icc"] - rb[k]["icc"] for k in keys])))
   return {"a": a, "b": b, "decoding": dec, "aus": aus or "all", "diffs": diffs,
-          **interval(diffs)}
+          **common.t_interval(diffs)}
 
 
 def claims(runs) -> list:
@@ -230,8 +201,8 @@ def main():
   # is a run already recorded in --out (e.g. committed by an earlier session on
   # another machine), when it was measured at the same budget.
   done = {}
-  if os.path.exists(args.out):
-    prev = json.load(open(args.out))
+  prev = common.read_json(args.out, {})
+  if prev:
     if prev.get("steps") == args.steps:
       done = {(r["name"], r["seed"]): r for r in prev.get("runs", [])}
   runs, all_jobs = [], list(jobs)
@@ -250,15 +221,13 @@ def main():
     seen = {(x["name"], x["seed"]) for x in runs}
     kept = runs + [x for k, x in done.items() if k not in seen]
     summary = summarise(kept)
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     have = {(x["name"], x["seed"]) for x in kept}
     complete = [sd for sd in seeds
                 if all((run_name(*j[:2], *j[3:]), sd) in have for j in all_jobs if j[2] == sd)]
-    from au_jax.io import atomic_write
-    atomic_write(args.out, json.dumps(
+    common.write_json(args.out, (
         {"steps": args.steps, "seeds": seeds, "seeds_complete": complete,
          "dataset": "synthetic_au/disfa_like", "test": "disfa_like test subjects (protocol default)",
-         "runs": kept, "summary": summary, "claims": claims(kept)}, indent=1))
+         "runs": kept, "summary": summary, "claims": claims(kept)}))
   if not runs:
     print(f"no runs at {args.steps} steps in {args.out}: nothing to summarise")
     return

@@ -1,9 +1,10 @@
 r"""Cost of CCNN's pairwise part and of its decoding, against OCNN (same network).
 
-  AU_JAX_DATA_DIR=/tmp/audata python benchmarks/ccnn_throughput.py \
+  AU_JAX_DATA_DIR=/tmp/audata python -m benchmarks.ccnn_throughput \
       --out=benchmarks/results/ccnn_throughput.json
 
-1. benchmarks/throughput.py on configs/ccnn_synthetic.py with variant=ocnn and
+1. `python -m benchmarks.throughput` (a child process each) on configs/ccnn_synthetic.py
+   with variant=ocnn and
    variant=ccnn (it=false: the joint step that updates every parameter group;
    predict = forward + decoding, MAP by loopy BP + ICM over the 12 AUs plus
    sum-product marginals for the expected intensity / occurrence), one after
@@ -16,22 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import au_jax  # noqa: E402,F401  (its XLA:CPU options, before JAX starts a backend)
+from benchmarks import common
 
 
 def model_throughput(variant: str, steps: int, batch: int) -> dict:
   out = subprocess.run(
-      [sys.executable, os.path.join(ROOT, "benchmarks", "throughput.py"),
-       f"--config={ROOT}/configs/ccnn_synthetic.py:variant={variant},it=false",
+      [sys.executable, "-m", "benchmarks.throughput",
+       f"--config={common.ROOT}/configs/ccnn_synthetic.py:variant={variant},it=false",
        f"--steps={steps}", f"--batch_size={batch}"],
-      capture_output=True, text=True, check=True, cwd=ROOT)
+      capture_output=True, text=True, check=True, cwd=common.ROOT)
   text = out.stdout
   return json.loads(text[text.index("{"):])
 
@@ -56,13 +53,8 @@ def ccnn_problem(seed: int, batch: int, num_aus: int):
 
 
 def timed(fn, reps=5):
-  import jax
-  jax.block_until_ready(fn())
-  t = time.perf_counter()
-  for _ in range(reps):
-    out = fn()
-  jax.block_until_ready(out)
-  return (time.perf_counter() - t) / reps
+  """Seconds per call of `fn` (`reps` calls after one warm-up)."""
+  return common.time_calls({"f": common.steps_of(fn)}, reps, repeats=1)["f"]["s"]
 
 
 def decoders(batch: int) -> dict:
@@ -82,14 +74,13 @@ def decoders(batch: int) -> dict:
 
 
 def main():
-  ap = argparse.ArgumentParser()
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--steps", type=int, default=10)
   ap.add_argument("--batch_size", type=int, default=64)
   ap.add_argument("--out", default="benchmarks/results/ccnn_throughput.json")
   args = ap.parse_args()
-  import jax
-  result = {"what": __doc__.split("\n")[0], "backend": jax.default_backend(),
-            "cpu_count": os.cpu_count(), "batch_size": args.batch_size}
+  result = {"what": __doc__.split("\n")[0], **common.environment(),
+            "batch_size": args.batch_size}
   for v in ("ocnn", "ccnn"):
     r = model_throughput(v, args.steps, args.batch_size)
     result[v] = {k: r[k] for k in r if k.endswith("_per_s") or k in ("num_params", "peak_rss_mib")}
@@ -99,10 +90,9 @@ def main():
       k: o[k] / c[k] for k in ("train_step_images_per_s", "predict_images_per_s") if k in o}
   result["decoders_batch256"] = decoders(256)
   print(json.dumps(result, indent=1))
-  os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-  with open(args.out, "w") as f:
-    json.dump(result, f, indent=1)
+  common.write_json(args.out, result)
 
 
 if __name__ == "__main__":
+  common.host_tuning()
   main()

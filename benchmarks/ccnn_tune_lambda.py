@@ -1,10 +1,10 @@
 r"""lambda of Eq. 11 per AU, tuned on validation, as the CCNN paper does: the grid and its JSON.
 
-  python benchmarks/ccnn_tune_lambda.py --config=configs/ccnn_disfa.py --config_arg=fold=1 \
+  python -m benchmarks.ccnn_tune_lambda --config=configs/ccnn_disfa.py --config_arg=fold=1 \
       --workroot=runs/ccnn_disfa_lambda                # -> benchmarks/results/ccnn_lambda_disfa.json
   python launch.py --config=configs/ccnn_disfa.py:fold=1,lambda_file=benchmarks/results/ccnn_lambda_disfa.json \
       --workdir=runs/ccnn_disfa_tuned
-  python benchmarks/ccnn_tune_lambda.py --config=configs/ccnn_synthetic.py --workroot=runs/lam_syn
+  python -m benchmarks.ccnn_tune_lambda --config=configs/ccnn_synthetic.py --workroot=runs/lam_syn
 
 The real-data configs (ccnn_disfa, ccnn_fera2015, ccnn_multi) now do all of
 this by default in one `launch.py` command (config arg `lam=tune`, see
@@ -28,12 +28,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from au_jax.models.ccnn.lambda_tuning import (  # noqa: E402  (the package, re-exported)
-    DEFAULT_GRID, grid_runs, run_dir, select_lambdas, write_json)
+from au_jax.models.ccnn.lambda_tuning import (  # (the package's, re-exported)
+  DEFAULT_GRID,
+  grid_runs,
+  run_dir,
+  select_lambdas,
+)
+from benchmarks import common
 
 __all__ = ["DEFAULT_GRID", "main", "run_dir", "select_lambdas"]
 
@@ -58,8 +60,7 @@ def main(argv=None):
     p.error("--config_arg must not set lam or lambda_file (the script sets lam per run)")
   grid = sorted({float(x) for x in args.grid.split(",") if x.strip()})
   name = os.path.splitext(os.path.basename(args.config))[0].removeprefix("ccnn_")
-  out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                 f"ccnn_lambda_{name}.json")
+  out = args.out or os.path.join(common.RESULTS, f"ccnn_lambda_{name}.json")
 
   module = _load_config_module(args.config)
   reports = grid_runs(
@@ -69,7 +70,7 @@ def main(argv=None):
   result = {"config": args.config, "config_arg": args.config_arg, "grid": grid,
             "selection": "per AU, the best validation ICC(3,1) (Walecki et al. Sec. 3.3)",
             "workroot": os.path.abspath(args.workroot), **sel}
-  write_json(out, result)
+  common.write_json(out, result)
   for label, lam in zip(sel["validation"], sel["lambda"]):
     print(f"  {label}: lambda={lam:g} (validation ICC {sel['validation'][label][lam]:.3f})")
   arg = ",".join(x for x in (args.config_arg, f"lambda_file={out}") if x)

@@ -1,8 +1,8 @@
 r"""The five methods on one protocol, one table (issue 12 item 10).
 
-  python benchmarks/compare_methods.py --workroot=runs/compare            # seeds 0,1,2
-  python benchmarks/compare_methods.py --summarise_only                   # print the table
-  python benchmarks/compare_methods.py --runlocal --workroot=/tmp/cmp \
+  python -m benchmarks.compare_methods --workroot=runs/compare            # seeds 0,1,2
+  python -m benchmarks.compare_methods --summarise_only                   # print the table
+  python -m benchmarks.compare_methods --runlocal --workroot=/tmp/cmp \
       --seeds=0,1                                                         # plumbing only
 
 Trains each method's synthetic config (the embedded defaults, unchanged:
@@ -64,10 +64,11 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
 import numpy as np
+
+from benchmarks import common
+
+ROOT = common.ROOT
 
 # name -> (config file, config arg, dataset, what it predicts)
 METHODS = {
@@ -115,8 +116,7 @@ def one_run(workroot: str, method: str, seed: int, runlocal: bool) -> dict:
     wall = {"wall_s": round(time.time() - t, 1), "load_at_start": round(load, 2)}
     if resumed:   # the wall time is the last attempt's only
       wall["resumed"] = True
-    from au_jax.io import atomic_write
-    atomic_write(timing, json.dumps(wall))
+    common.write_json(timing, wall)
   elif not os.path.exists(timing):
     print(f"[compare] {wd}: finished before this script timed it (no wall time)", flush=True)
   report = json.load(open(report_path))
@@ -138,7 +138,7 @@ def slug(method: str) -> str:
 def throughput_command(method: str, runlocal: bool, steps: int, out: str) -> list[str]:
   path, arg, _, _ = METHODS[method]
   arg = ",".join(a for a in (arg, "runlocal" if runlocal else "") if a)
-  return [sys.executable, os.path.join(ROOT, "benchmarks", "throughput.py"),
+  return [sys.executable, "-m", "benchmarks.throughput",
           f"--config={path}" + (f":{arg}" if arg else ""), f"--steps={steps}",
           "--parts=train_step,predict", f"--out={out}"]
 
@@ -148,16 +148,15 @@ def measure_throughput(workroot: str, method: str, runlocal: bool, steps: int) -
   from <workroot>/throughput/<method>.json when there)."""
   out = os.path.join(os.path.abspath(workroot), "throughput", slug(method) + ".json")
   cmd = throughput_command(method, runlocal, steps, out)
-  config = cmd[2].split("=", 1)[1]
-  prev = json.load(open(out)) if os.path.exists(out) else {}
+  config = cmd[3].split("=", 1)[1]
+  prev = common.read_json(out, {})
   if (prev.get("config"), prev.get("steps")) != (config, steps):   # absent or another setting
     print("[compare] " + " ".join(cmd), flush=True)
     t = time.time()
     subprocess.run(cmd, cwd=ROOT, check=True)
-    from au_jax.io import atomic_write
-    r = json.load(open(out))
+    r = common.read_json(out)
     r["wall_s"] = round(time.time() - t, 1)
-    atomic_write(out, json.dumps(r, indent=1))
+    common.write_json(out, r)
   r = json.load(open(out))
   keep = ("config", "batch_size", "steps", "num_params", "train_step_images_per_s",
           "predict_images_per_s", "predict_cpu_s_per_batch", "train_segments", "fit_stages",
@@ -167,18 +166,6 @@ def measure_throughput(workroot: str, method: str, runlocal: bool, steps: int) -
 
 def metrics_of(method: str) -> tuple[str, ...]:
   return OCC_METRICS + (INT_METRICS if "intensity" in METHODS[method][3] else ())
-
-
-def interval(values) -> dict:
-  """Mean and 95% t-interval over seeds (NaN half-width below 2 seeds)."""
-  from scipy import stats
-  v = np.asarray([x for x in values if np.isfinite(x)], float)
-  n = len(v)
-  mean = float(v.mean()) if n else float("nan")
-  half = (float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n)) if n > 1
-          else float("nan"))
-  return {"mean": mean, "ci95": [mean - half, mean + half], "half": half, "n": n,
-          "per_seed": v.tolist()}
 
 
 def groups(runs) -> dict:
@@ -221,11 +208,11 @@ def _summarise(runs) -> dict:
       for m in metrics_of(method):
         per_seed = [np.mean([r["per_au"][a][m] for a in defined[m]]) if defined[m] else np.nan
                     for r in rs]
-        entry[m] = interval(per_seed)
+        entry[m] = common.mean_interval(per_seed)
         entry.setdefault("per_au", {})[m] = {
             a: float(np.nanmean([r["per_au"][a].get(m, np.nan) for r in rs])) for a in aus}
       walls = [r["wall_s"] for r in rs if "wall_s" in r]
-      entry["wall_s"] = interval(walls) if walls else None
+      entry["wall_s"] = common.mean_interval(walls) if walls else None
       entry["load_at_start"] = [r.get("load_at_start") for r in rs]
       rows[method] = entry
     out[dataset] = {"aus": aus, "aus_in_mean": defined, "methods": rows}
@@ -335,7 +322,6 @@ def main():
     print(markdown(summarise(prev["runs"]), prev["seeds"],      # recomputed from the runs
                    prev.get("throughput")))
     return
-  from au_jax.io import atomic_write
   # Runs recorded in --out by an earlier invocation (other methods or seeds)
   # stay in it; this invocation's (method, seed) pairs are re-read from their
   # workdirs.
@@ -354,15 +340,13 @@ def main():
     all_methods = dict.fromkeys([x["method"] for x in every] + methods)
     complete = [s for s in sorted({x["seed"] for x in every} | set(seeds))
                 if all((m, s) in done for m in all_methods)]
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    atomic_write(args.out, json.dumps(
+    common.write_json(args.out, (
         {"runlocal": args.runlocal, "seeds": sorted({r["seed"] for r in every}),
          "seeds_complete": complete,
          "methods": {m: {"config": METHODS[m][0], "arg": METHODS[m][1],
                          "dataset": METHODS[m][2], "predicts": METHODS[m][3]}
                      for m in dict.fromkeys(r["method"] for r in every)},
-         "runs": every, "summary": summarise(every), "throughput": throughput},
-        indent=1, allow_nan=True))
+         "runs": every, "summary": summarise(every), "throughput": throughput}))
   # Seed-major: an interrupted comparison has every method for its first seeds.
   for seed in seeds:
     for method in methods:

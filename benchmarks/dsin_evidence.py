@@ -1,8 +1,8 @@
 r"""DSIN's claims on the embedded default (issue 10, item 10): paired over seeds.
 
-  python benchmarks/dsin_evidence.py                      # seeds 0,1,2: 3 runs per seed
-  python benchmarks/dsin_evidence.py --summarise_only     # markdown from the JSON; runs nothing
-  python benchmarks/dsin_evidence.py --runlocal --steps=2 --seeds=0,1 \
+  python -m benchmarks.dsin_evidence                      # seeds 0,1,2: 3 runs per seed
+  python -m benchmarks.dsin_evidence --summarise_only     # markdown from the JSON; runs nothing
+  python -m benchmarks.dsin_evidence --runlocal --steps=2 --seeds=0,1 \
       --workroot=/tmp/dsin_ev_dry --out=/tmp/dsin_ev_dry.json   # a seconds-long dry run
 
 Runs configs/dsin_synthetic.py for each seed, one run after the other (never
@@ -35,7 +35,7 @@ F1 (x 100) over AUs, A - B per seed, with its 95% t-interval over seeds:
   threshold tuning raises F1           DSIN^tt - DSIN_10
 A claim "holds" when the interval excludes 0 in the paper's direction, is
 "reversed" when it excludes 0 the other way, and is "not shown" otherwise
-(benchmarks/ccnn_ablation.interval).
+(benchmarks.common.t_interval).
 """
 from __future__ import annotations
 
@@ -45,11 +45,9 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks.ccnn_ablation import interval, seed_spread  # noqa: E402
+from benchmarks import common
 
 # name -> configs/dsin_synthetic.py arg (seed and steps are added)
 VARIANTS = {"dsin": "", "dsin_ncf": "ncf=true", "dsin_ncb": "balance=false"}
@@ -121,9 +119,7 @@ def rare_aus(runs) -> list[int]:
 def paired(runs, claim: str, a, b, idx=None) -> dict:
   """Claim A > B: per seed, mean F1 over AUs (idx) of A minus B; `a`, `b` are
   (run name, row name) or callables run-dict-by-name -> value."""
-  by_seed: dict[int, dict] = {}
-  for r in runs:
-    by_seed.setdefault(r["seed"], {})[r["name"]] = r
+  by_seed = common.by_seed(runs)
 
   def value(spec, rs):
     if callable(spec):
@@ -138,7 +134,7 @@ def paired(runs, claim: str, a, b, idx=None) -> dict:
     if va is not None and vb is not None and np.isfinite(va) and np.isfinite(vb):
       diffs.append(va - vb)
   label = lambda s: getattr(s, "label", None) or f"{s[1]} [{s[0]}]"
-  return {"claim": claim, "a": label(a), "b": label(b), "diffs": diffs, **interval(diffs)}
+  return {"claim": claim, "a": label(a), "b": label(b), "diffs": diffs, **common.t_interval(diffs)}
 
 
 def _best_patch(rs):
@@ -199,7 +195,7 @@ def summary(runs) -> dict:
     rows = {}
     for row in rs[0]["f1"]:
       v = [_mean(r["f1"][row]) for r in rs if row in r["f1"]]
-      rows[row] = seed_spread(v)
+      rows[row] = common.seed_spread(v)
     out[name] = {"seeds": [r["seed"] for r in rs], "rows": rows,
                  "wall_s": [r["wall_s"] for r in rs]}
   return out
@@ -238,7 +234,6 @@ def main():
       sys.exit(f"{args.out} does not exist: nothing to summarise")
     print(markdown(json.load(open(args.out))))
     return
-  from au_jax.io import atomic_write
   seeds = [int(s) for s in args.seeds.split(",")]
   variants = dict(VARIANTS, **(RETRAIN_T if args.retrain_T else {}))
   jobs = [(name, a, s) for s in seeds for name, a in variants.items()]   # seed-major
@@ -255,7 +250,7 @@ def main():
                                                if all((n, sd) in have for n in variants)],
            "runs": runs, "summary": summary(runs), "claims": claims(runs)}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    atomic_write(args.out, json.dumps(doc, indent=1))
+    common.write_json(args.out, doc)
   print(markdown(doc))
 
 

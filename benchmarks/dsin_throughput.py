@@ -1,7 +1,7 @@
-r"""DSIN throughput (issue 10, item 11): DSIN against the FERA 2015 CNN, and the
+r"""DSIN throughput: DSIN against the FERA 2015 CNN, and the
 six-input nn.vmap patch network against six single-patch networks.
 
-  python benchmarks/dsin_throughput.py --out=benchmarks/results/dsin_throughput.json
+  python -m benchmarks.dsin_throughput --out=benchmarks/results/dsin_throughput.json
 
 Measures, at one batch size (default 64, the paper's):
   dsin, gudi_fera2015   jitted train step and jitted predict, images/s, on a
@@ -17,7 +17,7 @@ Measures, at one batch size (default 64, the paper's):
                         parameters), each jitted on its own and run one after
                         the other; forward+backward ("train": gradients of a
                         BCE on the sigmoid outputs, batch norm in training
-                        mode) and forward ("predict"). The issue's bound:
+                        mode) and forward ("predict"). The bound checked:
                         vmap time <= 1.3 x the six networks' summed time.
 Timings exclude compilation (one warm-up call), block on results, and take
 the median of `--rounds` rounds (the vmap and sequential variants
@@ -34,15 +34,11 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
-import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import au_jax  # noqa: E402,F401  (its XLA:CPU options, before JAX starts a backend)
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
+from benchmarks import common
 
 _DSIN = flags.DEFINE_string("dsin_config", "configs/dsin_synthetic.py", "DSIN config file.")
 _GUDI = flags.DEFINE_string("gudi_config", "configs/gudi_synthetic.py", "FERA 2015 CNN config.")
@@ -54,11 +50,7 @@ _PARTS = flags.DEFINE_list("parts", ["dsin", "gudi", "patch_networks"], "What to
 
 
 def _load(path: str):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("cfg", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config()
+  return common.load_config(path)
 
 
 def _uptime() -> str:
@@ -68,36 +60,13 @@ def _uptime() -> str:
     return f"load average {os.getloadavg()}"
 
 
-def _seconds(fn, steps: int) -> tuple[float, float]:
-  """(wall seconds, process CPU seconds) per call of `fn` (already compiled),
-  blocking on the result. CPU time counts every thread of this process: it
-  does not grow when other processes take the cores, so its ratios are the
-  load-robust ones (they also count XLA's threads spinning while they wait)."""
-  import jax
-  t, c = time.perf_counter(), time.process_time()
-  for _ in range(steps):
-    out = fn()
-  jax.block_until_ready(out)
-  return (time.perf_counter() - t) / steps, (time.process_time() - c) / steps
-
-
 def _median_rounds(fns: dict, steps: int, rounds: int, cpu: dict | None = None) -> dict:
   """{name: median wall seconds per call} with the variants interleaved per
   round; `cpu`, when given, receives {name: median CPU seconds per call}."""
-  import jax
-  import numpy as np
-  for fn in fns.values():
-    jax.block_until_ready(fn())      # compile / warm up
-  times = {k: [] for k in fns}
-  cpus = {k: [] for k in fns}
-  for _ in range(rounds):
-    for k, fn in fns.items():
-      wall, c = _seconds(fn, steps)
-      times[k].append(wall)
-      cpus[k].append(c)
+  t = common.time_calls({k: common.steps_of(f) for k, f in fns.items()}, steps, rounds)
   if cpu is not None:
-    cpu.update({k: float(np.median(v)) for k, v in cpus.items()})
-  return {k: float(np.median(v)) for k, v in times.items()}
+    cpu.update({k: v["cpu_s"] for k, v in t.items()})
+  return {k: v["s"] for k, v in t.items()}
 
 
 def method_throughput(config, bs: int, steps: int, rounds: int) -> dict:
@@ -105,21 +74,13 @@ def method_throughput(config, bs: int, steps: int, rounds: int) -> dict:
   import jax
   import numpy as np
 
-  from au_jax.data import pipeline, samplers, sharding, sources
-  from au_jax.train import fitted, schedule
+  from au_jax.data import sharding
+  from au_jax.train import schedule
   from au_jax.train import steps as steps_lib
-  from au_jax.train.loop import initial_state, setup
-  config.train.batch_size = bs
-  info_parts, method, mesh = setup(config)
-  split = sources.load_split(config.data, "train", info_parts)
-  transform = fitted.bind(method, split, int(config.data.get("num_threads", 2)))
-  sampler = samplers.make_sampler("uniform", split.index,
-                                  pipeline.records_per_step(bs, method.train_copies), 0)
-  ds = pipeline.train_dataset(split.source, sampler, transform, num_steps=1, seed=0, segment=0)
-  first = next(pipeline.iterate(ds, num_threads=2))
-  state, txs, labels = initial_state(method, config.train, first)
-  state = sharding.replicate(state, mesh)
-  batch = sharding.shard_batch(first, mesh)
+  e = common.engine(config, bs)
+  method, mesh, txs, labels = e.method, e.mesh, e.txs, e.labels
+  state = sharding.replicate(e.state, mesh)
+  batch = sharding.shard_batch(e.first, mesh)
   grad_segs = [s for s in schedule.build_schedule(config.train, method.groups,
                                                   tuple(method.heads)) if s.fit is None]
   seg = grad_segs[-1] if method.name == "dsin" else grad_segs[0]
@@ -229,11 +190,9 @@ def patch_networks(model_cfg, num_aus: int, bs: int, steps: int, rounds: int) ->
 
 def main(argv):
   del argv
-  import jax
   bs, n, r = _BATCH.value, _STEPS.value, _ROUNDS.value
-  result = dict(what="DSIN throughput (issue 10 item 11)", batch_size=bs, steps=n, rounds=r,
-                backend=jax.default_backend(), cpu_count=os.cpu_count(), host=platform.node(),
-                jax_version=jax.__version__, uptime_at_start=_uptime(),
+  result = dict(what="DSIN throughput", batch_size=bs, steps=n, rounds=r,
+                **common.environment(), uptime_at_start=_uptime(),
                 load_note=("other processes on the machine compete for the cores: see "
                            "uptime_at_start / uptime_at_end; every images/s figure is a lower "
                            "bound of the idle machine's"))
@@ -254,13 +213,11 @@ def main(argv):
     num_aus = len(sources.load_data_info(dsin_cfg.data)[0].aus)
     result["patch_networks"] = patch_networks(dsin_cfg.model, num_aus, bs, n, r)
   result["uptime_at_end"] = _uptime()
-  text = json.dumps(result, indent=1)
-  print(text)
+  print(json.dumps(result, indent=1))
   if _OUT.value:
-    from au_jax.io import atomic_write
-    os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
-    atomic_write(_OUT.value, text + "\n")
+    common.write_json(_OUT.value, result)
 
 
 if __name__ == "__main__":
+  common.host_tuning()
   app.run(main)

@@ -1,10 +1,10 @@
 r"""AU heatmaps' claims on the embedded default (issue 12, item 9): paired over seeds.
 
-  python benchmarks/heatmaps_evidence.py                  # seeds 0,1,2: 3 trainings per seed
-  python benchmarks/heatmaps_evidence.py --summarise_only # markdown from the JSON; runs nothing
-  python benchmarks/heatmaps_evidence.py --train=heatmaps,heatmaps_single   # no new ResNet-18
+  python -m benchmarks.heatmaps_evidence                  # seeds 0,1,2: 3 trainings per seed
+  python -m benchmarks.heatmaps_evidence --summarise_only # markdown from the JSON; runs nothing
+  python -m benchmarks.heatmaps_evidence --train=heatmaps,heatmaps_single   # no new ResNet-18
       # runs (reported where already trained): on 2 CPU cores XLA trains it at ~2 s/step idle
-  python benchmarks/heatmaps_evidence.py --runlocal --steps=2 --seeds=0,1 \
+  python -m benchmarks.heatmaps_evidence --runlocal --steps=2 --seeds=0,1 \
       --workroot=/tmp/hm_ev_dry --out=/tmp/hm_ev_dry.json   # a dry run of the plumbing
 
 Trains configs/heatmaps_synthetic.py (synthetic `fera_like`, the paper's
@@ -41,7 +41,7 @@ of a full one.
 Claims (the paper's direction), each a paired difference of test metrics
 averaged over the 5 AUs (those with a finite value in every run compared),
 A - B per seed, with its 95% t-interval over seeds
-(benchmarks/ccnn_ablation.interval): "holds" when the interval excludes 0 in
+(benchmarks.common.t_interval): "holds" when the interval excludes 0 in
 the paper's direction, "reversed" when it excludes 0 the other way, "not
 shown" otherwise:
   heatmaps beat ResNet-18       ICC: heatmaps - resnet18 > 0 (paper +0.04);
@@ -76,12 +76,9 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks.ccnn_ablation import interval  # noqa: E402
+from benchmarks import common
 
 CONFIG = "configs/heatmaps_synthetic.py"
 # name -> the config's arg (seed via --config.seed; steps / runlocal added)
@@ -109,7 +106,7 @@ def workdir_name(name: str, seed: int, steps: int) -> str:
 
 def command(variant_arg: str, seed: int, workdir: str, steps: int, runlocal: bool) -> list[str]:
   arg = config_arg(variant_arg, steps, runlocal)
-  return [sys.executable, os.path.join(ROOT, "launch.py"),
+  return [sys.executable, os.path.join(common.ROOT, "launch.py"),
           f"--config={CONFIG}" + (f":{arg}" if arg else ""), f"--workdir={workdir}",
           f"--config.seed={seed}"]
 
@@ -136,18 +133,17 @@ def check_workdir(wd: str, expected: dict) -> None:
 
 
 def _timed_subprocess(cmd: list[str], wall_path: str, resumed: bool) -> None:
-  from au_jax.io import atomic_write
   load = os.getloadavg()[0]
   t = time.time()
   print("[heatmaps_evidence] " + " ".join(cmd), flush=True)
-  rc = subprocess.run(cmd, cwd=ROOT).returncode
+  rc = subprocess.run(cmd, cwd=common.ROOT).returncode
   if rc:
     sys.exit(f"heatmaps_evidence: exit status {rc} from {' '.join(cmd[1:])} (its message is "
              "above); the same heatmaps_evidence command resumes")
   wall = {"wall_s": round(time.time() - t, 1), "load_at_start": round(load, 2)}
   if resumed:   # the wall time is the last attempt's only
     wall["resumed"] = True
-  atomic_write(wall_path, json.dumps(wall))
+  common.write_json(wall_path, wall)
 
 
 def one_run(workroot: str, name: str, seed: int, steps: int, runlocal: bool) -> dict:
@@ -204,15 +200,8 @@ def _nanmean(values) -> float:
 
 def spread(values) -> dict:
   """Mean and 95% t-interval over seeds of a quantity (not a claim: no verdict)."""
-  out = interval(values)
+  out = common.t_interval(values)
   del out["verdict"]
-  return out
-
-
-def _by_seed(runs) -> dict[int, dict[str, dict]]:
-  out: dict[int, dict] = {}
-  for r in runs:
-    out.setdefault(r["seed"], {})[r["name"]] = r
   return out
 
 
@@ -234,12 +223,13 @@ def paired(runs, claim: str, a: str, b: str, metric: str, direction: int) -> dic
   """Claim: metric(a) - metric(b) has sign `direction`, paired by seed."""
   aus = defined_aus(runs, (a, b), metric)
   diffs = []
-  for seed, rs in sorted(_by_seed(runs).items()):
+  for seed, rs in sorted(common.by_seed(runs).items()):
     if a in rs and b in rs:
       diffs.append(mean_over(rs[a], metric, aus) - mean_over(rs[b], metric, aus))
   paper = PAPER[a][metric] - PAPER[b][metric]
   return {"claim": claim, "a": a, "b": b, "metric": metric, "direction": direction,
-          "aus": aus, "diffs": diffs, "paper": round(paper, 3), **interval(diffs, direction)}
+          "aus": aus, "diffs": diffs, "paper": round(paper, 3),
+          **common.t_interval(diffs, direction)}
 
 
 def claims(runs) -> list[dict]:
@@ -265,7 +255,7 @@ def robustness_summary(runs) -> dict | None:
   mse = np.array([r["robustness"]["mse"] for r in curves], float)
   rows = []
   for k, s in enumerate(sigmas):
-    drop = interval(icc[:, k] - icc[:, 0], -1)   # "holds" here = a significant drop
+    drop = common.t_interval(icc[:, k] - icc[:, 0], -1)   # "holds" here = a significant drop
     rows.append({"sigma": s, "icc": spread(icc[:, k]), "mse": spread(mse[:, k]),
                  "icc_minus_sigma0": drop,
                  "significant_drop": k > 0 and drop["verdict"] == "holds",
@@ -405,9 +395,9 @@ def main():
                        "heatmaps_single when the ResNet-18 is too slow for the machine)")
   ap.add_argument("--summarise_only", action="store_true",
                   help="print the markdown of the runs already in --out; run nothing")
-  ap.add_argument("--workroot", default=os.path.join(ROOT, "runs/compare_methods"),
+  ap.add_argument("--workroot", default=os.path.join(common.ROOT, "runs/compare_methods"),
                   help="shared with benchmarks/compare_methods.py: joint runs are reused")
-  ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks/results/heatmaps_evidence.json"))
+  ap.add_argument("--out", default=os.path.join(common.RESULTS, "heatmaps_evidence.json"))
   args = ap.parse_args()
   if args.summarise_only:
     if not os.path.exists(args.out):
@@ -425,7 +415,6 @@ def main():
   train = [v for v in args.train.split(",") if v]
   if not train or set(train) - set(VARIANTS):
     sys.exit(f"--train={args.train}: a comma-separated subset of {list(VARIANTS)}")
-  from au_jax.io import atomic_write
   runs = []
   for seed in seeds:                      # seed-major: an interrupted run has whole seeds
     for name in VARIANTS:
@@ -441,8 +430,7 @@ def main():
       print(f"[heatmaps_evidence] {name} seed {seed}: test ICC {_nanmean(r['icc']):.3f} "
             f"MSE {_nanmean(r['mse']):.3f} ({time.time() - t:.0f} s)", flush=True)
       doc = document(runs, seeds, args.steps, args.runlocal)
-      os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-      atomic_write(args.out, json.dumps(doc, indent=1))
+      common.write_json(args.out, doc)
   print(markdown(document(runs, seeds, args.steps, args.runlocal)))
 
 

@@ -1,6 +1,6 @@
 r"""Inference speed on a real-face 640x360 clip: frames/s per stage and end to end.
 
-  python benchmarks/inference_speed.py --workdir=runs/ccnn \
+  python -m benchmarks.inference_speed --workdir=runs/ccnn \
       --out=benchmarks/results/inference_speed.json
 
 The clip is `au_jax.inference.demo_media` (480 frames, 30 frames/s, MJPG):
@@ -31,22 +31,17 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
-import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
-
-from au_jax import predict  # noqa: E402
-from au_jax.face import detect  # noqa: E402
-from au_jax.face.align import align_face  # noqa: E402
-from au_jax.face.template import eye_centres  # noqa: E402
-from au_jax.face.tracking import FaceTracker  # noqa: E402
-from au_jax.inference import demo_media  # noqa: E402
+from au_jax import predict
+from au_jax.face import detect
+from au_jax.face.align import align_face
+from au_jax.face.template import eye_centres
+from au_jax.face.tracking import FaceTracker
+from au_jax.inference import demo_media
+from benchmarks import common  # (the XLA options, before the first JAX computation)
 
 
 def _frames(path):
@@ -59,10 +54,9 @@ _CPU: list[float] = []
 
 def _timed(fn):
   """(fn(), wall seconds); the CPU seconds of the process (all threads) go to _CPU."""
-  t, c = time.perf_counter(), time.process_time()
-  out = fn()
-  _CPU.append(time.process_time() - c)
-  return out, time.perf_counter() - t
+  out, wall, cpu = common.run_timed(fn)
+  _CPU.append(cpu)
+  return out, wall
 
 
 def _cpu_ms(frames: int) -> float:
@@ -140,11 +134,7 @@ def agreement(p, tracked, reference) -> dict:
 
 def load() -> dict:
   one, five, _ = os.getloadavg()
-  other = None
-  if os.path.exists("/work/abl.pid"):
-    pid = open("/work/abl.pid").read().strip()
-    other = os.path.exists(f"/proc/{pid}")
-  return dict(loadavg_1min=one, loadavg_5min=five, background_benchmark_running=other)
+  return dict(loadavg_1min=one, loadavg_5min=five)
 
 
 def main(argv=None):
@@ -197,8 +187,7 @@ def main(argv=None):
       frames_per_s=min(1000 * cpus / e2e, 1000 / slowest),
       rule=f"min({cpus} cores / end-to-end CPU ms per frame, 1 / slowest stage's CPU ms per "
            f"frame): an upper bound for a perfectly overlapped pipeline, not a measurement")
-  under_load = bool(max(before["loadavg_1min"], after["loadavg_1min"]) > 0.5 * os.cpu_count()
-                    or before["background_benchmark_running"])
+  under_load = bool(max(before["loadavg_1min"], after["loadavg_1min"]) > 0.5 * os.cpu_count())
   result = dict(
       clip=dict(source="au_jax.inference.demo_media (scikit-image astronaut, matplotlib "
                        "grace_hopper; skimage chelsea/coffee without a face)",
@@ -209,13 +198,11 @@ def main(argv=None):
       stages=stages, idle_estimate=idle_estimate,
       agreement_with_per_frame_detection=agreement(p, tracked, reference),
       machine=dict(cpus=os.cpu_count(), platform=platform.platform(),
-                   python=platform.python_version()),
+                   python=platform.python_version()), environment=common.environment(),
       load_before=before, load_after=after, under_load=under_load,
       note=("measured while other jobs ran: frames/s are lower bounds of an idle machine"
             if under_load else "idle machine"))
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w") as f:
-    json.dump(result, f, indent=1)
+  common.write_json(args.out, result)
   print(json.dumps(dict(stages={k: round(v["frames_per_s"], 1) for k, v in stages.items()},
                         cpu_ms_per_frame={k: round(v["cpu_ms_per_frame"], 2)
                                           for k, v in stages.items()},

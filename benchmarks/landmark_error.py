@@ -1,6 +1,6 @@
 r"""Landmark error of each face backend against known landmarks.
 
-  python benchmarks/landmark_error.py --out=benchmarks/results/landmark_error.json
+  python -m benchmarks.landmark_error --out=benchmarks/results/landmark_error.json
 
 Faces with known landmarks:
   fixture    the builders' fixture face (tests/fixtures/raw_trees.py: the
@@ -22,18 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 
 import cv2
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
-
-from au_jax.face import detect  # noqa: E402
-from au_jax.face.template import eye_centres  # noqa: E402
+from au_jax.face import detect
+from au_jax.face.template import eye_centres
+from benchmarks import common
 
 
 def errors(found: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -103,9 +98,7 @@ def main(argv=None):
       real[name] = (dict(zip(("nme", "eye_error"), errors(got, ref)))
                     if ref is not None and got is not None else None)
     result["real_haar_vs_dlib"] = real
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w") as f:
-    json.dump(result, f, indent=1)
+  common.write_json(args.out, result)
   print(json.dumps(result, indent=1))
 
 

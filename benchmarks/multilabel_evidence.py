@@ -1,8 +1,8 @@
 r"""Multi-label CNN + QDA claims on the embedded default (issue 11, item 9): paired over seeds.
 
-  python benchmarks/multilabel_evidence.py                      # seeds 0,1,2: 3 trainings per seed
-  python benchmarks/multilabel_evidence.py --summarise_only     # markdown from the JSON; runs nothing
-  python benchmarks/multilabel_evidence.py --runlocal --steps=2 --seeds=0,1 \
+  python -m benchmarks.multilabel_evidence                      # seeds 0,1,2: 3 trainings per seed
+  python -m benchmarks.multilabel_evidence --summarise_only   # markdown from the JSON; runs nothing
+  python -m benchmarks.multilabel_evidence --runlocal --steps=2 --seeds=0,1 \
       --workroot=/tmp/ml_ev_dry --out=/tmp/ml_ev_dry.json     # a dry run (minutes)
 
 Paper: Ghosh et al., ACII 2015 (../shared/papers/multilabel_cnn_ghosh_acii2015.txt).
@@ -51,7 +51,7 @@ every AU's label column, and every paired comparison checks that both sides
 saw the same labels (`same_frames`).
 
 Claims, each a paired difference per seed with its 95% t-interval over seeds
-(benchmarks.ccnn_ablation.interval; "holds" when it excludes 0 in the stated
+(benchmarks.common.t_interval; "holds" when it excludes 0 in the stated
 direction, "reversed" the other way, "not shown" otherwise):
 
  (a) QDA head vs the network's own softmax outputs, same `ml` run, test
@@ -103,11 +103,9 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks.ccnn_ablation import interval, seed_spread  # noqa: E402
+from benchmarks import common
 
 EQUIVALENCE_MARGIN = 0.02          # 2AFC, claim (a)
 SYNTHETIC = ("disfa_like", "fera_like")
@@ -202,7 +200,6 @@ def predict_on(workdir: str, test_name: str) -> tuple[dict, np.ndarray, list]:
 def extra_eval(workdir: str, base: str, runlocal: bool) -> dict:
   """`scores` of the run's model on dataset `base`'s `default` test split,
   cached in <workdir>/evidence_eval_<base>.json."""
-  from au_jax.io import atomic_write
   path = os.path.join(workdir, f"evidence_eval_{base}.json")
   if os.path.exists(path):
     return _load(path)
@@ -213,14 +210,13 @@ def extra_eval(workdir: str, base: str, runlocal: bool) -> dict:
                     preds.get("occurrence_softmax"), aus),
              test_on=dataset_name(base, runlocal), subjects=subjects, source="extra evaluation",
              eval_s=round(time.time() - t, 1))
-  atomic_write(path, json.dumps(out, indent=1))
+  common.write_json(path, out)
   return out
 
 
 def self_check(workdir: str) -> float:
   """Largest |difference| between the extra-evaluation path's predictions on
   the run's own test split and the engine's test_predictions.npz."""
-  from au_jax.io import atomic_write
   path = os.path.join(workdir, "evidence_self_check.json")
   if os.path.exists(path):
     return _load(path)["max_abs_diff"]
@@ -233,7 +229,7 @@ def self_check(workdir: str) -> float:
   else:
     diff = max(float(np.max(np.abs(np.asarray(preds[k], np.float64) - npz[k]), initial=0.0))
                for k in ("occurrence", "occurrence_softmax"))
-  atomic_write(path, json.dumps({"test_on": test_name, "max_abs_diff": diff}))
+  common.write_json(path, {"test_on": test_name, "max_abs_diff": diff})
   return diff
 
 
@@ -249,7 +245,6 @@ def _train_rate(workdir: str) -> float | None:
 
 def one_run(workroot: str, name: str, seed: int, steps: int, runlocal: bool) -> dict:
   """Train (or reuse) one run; its evaluations, wall time and load."""
-  from au_jax.io import atomic_write
   from au_jax.models.multilabel import report as ml_report
   from au_jax.train import loop
   wd = os.path.join(workroot, f"{name}_s{seed}")
@@ -261,10 +256,10 @@ def one_run(workroot: str, name: str, seed: int, steps: int, runlocal: bool) -> 
     resumed = os.path.isdir(os.path.join(wd, "checkpoints"))
     load0, t = os.getloadavg(), time.time()
     loop.train_and_evaluate(config, wd)
-    atomic_write(timing_path, json.dumps(dict(
+    common.write_json(timing_path, dict(
         wall_s=round(time.time() - t, 1), loadavg_start=[round(x, 2) for x in load0],
         loadavg_end=[round(x, 2) for x in os.getloadavg()], cpu_count=os.cpu_count(),
-        resumed=resumed, started_utc=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)))))
+        resumed=resumed, started_utc=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))))
   if not os.path.exists(os.path.join(wd, "multilabel_report.json")):   # the hook failed: retry
     ml_report.write_report(wd)
   report = _load(os.path.join(wd, "report.json"))
@@ -288,13 +283,6 @@ def one_run(workroot: str, name: str, seed: int, steps: int, runlocal: bool) -> 
 
 # ---------------------------------------------------------------- claims
 
-def _by_seed(runs) -> dict:
-  out: dict[int, dict] = {}
-  for r in runs:
-    out.setdefault(r["seed"], {})[r["name"]] = r
-  return out
-
-
 def _eval(rs: dict, spec):
   """(run, dataset, metric) -> that evaluation dict, or None."""
   run, dataset, _ = spec
@@ -308,7 +296,7 @@ def paired(runs, claim: str, a, b, aus=None, direction: int = +1, scale: float =
   `same_frames`: both sides' label columns agree on every AU used."""
   from au_jax import aus as au_lib
   diffs, seeds, same = [], [], True
-  for seed, rs in sorted(_by_seed(runs).items()):
+  for seed, rs in sorted(common.by_seed(runs).items()):
     ea, eb = _eval(rs, a), _eval(rs, b)
     if ea is None or eb is None:
       continue
@@ -324,7 +312,7 @@ def paired(runs, claim: str, a, b, aus=None, direction: int = +1, scale: float =
   label = lambda s: f"{s[2]} [{s[0]} @ {s[1]}]"
   return {"claim": claim, "a": label(a), "b": label(b), "aus": list(aus) if aus else "all",
           "seeds": seeds, "diffs": diffs, "same_frames": bool(same and diffs),
-          **interval(diffs, direction)}
+          **common.t_interval(diffs, direction)}
 
 
 def equivalence(c: dict, margin: float = EQUIVALENCE_MARGIN) -> str:
@@ -355,14 +343,14 @@ def claims(runs) -> dict:
     c["equivalence"] = equivalence(c)
     out["qda_vs_softmax"].append(c)
     vals, seeds, pairs = [], [], []
-    for seed, rs in sorted(_by_seed(runs).items()):
+    for seed, rs in sorted(common.by_seed(runs).items()):
       e = _eval(rs, ("ml", "disfa_like", None))
       if e and e.get("phi_pair_correlation") is not None:
         vals.append(e["phi_pair_correlation"])
         seeds.append(seed)
         pairs.append(e["phi_pairs_used"])
     out["phi"] = {"claim": "learned phi structure correlates with the true one (r > 0)",
-                  "values": vals, "seeds": seeds, "pairs_used": pairs, **interval(vals)}
+                  "values": vals, "seeds": seeds, "pairs_used": pairs, **common.t_interval(vals)}
   shared = shared_aus(runs)
   directions = [
       ("fera_like", ("fl_shared", "fera_like"), ("dl_shared", "fera_like"),
@@ -396,7 +384,7 @@ def summary(runs) -> dict:
           if x:
             v.append(scale * float(np.mean(x)))
         if v:
-          rows[m] = seed_spread(v)
+          rows[m] = common.seed_spread(v)
       evals[ds] = rows
     out[name] = {"seeds": [r["seed"] for r in rs], "evals": evals,
                  "wall_s": [r.get("wall_s") for r in rs],
@@ -487,7 +475,6 @@ def main(argv=None):
       sys.exit(f"{args.out} does not exist: nothing to summarise")
     print(markdown(_load(args.out)))
     return
-  from au_jax.io import atomic_write
   try:
     seeds = [int(s) for s in args.seeds.split(",")]
   except ValueError:
@@ -509,7 +496,7 @@ def main(argv=None):
            "equivalence_margin": EQUIVALENCE_MARGIN,
            "runs": runs, "summary": summary(runs), "claims": claims(runs)}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    atomic_write(args.out, json.dumps(doc, indent=1))
+    common.write_json(args.out, doc)
   if doc is not None:
     print(markdown(doc))
 

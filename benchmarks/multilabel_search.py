@@ -1,8 +1,9 @@
 r"""Random hyper-parameter search for the multi-label CNN (Ghosh et al., ACII 2015, Sec. V).
 
-  python benchmarks/multilabel_search.py --config=configs/multilabel_disfa.py:protocol=loso75:SN001 \
+  python -m benchmarks.multilabel_search \
+      --config=configs/multilabel_disfa.py:protocol=loso75:SN001 \
       --n=20 --seed=0 --workroot=runs/ml_search
-  python benchmarks/multilabel_search.py --config=configs/multilabel_synthetic.py \
+  python -m benchmarks.multilabel_search --config=configs/multilabel_synthetic.py \
       --n=8 --iterations=500,1500 --workroot=runs/ml_search_synthetic
 
 "We have resorted to a random search over the hyper-parameter space in place
@@ -36,9 +37,9 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # noqa: E402
+from benchmarks import common
 
 # Sec. V, "Hyper-parameter Validation": name -> (low, high, kind)
 SPACE = {
@@ -106,7 +107,6 @@ def load_config(spec: str):
 def run(config_spec: str, n: int, seed: int, workroot: str,
         iterations: tuple[int, int] | None = None, data_dir: str | None = None) -> list[dict]:
   """Run (or reuse) the n trials; returns the ranked rows (also in search.{json,md})."""
-  from au_jax.io import atomic_write
   from au_jax.models.multilabel.model import MultiLabelTransform
   from au_jax.train import loop
   base = load_config(config_spec)
@@ -128,8 +128,7 @@ def run(config_spec: str, n: int, seed: int, workroot: str,
     done = os.path.join(wd, "report.json")
     if not os.path.exists(done):
       os.makedirs(wd, exist_ok=True)
-      atomic_write(trial, json.dumps({"config": config_spec, "seed": seed, "trial": i,
-                                      "draw": d}, indent=1))
+      common.write_json(trial, {"config": config_spec, "seed": seed, "trial": i, "draw": d})
       print(f"[search] trial {i}: {d} -> {wd}", flush=True)
       loop.train_and_evaluate(config, wd)
     report = json.load(open(done))
@@ -139,11 +138,11 @@ def run(config_spec: str, n: int, seed: int, workroot: str,
                      validation=report["validation"]["mean"].get(metric),
                      selected_step=sel.get("step")))
     ranked = rank(rows)
-    atomic_write(os.path.join(workroot, "search.json"), json.dumps(
+    common.write_json(os.path.join(workroot, "search.json"), json.loads(json.dumps(
         {"config": config_spec, "seed": seed, "n": n, "space": SPACE,
          "iterations": list(iterations or SPACE["iterations"][:2]), "ranked": ranked},
-        indent=1, default=float))
-    atomic_write(os.path.join(workroot, "search.md"), markdown(config_spec, seed, ranked))
+        default=float)))
+    common.write_text(os.path.join(workroot, "search.md"), markdown(config_spec, seed, ranked))
   return rank(rows)
 
 

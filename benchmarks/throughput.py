@@ -1,7 +1,11 @@
 r"""Training and inference throughput (images/s) and peak memory of a model.
 
-  python benchmarks/throughput.py --config=configs/gudi_synthetic.py \
-      --batch_size=100 --steps=10 --out=benchmarks/results/gudi_cpu.json
+  python -m benchmarks.throughput --config=configs/gudi_synthetic.py \
+      --batch_size=100 --steps=10 --out=benchmarks/results/throughput_gudi.json
+
+Runs as `launch.py` trains: XLA:CPU options applied, and re-executed with huge
+pages for XLA:CPU's buffers where au_jax.host_memory's conditions hold
+(`AU_JAX_HUGEPAGES=0` measures without; the JSON's `host_memory` says which).
 
 Measures, on the config's data and model:
   train_step   jitted train step only (batch already on device), images/s:
@@ -34,16 +38,14 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import au_jax  # noqa: E402,F401  (its XLA:CPU options, before JAX starts a backend)
+from absl import app, flags
+from ml_collections import config_flags
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from benchmarks import common
 
 PARTS = ("pipeline", "train_step", "predict", "end_to_end")
 
@@ -65,22 +67,10 @@ def _define_flags() -> dict:
 _F: dict = {}
 
 
-CPU_S: dict = {}   # the last _timed call's process CPU seconds (user + system)
-
-
-def _timed(fn, steps):
-  """Wall seconds of `steps` calls after a warm-up; CPU_S["last"] their
-  process CPU seconds (what the work costs whatever else runs: under load
-  the wall time grows, the CPU time much less)."""
-  import jax
-  jax.block_until_ready(fn())          # warm-up (compilation)
-  c, t = time.process_time(), time.perf_counter()
-  for _ in range(steps):
-    out = fn()
-  jax.block_until_ready(out)
-  wall = time.perf_counter() - t
-  CPU_S["last"] = time.process_time() - c
-  return wall
+def _timed(fn, steps: int) -> dict:
+  """{"s": seconds per call, "cpu_s": process CPU seconds per call} of `steps` calls
+  after one warm-up call (compilation)."""
+  return common.time_calls({"f": common.steps_of(fn)}, steps, repeats=1)["f"]
 
 
 def gradient_stages(config, method, first_only: bool = False):
@@ -116,43 +106,31 @@ def measure(config, *, batch_size: int = 0, steps: int = 10, parts=PARTS,
   import jax
   import numpy as np
 
-  from au_jax.data import pipeline, samplers, sharding, sources
-  from au_jax.train import fitted
+  from au_jax.data import sharding
   from au_jax.train import steps as steps_lib
-  from au_jax.train.loop import initial_state, setup
 
   unknown = [p for p in parts if p not in PARTS]
   if unknown:
     raise ValueError(f"--parts {unknown} unknown; choose from {list(PARTS)}")
   if steps < 2:
     raise ValueError(f"--steps={steps}: at least 2 timed steps")
-  bs = batch_size or int(config.train.batch_size)
   load_start = os.getloadavg()[0]
-  info_parts, method, mesh = setup(config)
-  stages, fits = gradient_stages(config, method, first_segment_only)
-  split = sources.load_split(config.data, "train", info_parts)
-  threads = int(config.data.get("num_threads", 2))
-  transform = fitted.bind(method, split, threads)
   n = steps
-  sampler = samplers.make_sampler("uniform", split.index, bs, 0)
-  ds = pipeline.train_dataset(split.source, sampler, transform, num_steps=2 * n + 2,
-                              seed=0, segment=0)
+  e = common.engine(config, batch_size, num_steps=2 * n + 2)
+  bs, method, mesh, it, first = e.batch_size, e.method, e.mesh, e.batches, e.first
+  stages, fits = gradient_stages(config, method, first_segment_only)
   result = dict(config=config_name, model=config.model.name, batch_size=bs, steps=n,
-                backend=jax.default_backend(), devices=[str(d) for d in mesh.devices.flat],
-                host=platform.node(), cpu_count=os.cpu_count(), jax_version=jax.__version__,
-                xla_flags=os.environ.get("XLA_FLAGS", ""),
+                devices=[str(d) for d in mesh.devices.flat], **common.environment(),
                 load_average_at_start=load_start, fit_stages=fits)
 
-  it = pipeline.iterate(ds, num_threads=threads)
-  first = next(it)
   if "pipeline" in parts:
     t = time.perf_counter()
     for _ in range(n):
       next(it)
     result["pipeline_images_per_s"] = n * bs / (time.perf_counter() - t)
 
-  state, txs, labels = initial_state(method, config.train, first)
-  state = sharding.replicate(state, mesh)
+  state = sharding.replicate(e.state, mesh)
+  txs, labels = e.txs, e.labels
   result["num_params"] = int(sum(np.prod(v.shape) for v in jax.tree.leaves(state.params)))
   batch = sharding.shard_batch(first, mesh)
   key = jax.random.PRNGKey(1)
@@ -169,24 +147,24 @@ def measure(config, *, batch_size: int = 0, steps: int = 10, parts=PARTS,
   if "train_step" in parts:
     timed = []
     for seg, sched_steps in stages:
-      rate = n * bs / _timed(train_fn(make(seg)), n)
+      t = _timed(train_fn(make(seg)), n)
       timed.append({"name": seg.name, "trainable": list(seg.trainable),
                     "loss_weights": dict(seg.loss_weights), "schedule_steps": sched_steps,
-                    "images_per_s": rate, "cpu_s_per_step": CPU_S["last"] / n})
+                    "images_per_s": bs / t["s"], "cpu_s_per_step": t["cpu_s"]})
     result["train_segments"] = timed
     result["train_step_images_per_s"] = schedule_rate(timed)
 
   if "predict" in parts:
     predict = steps_lib.make_predict_step(method)
     st = holder[0]
-    result["predict_images_per_s"] = n * bs / _timed(
-        lambda: predict(st.params, st.model_state, st.fitted, batch)["occurrence"], n)
-    result["predict_cpu_s_per_batch"] = CPU_S["last"] / n
+    t = _timed(lambda: predict(st.params, st.model_state, st.fitted, batch)["occurrence"], n)
+    result["predict_images_per_s"] = bs / t["s"]
+    result["predict_cpu_s_per_batch"] = t["cpu_s"]
 
   if "end_to_end" in parts:
     step = make(stages[0][0])
-    result["end_to_end_images_per_s"] = (n - 1) * bs / _timed(
-        train_fn(step, lambda: sharding.shard_batch(next(it), mesh)), n - 1)
+    result["end_to_end_images_per_s"] = bs / _timed(
+        train_fn(step, lambda: sharding.shard_batch(next(it), mesh)), n - 1)["s"]
 
   result["load_average_at_end"] = os.getloadavg()[0]
   result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -198,7 +176,6 @@ def measure(config, *, batch_size: int = 0, steps: int = 10, parts=PARTS,
 
 def main(argv):
   del argv
-  from au_jax.io import atomic_write
   try:
     result = measure(_F["config"].value, batch_size=_F["batch_size"].value,
                      steps=_F["steps"].value, parts=tuple(_F["parts"].value),
@@ -208,10 +185,8 @@ def main(argv):
     sys.exit(f"throughput.py: {e}")
   text = json.dumps(result, indent=1)
   print(text)
-  out = _F["out"].value
-  if out:
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    atomic_write(out, text + "\n")
+  if _F["out"].value:
+    common.write_json(_F["out"].value, result)
 
 
 def _config_arg() -> str:
@@ -223,6 +198,7 @@ def _config_arg() -> str:
 
 
 if __name__ == "__main__":
+  common.host_tuning()
   _F.update(_define_flags())
   flags.mark_flags_as_required(["config"])
   app.run(main)

@@ -1,8 +1,8 @@
 r"""Side by side: au-jax's jitted steps against the SAME networks in PyTorch (issue 14).
 
-  python benchmarks/versus_torch.py --out=benchmarks/results/versus_torch.json
-  python benchmarks/versus_torch.py --nets=gudi --variants=xla:xla,im2col+xla+xla:mask
-  python benchmarks/versus_torch.py --xla_flag_sets='default=;ynn_conv=--xla_cpu_...'  # one child per set
+  python -m benchmarks.versus_torch --out=benchmarks/results/versus_torch.json
+  python -m benchmarks.versus_torch --nets=gudi --variants=xla:xla,im2col+xla+xla:mask
+  python -m benchmarks.versus_torch --xla_flag_sets='default=;ynn_conv=--xla_cpu_...'  # a child each
 
 PyTorch is only used here, never by the package: without `import torch` the
 script says so and stops. One process measures, INTERLEAVED (each repeat runs
@@ -12,7 +12,7 @@ the ratios stay meaningful when the absolute numbers do not. `--timing=blocks`
 runs each contestant's repeats back to back instead (two rounds, the second in
 reverse order, one untimed call at the start of each block): with huge pages
 (GLIBC_TUNABLES=glibc.malloc.hugetlb=1) a step that directly follows the other
-framework's is slower on both sides (measured in the README's "Against
+framework's is slower on both sides (docs/performance.md, "Against
 PyTorch"), so on an idle machine blocks measure each framework as it runs on
 its own:
 
@@ -122,14 +122,39 @@ import os
 import platform
 import subprocess
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
+from benchmarks import common
 
 # --------------------------------------------------------------------------- FLOPs
+
+def jaxpr_flops(closed_jaxpr) -> int:
+  """2 x multiply-adds of every convolution and dot_general in a jaxpr, nested
+  jaxprs included once each (the check of the analytic counts below)."""
+  import numpy as np
+  from jax.extend import core as jex_core
+  total = 0
+
+  def walk(jaxpr):
+    nonlocal total
+    for eqn in jaxpr.eqns:
+      out = int(np.prod(eqn.outvars[0].aval.shape))
+      if eqn.primitive.name == "conv_general_dilated":
+        rhs = eqn.invars[1].aval.shape
+        spec = eqn.params["dimension_numbers"].rhs_spec     # (out, in, *spatial)
+        total += 2 * out * rhs[spec[1]] * int(np.prod([rhs[d] for d in spec[2:]]))
+      elif eqn.primitive.name == "dot_general":
+        (contract, _), _ = eqn.params["dimension_numbers"]
+        lhs = eqn.invars[0].aval.shape
+        total += 2 * out * int(np.prod([lhs[d] for d in contract]))
+      for p in eqn.params.values():
+        for sub in (p if isinstance(p, (tuple, list)) else (p,)):
+          if isinstance(sub, jex_core.ClosedJaxpr):
+            walk(sub.jaxpr)
+          elif isinstance(sub, jex_core.Jaxpr):
+            walk(sub)
+  walk(closed_jaxpr.jaxpr)
+  return total
+
 
 def conv_flops(h_out, w_out, k, c_in, c_out):
   return 2 * h_out * w_out * k * k * c_in * c_out
@@ -358,7 +383,7 @@ def jax_contestants(net, num_aus, levels, conv_impl, batch_size, data, lr=0.01, 
     cost = step.lower(state, batch, key).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     xla_flops = float(cost.get("flops", 0.0)) / batch_size or None
-  except Exception as e:  # noqa: BLE001 - a count is a nicety, the timing is the point
+  except Exception as e:
     print(f"[versus_torch] cost_analysis failed: {e}", file=sys.stderr)
   holder = [state]
 
@@ -806,69 +831,23 @@ def torch_contestants(net, num_aus, levels, data, params, lr=0.01):
 
 # --------------------------------------------------------------------------- timing
 
-def interleaved(fns: dict, steps: int, repeats: int) -> dict:
-  """Median seconds per call of each fn(steps), the calls interleaved, order rotated."""
-  import numpy as np
-  names = list(fns)
-  times = {k: [] for k in names}
-  for r in range(repeats):
-    order = names[r % len(names):] + names[:r % len(names)]
-    for k in order:
-      t = time.perf_counter()
-      fns[k](steps)
-      times[k].append((time.perf_counter() - t) / steps)
-  return {k: float(np.median(v)) for k, v in times.items()}, times
-
-
-def blocks(fns: dict, steps: int, repeats: int) -> dict:
-  """Median seconds per call of each fn(steps), each contestant's calls run
-  back to back: two rounds (the given order, then reversed), each block one
-  untimed call and then `repeats` timed ones. Unlike `interleaved`, a call
-  never directly follows another contestant's (whose freed memory and cache
-  state it would inherit); the reversed second round spreads slow drift over
-  both sides. Returns (medians, every timed call)."""
-  import numpy as np
-  names = list(fns)
-  times = {k: [] for k in names}
-  for order in (names, names[::-1]):
-    for k in order:
-      fns[k](steps)
-      for _ in range(repeats):
-        t = time.perf_counter()
-        fns[k](steps)
-        times[k].append((time.perf_counter() - t) / steps)
-  return {k: float(np.median(v)) for k, v in times.items()}, times
-
-
-TIMINGS = {"interleaved": interleaved, "blocks": blocks}
-
-
-def jax_matmul_fn(a, dtype=None):
-  """run(k): k jitted a @ a products in `dtype` (a's own when None), then a
-  block on the last; compiled before it is returned."""
-  import jax
-  ja = jax.numpy.asarray(a, dtype)
-  mm = jax.jit(lambda u, v: u @ v)
-  jax.block_until_ready(mm(ja, ja))
-
-  def run(k):
-    for _ in range(k):
-      out = mm(ja, ja)
-    jax.block_until_ready(out)
-  return run
+TIMINGS = ("interleaved", "blocks")
 
 
 def matmul_fns(n=2048):
   import numpy as np
   import torch
   a = np.random.default_rng(0).standard_normal((n, n), np.float32)
+  import jax
   ta = torch.from_numpy(a)
-  jx = jax_matmul_fn(a)
+  ja = jax.numpy.asarray(a)
+  mm = jax.jit(lambda u, v: u @ v)
+  jax.block_until_ready(mm(ja, ja))
 
   def tt(k):
     for _ in range(k):
       torch.mm(ta, ta)
-  return {"jax": jx, "torch": tt}, 2 * n ** 3
+  return {"jax": common.steps_of(lambda: mm(ja, ja)), "torch": tt}, 2 * n ** 3
 
 
 def make_data(net, num_aus, levels, batch_size):
@@ -923,11 +902,17 @@ def time_contestants(contestants: dict, flops: dict, bs: int, args) -> dict:
   ratio against torch of each contestant, timed as --timing says."""
   out = {}
   for part, steps in (("train", args.steps), ("predict", args.steps * 3)):
-    med, raw = TIMINGS[args.timing]({k: c[part] for k, c in contestants.items()}, steps,
-                                    args.repeats)
+    # the contestants ran one call each when they were built (compilation); blocks
+    # time each contestant's calls after one more untimed call of its own
+    timed = common.time_calls({k: c[part] for k, c in contestants.items()}, steps,
+                              args.repeats, warmup=int(args.timing == "blocks"),
+                              order=args.timing)
+    med = {k: v["s"] for k, v in timed.items()}
     f = flops["train" if part == "train" else "forward"]
     out[part] = {k: {"images_per_s": bs / s, "gflop_per_s": f * bs / s / 1e9,
-                     "seconds_per_step_all_repeats": [round(x, 5) for x in raw[k]]}
+                     "seconds_per_step": {"median": s, "min": min(timed[k]["each_s"]),
+                                          "max": max(timed[k]["each_s"]),
+                                          "n": len(timed[k]["each_s"])}}
                  for k, s in med.items()}
     for k in med:
       if k != "torch":
@@ -1013,7 +998,6 @@ def run_config_net(net, args, variants) -> dict:
 
 
 def child(args) -> dict:
-  import au_jax  # noqa: F401  (its XLA:CPU options: before JAX starts its backend)
   import jax
   import numpy as np
   import torch
@@ -1027,8 +1011,8 @@ def child(args) -> dict:
          "torch_threads": torch.get_num_threads(), "timing": args.timing,
          "load_average_before": load0}
   fns, fl = matmul_fns()
-  med, _ = interleaved(fns, 3, args.repeats)
-  res["matmul_2048_gflop_per_s"] = {k: fl / s / 1e9 for k, s in med.items()}
+  med = common.time_calls(fns, 3, args.repeats, warmup=0)
+  res["matmul_2048_gflop_per_s"] = {k: fl / v["s"] / 1e9 for k, v in med.items()}
   impls = args.variants.split(",")
   for net in args.nets.split(","):
     res[net] = run_net(net, args, impls)
@@ -1053,7 +1037,7 @@ def main():
                  help="0 = the net's (gudi 100, ccnn 64; dsin, hourglass: the configs' 64, 32)")
   p.add_argument("--steps", type=int, default=3, help="train steps per timed call (predict: 3x)")
   p.add_argument("--repeats", type=int, default=5)
-  p.add_argument("--timing", choices=sorted(TIMINGS), default="interleaved",
+  p.add_argument("--timing", choices=TIMINGS, default="interleaved",
                  help="interleaved: each repeat runs every contestant once (order rotated); "
                       "blocks: each contestant's repeats back to back (two rounds, the second "
                       "in reverse order), so no call follows the other framework's")
@@ -1084,20 +1068,18 @@ def main():
       flags = " ".join(t for t in flags.split() if t.startswith("--"))
       env = {**{k: v for k, v in os.environ.items() if k != "AU_JAX_CPU_CONV"},
              "XLA_FLAGS": flags, **env_vars}
-      proc = subprocess.run([sys.executable, __file__, "--child", *passthrough, "--out=-"],
-                            env=env, capture_output=True, text=True, check=False)
+      proc = subprocess.run([sys.executable, "-m", "benchmarks.versus_torch", "--child",
+                             *passthrough, "--out=-"], env=env, cwd=common.ROOT,
+                            capture_output=True, text=True, check=False)
       if proc.returncode:
         result[name] = {"error": proc.stderr[-2000:]}
       else:
         result[name] = json.loads(proc.stdout.split("=== JSON ===")[-1])
-  result.update(host=platform.node(), cpu_count=os.cpu_count(),
-                command="python " + " ".join(sys.argv))
+  result.update(host=platform.node(), cpu_count=os.cpu_count(), command=common.command())
   text = json.dumps(result, indent=1)
   print("=== JSON ===\n" + text if args.child else text)
   if args.out and args.out != "-":
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-      f.write(text + "\n")
+    common.write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,7 @@
-"""benchmarks/ccnn_ablation.py: the verdict rule and the paired claims (pure functions)."""
-import importlib.util
-import os
-
+"""benchmarks/ccnn_ablation.py: the paired claims (pure functions)."""
 import numpy as np
-import pytest
-from statsmodels.stats.weightstats import DescrStatsW
 
-_PATH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "ccnn_ablation.py")
-spec = importlib.util.spec_from_file_location("ccnn_ablation", _PATH)
-ablation = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ablation)
-
-
-@pytest.mark.parametrize("diffs,verdict", [([0.1, 0.12, 0.08, 0.11, 0.09], "holds"),
-                                           ([-0.1, -0.12, -0.08], "reversed"),
-                                           ([0.1, -0.1, 0.05], "not shown"),
-                                           ([0.3], "not shown")])
-def test_interval_is_statsmodels_t_interval_and_the_verdict_follows_it(diffs, verdict):
-  out = ablation.interval(diffs)
-  assert out["verdict"] == verdict
-  if len(diffs) > 1:
-    lo, hi = DescrStatsW(np.asarray(diffs)).tconfint_mean(alpha=0.05)
-    np.testing.assert_allclose(out["ci95"], [lo, hi], rtol=1e-9)
-  assert ablation.interval([-d for d in diffs], direction=-1)["verdict"] == verdict
+from benchmarks import ccnn_ablation as ablation
 
 
 def _run(name, seed, icc):

@@ -89,6 +89,7 @@ def test_real_data_configs_tune_by_default_and_synthetic_does_not():
 def test_grid_runs_reuse_finished_runs_and_record_divergence(tmp_path, monkeypatch):
   """A fake engine: each call writes config.json + report.json (or diverges)."""
   import json
+
   from au_jax.train import loop
   from configs import ccnn_disfa
   config = ccnn_disfa.get_config("runlocal")
@@ -117,12 +118,9 @@ def test_grid_runs_reuse_finished_runs_and_record_divergence(tmp_path, monkeypat
   assert len(calls) == 4
 
   # the CLI (benchmarks/ccnn_tune_lambda.py) over the same functions: same flags and JSON
-  import importlib.util
   import os
-  path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "ccnn_tune_lambda.py")
-  spec = importlib.util.spec_from_file_location("ccnn_tune_lambda", path)
-  cli = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(cli)
+
+  from benchmarks import ccnn_tune_lambda as cli
   out = tmp_path / "lam.json"
   synthetic = os.path.join(os.path.dirname(__file__), "..", "configs", "ccnn_synthetic.py")
   cli.main([f"--config={synthetic}", "--config_arg=runlocal", "--grid=0,1e-4",

@@ -1,20 +1,13 @@
 """benchmarks/compare_methods.py's summary: like with like, intensity metrics
 only where a method predicts intensity, t-intervals over seeds (no training)."""
-import importlib.util
-import os
-
 import numpy as np
 from scipy import stats
 
-from tests.conftest import ROOT
+from benchmarks import compare_methods, throughput
 
 
 def _module():
-  spec = importlib.util.spec_from_file_location(
-      "compare_methods", os.path.join(ROOT, "benchmarks", "compare_methods.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
+  return compare_methods
 
 
 def _run(method, seed, dataset, aus, f1, icc=None, nan_au=None):
@@ -77,11 +70,7 @@ def test_throughput_columns_and_older_json_without_them():
 
 
 def _throughput():
-  spec = importlib.util.spec_from_file_location(
-      "throughput", os.path.join(ROOT, "benchmarks", "throughput.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
+  return throughput
 
 
 def test_throughput_times_the_gradient_stages_of_a_schedule_with_fit_stages():

@@ -1,22 +1,11 @@
 """benchmarks/heatmaps_evidence.py: paired claims, the noise-robustness test and
 the workdir shared with compare_methods.py, on fake runs (no training)."""
-import importlib.util
-import os
-
 import numpy as np
 from scipy import stats
 
-from tests.conftest import ROOT
+from benchmarks import compare_methods
+from benchmarks import heatmaps_evidence as ev
 
-
-def _module(name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "benchmarks", f"{name}.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
-
-
-ev = _module("heatmaps_evidence")
 AUS = ["AU06", "AU10", "AU12", "AU14", "AU17"]
 
 
@@ -117,7 +106,7 @@ def test_robustness_not_shown_without_plateau_or_without_drop():
 
 
 def test_joint_workdir_and_command_are_compare_methods_own():
-  cm = _module("compare_methods")
+  cm = compare_methods
   for runlocal in (False, True):
     wd = "/x/" + ev.workdir_name("heatmaps", 2, 0)
     assert ev.workdir_name("heatmaps", 2, 0) == cm.workdir_name("heatmaps", 2)

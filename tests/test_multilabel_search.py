@@ -1,15 +1,11 @@
 """benchmarks/multilabel_search.py: Sec. V's random search, resumable, ranked."""
-import importlib.util
 import json
 import os
 import warnings
 
 import numpy as np
 
-_PATH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "multilabel_search.py")
-_SPEC = importlib.util.spec_from_file_location("multilabel_search", _PATH)
-search = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(search)
+from benchmarks import multilabel_search as search
 
 
 def test_draws_lie_in_the_papers_ranges_fit_the_input_and_follow_the_seed():

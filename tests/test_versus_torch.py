@@ -1,7 +1,7 @@
 """benchmarks/versus_torch.py's torch copies of DSIN's patch network and the
 hourglass compute the flax modules' function (tiny widths); its analytic FLOPs
-equal the convolutions and dots in the modules' jaxprs. Skipped without torch
-(never a dependency of au-jax)."""
+equal the convolutions and dots in the modules' jaxprs. The torch test is skipped
+without torch (never a dependency of au-jax)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,10 +9,7 @@ import pytest
 
 from au_jax.models.dsin.model import DSIN
 from au_jax.models.heatmaps.network import HeatmapHourglass
-from benchmarks import step_parts
 from benchmarks import versus_torch as vt
-
-torch = pytest.importorskip("torch")
 
 
 def _nets():
@@ -26,6 +23,7 @@ def _nets():
 
 @pytest.mark.parametrize("name", ["dsin", "hourglass"])
 def test_torch_copy_computes_the_flax_network(name):
+  torch = pytest.importorskip("torch")
   net, module, shape, logits = {n: (n, m, s, f) for n, m, s, f in _nets()}[name]
   x = np.random.default_rng(0).uniform(-1, 1, (4, *shape)).astype(np.float32)
   # random values in the variables' shapes (flax's initialisers take seconds to compile)
@@ -64,5 +62,4 @@ def test_analytic_flops_are_the_modules_convolutions_and_dots(name):
   x = jnp.zeros((1, *shape), jnp.float32)
   v = jax.eval_shape(lambda x: module.init({"params": jax.random.PRNGKey(0)}, x, train=False), x)
   jaxpr = jax.make_jaxpr(lambda v, x: module.apply(v, x, train=False))(v, x)
-  counted = sum(step_parts.equation_flops(e) for e in step_parts.heavy_equations(jaxpr))
-  assert vt.net_flops(net, 0, module, shape[-2])["forward"] == counted
+  assert vt.net_flops(net, 0, module, shape[-2])["forward"] == vt.jaxpr_flops(jaxpr)

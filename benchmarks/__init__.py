@@ -1,0 +1,1 @@
+"""The product's measurements: run each as `python -m benchmarks.<name> --help`."""
