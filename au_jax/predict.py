@@ -57,7 +57,7 @@ from au_jax.face.template import CANONICAL_68
 from au_jax.inference import pipeline, table
 from au_jax.io import positive_int
 from au_jax.train import checkpoint, steps
-from au_jax.train.loop import initial_state
+from au_jax.train.state import initial_state
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")

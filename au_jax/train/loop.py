@@ -20,9 +20,9 @@ from au_jax import evaluate, models
 from au_jax.data import pipeline, samplers, sharding, sources
 from au_jax.errors import ConfigValueError, UserError, WorkdirError
 from au_jax.io import atomic_write
-from au_jax.train import checkpoint, fitted, optim, schedule, selection, steps, transfer, validate
+from au_jax.train import checkpoint, fitted, schedule, selection, steps, transfer, validate
 from au_jax.train.logging import MetricsWriter, progress
-from au_jax.train.state import flatten, group_labels, init_state
+from au_jax.train.state import initial_state
 from au_jax.train.workdir import open_workdir
 
 
@@ -96,14 +96,6 @@ def setup(config):
   method = models.get_spec(config.model.name).build(config.model, info)
   mesh = sharding.make_mesh(config.get("num_devices") or None)
   return info_parts, method, mesh
-
-
-def initial_state(method, train_cfg, batch, seed: int = 0):
-  """(TrainState, per-group optimisers, parameter -> group labels) of a fresh run."""
-  variables = method.init(jax.random.PRNGKey(seed), batch)
-  txs = optim.group_optimizers(train_cfg, method.groups)
-  labels = group_labels(flatten(variables["params"]), method.param_group)
-  return init_state(variables, txs, labels, method.init_fitted()), txs, labels
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
