@@ -43,6 +43,7 @@ import csv
 import json
 import os
 import sys
+import tempfile
 from typing import Iterable, Iterator, Sequence
 
 import ml_collections
@@ -52,11 +53,14 @@ from au_jax import aus as au_lib
 from au_jax import models
 from au_jax.data.sources import DataInfo
 from au_jax.errors import UserError
+from au_jax.face import detect
 from au_jax.face.align import align_face
 from au_jax.face.template import CANONICAL_68
-from au_jax.inference import pipeline, table
-from au_jax.io import positive_int
+from au_jax.face.tracking import FaceTracker
+from au_jax.inference import pipeline, plots, table
+from au_jax.io import atomic_write, positive_int
 from au_jax.train import checkpoint, steps
+from au_jax.train.fitted import evenly_spaced, strip_labels
 from au_jax.train.state import initial_state
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -218,7 +222,6 @@ class Predictor:
   def align(self, image: np.ndarray, landmarks=None, detector: str = "auto"):
     """The aligned face of an RGB image, or None when no face is found."""
     if landmarks is None:
-      from au_jax.face import detect
       landmarks = detect.detect_landmarks(image, backend=detector)
       if landmarks is None:
         return None
@@ -356,7 +359,6 @@ class Predictor:
       session: session statistics for models that use them.
       others: as `predict_video`.
     """
-    from au_jax.face.tracking import FaceTracker
     tracker = FaceTracker(detector, detect_every=1 if still else detect_every,
                           detect_width=detect_width, max_faces=max_faces,
                           min_score=min_confidence)
@@ -414,7 +416,6 @@ def _transform(method, record, session):
 def _session_stats(method, records):
   if method.sessions is None:
     return None
-  from au_jax.train.fitted import evenly_spaced, strip_labels
   rows = evenly_spaced(np.arange(len(records)), method.sessions.max_records)
   return method.sessions.fit([strip_labels(records[int(i)]) for i in rows])
 
@@ -508,7 +509,6 @@ class _DecoderLog:
   """
 
   def __init__(self):
-    import tempfile
     self._file = tempfile.TemporaryFile()
     self._saved = None
 
@@ -746,7 +746,6 @@ def _fit_input_session(predictor: Predictor, path: str, kind: str, detector: str
   them (decoding is cheap next to detection), a second keeps the chosen ones.
   None when no face is found among them (each block of frames is then its own
   session)."""
-  from au_jax.train.fitted import evenly_spaced
   scratch = dict(problems=[], ignored=[])
   n = sum(fr.image is not None for fr in iter_frames(path, kind, dict(scratch), _DecoderLog()))
   keep = set(evenly_spaced(np.arange(n), predictor.session_sample).tolist())
@@ -821,7 +820,6 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
     UsageError: the output would overwrite or be read as an input, cannot
       be written, or no input is left to read.
   """
-  from au_jax.io import atomic_write
   check_output(output, inputs)
   plans, skipped = plan_inputs(inputs)
   if not plans:
@@ -855,7 +853,6 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
     print(file=sys.stderr)
   if plot:
     import pandas as pd
-    from au_jax.inference import plots
     plots.au_traces(pd.concat(plot_rows, ignore_index=True), plot)
   return summary
 
@@ -917,8 +914,7 @@ def main(argv=None) -> None:
       raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
                                                            for s in skipped[:3]))
     if args.detector == "dlib":
-      from au_jax.face.detect import dlib_available
-      if not dlib_available():
+      if not detect.dlib_available():
         raise UsageError("--detector dlib needs the [face] extra: pip install 'au-jax[face]' "
                          "(dlib-bin, face_recognition_models)")
     predictor = load_predictor(args.workdir, args.batch_size)
@@ -928,7 +924,6 @@ def main(argv=None) -> None:
     summary = write_csv(predictor, args.input, args.output, progress=progress,
                         plot=args.plot, **options)
     if args.overlay:
-      from au_jax.inference import plots
       videos = [p for p, k in plans if k == "video"]
       if not videos:
         raise UsageError("--overlay needs a video among the inputs")

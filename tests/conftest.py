@@ -93,6 +93,7 @@ def pytest_xdist_auto_num_workers(config):
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory):
   """A data dir holding synthetic_au/disfa_like_tiny and fera_like_tiny (built once)."""
+  import tfds_builders.synthetic_au  # noqa: F401  registers the builder: built on first use
   from au_jax.data import sources
   d = str(tmp_path_factory.mktemp("tfds"))
   for name in ("synthetic_au/disfa_like_tiny", "synthetic_au/fera_like_tiny"):

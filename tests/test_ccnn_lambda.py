@@ -104,7 +104,7 @@ def test_grid_runs_reuse_finished_runs_and_record_divergence(tmp_path, monkeypat
     (tmp_path / wd / "report.json").write_text(json.dumps(
         {"aus": [1], "validation": {"per_au": {"AU01": {"icc": lam}}}}))
 
-  monkeypatch.setattr(lt.loop, "train_and_evaluate", fake)
+  monkeypatch.setattr(lt.retrain, "train_and_retrain", fake)
   make = lambda lam: lt.with_lambda(config, lam)
   root = str(tmp_path / "root")
   reports = lt.grid_runs(make, (1e-4, 1e-2, 0.0), root, log=lambda m: None)

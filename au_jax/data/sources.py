@@ -53,13 +53,14 @@ built yet raises DatasetNotFoundError with the command that builds it.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 from typing import Any, Sequence
 
 import numpy as np
+import tensorflow_datasets as tfds
 
 from au_jax import aus as au_lib
+from au_jax.data.builds import describe_source, split_name
 from au_jax.data.label_index import LabelIndex
 from au_jax.errors import ConfigKeyError, ConfigValueError, UserError
 
@@ -74,31 +75,25 @@ def default_data_dir() -> str:
   return os.path.expanduser(os.environ.get("AU_JAX_DATA_DIR", "~/tensorflow_datasets"))
 
 
-def _import_builder_module(name: str) -> None:
-  """Import tfds_builders.<dataset> so TFDS knows the builder.
-
-  A builder registered elsewhere (the user imported their own module) is
-  found by TFDS directly, so a missing tfds_builders module is not an error.
-  """
-  module = name.split("/")[0].split(":")[0]
-  try:
-    importlib.import_module(f"tfds_builders.{module}")
-  except ModuleNotFoundError as e:
-    if not (e.name and e.name.startswith("tfds_builders")):
-      raise
-
-
 def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None = None,
                 build: bool = True):
-  """The TFDS builder of `name` ("dataset/config"), built if needed and allowed."""
-  import tensorflow_datasets as tfds  # heavy import, only when data is needed
-  _import_builder_module(name)
+  """The TFDS builder of `name` ("dataset/config"), built if needed and allowed.
+
+  A built dataset is read from `data_dir` (TFDS reads its features and
+  metadata from the files; no builder code is needed). Building one needs its
+  builder registered with TFDS: launch.py imports tfds_builders' builders,
+  elsewhere import `tfds_builders.<dataset>` (or your own builder) first.
+  """
   data_dir = os.path.expanduser(data_dir or default_data_dir())
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise ConfigKeyError(f"unknown dataset {name!r}: no builder "
-                   f"tfds_builders.{name.split('/')[0]} and none registered") from e
+    raise DatasetNotFoundError(
+        f"dataset {name} is not built in {data_dir} and no TFDS builder of it is registered.\n"
+        f"Build it once with\n"
+        f"  python -m tfds_builders.build {name} --data_dir={data_dir}\n"
+        f"(a licensed dataset also needs --manual_dir=/path/to/raw), or import "
+        f"tfds_builders.{name.split('/')[0]} first to build it on first use.") from e
   if builder.is_prepared():
     if manual_dir:
       _check_built_from(builder, name, manual_dir, data_dir)
@@ -129,7 +124,6 @@ def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None =
 def _check_built_from(builder, name: str, manual_dir: str, data_dir: str) -> None:
   """A config naming a manual_dir must not silently train on a build made from
   another raw tree (tfds_builders.build records each build's source)."""
-  from tfds_builders.raw_utils import describe_source
   old = dict(builder.info.metadata or {}).get("source")
   if not old or not os.path.isdir(os.path.expanduser(manual_dir)):
     return  # built before sources were recorded, or no tree to compare with
@@ -315,7 +309,6 @@ class _DatasetPart:
     A partial copy of a dataset (or a test fixture) lacks some protocol
     subjects: they are skipped with a warning naming them.
     """
-    from tfds_builders.common import split_name
     known = set(self.builder.info.splits.keys())
     missing = [s for s in subjects if split_name(s) not in known]
     if missing:
@@ -325,9 +318,6 @@ class _DatasetPart:
     return [s for s in subjects if split_name(s) in known]
 
   def subject_sources(self, subjects):
-    import tensorflow_datasets as tfds
-
-    from tfds_builders.common import split_name
     return [self.builder.as_data_source(split=split_name(s),
                                         decoders={"image": tfds.decode.SkipDecoding()})
             for s in subjects]
@@ -355,7 +345,6 @@ class _DatasetPart:
   def label_arrays(self, subject: str, source) -> dict[str, np.ndarray]:
     """Labels of every record of one subject, cached on disk next to the data."""
     cache_dir = os.path.join(self.builder.data_dir, "au_jax_label_index")
-    from tfds_builders.common import split_name
     path = os.path.join(cache_dir, f"{split_name(subject)}.npz")
     if os.path.exists(path):
       with np.load(path, allow_pickle=False) as z:

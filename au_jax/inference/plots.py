@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from au_jax.errors import UserError
+
 
 def _value_columns(df) -> tuple[list[str], str]:
   r = [c for c in df.columns if c.startswith("AU") and c.endswith("_r")]
@@ -95,7 +97,6 @@ def overlay_video(video: str, csv_path: str, out: str, aus=None) -> str:
   """Writes `video` with the faces of `csv_path` drawn on it (MJPG AVI)."""
   import cv2
   import pandas as pd
-  from au_jax.errors import UserError
   del aus  # the table names its AUs
   df = pd.read_csv(csv_path)
   df = df[df["input"] == video]

@@ -47,6 +47,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from au_jax.errors import ConfigValueError
+
 CONV_IMPLS = ("xla", "im2col", "patches", "nchw")
 _DN = ("NHWC", "HWIO", "NHWC")
 
@@ -208,7 +210,6 @@ POOL_IMPLS = ("xla", "mask")
 def check_lowerings(conv_impl, num_convs: int, pool_impl: str) -> None:
   """A model's conv_impl / pool_impl config values, checked at build time so a
   bad one is named in one line (ConfigValueError) before anything is traced."""
-  from au_jax.errors import ConfigValueError
   try:
     conv_impls(conv_impl, num_convs)
   except ValueError as e:

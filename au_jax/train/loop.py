@@ -1,4 +1,4 @@
-"""train_and_evaluate(config, workdir): the one training engine.
+"""train(config, workdir): one training run, the engine under every driver.
 
 Runs the stage schedule with jitted steps, evaluates on validation
 periodically, checkpoints, resumes automatically from the workdir (rerun the
@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from au_jax import evaluate, models
+from au_jax import evaluate, models, reports, viz
 from au_jax.data import pipeline, samplers, sharding, sources
 from au_jax.errors import ConfigValueError, UserError, WorkdirError
 from au_jax.io import atomic_write
@@ -98,26 +98,20 @@ def setup(config):
   return info_parts, method, mesh
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-  """Train, select on validation, evaluate test; see the module docstring."""
-  if "lambda_tuning" in config:   # CCNN: lambda per AU tuned on validation first (Sec. 3.3)
-    from au_jax.models.ccnn import lambda_tuning   # imports this module
-    return lambda_tuning.train_and_evaluate(config, workdir)
+def train(config, workdir: str) -> dict:
+  """One run: check the config, lock the workdir, train, select on validation,
+  evaluate test (see the module docstring). config.lambda_tuning and
+  config.train.retrain_on_validation are carried out by the drivers above this
+  loop (au_jax.experiment.train_and_evaluate), not here."""
   validate.check_config(config)
   if not workdir or not str(workdir).strip():
     raise WorkdirError("--workdir is empty: name the run directory (it is created)")
   workdir = os.path.abspath(os.path.expanduser(workdir))
   lock = open_workdir(config, workdir)   # refuses a changed config before touching a file
   try:
-    report = _train_and_evaluate(config, workdir)
+    return _train_and_evaluate(config, workdir)
   finally:
     lock.release()
-  if validate.train_value(config.train, "retrain_on_validation"):
-    from au_jax.train import retrain   # imports this module
-    print("[au_jax] retraining on train + validation for the selected number of steps "
-          f"(config.train.retrain_on_validation): {workdir}/{retrain.RETRAIN_DIR}", flush=True)
-    report = retrain.run(config, workdir, report)
-  return report
 
 
 def _train_and_evaluate(config, workdir: str) -> dict:
@@ -304,11 +298,9 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   writer.write(step=total, split="test", **report["test"]["mean"])
   writer.close()
   try:
-    from au_jax import viz
     viz.learning_curves(os.path.join(workdir, "metrics.jsonl"),
                         os.path.join(workdir, "plots", "learning_curves.png"))
-    if method.report is not None:
-      method.report(workdir)
+    reports.write(method.name, workdir)
   except Exception as e:  # extra outputs must never lose a finished run
     print(f"[au_jax] could not write plots / {method.name} outputs: {e!r}", flush=True)
   return report

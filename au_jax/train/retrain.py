@@ -4,7 +4,8 @@ The paper's last step: with the number of epochs and the per-AU decision
 thresholds chosen on the development (validation) set, "the final network
 [...] is trained on the complete set of provided data (including the
 development set)" for that fixed number of epochs, and tested with those
-thresholds. `run(config, workdir, first_report)`:
+thresholds. `run(config, workdir, first_report)` (after the first run,
+`train_and_retrain` calls it when config.train.retrain_on_validation is set):
 
   1. the training split becomes train + validation of the same protocol
      (`config.data.train_splits = ("train", "validation")`, see
@@ -40,7 +41,7 @@ import numpy as np
 
 from au_jax import evaluate
 from au_jax.data import sources
-from au_jax.train import loop
+from au_jax.train import loop, validate
 
 RETRAIN_DIR = "retrain"
 TRAIN_SPLITS = ("train", "validation")
@@ -126,11 +127,24 @@ def retrain_config(config, first_report: dict, workdir: str | None = None
   return cfg
 
 
+def train_and_retrain(config, workdir: str) -> dict:
+  """One run (au_jax.train.loop.train), then, when
+  config.train.retrain_on_validation is set, the retrain (`run`); returns the
+  report of the model that was tested last."""
+  report = loop.train(config, workdir)
+  if validate.train_value(config.train, "retrain_on_validation"):
+    workdir = os.path.abspath(os.path.expanduser(workdir))
+    print("[au_jax] retraining on train + validation for the selected number of steps "
+          f"(config.train.retrain_on_validation): {workdir}/{RETRAIN_DIR}", flush=True)
+    report = run(config, workdir, report)
+  return report
+
+
 def run(config, workdir: str, first_report: dict) -> dict:
   """Retrain on train + validation; the report with the first run's thresholds."""
   cfg = retrain_config(config, first_report, workdir)
   rdir = os.path.join(os.path.abspath(os.path.expanduser(workdir)), RETRAIN_DIR)
-  report = loop.train_and_evaluate(cfg, rdir)
+  report = loop.train(cfg, rdir)
   thr = np.asarray(first_report["thresholds"], np.float64)
   info_parts = sources.load_data_info(cfg.data)
   test = sources.load_split(cfg.data, "test", info_parts)

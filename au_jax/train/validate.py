@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 
 from au_jax.errors import ConfigKeyError, ConfigValueError
+from au_jax.train.precision import check as check_precision
 
 METRICS = ("f1", "accuracy", "auc", "phi", "icc", "mae", "mse", "pcc")
 
@@ -116,7 +117,6 @@ def check_config(config) -> None:
   if train_value(t, "patience_scope") not in ("run", "stage"):
     raise ConfigValueError(f"config.train.patience_scope must be 'run' or 'stage', got "
                            f"{train_value(t, 'patience_scope')!r}")
-  from au_jax.train.precision import check as check_precision
   check_precision(train_value(t, "precision"), "config.train.precision")
   div = dict(train_value(t, "divergence"))
   _unknown("config.train.divergence", div, TRAIN_DEFAULTS["divergence"])

@@ -23,6 +23,7 @@ import time
 
 from au_jax.errors import WorkdirError
 from au_jax.io import atomic_write
+from au_jax.train.validate import TRAIN_DEFAULTS
 
 # Dotted config keys whose value cannot change a run's results.
 NEUTRAL_KEYS = ("train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
@@ -53,7 +54,6 @@ def config_differences(saved: dict, new: dict) -> list[tuple[str, object, object
   # A train key absent on one side means the engine's default for it (a
   # workdir saved before the key existed resumes as long as the other side
   # keeps that default).
-  from au_jax.train.validate import TRAIN_DEFAULTS
   defaults = _flatten(_normal({"train": dict(TRAIN_DEFAULTS)}))
   diffs = []
   for k in sorted(set(a) | set(b)):

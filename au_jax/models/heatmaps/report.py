@@ -18,13 +18,16 @@ import sys
 
 import numpy as np
 
+from au_jax.data import transforms as T
+from au_jax.data import sources
+from au_jax.models import get_spec
+from au_jax.predict import Predictor
+from au_jax.train import steps
 from au_jax.viz import _save, plt
 
 
 def load_test(workdir: str, batch_size: int = 16):
   """(Predictor, test Split) of a finished workdir."""
-  from au_jax.data import sources
-  from au_jax.predict import Predictor
   predictor = Predictor.from_workdir(workdir, batch_size=batch_size)
   return with_maps(predictor), sources.load_split(predictor.config.data, "test")
 
@@ -35,8 +38,6 @@ def with_maps(predictor):
   model = predictor.config.model
   if model.get("heatmaps_output", True) or model.get("arch") == "resnet18":
     return predictor
-  from au_jax.models import get_spec
-  from au_jax.train import steps
   cfg = model.copy_and_resolve_references()
   cfg.heatmaps_output = True
   predictor.method = get_spec("heatmaps").build(cfg, predictor.info)
@@ -60,7 +61,6 @@ def examples(predictor, split, rows):
   recs = [split.source[int(r)] for r in rows]
   ex = [t(r, None, False) for r in recs]
   batch = {k: np.stack([e[k] for e in ex]) for k in ("image", "landmarks", "intensity")}
-  from au_jax.data import transforms as T
   faces = np.stack([T.decode(r["image"]) for r in recs])
   return batch, faces, np.stack([r["landmarks"] for r in recs])
 
