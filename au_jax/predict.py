@@ -50,7 +50,7 @@ import ml_collections
 import numpy as np
 
 from au_jax import aus as au_lib
-from au_jax import models
+from au_jax import models, xla_options
 from au_jax.data.sources import DataInfo
 from au_jax.errors import UserError
 from au_jax.face import detect
@@ -940,4 +940,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+  xla_options.apply()   # XLA:CPU's Eigen convolutions; importing this module starts no backend
   main()
