@@ -46,11 +46,10 @@ import sys
 import tempfile
 from typing import Iterable, Iterator, Sequence
 
-import ml_collections
 import numpy as np
 
 from au_jax import aus as au_lib
-from au_jax import models, xla_options
+from au_jax import defaults, models, xla_options
 from au_jax.data.sources import DataInfo
 from au_jax.errors import UserError
 from au_jax.face import detect
@@ -100,7 +99,8 @@ class Predictor:
     for f in ("config.json", "data_info.json"):
       if not os.path.exists(os.path.join(workdir, f)):
         raise FileNotFoundError(f"{workdir} has no {f}: is it an au-jax training workdir?")
-    config = ml_collections.ConfigDict(json.load(open(os.path.join(workdir, "config.json"))))
+    # resolved: a config saved before an engine default existed still loads
+    config = defaults.resolve(json.load(open(os.path.join(workdir, "config.json"))))
     d = json.load(open(os.path.join(workdir, "data_info.json")))
     info = DataInfo(aus=tuple(d["aus"]), intensity_coded=tuple(d["intensity_coded"]),
                     occurrence_coded=tuple(d["occurrence_coded"]),

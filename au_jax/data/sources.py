@@ -60,6 +60,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from au_jax import aus as au_lib
+from au_jax import defaults
 from au_jax.data.builds import describe_source, split_name
 from au_jax.data.label_index import LabelIndex
 from au_jax.errors import ConfigKeyError, ConfigValueError, UserError
@@ -88,12 +89,11 @@ def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None =
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise DatasetNotFoundError(
-        f"dataset {name} is not built in {data_dir} and no TFDS builder of it is registered.\n"
-        f"Build it once with\n"
-        f"  python -m tfds_builders.build {name} --data_dir={data_dir}\n"
-        f"(a licensed dataset also needs --manual_dir=/path/to/raw), or import "
-        f"tfds_builders.{name.split('/')[0]} first to build it on first use.") from e
+    raise ConfigKeyError(
+        f"unknown dataset {name!r}: it is not built in {data_dir} and no TFDS builder of it is "
+        f"registered. Build it once with: python -m tfds_builders.build {name} "
+        f"--data_dir={data_dir} (a licensed dataset also needs --manual_dir=/path/to/raw), or "
+        f"import tfds_builders.{name.split('/')[0]} first to build it on first use") from e
   if builder.is_prepared():
     if manual_dir:
       _check_built_from(builder, name, manual_dir, data_dir)
@@ -497,10 +497,10 @@ def _coding(parts) -> tuple[np.ndarray, np.ndarray]:
 
 def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
   """The experiment's DataInfo and its datasets (training ones, then test ones)."""
-  data_dir = data_cfg.get("data_dir") or default_data_dir()
-  threshold = int(data_cfg.get("occurrence_threshold", au_lib.DEFAULT_OCCURRENCE_THRESHOLD))
+  data_dir = defaults.value(data_cfg, "data", "data_dir") or default_data_dir()
+  threshold = int(defaults.value(data_cfg, "data", "occurrence_threshold"))
   sources = list(data_cfg["sources"])
-  tests = list(data_cfg.get("test_sources") or ())
+  tests = list(defaults.value(data_cfg, "data", "test_sources"))
   if not sources:
     raise ConfigValueError("config.data.sources is empty: name at least one dataset")
   fields = [f"config.data.sources[{k}]" for k in range(len(sources))]
@@ -511,7 +511,7 @@ def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
   test_builders = [_get_builder(s, f, data_dir) for s, f in zip(tests, test_fields)]
   aus = list(experiment_aus([_metadata_aus(s["name"], b) for s, b in zip(sources, builders)],
                             [_metadata_aus(s["name"], b) for s, b in zip(tests, test_builders)],
-                            data_cfg.get("aus") or ()))
+                            defaults.value(data_cfg, "data", "aus")))
   parts = [_DatasetPart(s, b, aus, threshold, code=k, field=f)
            for k, (s, b, f) in enumerate(zip(sources, builders, fields))]
   test_parts = [_DatasetPart(s, b, aus, threshold, role="test", code=c, field=f)
@@ -533,7 +533,7 @@ def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
 def describe_protocol(data_cfg) -> str:
   """One line for reports: "a/x:default -> test b/y:all" (no arrow without test_sources)."""
   train = ", ".join(f"{s['name']}:{s.get('protocol', 'default')}" for s in data_cfg["sources"])
-  tests = data_cfg.get("test_sources") or ()
+  tests = defaults.value(data_cfg, "data", "test_sources")
   if not tests:
     return train
   return f"{train} -> test " + ", ".join(f"{s['name']}:{s.get('protocol', 'all')}"
@@ -542,7 +542,7 @@ def describe_protocol(data_cfg) -> str:
 
 def train_splits(data_cfg) -> tuple[str, ...]:
   """config.data.train_splits: the protocol splits the training split unites."""
-  names = tuple(data_cfg.get("train_splits") or ("train",))
+  names = tuple(defaults.value(data_cfg, "data", "train_splits"))
   if not set(names) <= {"train", "validation"} or len(set(names)) != len(names):
     raise ConfigValueError(f"config.data.train_splits must be distinct names out of 'train' and "
                            f"'validation' (never 'test'), got {list(names)}")

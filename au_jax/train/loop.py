@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from au_jax import evaluate, models, reports, viz
+from au_jax import defaults, evaluate, models, reports, viz
 from au_jax.data import pipeline, samplers, sharding, sources
 from au_jax.errors import ConfigValueError, UserError, WorkdirError
 from au_jax.io import atomic_write
@@ -47,7 +47,7 @@ class Divergence:
   """
 
   def __init__(self, cfg):
-    cfg = {**validate.TRAIN_DEFAULTS["divergence"], **dict(cfg or {})}
+    cfg = defaults.value({"divergence": cfg}, "train", "divergence")
     self.max_ratio = float(cfg["max_loss_ratio"])
     self.zero_windows = int(cfg["zero_grad_windows"])
     self.best: dict[str, float] = {}
@@ -91,10 +91,11 @@ def _segment_seed(seed: int, segment: int) -> int:
 
 def setup(config):
   """Data, method and mesh of an experiment (shared by training and benchmarks)."""
+  config = validate.resolve(config)   # benchmarks and tests call this with their own configs
   info_parts = sources.load_data_info(config.data)
   info = info_parts[0]
   method = models.get_spec(config.model.name).build(config.model, info)
-  mesh = sharding.make_mesh(config.get("num_devices") or None)
+  mesh = sharding.make_mesh(config.num_devices or None)
   return info_parts, method, mesh
 
 
@@ -104,6 +105,7 @@ def train(config, workdir: str) -> dict:
   config.train.retrain_on_validation are carried out by the drivers above this
   loop (au_jax.experiment.train_and_evaluate), not here."""
   validate.check_config(config)
+  config = validate.resolve(config)   # every default filled in: read keys directly below
   if not workdir or not str(workdir).strip():
     raise WorkdirError("--workdir is empty: name the run directory (it is created)")
   workdir = os.path.abspath(os.path.expanduser(workdir))
@@ -121,7 +123,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   batch_size = int(tcfg.batch_size)
   sharding.check_batch_size(batch_size, mesh)
   sharding.check_batch_size(int(ecfg.batch_size), mesh)
-  threads = int(config.data.get("num_threads", 2))
+  threads = int(config.data.num_threads)
   records_per_step = pipeline.records_per_step(batch_size, method.train_copies)
 
   save_data_info(workdir, info)
@@ -135,7 +137,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
 
   segments = schedule.build_schedule(tcfg, method.groups, tuple(method.heads))
   total = segments[-1].end
-  seed = int(config.get("seed", 0))
+  seed = int(config.seed)
   init_batch = next(pipeline.iterate(pipeline.train_dataset(
       splits["train"].source, samplers.make_sampler("uniform", splits["train"].index,
                                                     batch_size, seed),
@@ -143,7 +145,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   state, txs, labels = initial_state(method, tcfg, init_batch, seed)
 
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.LATEST_DIR),
-                                 max_to_keep=int(validate.train_value(tcfg, "keep_checkpoints")))
+                                 max_to_keep=int(tcfg.keep_checkpoints))
   # Every improvement is kept until a committed regular checkpoint records a
   # later one (see `save`), so the selected step survives a kill at any moment.
   best_ckpt = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.BEST_DIR),
@@ -160,9 +162,8 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     state = sharding.replicate(restored, mesh)
     print(f"[au_jax] resumed from {workdir} at step {int(state.step)}/{total}", flush=True)
   else:
-    if dict(validate.train_value(tcfg, "init_from")).get("workdir"):
-      state = transfer.apply(state, validate.train_value(tcfg, "init_from"), labels,
-                             method.groups)
+    if tcfg.init_from.workdir:
+      state = transfer.apply(state, tcfg.init_from, labels, method.groups)
     state = sharding.replicate(state, mesh)
   step = int(state.step)
   sel = selection.Selection.from_json((data_state or {}).get("selection"), metric)
@@ -174,15 +175,15 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   writer = MetricsWriter(os.path.join(workdir, "metrics.jsonl"), resume_step=step)
   base_key = jax.random.PRNGKey(seed + 1)
   step_fns: dict = {}
-  precision = validate.train_value(tcfg, "precision")
+  precision = tcfg.precision
   predict_step = steps.make_predict_step(method, precision=precision)
-  log_every = int(validate.train_value(tcfg, "log_every"))
+  log_every = int(tcfg.log_every)
   eval_every = _eval_every(tcfg, segments)
-  ckpt_every = int(validate.train_value(tcfg, "checkpoint_every"))
-  patience = int(validate.train_value(tcfg, "patience"))
-  scope = validate.train_value(tcfg, "patience_scope")
+  ckpt_every = int(tcfg.checkpoint_every)
+  patience = int(tcfg.patience)
+  scope = tcfg.patience_scope
   last_grad_step = max((g.end for g in segments if g.fit is None), default=0)
-  divergence = Divergence(validate.train_value(tcfg, "divergence"))
+  divergence = Divergence(tcfg.divergence)
 
   def evaluate_and_select(state, step, seg, force=False) -> bool:
     """Validation metrics at `step`; keeps the best checkpoint. True = stop early."""
@@ -318,7 +319,7 @@ def reset_optimizer(state, txs, labels, groups, mesh=None):
 
 
 def _select_metric(tcfg, info) -> str | None:
-  metric = validate.train_value(tcfg, "select_metric")
+  metric = tcfg.select_metric
   if metric in ("", "none"):
     return None
   return selection.default_metric(info) if metric == "auto" else str(metric)
@@ -326,7 +327,7 @@ def _select_metric(tcfg, info) -> str | None:
 
 def _eval_every(tcfg, segments) -> int:
   """config.train.eval_every; absent or "auto" = about 10 evaluations per run."""
-  value = validate.train_value(tcfg, "eval_every")
+  value = tcfg.eval_every
   grad_steps = sum(g.steps for g in segments if g.fit is None)
   if value == "auto":
     return max(1, grad_steps // 10)
@@ -393,7 +394,7 @@ def final_evaluation(config, workdir, predict_step, state, splits, transforms, m
   preds = {s: evaluate.predict_split(predict_step, state, splits[s], transforms[s],
                                      batch_size=bs, mesh=mesh, num_threads=threads)
            for s in ("validation", "test")}
-  metric = ecfg.get("threshold_metric", "f1")
+  metric = ecfg.threshold_metric
   thr = (evaluate.tune_thresholds(preds["validation"], splits["validation"].index, metric)
          if metric else np.full(info.num_aus, 0.5))
   report = {
@@ -410,12 +411,12 @@ def final_evaluation(config, workdir, predict_step, state, splits, transforms, m
                                            info, thr),
       "test": evaluate.split_metrics(preds["test"], splits["test"].index, info, thr),
   }
-  eps = float(dict(validate.train_value(config.train, "divergence"))["constant_eps"])
+  eps = float(config.train.divergence.constant_eps)
   if constant_predictions(preds["validation"], eps):
     report["diverged"] = (f"the model tested (step {int(state.step)}) predicts the same values "
                           f"for every validation record: its metrics are meaningless. Lower "
                           f"the learning rate or train longer.")
-  if ecfg.get("save_predictions", True):
+  if ecfg.save_predictions:
     tmp = os.path.join(workdir, f"test_predictions.tmp{os.getpid()}.npz")
     np.savez(tmp, **preds["test"], intensity_true=splits["test"].index.intensity,
              occurrence_true=splits["test"].index.occurrence)

@@ -51,7 +51,7 @@ def truncated_stages(train_cfg, steps: int) -> list[dict]:
   """config.train.stages with its `repeat` cycles unrolled, cut after `steps`
   global steps (a fit stage counts one, as in au_jax.train.schedule)."""
   out, left = [], int(steps)
-  for _ in range(int(train_cfg.get("repeat", 1))):
+  for _ in range(int(validate.train_value(train_cfg, "repeat"))):
     for st in train_cfg["stages"]:
       if left <= 0:
         return out
@@ -68,7 +68,7 @@ def truncated_stages(train_cfg, steps: int) -> list[dict]:
 def _fit_ends(train_cfg) -> dict[int, dict]:
   """{global step after a fit stage: that stage} over the unrolled schedule."""
   out, step = {}, 0
-  for _ in range(int(train_cfg.get("repeat", 1))):
+  for _ in range(int(validate.train_value(train_cfg, "repeat"))):
     for st in train_cfg["stages"]:
       step += 1 if "fit" in st else int(st["steps"])
       if "fit" in st:
@@ -113,7 +113,7 @@ def retrain_config(config, first_report: dict, workdir: str | None = None
                    ) -> ml_collections.ConfigDict:
   """The config of the second run (see the module docstring, 1-2); `workdir`
   is the first run's (its selection records place a fit stage's parameters)."""
-  cfg = ml_collections.ConfigDict(config.to_dict())
+  cfg = validate.resolve(config)
   cfg.data.train_splits = TRAIN_SPLITS
   cfg.train.stages = retrain_stages(
       config.train, first_report["selection"]["step"],
@@ -132,7 +132,7 @@ def train_and_retrain(config, workdir: str) -> dict:
   config.train.retrain_on_validation is set, the retrain (`run`); returns the
   report of the model that was tested last."""
   report = loop.train(config, workdir)
-  if validate.train_value(config.train, "retrain_on_validation"):
+  if validate.resolve(config).train.retrain_on_validation:
     workdir = os.path.abspath(os.path.expanduser(workdir))
     print("[au_jax] retraining on train + validation for the selected number of steps "
           f"(config.train.retrain_on_validation): {workdir}/{RETRAIN_DIR}", flush=True)

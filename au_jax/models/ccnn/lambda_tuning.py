@@ -262,7 +262,7 @@ def _check_final_workdir(base, workdir: str) -> None:
   run could not resume: another config apart from lambda, or one scalar
   lambda (the old default) where tuning gives one per AU."""
   saved_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(saved_path) or base.train.get("allow_config_change", False):
+  if not os.path.exists(saved_path) or validate.train_value(base.train, "allow_config_change"):
     return
   try:
     with open(saved_path) as f:
