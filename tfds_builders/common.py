@@ -1,7 +1,7 @@
 """What every au-jax dataset builder shares: the record schema, image encoding,
 per-subject splits and protocols-as-data.
 
-Record schema (../shared/DESIGN.md section 3), one record = one frame:
+Record schema, one record = one frame:
 
   image          PNG bytes of an S x S x 3 uint8 face aligned to the canonical
                  template (au_jax.face.template); S = config.image_size

@@ -5,7 +5,7 @@ The raw trees differ between copies of the same dataset (extra nesting after
 unzipping, `Images` vs `images`, zero-padding widths, CRLF line ends), so
 everything here discovers files by pattern, case-insensitively, and matches
 frames by the integer in a file name, never by a formatted name
-(../../shared/datasets.md section 8).
+.
 
 Policy, common to all builders:
   * what the datasets are known to lack (a missing AU file, an empty label

@@ -1,4 +1,4 @@
-"""Alternative lowerings of convolution and max-pooling for XLA:CPU (issue 14).
+"""Alternative lowerings of convolution and max-pooling for XLA:CPU.
 
 Same parameters, same numbers as the plain Flax layers (tests/models/
 test_layers_fast.py compares outputs and gradients to 1e-5); they differ only

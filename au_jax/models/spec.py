@@ -1,4 +1,4 @@
-"""The model contract every method implements (../shared/DESIGN.md section 4).
+"""The model contract every method implements.
 
 A method registers a `ModelSpec` in `au_jax.models.MODELS`. `spec.build(
 model_cfg, data_info)` returns a `Method`: the Flax module plus pure

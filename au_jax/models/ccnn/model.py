@@ -364,4 +364,4 @@ def build(model_cfg, data_info) -> Method:
 
 
 SPEC = ModelSpec(name="ccnn", build=build,
-                 paper="Walecki et al., CVPR 2017 (ccnn_walecki_cvpr2017.txt)")
+                 paper="Walecki et al., CVPR 2017")

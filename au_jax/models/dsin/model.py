@@ -440,4 +440,4 @@ def param_group(path: tuple[str, ...]) -> str:
 
 
 SPEC = ModelSpec(name="dsin", build=build,
-                 paper="Corneanu et al., ECCV 2018 (dsin_corneanu_eccv2018.txt)")
+                 paper="Corneanu et al., ECCV 2018")

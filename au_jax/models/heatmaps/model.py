@@ -1,6 +1,5 @@
 """AU heatmap regression: Sanchez, Tzimiropoulos, Valstar, "Joint Action Unit
-localisation and intensity estimation through heatmap regression", BMVC 2018
-(../shared/papers/au_heatmaps_sanchez_bmvc2018.txt).
+localisation and intensity estimation through heatmap regression", BMVC 2018.
 
 Paper -> code:
   registration, 256 x 256 RGB (Sec. 4, Pre-processing)
@@ -252,4 +251,4 @@ GROUPS = {"hourglass": ("stem", "hourglass", "head"), "single": ("hourglass",),
 
 
 SPEC = ModelSpec(name="heatmaps", build=build,
-                 paper="Sanchez et al., BMVC 2018 (au_heatmaps_sanchez_bmvc2018.txt)")
+                 paper="Sanchez et al., BMVC 2018")

@@ -1,12 +1,12 @@
-"""Figures of a finished heatmap run (the method's report hook):
+"""Figures of a finished heatmap run (its method report, see au_jax.reports):
 
   python -m au_jax.models.heatmaps.report runs/heatmaps
 
   plots/targets.png   Eq. 1 targets of every AU over three aligned test faces
-                      of different subjects (issue 12 item 1);
+                      of different subjects;
   plots/heatmaps.png  for four test frames: the input, the predicted maps and
-                      the target maps of every AU (item 5; not for the
-                      ResNet-18 baseline, which predicts no maps).
+                      the target maps of every AU (not for the ResNet-18
+                      baseline, which predicts no maps).
 
 Both need the dataset (the test split is read again); where it cannot be
 read the figure is skipped with a message.

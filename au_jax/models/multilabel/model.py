@@ -1,6 +1,6 @@
 """Multi-label CNN with a per-AU QDA head: Ghosh, Laksana, Scherer, Morency,
 "A Multi-label Convolutional Neural Network Approach to Cross-Domain Action
-Unit Detection", ACII 2015 (../shared/papers/multilabel_cnn_ghosh_acii2015.txt).
+Unit Detection", ACII 2015.
 
 Paper -> code:
   preprocessing (Sec. V)    `MultiLabelTransform`: face box crop, grey or RGB,
@@ -282,4 +282,4 @@ def build(model_cfg, data_info) -> Method:
 
 
 SPEC = ModelSpec(name="multilabel", build=build,
-                 paper="Ghosh et al., ACII 2015 (multilabel_cnn_ghosh_acii2015.txt)")
+                 paper="Ghosh et al., ACII 2015")
