@@ -112,7 +112,10 @@ def test_grid_runs_reuse_finished_runs_and_record_divergence(tmp_path, monkeypat
   assert lt.select_lambdas(reports)["lambda"] == [1e-4]
   lt.grid_runs(make, (0.0, 1e-4, 1e-2), root, log=lambda m: None)
   assert len(calls) == 3                                    # all reused, the diverged one too
-  changed = lambda lam: lt.with_lambda(config, lam, drop=("lambda_tuning", "seed"))
+  def changed(lam):   # another seed (a missing key would mean its default, the same run)
+    cfg = lt.with_lambda(config, lam)
+    cfg.seed = int(cfg.get("seed") or 0) + 1
+    return cfg
   lt.grid_runs(changed, (0.0,), root, log=lambda m: None)   # another config: to the engine
   assert len(calls) == 4
 
