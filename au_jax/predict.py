@@ -46,6 +46,7 @@ import sys
 import tempfile
 from typing import Iterable, Iterator, Sequence
 
+import cv2
 import numpy as np
 
 from au_jax import aus as au_lib
@@ -314,7 +315,7 @@ class Predictor:
     return self._collect(self._stream_input(path, "folder", options))
 
   def _collect(self, chunks):
-    import pandas as pd
+    import pandas as pd  # pandas (slow to import) only for the DataFrame API
     parts = list(chunks)
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     df.attrs["summary"] = parts[-1].attrs.get("summary", {})
@@ -479,7 +480,6 @@ def readable_image_extensions() -> tuple[str, ...]:
   """
   global _readable
   if _readable is None:
-    import cv2
     small = np.full((64, 64, 3), 128, np.uint8)
     found = []
     log = _DecoderLog()
@@ -596,7 +596,6 @@ def iter_frames(path: str, kind: str, entry: dict, log: _DecoderLog) -> Iterator
   listed in entry["ignored"]. A video yields its decodable frames and notes
   when it ends before the frame count its container declares.
   """
-  import cv2
   if kind == "image":
     yield _read_image(path, 1, log)
   elif kind == "folder":
@@ -644,7 +643,6 @@ def iter_frames(path: str, kind: str, entry: dict, log: _DecoderLog) -> Iterator
 
 
 def _read_image(path: str, number: int, log: _DecoderLog) -> _Frame:
-  import cv2
   if os.path.getsize(path) == 0:
     return _Frame(path, number, 0.0, None, "empty image file (0 bytes)")
   with log:
@@ -852,7 +850,7 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
   if progress:
     print(file=sys.stderr)
   if plot:
-    import pandas as pd
+    import pandas as pd  # pandas (slow to import) only for the DataFrame API
     plots.au_traces(pd.concat(plot_rows, ignore_index=True), plot)
   return summary
 

@@ -81,7 +81,7 @@ def _fmt(v, pct=False):
 
 
 def plot_phi(pt, pp, aus, path):
-  import matplotlib
+  import matplotlib  # optional here: the figure is skipped without it
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   labels = [str(a) for a in aus]
@@ -170,7 +170,7 @@ def domain_features(predictor, data_cfg, split: str, au_col: int, cap: int = TSN
 def tsne_figure(workdir: str, au: str, cap: int = TSNE_SAMPLE, seed: int = 0) -> dict | None:
   """Figs. 2-3 for one AU ("AU12" or "12"); None (with a note) without scikit-learn."""
   try:
-    from sklearn.manifold import TSNE
+    from sklearn.manifold import TSNE  # optional: scikit-learn is not a dependency
   except ImportError:
     print("[multilabel] t-SNE figure skipped: scikit-learn is not installed "
           "(pip install scikit-learn)")
@@ -197,7 +197,7 @@ def tsne_figure(workdir: str, au: str, cap: int = TSNE_SAMPLE, seed: int = 0) ->
            **{f"{k}_{f}": v[f] for k, v in out.items()
               for f in ("embedding", "present", "rows", "features")})
   try:
-    import matplotlib
+    import matplotlib  # optional here: the figure is skipped without it
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
