@@ -40,8 +40,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
-import au_jax  # noqa: E402,F401  (its XLA:CPU option, before any test starts JAX's backend)
 import pytest  # noqa: E402
+
+from au_jax import xla_options  # noqa: E402
+
+xla_options.apply()   # XLA:CPU's Eigen convolutions as launch.py, before any test starts JAX
+# The dataset builders, registered with TFDS as launch.py does: fixtures build on first use.
+from tfds_builders import bp4d, ckplus, disfa, semaine, synthetic_au, unbc_mcmaster  # noqa: E402,F401,I001
 
 # The default command (setup.cfg: -n auto --dist loadfile) runs the tests on
 # two pytest-xdist worker processes, each test file whole on one worker (its
@@ -93,7 +98,6 @@ def pytest_xdist_auto_num_workers(config):
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory):
   """A data dir holding synthetic_au/disfa_like_tiny and fera_like_tiny (built once)."""
-  import tfds_builders.synthetic_au  # noqa: F401  registers the builder: built on first use
   from au_jax.data import sources
   d = str(tmp_path_factory.mktemp("tfds"))
   for name in ("synthetic_au/disfa_like_tiny", "synthetic_au/fera_like_tiny"):

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-import tfds_builders.disfa  # noqa: F401  registers the builder: get_builder names its instructions
 from au_jax.data import sources
 
 META = {"protocols": {"default": {"train": ["a", "b", "c"], "validation": ["d"], "test": ["e"]}}}
