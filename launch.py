@@ -20,10 +20,11 @@ if __name__ == "__main__":   # machine tuning, before JAX starts its backend
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-# Registers the dataset builders with TFDS, so that a dataset not yet built is built on first use.
-from tfds_builders import bp4d, ckplus, disfa, semaine, synthetic_au, unbc_mcmaster  # noqa: E402, F401
 from au_jax import evaluate, experiment  # noqa: E402
 from au_jax.errors import UserError  # noqa: E402
+# Registers the dataset builders with TFDS, so that a dataset not yet built is built on first use.
+from tfds_builders import (bp4d, ckplus, disfa, semaine, synthetic_au,  # noqa: E402, F401
+                           unbc_mcmaster)
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
