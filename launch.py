@@ -12,12 +12,19 @@ lines and exit status 2; anything else is a bug and keeps its traceback.
 import errno
 import sys
 
-if __name__ == "__main__":   # huge pages for XLA:CPU's buffers: see au_jax/host_memory.py
-  from au_jax import host_memory
-  host_memory.reexec_with_hugepages()
+if __name__ == "__main__":   # machine tuning, before JAX starts its backend
+  from au_jax import host_memory, xla_options
+  xla_options.apply()                    # XLA:CPU's Eigen convolutions (au_jax/xla_options.py)
+  host_memory.reexec_with_hugepages()    # huge pages for XLA:CPU's buffers (au_jax/host_memory.py)
 
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
+
+from au_jax import evaluate, experiment  # noqa: E402
+from au_jax.errors import UserError  # noqa: E402
+# Registers the dataset builders with TFDS, so that a dataset not yet built is built on first use.
+from tfds_builders import (bp4d, ckplus, disfa, semaine, synthetic_au,  # noqa: E402, F401
+                           unbc_mcmaster)
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -57,16 +64,13 @@ def main(argv):
   del argv
   if not flags.FLAGS["verbosity"].present:  # orbax and TFDS log every step at INFO
     logging.set_verbosity(logging.WARNING)
-  from au_jax import evaluate
-  from au_jax.errors import UserError
-  from au_jax.train import loop
   try:
     config = _CONFIG.value
     list(config.keys())   # a config file that failed to load raises only when used
   except (KeyError, ValueError, TypeError, AttributeError, OSError) as e:
     _fail(_config_message(e))
   try:
-    report = loop.train_and_evaluate(config, _WORKDIR.value)
+    report = experiment.train_and_evaluate(config, _WORKDIR.value)
   except UserError as e:
     _fail(str(e))
   except OSError as e:

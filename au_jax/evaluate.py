@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 
+import flax
 import jax
+import jaxlib
 import numpy as np
 
-from au_jax import aus as au_lib
 from au_jax import metrics as M
+from au_jax import host_memory
+from au_jax import aus as au_lib
 from au_jax.data import pipeline, sharding
 from au_jax.io import atomic_write
 
@@ -96,11 +100,7 @@ def format_table(result: dict, title: str = "") -> str:
 
 def environment() -> dict:
   """Where this evaluation ran: backend, device kind and count, library versions."""
-  import platform
 
-  import flax
-  import jaxlib
-  from au_jax import host_memory
   dev = jax.devices()[0]
   return {"backend": jax.default_backend(), "device_kind": getattr(dev, "device_kind", str(dev)),
           "device_count": jax.device_count(), "jax": jax.__version__,

@@ -1,4 +1,4 @@
-"""Transparent huge pages for XLA:CPU's large buffers (issue 14).
+"""Transparent huge pages for XLA:CPU's large buffers.
 
 XLA:CPU allocates the outputs and temporaries of every jitted call with
 malloc, from its worker threads. glibc serves each large request (above its

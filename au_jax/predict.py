@@ -43,21 +43,25 @@ import csv
 import json
 import os
 import sys
+import tempfile
 from typing import Iterable, Iterator, Sequence
 
-import ml_collections
+import cv2
 import numpy as np
 
 from au_jax import aus as au_lib
-from au_jax import models
+from au_jax import defaults, models, xla_options
 from au_jax.data.sources import DataInfo
 from au_jax.errors import UserError
+from au_jax.face import detect
 from au_jax.face.align import align_face
 from au_jax.face.template import CANONICAL_68
-from au_jax.inference import pipeline, table
-from au_jax.io import positive_int
+from au_jax.face.tracking import FaceTracker
+from au_jax.inference import pipeline, plots, table
+from au_jax.io import atomic_write, positive_int
 from au_jax.train import checkpoint, steps
-from au_jax.train.loop import initial_state
+from au_jax.train.fitted import evenly_spaced, strip_labels
+from au_jax.train.state import initial_state
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -96,7 +100,8 @@ class Predictor:
     for f in ("config.json", "data_info.json"):
       if not os.path.exists(os.path.join(workdir, f)):
         raise FileNotFoundError(f"{workdir} has no {f}: is it an au-jax training workdir?")
-    config = ml_collections.ConfigDict(json.load(open(os.path.join(workdir, "config.json"))))
+    # resolved: a config saved before an engine default existed still loads
+    config = defaults.resolve(json.load(open(os.path.join(workdir, "config.json"))))
     d = json.load(open(os.path.join(workdir, "data_info.json")))
     info = DataInfo(aus=tuple(d["aus"]), intensity_coded=tuple(d["intensity_coded"]),
                     occurrence_coded=tuple(d["occurrence_coded"]),
@@ -218,7 +223,6 @@ class Predictor:
   def align(self, image: np.ndarray, landmarks=None, detector: str = "auto"):
     """The aligned face of an RGB image, or None when no face is found."""
     if landmarks is None:
-      from au_jax.face import detect
       landmarks = detect.detect_landmarks(image, backend=detector)
       if landmarks is None:
         return None
@@ -311,7 +315,7 @@ class Predictor:
     return self._collect(self._stream_input(path, "folder", options))
 
   def _collect(self, chunks):
-    import pandas as pd
+    import pandas as pd  # pandas (slow to import) only for the DataFrame API
     parts = list(chunks)
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     df.attrs["summary"] = parts[-1].attrs.get("summary", {})
@@ -356,7 +360,6 @@ class Predictor:
       session: session statistics for models that use them.
       others: as `predict_video`.
     """
-    from au_jax.face.tracking import FaceTracker
     tracker = FaceTracker(detector, detect_every=1 if still else detect_every,
                           detect_width=detect_width, max_faces=max_faces,
                           min_score=min_confidence)
@@ -414,7 +417,6 @@ def _transform(method, record, session):
 def _session_stats(method, records):
   if method.sessions is None:
     return None
-  from au_jax.train.fitted import evenly_spaced, strip_labels
   rows = evenly_spaced(np.arange(len(records)), method.sessions.max_records)
   return method.sessions.fit([strip_labels(records[int(i)]) for i in rows])
 
@@ -478,7 +480,6 @@ def readable_image_extensions() -> tuple[str, ...]:
   """
   global _readable
   if _readable is None:
-    import cv2
     small = np.full((64, 64, 3), 128, np.uint8)
     found = []
     log = _DecoderLog()
@@ -508,7 +509,6 @@ class _DecoderLog:
   """
 
   def __init__(self):
-    import tempfile
     self._file = tempfile.TemporaryFile()
     self._saved = None
 
@@ -596,7 +596,6 @@ def iter_frames(path: str, kind: str, entry: dict, log: _DecoderLog) -> Iterator
   listed in entry["ignored"]. A video yields its decodable frames and notes
   when it ends before the frame count its container declares.
   """
-  import cv2
   if kind == "image":
     yield _read_image(path, 1, log)
   elif kind == "folder":
@@ -644,7 +643,6 @@ def iter_frames(path: str, kind: str, entry: dict, log: _DecoderLog) -> Iterator
 
 
 def _read_image(path: str, number: int, log: _DecoderLog) -> _Frame:
-  import cv2
   if os.path.getsize(path) == 0:
     return _Frame(path, number, 0.0, None, "empty image file (0 bytes)")
   with log:
@@ -746,7 +744,6 @@ def _fit_input_session(predictor: Predictor, path: str, kind: str, detector: str
   them (decoding is cheap next to detection), a second keeps the chosen ones.
   None when no face is found among them (each block of frames is then its own
   session)."""
-  from au_jax.train.fitted import evenly_spaced
   scratch = dict(problems=[], ignored=[])
   n = sum(fr.image is not None for fr in iter_frames(path, kind, dict(scratch), _DecoderLog()))
   keep = set(evenly_spaced(np.arange(n), predictor.session_sample).tolist())
@@ -821,7 +818,6 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
     UsageError: the output would overwrite or be read as an input, cannot
       be written, or no input is left to read.
   """
-  from au_jax.io import atomic_write
   check_output(output, inputs)
   plans, skipped = plan_inputs(inputs)
   if not plans:
@@ -854,8 +850,7 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
   if progress:
     print(file=sys.stderr)
   if plot:
-    import pandas as pd
-    from au_jax.inference import plots
+    import pandas as pd  # pandas (slow to import) only for the DataFrame API
     plots.au_traces(pd.concat(plot_rows, ignore_index=True), plot)
   return summary
 
@@ -917,8 +912,7 @@ def main(argv=None) -> None:
       raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
                                                            for s in skipped[:3]))
     if args.detector == "dlib":
-      from au_jax.face.detect import dlib_available
-      if not dlib_available():
+      if not detect.dlib_available():
         raise UsageError("--detector dlib needs the [face] extra: pip install 'au-jax[face]' "
                          "(dlib-bin, face_recognition_models)")
     predictor = load_predictor(args.workdir, args.batch_size)
@@ -928,7 +922,6 @@ def main(argv=None) -> None:
     summary = write_csv(predictor, args.input, args.output, progress=progress,
                         plot=args.plot, **options)
     if args.overlay:
-      from au_jax.inference import plots
       videos = [p for p, k in plans if k == "video"]
       if not videos:
         raise UsageError("--overlay needs a video among the inputs")
@@ -945,4 +938,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+  xla_options.apply()   # XLA:CPU's Eigen convolutions; importing this module starts no backend
   main()

@@ -5,7 +5,7 @@ r"""Run one config over several folds (or any config arg) and report the mean.
       --workroot=runs/ml_disfa_loso            # leave-one-subject-out: every subject once
 
 Each value runs `configs/x.py:<fixed args>,<key>=<value>` in its own workdir
-`<workroot>/<key>=<value>/` through the one training engine, one after the
+`<workroot>/<key>=<value>/` through au_jax.experiment.train_and_evaluate, one after the
 other, so the sweep resumes like any workdir (a finished fold is reused, an
 interrupted one continues). `protocol=loso` expands to `loso:<subject>` for
 every subject of the config's first dataset, `protocol=loso75` to
@@ -17,15 +17,25 @@ over folds.
 """
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
-import os
 import sys
 
-import numpy as np
+if __name__ == "__main__":   # machine tuning before JAX starts, as launch.py does
+  from au_jax import host_memory, xla_options
+  xla_options.apply()                    # XLA:CPU's Eigen convolutions (au_jax/xla_options.py)
+  host_memory.reexec_with_hugepages()    # huge pages for XLA:CPU's buffers (au_jax/host_memory.py)
 
-from au_jax.io import atomic_write
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from au_jax import experiment  # noqa: E402
+from au_jax.data import sources  # noqa: E402
+from au_jax.errors import UserError  # noqa: E402
+from au_jax.io import atomic_write  # noqa: E402
 
 
 def _load(config_path: str, arg: str):
@@ -41,7 +51,6 @@ def expand(config_path: str, fixed: str, key: str, values: list[str]) -> list[st
   """The sweep's values; `protocol=loso` (or `loso75`) becomes `loso:<s>` (or
   `loso75:<s>`) for every subject of the first dataset."""
   if key == "protocol" and len(values) == 1 and values[0] in LOSO_FORMS:
-    from au_jax.data import sources
     config = _load(config_path, fixed)
     src = dict(config.data.sources[0])
     builder = sources.get_builder(src["name"], config.data.get("data_dir"), src.get("manual_dir"))
@@ -52,7 +61,6 @@ def expand(config_path: str, fixed: str, key: str, values: list[str]) -> list[st
 
 def summarise(folds: dict[str, dict]) -> dict:
   """Per-metric mean / sd / 95% interval over folds, and per-AU means."""
-  from scipy import stats
   names = list(folds)
   metrics = sorted({k for r in folds.values() for k in r["test"]["mean"]})
   out = {"folds": names, "mean": {}, "per_au_mean": {}}
@@ -91,7 +99,6 @@ def _markdown(config_path, key, folds, summary) -> str:
 
 
 def run(config_path: str, fixed: str, key: str, values: list[str], workroot: str) -> dict:
-  from au_jax.train import loop
   values = expand(config_path, fixed, key, values)
   os.makedirs(workroot, exist_ok=True)
   folds = {}
@@ -105,7 +112,7 @@ def run(config_path: str, fixed: str, key: str, values: list[str], workroot: str
       report = json.load(open(done))
     else:
       print(f"[sweep] {config_path}:{arg} -> {wd}", flush=True)
-      report = loop.train_and_evaluate(_load(config_path, arg), wd)
+      report = experiment.train_and_evaluate(_load(config_path, arg), wd)
       atomic_write(os.path.join(wd, "sweep_done"), "1\n")
     folds[f"{key}={value}"] = report
     summary = summarise(folds)
@@ -123,7 +130,6 @@ def main(argv=None) -> int:
   ap.add_argument("--sweep", required=True, help="key=v1,v2,... (or protocol=loso)")
   ap.add_argument("--workroot", required=True, help="folder for the per-fold workdirs")
   args = ap.parse_args(argv)
-  from au_jax.errors import UserError
   path, _, fixed = args.config.partition(":")
   key, eq, values = args.sweep.partition("=")
   if not eq or not values:
@@ -139,6 +145,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  from au_jax import host_memory
-  host_memory.reexec_with_hugepages()   # as launch.py: see au_jax/host_memory.py
   sys.exit(main())

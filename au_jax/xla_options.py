@@ -1,4 +1,4 @@
-"""XLA:CPU options au-jax sets when it is imported (issue 14).
+"""XLA:CPU options au-jax's entry points set before JAX starts (`apply()`).
 
 Convolutions. jaxlib 0.10's XLA:CPU hands every convolution to a YNNPACK
 fusion by default. On the 2-core AVX-512 development machine those take
@@ -17,8 +17,10 @@ keeps the dots and the other fusions it is given) the train steps run
 two paths differ only in float rounding (tests/test_xla_options.py: a
 network's outputs and gradients agree to 1e-5).
 
-So `au_jax/__init__.py` calls `apply()`, which adds that flag to XLA_FLAGS
-unless
+So launch.py, `python -m au_jax.sweep` and `python -m au_jax.predict` call
+`apply()` first thing (importing au_jax changes nothing; in a notebook, call
+`au_jax.xla_options.apply()` yourself before any JAX computation). It adds
+that flag to XLA_FLAGS unless
   * AU_JAX_CPU_CONV=xla (the environment variable; default `eigen`): keep
     XLA's own choice;
   * XLA_FLAGS already says something about `xla_cpu_experimental_ynn_fusion_type`
@@ -27,10 +29,11 @@ unless
   * the installed jaxlib is not one this was measured on (`SUPPORTED_JAXLIB`):
     an XLA flag a jaxlib does not know aborts the process, and a newer XLA may
     have changed the default anyway.
-XLA reads XLA_FLAGS once, when JAX starts its first backend: import au_jax
-(or anything from it) before running any JAX computation, or set the flag
-yourself (au_jax warns when it is imported too late for the flag to act). The flag is part of the compilation-cache key, and it only
-concerns the CPU backend (GPU and TPU programs are unchanged).
+XLA reads XLA_FLAGS once, when JAX starts its first backend: call `apply()`
+before running any JAX computation, or set the flag yourself (`apply()` warns
+when it is called too late for the flag to act). The flag is part of the
+compilation-cache key, and it only concerns the CPU backend (GPU and TPU
+programs are unchanged).
 """
 from __future__ import annotations
 
@@ -68,7 +71,7 @@ def apply(environ=None) -> bool:
   """Sets XLA_FLAGS in `environ` (default os.environ); True if the flag was added."""
   environ = os.environ if environ is None else environ
   try:
-    import jaxlib
+    import jaxlib   # here, not at the top: this module is used before JAX is imported
     jaxlib_version = jaxlib.__version__
   except (ImportError, AttributeError):
     return False
@@ -83,8 +86,9 @@ def apply(environ=None) -> bool:
     return False
   environ["XLA_FLAGS"] = after
   if environ is os.environ and _backend_started():
-    warnings.warn("au_jax: JAX's backend started before au_jax was imported, so XLA:CPU keeps its "
-                  "default (slower) convolutions in this process; import au_jax first, or set "
+    warnings.warn("au_jax.xla_options.apply(): JAX's backend started before it was called, so "
+                  "XLA:CPU keeps its default (slower) convolutions in this process; call it "
+                  "before any JAX computation, or set "
                   f"XLA_FLAGS={EIGEN_CONV_FLAG} (AU_JAX_CPU_CONV=xla silences this)", stacklevel=2)
   return True
 
@@ -94,7 +98,7 @@ def _backend_started() -> bool:
   if "jax" not in sys.modules:
     return False
   try:
-    from jax._src import xla_bridge
+    from jax._src import xla_bridge   # only once JAX is imported (checked above)
     return bool(xla_bridge.backends_are_initialized())
   except (ImportError, AttributeError):
     return False

@@ -40,8 +40,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
-import au_jax  # noqa: E402,F401  (its XLA:CPU option, before any test starts JAX's backend)
 import pytest  # noqa: E402
+
+from au_jax import xla_options  # noqa: E402
+
+xla_options.apply()   # XLA:CPU's Eigen convolutions as launch.py, before any test starts JAX
+# The dataset builders, registered with TFDS as launch.py does: fixtures build on first use.
+from tfds_builders import (bp4d, ckplus, disfa, semaine, synthetic_au,  # noqa: E402,F401,I001
+                           unbc_mcmaster)
 
 # The default command (setup.cfg: -n auto --dist loadfile) runs the tests on
 # two pytest-xdist worker processes, each test file whole on one worker (its

@@ -12,7 +12,7 @@ import numpy as np
 
 from au_jax import aus
 from au_jax.data import sources
-from au_jax.train import loop
+from au_jax import experiment
 from tests.conftest import tiny_config
 from tests.test_ccnn_lambda import brute_force_choice
 from tests.fixtures import raw_trees as rt
@@ -52,7 +52,7 @@ def test_ccnn_disfa_runlocal_on_disfa_fixture(tmp_path, monkeypatch):
   config = tiny_config("configs.ccnn_disfa", data_dir, "runlocal,it=false")
   config.train.batch_size = 4   # a fixture's training split: 6+ records
   workdir = tmp_path / "run"
-  report = loop.train_and_evaluate(config, str(workdir))
+  report = experiment.train_and_evaluate(config, str(workdir))
   assert tuple(report["aus"]) == aus.DISFA_AUS
   test = report["test"]
   assert test["n"] == 8                                   # SN003 = SN001's 8 coded frames
@@ -80,7 +80,7 @@ def test_ccnn_disfa_runlocal_on_disfa_fixture(tmp_path, monkeypatch):
   # rerun: the grid runs are reused, only the final workdir goes to the engine
   from au_jax.models.ccnn import lambda_tuning
   calls = []
-  monkeypatch.setattr(lambda_tuning.loop, "train_and_evaluate", lambda c, wd: calls.append(wd)
+  monkeypatch.setattr(lambda_tuning.retrain, "train_and_retrain", lambda c, wd: calls.append(wd)
                       or json.loads((workdir / "report.json").read_text()))
   again = lambda_tuning.train_and_evaluate(config, str(workdir))
   assert calls == [str(workdir)]
@@ -92,7 +92,7 @@ def test_ccnn_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path):
   # lam=1e-4: one training (the lambda tuning is run by the DISFA test above)
   config = tiny_config("configs.ccnn_fera2015", bp4d_data_dir, "runlocal,it=false,lam=1e-4")
   config.train.batch_size = 4   # a fixture's training split: 6+ records
-  report = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  report = experiment.train_and_evaluate(config, str(tmp_path / "run"))
   assert tuple(report["aus"]) == aus.FERA2015_INT_AUS
   assert report["test"]["n"] == 8
   scored = {au for au, r in report["test"]["per_au"].items() if "mae" in r}
@@ -108,7 +108,7 @@ def test_ccnn_multi_runlocal_on_three_fixture_datasets(bp4d_data_dir, tmp_path):
   sources.get_builder("unbc_mcmaster", bp4d_data_dir, manual_dir=str(unbc["root"]))
   config = tiny_config("configs.ccnn_multi", bp4d_data_dir, "runlocal,it=false,lam=1e-4")
   config.train.batch_size = 4   # a fixture's training split: 6+ records
-  report = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  report = experiment.train_and_evaluate(config, str(tmp_path / "run"))
   assert report["datasets"] == ["disfa", "bp4d", "unbc_mcmaster"]
   # the union AU list starts with DISFA's and adds the others' AUs
   assert tuple(report["aus"][:12]) == aus.DISFA_AUS

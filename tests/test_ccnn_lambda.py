@@ -105,7 +105,7 @@ def test_grid_runs_reuse_finished_runs_and_record_divergence(tmp_path, monkeypat
     (tmp_path / wd / "report.json").write_text(json.dumps(
         {"aus": [1], "validation": {"per_au": {"AU01": {"icc": lam}}}}))
 
-  monkeypatch.setattr(lt.loop, "train_and_evaluate", fake)
+  monkeypatch.setattr(lt.retrain, "train_and_retrain", fake)
   make = lambda lam: lt.with_lambda(config, lam)
   root = str(tmp_path / "root")
   reports = lt.grid_runs(make, (1e-4, 1e-2, 0.0), root, log=lambda m: None)
@@ -113,7 +113,10 @@ def test_grid_runs_reuse_finished_runs_and_record_divergence(tmp_path, monkeypat
   assert lt.select_lambdas(reports)["lambda"] == [1e-4]
   lt.grid_runs(make, (0.0, 1e-4, 1e-2), root, log=lambda m: None)
   assert len(calls) == 3                                    # all reused, the diverged one too
-  changed = lambda lam: lt.with_lambda(config, lam, drop=("lambda_tuning", "seed"))
+  def changed(lam):   # another seed (a missing key would mean its default, the same run)
+    cfg = lt.with_lambda(config, lam)
+    cfg.seed = int(cfg.get("seed") or 0) + 1
+    return cfg
   lt.grid_runs(changed, (0.0,), root, log=lambda m: None)   # another config: to the engine
   assert len(calls) == 4
 

@@ -10,7 +10,7 @@ import pytest
 
 from au_jax import aus
 from au_jax.data import sources
-from au_jax.train import loop
+from au_jax import experiment
 from tests.conftest import tiny_config
 from tests.fixtures import raw_trees as rt
 
@@ -41,7 +41,7 @@ def bp4d_data_dir(tmp_path, monkeypatch):
 def test_gudi_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path):
   config = tiny_config("configs.gudi_fera2015", bp4d_data_dir)
   config.train.batch_size = 4   # a fixture's training split: 6+ records
-  report = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  report = experiment.train_and_evaluate(config, str(tmp_path / "run"))
   assert tuple(report["aus"]) == aus.FERA2015_OCC_AUS        # AU24 of BP4D dropped
   test = report["test"]
   assert test["n"] == 8                                         # F002 + M002, 4 coded frames each

@@ -12,7 +12,7 @@ import pytest
 
 from au_jax import aus
 from au_jax.models import heatmaps  # noqa: F401  (registers the method)
-from au_jax.train import loop
+from au_jax import experiment
 from tests.conftest import tiny_config
 from tests.test_ccnn_dataset_configs import build_disfa_fixture
 from tests.test_dataset_configs import bp4d_data_dir  # noqa: F401  (fixture)
@@ -31,7 +31,7 @@ def _run(config, workdir):
   config.num_devices = 1
   config.train.stages[0]["steps"] = 1
   config.train.update(eval_every=0, checkpoint_every=1, log_every=1)
-  return loop.train_and_evaluate(config, str(workdir))
+  return experiment.train_and_evaluate(config, str(workdir))
 
 
 def test_heatmaps_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path, no_figures):

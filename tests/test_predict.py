@@ -12,7 +12,7 @@ import pytest
 from au_jax.data import sources, transforms
 from au_jax import predict
 from au_jax.predict import Predictor, main
-from au_jax.train import loop
+from au_jax import experiment
 from tests.conftest import tiny_config
 
 
@@ -21,7 +21,7 @@ def workdir(tiny_data_dir, tmp_path_factory):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   config.model.gcn = "image"   # no session statistics: inference sees single images
   wd = str(tmp_path_factory.mktemp("run"))
-  loop.train_and_evaluate(config, wd)
+  experiment.train_and_evaluate(config, wd)
   return wd
 
 

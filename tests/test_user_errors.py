@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from au_jax.errors import WorkdirError
-from au_jax.train import loop
+from au_jax import experiment
 from au_jax.train.workdir import WorkdirLock
 from tests.conftest import ROOT, tiny_config
 
@@ -65,14 +65,14 @@ def test_catalogue_of_user_errors_ends_in_plain_lines(tiny_data_dir, tmp_path):
 
 def test_changed_config_is_refused_before_touching_the_workdir(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
-  loop.train_and_evaluate(config, str(tmp_path))
+  experiment.train_and_evaluate(config, str(tmp_path))
   before = {f: open(tmp_path / f, "rb").read()
             for f in ("config.json", "report.json", "metrics.jsonl")}
   changed = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   changed.train.optimizer.learning_rate = 0.5
   changed.data.sources = [dict(name="synthetic_au/disfa_like_tiny", protocol="fold2")]
   with pytest.raises(WorkdirError) as e:
-    loop.train_and_evaluate(changed, str(tmp_path))
+    experiment.train_and_evaluate(changed, str(tmp_path))
   for part in ("'protocol': 'fold2'", "learning_rate: 0.01 -> 0.5", "another --workdir",
                "allow_config_change=True"):
     assert part in str(e.value)
@@ -80,10 +80,10 @@ def test_changed_config_is_refused_before_touching_the_workdir(tiny_data_dir, tm
   # logging and checkpoint frequency cannot change results: accepted
   neutral = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   neutral.train.log_every = 3
-  loop.train_and_evaluate(neutral, str(tmp_path))
+  experiment.train_and_evaluate(neutral, str(tmp_path))
   # an explicit override resumes and records the change
   changed.train.allow_config_change = True
-  loop.train_and_evaluate(changed, str(tmp_path))
+  experiment.train_and_evaluate(changed, str(tmp_path))
   record = [json.loads(x) for x in open(tmp_path / "config_changes.jsonl")]
   keys = {c["key"] for c in record[-1]["changes"]}
   assert "train.optimizer.learning_rate" in keys and "data.sources" in keys
@@ -96,7 +96,7 @@ def test_a_second_process_on_a_workdir_refuses(tiny_data_dir, tmp_path):
   holder.acquire()
   try:
     with pytest.raises(WorkdirError, match="in use by pid"):
-      loop.train_and_evaluate(config, str(tmp_path))
+      experiment.train_and_evaluate(config, str(tmp_path))
   finally:
     holder.release()
   assert not os.path.exists(tmp_path / "metrics.jsonl")

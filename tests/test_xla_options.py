@@ -44,20 +44,57 @@ def test_apply_sets_the_given_environment_once_and_warns_on_a_bad_choice(monkeyp
     X.xla_flags_with_cpu_conv("", "fast", "0.10.2")
 
 
-def test_a_late_import_says_the_flag_cannot_act():
+def test_a_late_apply_says_the_flag_cannot_act():
   code = ("import jax, jax.numpy as jnp; jnp.ones(2).block_until_ready(); "
-          "import warnings; warnings.simplefilter('error'); import au_jax")
+          "import warnings; warnings.simplefilter('error'); "
+          "from au_jax import xla_options; xla_options.apply()")
   env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", X.ENV_VAR)}
   late = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
                         text=True, timeout=120, check=False)
   early = subprocess.run([sys.executable, "-W", "error", "-c",
-                          "import au_jax, jax.numpy as jnp; jnp.ones(2).block_until_ready()"],
+                          "from au_jax import xla_options; xla_options.apply(); "
+                          "import jax.numpy as jnp; jnp.ones(2).block_until_ready()"],
                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
                          check=False)
   assert early.returncode == 0, early.stderr[-1000:]
   if X._major_minor(__import__("jaxlib").__version__) in X.SUPPORTED_JAXLIB:
-    assert late.returncode != 0 and "started before au_jax was imported" in late.stderr
+    assert late.returncode != 0 and "started before it was called" in late.stderr
     assert "AU_JAX_CPU_CONV=xla" in late.stderr
+
+
+# Every module a user or an entry point imports; none may change the environment.
+_IMPORTS = ("au_jax", "au_jax.predict", "au_jax.experiment", "au_jax.train.loop",
+            "au_jax.train.retrain", "au_jax.models", "au_jax.reports", "au_jax.sweep",
+            "au_jax.data.sources", "au_jax.evaluate", "au_jax.host_memory", "au_jax.xla_options")
+
+
+def _changed_by_imports(first: tuple[str, ...], then: tuple[str, ...], run: str = "") -> list[str]:
+  """Environment variables that importing `then` (and running `run`) changes,
+  after `first` was imported."""
+  code = ("import importlib, os; "
+          f"[importlib.import_module(m) for m in {first!r}]; e = dict(os.environ); "
+          f"[importlib.import_module(m) for m in {then!r}]; {run or 'pass'}; "
+          "print(sorted(k for k in set(e) | set(os.environ) if e.get(k) != os.environ.get(k)))")
+  env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", X.ENV_VAR)}
+  proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
+                        text=True, timeout=300, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return json.loads(proc.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_importing_au_jax_changes_no_environment_variable():
+  assert _changed_by_imports((), ("au_jax",)) == []
+  # Some libraries au_jax uses set variables of their own when imported (jax:
+  # TF_CPP_MIN_LOG_LEVEL, TPU_SKIP_MDS_QUERY; cv2 and TFDS: LD_LIBRARY_PATH):
+  # imported first, au_jax's own modules must change nothing more.
+  third_party = ("jax", "cv2", "tensorflow_datasets", "grain", "orbax.checkpoint", "flax",
+                 "optax", "matplotlib")
+  assert _changed_by_imports(third_party, _IMPORTS) == []
+  # the check can fail: apply() (what importing au_jax used to do) changes XLA_FLAGS
+  if X._major_minor(__import__("jaxlib").__version__) in X.SUPPORTED_JAXLIB:
+    assert _changed_by_imports((), ("au_jax.xla_options",),
+                               "importlib.import_module('au_jax.xla_options').apply()") == [
+                                   "XLA_FLAGS"]
 
 
 # A small network with every kind of convolution the methods use (stride 1 and 2,
@@ -65,7 +102,8 @@ def test_a_late_import_says_the_flag_cannot_act():
 _NET = r"""
 import json, os, sys
 import numpy as np
-import au_jax
+from au_jax import xla_options
+xla_options.apply()
 import flax.linen as nn, jax, jax.numpy as jnp
 
 class Net(nn.Module):

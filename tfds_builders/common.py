@@ -1,7 +1,7 @@
 """What every au-jax dataset builder shares: the record schema, image encoding,
 per-subject splits and protocols-as-data.
 
-Record schema (../shared/DESIGN.md section 3), one record = one frame:
+Record schema, one record = one frame:
 
   image          PNG bytes of an S x S x 3 uint8 face aligned to the canonical
                  template (au_jax.face.template); S = config.image_size
@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import re
 from typing import Any, Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
 import tensorflow_datasets as tfds
+
+from au_jax.data.builds import split_name  # noqa: F401  (shared with au_jax)
 
 FEATURE_KEYS = ("image", "landmarks", "au_intensity", "au_occurrence",
                 "subject", "sequence", "frame")
@@ -67,12 +68,6 @@ def decode_image(data: bytes) -> np.ndarray:
   if bgr is None:
     raise ValueError("could not decode image bytes")
   return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def split_name(subject: str) -> str:
-  """TFDS split name of a subject (split names allow only [A-Za-z0-9_])."""
-  name = re.sub(r"\W", "_", str(subject))
-  return name if not name[0].isdigit() else "s" + name
 
 
 def make_record(*, image: np.ndarray, landmarks: np.ndarray,

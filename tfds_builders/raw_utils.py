@@ -5,7 +5,7 @@ The raw trees differ between copies of the same dataset (extra nesting after
 unzipping, `Images` vs `images`, zero-padding widths, CRLF line ends), so
 everything here discovers files by pattern, case-insensitively, and matches
 frames by the integer in a file name, never by a formatted name
-(../../shared/datasets.md section 8).
+.
 
 Policy, common to all builders:
   * what the datasets are known to lack (a missing AU file, an empty label
@@ -26,7 +26,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import hashlib
 import itertools
 import json
 import logging
@@ -38,6 +37,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequenc
 import cv2
 import numpy as np
 
+from au_jax.data.builds import SOURCE_DEPTH, describe_source  # noqa: F401  (shared with au_jax)
 from tfds_builders import common
 
 log = logging.getLogger(__name__)
@@ -263,44 +263,6 @@ def format_report(report: Mapping[str, Any]) -> str:
     else:
       lines.append(f"{v['count']:8d}  {r}" + (f"  (e.g. {v['examples'][0]})" if v["examples"] else ""))
   return "\n".join(lines)
-
-
-# ------------------------------------------------------------------ source
-
-SOURCE_DEPTH = 2
-
-
-def describe_source(root) -> dict[str, Any]:
-  """What a build is made from, stored as `info.metadata["source"]`.
-
-  {"manual_dir": absolute real path, "fingerprint": 16 hex digits, "entries": n}.
-  The fingerprint hashes the relative path, size and modification time (ns)
-  of every entry in the top SOURCE_DEPTH (2) levels of the tree. It reads no
-  file content (cheap on a 100 GB tree) and changes when a file or folder is
-  added, removed, renamed or replaced at those levels, or when the tree is
-  copied anew; it does not see an edit deeper down that leaves those entries
-  untouched (rebuild with `build --overwrite` after editing a tree in place).
-  """
-  root = Path(root).resolve()
-  rows = []
-
-  def walk(d: Path, rel: str, depth: int):
-    try:
-      entries = sorted(os.scandir(d), key=lambda e: e.name)
-    except OSError:
-      return
-    for e in entries:
-      try:
-        st = e.stat()
-      except OSError:
-        continue  # a dangling link
-      rows.append(f"{rel}{e.name}\t{st.st_size}\t{st.st_mtime_ns}")
-      if depth > 1 and e.is_dir():
-        walk(Path(e.path), f"{rel}{e.name}/", depth - 1)
-
-  walk(root, "", SOURCE_DEPTH)
-  digest = hashlib.sha1("\n".join(rows).encode("utf-8", "surrogateescape")).hexdigest()[:16]
-  return {"manual_dir": str(root), "fingerprint": digest, "entries": len(rows)}
 
 
 # ------------------------------------------------------------------ images & video

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
+from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
 
 from au_jax.errors import ConfigValueError
 
@@ -54,5 +55,4 @@ def to_host(tree) -> dict:
   """Global (data-sharded) arrays -> numpy on every process, in global order."""
   if jax.process_count() == 1:
     return jax.tree.map(np.asarray, tree)
-  from jax.experimental import multihost_utils
   return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))

@@ -53,13 +53,15 @@ built yet raises DatasetNotFoundError with the command that builds it.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 from typing import Any, Sequence
 
 import numpy as np
+import tensorflow_datasets as tfds
 
 from au_jax import aus as au_lib
+from au_jax import defaults
+from au_jax.data.builds import describe_source, split_name
 from au_jax.data.label_index import LabelIndex
 from au_jax.errors import ConfigKeyError, ConfigValueError, UserError
 
@@ -74,31 +76,24 @@ def default_data_dir() -> str:
   return os.path.expanduser(os.environ.get("AU_JAX_DATA_DIR", "~/tensorflow_datasets"))
 
 
-def _import_builder_module(name: str) -> None:
-  """Import tfds_builders.<dataset> so TFDS knows the builder.
-
-  A builder registered elsewhere (the user imported their own module) is
-  found by TFDS directly, so a missing tfds_builders module is not an error.
-  """
-  module = name.split("/")[0].split(":")[0]
-  try:
-    importlib.import_module(f"tfds_builders.{module}")
-  except ModuleNotFoundError as e:
-    if not (e.name and e.name.startswith("tfds_builders")):
-      raise
-
-
 def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None = None,
                 build: bool = True):
-  """The TFDS builder of `name` ("dataset/config"), built if needed and allowed."""
-  import tensorflow_datasets as tfds  # heavy import, only when data is needed
-  _import_builder_module(name)
+  """The TFDS builder of `name` ("dataset/config"), built if needed and allowed.
+
+  A built dataset is read from `data_dir` (TFDS reads its features and
+  metadata from the files; no builder code is needed). Building one needs its
+  builder registered with TFDS: launch.py imports tfds_builders' builders,
+  elsewhere import `tfds_builders.<dataset>` (or your own builder) first.
+  """
   data_dir = os.path.expanduser(data_dir or default_data_dir())
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise ConfigKeyError(f"unknown dataset {name!r}: no builder "
-                   f"tfds_builders.{name.split('/')[0]} and none registered") from e
+    raise ConfigKeyError(
+        f"unknown dataset {name!r}: it is not built in {data_dir} and no TFDS builder of it is "
+        f"registered. Build it once with: python -m tfds_builders.build {name} "
+        f"--data_dir={data_dir} (a licensed dataset also needs --manual_dir=/path/to/raw), or "
+        f"import tfds_builders.{name.split('/')[0]} first to build it on first use") from e
   if builder.is_prepared():
     if manual_dir:
       _check_built_from(builder, name, manual_dir, data_dir)
@@ -129,7 +124,6 @@ def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None =
 def _check_built_from(builder, name: str, manual_dir: str, data_dir: str) -> None:
   """A config naming a manual_dir must not silently train on a build made from
   another raw tree (tfds_builders.build records each build's source)."""
-  from tfds_builders.raw_utils import describe_source
   old = dict(builder.info.metadata or {}).get("source")
   if not old or not os.path.isdir(os.path.expanduser(manual_dir)):
     return  # built before sources were recorded, or no tree to compare with
@@ -315,7 +309,6 @@ class _DatasetPart:
     A partial copy of a dataset (or a test fixture) lacks some protocol
     subjects: they are skipped with a warning naming them.
     """
-    from tfds_builders.common import split_name
     known = set(self.builder.info.splits.keys())
     missing = [s for s in subjects if split_name(s) not in known]
     if missing:
@@ -325,9 +318,6 @@ class _DatasetPart:
     return [s for s in subjects if split_name(s) in known]
 
   def subject_sources(self, subjects):
-    import tensorflow_datasets as tfds
-
-    from tfds_builders.common import split_name
     return [self.builder.as_data_source(split=split_name(s),
                                         decoders={"image": tfds.decode.SkipDecoding()})
             for s in subjects]
@@ -355,7 +345,6 @@ class _DatasetPart:
   def label_arrays(self, subject: str, source) -> dict[str, np.ndarray]:
     """Labels of every record of one subject, cached on disk next to the data."""
     cache_dir = os.path.join(self.builder.data_dir, "au_jax_label_index")
-    from tfds_builders.common import split_name
     path = os.path.join(cache_dir, f"{split_name(subject)}.npz")
     if os.path.exists(path):
       with np.load(path, allow_pickle=False) as z:
@@ -508,10 +497,10 @@ def _coding(parts) -> tuple[np.ndarray, np.ndarray]:
 
 def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
   """The experiment's DataInfo and its datasets (training ones, then test ones)."""
-  data_dir = data_cfg.get("data_dir") or default_data_dir()
-  threshold = int(data_cfg.get("occurrence_threshold", au_lib.DEFAULT_OCCURRENCE_THRESHOLD))
+  data_dir = defaults.value(data_cfg, "data", "data_dir") or default_data_dir()
+  threshold = int(defaults.value(data_cfg, "data", "occurrence_threshold"))
   sources = list(data_cfg["sources"])
-  tests = list(data_cfg.get("test_sources") or ())
+  tests = list(defaults.value(data_cfg, "data", "test_sources"))
   if not sources:
     raise ConfigValueError("config.data.sources is empty: name at least one dataset")
   fields = [f"config.data.sources[{k}]" for k in range(len(sources))]
@@ -522,7 +511,7 @@ def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
   test_builders = [_get_builder(s, f, data_dir) for s, f in zip(tests, test_fields)]
   aus = list(experiment_aus([_metadata_aus(s["name"], b) for s, b in zip(sources, builders)],
                             [_metadata_aus(s["name"], b) for s, b in zip(tests, test_builders)],
-                            data_cfg.get("aus") or ()))
+                            defaults.value(data_cfg, "data", "aus")))
   parts = [_DatasetPart(s, b, aus, threshold, code=k, field=f)
            for k, (s, b, f) in enumerate(zip(sources, builders, fields))]
   test_parts = [_DatasetPart(s, b, aus, threshold, role="test", code=c, field=f)
@@ -544,7 +533,7 @@ def load_data_info(data_cfg) -> tuple[DataInfo, list[_DatasetPart]]:
 def describe_protocol(data_cfg) -> str:
   """One line for reports: "a/x:default -> test b/y:all" (no arrow without test_sources)."""
   train = ", ".join(f"{s['name']}:{s.get('protocol', 'default')}" for s in data_cfg["sources"])
-  tests = data_cfg.get("test_sources") or ()
+  tests = defaults.value(data_cfg, "data", "test_sources")
   if not tests:
     return train
   return f"{train} -> test " + ", ".join(f"{s['name']}:{s.get('protocol', 'all')}"
@@ -553,7 +542,7 @@ def describe_protocol(data_cfg) -> str:
 
 def train_splits(data_cfg) -> tuple[str, ...]:
   """config.data.train_splits: the protocol splits the training split unites."""
-  names = tuple(data_cfg.get("train_splits") or ("train",))
+  names = tuple(defaults.value(data_cfg, "data", "train_splits"))
   if not set(names) <= {"train", "validation"} or len(set(names)) != len(names):
     raise ConfigValueError(f"config.data.train_splits must be distinct names out of 'train' and "
                            f"'validation' (never 'test'), got {list(names)}")

@@ -39,7 +39,7 @@ def _skimage_data():
 
 def photos() -> dict[str, np.ndarray]:
   """{name: RGB uint8 photograph}: two with one face each, three without."""
-  import matplotlib
+  import matplotlib  # only for the demo figure
   data = _skimage_data()
   hopper = cv2.imread(os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data",
                                    "sample_data", "grace_hopper.jpg"))

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
+
+from au_jax.errors import UserError
 
 
 def _value_columns(df) -> tuple[list[str], str]:
@@ -72,7 +75,6 @@ def top_aus(row, cols: list[str], k: int = 3) -> list[tuple[str, float, float | 
 
 def draw_faces(rgb: np.ndarray, rows, cols: list[str]) -> np.ndarray:
   """A copy of an RGB frame with each face's box, id, landmarks and top AUs."""
-  import cv2
   img = np.ascontiguousarray(rgb).copy()
   for _, r in rows.iterrows():
     if r["success"] != 1:
@@ -93,9 +95,7 @@ def draw_faces(rgb: np.ndarray, rows, cols: list[str]) -> np.ndarray:
 
 def overlay_video(video: str, csv_path: str, out: str, aus=None) -> str:
   """Writes `video` with the faces of `csv_path` drawn on it (MJPG AVI)."""
-  import cv2
-  import pandas as pd
-  from au_jax.errors import UserError
+  import pandas as pd  # pandas (slow to import) only to read a CSV back
   del aus  # the table names its AUs
   df = pd.read_csv(csv_path)
   df = df[df["input"] == video]

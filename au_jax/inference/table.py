@@ -75,7 +75,7 @@ def chunk_frame(layout: Layout, frames: Sequence[FrameRows], pred: dict | None):
     pred: Predictor outputs ({"intensity", "occurrence", "occurrence_label"}
       [F, A]) for the F faces of the chunk (None when F = 0).
   """
-  import pandas as pd
+  import pandas as pd  # pandas (slow to import) only for the DataFrame API
   n = sum(max(1, len(f.faces)) for f in frames)
   a = len(layout.aus)
   col: dict[str, np.ndarray] = {

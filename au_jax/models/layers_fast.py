@@ -1,4 +1,4 @@
-"""Alternative lowerings of convolution and max-pooling for XLA:CPU (issue 14).
+"""Alternative lowerings of convolution and max-pooling for XLA:CPU.
 
 Same parameters, same numbers as the plain Flax layers (tests/models/
 test_layers_fast.py compares outputs and gradients to 1e-5); they differ only
@@ -46,6 +46,8 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from au_jax.errors import ConfigValueError
 
 CONV_IMPLS = ("xla", "im2col", "patches", "nchw")
 _DN = ("NHWC", "HWIO", "NHWC")
@@ -208,7 +210,6 @@ POOL_IMPLS = ("xla", "mask")
 def check_lowerings(conv_impl, num_convs: int, pool_impl: str) -> None:
   """A model's conv_impl / pool_impl config values, checked at build time so a
   bad one is named in one line (ConfigValueError) before anything is traced."""
-  from au_jax.errors import ConfigValueError
   try:
     conv_impls(conv_impl, num_convs)
   except ValueError as e:

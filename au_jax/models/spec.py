@@ -1,4 +1,4 @@
-"""The model contract every method implements (../shared/DESIGN.md section 4).
+"""The model contract every method implements.
 
 A method registers a `ModelSpec` in `au_jax.models.MODELS`. `spec.build(
 model_cfg, data_info)` returns a `Method`: the Flax module plus pure
@@ -11,7 +11,7 @@ functions the engine, evaluation and inference call:
   predict(variables, batch) -> {'intensity': [B, A] float (0..5),
                                 'occurrence': [B, A] float (score; higher = present)}
   param_group(path) -> name of the parameter group ('cnn', 'unary', ...)
-  sessions, heads, report                       optional (see below)
+  sessions, heads                               optional (see below)
 
 Fitted state (non-gradient state fitted from data) comes in two kinds, each
 with its own rule about which data it may see:
@@ -98,10 +98,6 @@ class Method:
   train_copies: int = 1
   sessions: SessionStats | None = None
   heads: dict[str, FittedHead] = dataclasses.field(default_factory=dict)
-  # Optional method-specific outputs written after the final evaluation
-  # (e.g. CCNN's Table 1 layout, dependency graph and theta vs truth):
-  # report(workdir) -> None. A failure here never loses a finished run.
-  report: Callable[[str], None] | None = None
 
   def init(self, rng: jax.Array, batch: dict) -> PyTree:
     inputs = {k: jnp.asarray(batch[k]) for k in self.input_keys}

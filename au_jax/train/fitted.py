@@ -20,7 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from au_jax import evaluate
 from au_jax.errors import UserError
+from au_jax.train.steps import make_features_step
 
 LABEL_KEYS = ("intensity", "occurrence")
 
@@ -74,14 +76,6 @@ def bind(method, split, num_threads: int = 2):
                         session_table(method.sessions, split.source, split.index, num_threads))
 
 
-def variables(params_nested, model_state: dict, fitted: dict) -> dict:
-  """The variables a method's loss / predict takes: params, other collections, fitted."""
-  out = {"params": params_nested, **model_state}
-  if fitted:
-    out["fitted"] = fitted
-  return out
-
-
 def check_fitted(name: str, fitted, template) -> dict:
   """`fitted` as jnp arrays, shaped like the head's template and finite."""
   t_struct, f_struct = jax.tree.structure(template), jax.tree.structure(fitted)
@@ -101,8 +95,6 @@ def check_fitted(name: str, fitted, template) -> dict:
 def fit_head(method, name: str, state, split, transform, *, batch_size: int, mesh,
              num_threads: int = 2, precision: str = "float32"):
   """Fit head `name` on `split` (the training split) and return the new state."""
-  from au_jax import evaluate
-  from au_jax.train.steps import make_features_step
   head = method.heads[name]
   step = make_features_step(method, name, precision)
   feats = evaluate.predict_split(step, state, split, transform,

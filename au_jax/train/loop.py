@@ -1,4 +1,4 @@
-"""train_and_evaluate(config, workdir): the one training engine.
+"""train(config, workdir): one training run, the engine under every driver.
 
 Runs the stage schedule with jitted steps, evaluates on validation
 periodically, checkpoints, resumes automatically from the workdir (rerun the
@@ -16,13 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from au_jax import evaluate, models
+from au_jax import defaults, evaluate, models, reports, viz
 from au_jax.data import pipeline, samplers, sharding, sources
 from au_jax.errors import ConfigValueError, UserError, WorkdirError
 from au_jax.io import atomic_write
-from au_jax.train import checkpoint, fitted, optim, schedule, selection, steps, transfer, validate
+from au_jax.train import checkpoint, fitted, schedule, selection, steps, transfer, validate
 from au_jax.train.logging import MetricsWriter, progress
-from au_jax.train.state import flatten, group_labels, init_state
+from au_jax.train.state import initial_state
 from au_jax.train.workdir import open_workdir
 
 
@@ -47,7 +47,7 @@ class Divergence:
   """
 
   def __init__(self, cfg):
-    cfg = {**validate.TRAIN_DEFAULTS["divergence"], **dict(cfg or {})}
+    cfg = defaults.value({"divergence": cfg}, "train", "divergence")
     self.max_ratio = float(cfg["max_loss_ratio"])
     self.zero_windows = int(cfg["zero_grad_windows"])
     self.best: dict[str, float] = {}
@@ -91,41 +91,29 @@ def _segment_seed(seed: int, segment: int) -> int:
 
 def setup(config):
   """Data, method and mesh of an experiment (shared by training and benchmarks)."""
+  config = validate.resolve(config)   # benchmarks and tests call this with their own configs
   info_parts = sources.load_data_info(config.data)
   info = info_parts[0]
   method = models.get_spec(config.model.name).build(config.model, info)
-  mesh = sharding.make_mesh(config.get("num_devices") or None)
+  mesh = sharding.make_mesh(config.num_devices or None)
   return info_parts, method, mesh
 
 
-def initial_state(method, train_cfg, batch, seed: int = 0):
-  """(TrainState, per-group optimisers, parameter -> group labels) of a fresh run."""
-  variables = method.init(jax.random.PRNGKey(seed), batch)
-  txs = optim.group_optimizers(train_cfg, method.groups)
-  labels = group_labels(flatten(variables["params"]), method.param_group)
-  return init_state(variables, txs, labels, method.init_fitted()), txs, labels
-
-
-def train_and_evaluate(config, workdir: str) -> dict:
-  """Train, select on validation, evaluate test; see the module docstring."""
-  if "lambda_tuning" in config:   # CCNN: lambda per AU tuned on validation first (Sec. 3.3)
-    from au_jax.models.ccnn import lambda_tuning   # imports this module
-    return lambda_tuning.train_and_evaluate(config, workdir)
+def train(config, workdir: str) -> dict:
+  """One run: check the config, lock the workdir, train, select on validation,
+  evaluate test (see the module docstring). config.lambda_tuning and
+  config.train.retrain_on_validation are carried out by the drivers above this
+  loop (au_jax.experiment.train_and_evaluate), not here."""
   validate.check_config(config)
+  config = validate.resolve(config)   # every default filled in: read keys directly below
   if not workdir or not str(workdir).strip():
     raise WorkdirError("--workdir is empty: name the run directory (it is created)")
   workdir = os.path.abspath(os.path.expanduser(workdir))
   lock = open_workdir(config, workdir)   # refuses a changed config before touching a file
   try:
-    report = _train_and_evaluate(config, workdir)
+    return _train_and_evaluate(config, workdir)
   finally:
     lock.release()
-  if validate.train_value(config.train, "retrain_on_validation"):
-    from au_jax.train import retrain   # imports this module
-    print("[au_jax] retraining on train + validation for the selected number of steps "
-          f"(config.train.retrain_on_validation): {workdir}/{retrain.RETRAIN_DIR}", flush=True)
-    report = retrain.run(config, workdir, report)
-  return report
 
 
 def _train_and_evaluate(config, workdir: str) -> dict:
@@ -135,7 +123,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   batch_size = int(tcfg.batch_size)
   sharding.check_batch_size(batch_size, mesh)
   sharding.check_batch_size(int(ecfg.batch_size), mesh)
-  threads = int(config.data.get("num_threads", 2))
+  threads = int(config.data.num_threads)
   records_per_step = pipeline.records_per_step(batch_size, method.train_copies)
 
   save_data_info(workdir, info)
@@ -149,7 +137,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
 
   segments = schedule.build_schedule(tcfg, method.groups, tuple(method.heads))
   total = segments[-1].end
-  seed = int(config.get("seed", 0))
+  seed = int(config.seed)
   init_batch = next(pipeline.iterate(pipeline.train_dataset(
       splits["train"].source, samplers.make_sampler("uniform", splits["train"].index,
                                                     batch_size, seed),
@@ -157,7 +145,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   state, txs, labels = initial_state(method, tcfg, init_batch, seed)
 
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.LATEST_DIR),
-                                 max_to_keep=int(validate.train_value(tcfg, "keep_checkpoints")))
+                                 max_to_keep=int(tcfg.keep_checkpoints))
   # Every improvement is kept until a committed regular checkpoint records a
   # later one (see `save`), so the selected step survives a kill at any moment.
   best_ckpt = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.BEST_DIR),
@@ -174,9 +162,8 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     state = sharding.replicate(restored, mesh)
     print(f"[au_jax] resumed from {workdir} at step {int(state.step)}/{total}", flush=True)
   else:
-    if dict(validate.train_value(tcfg, "init_from")).get("workdir"):
-      state = transfer.apply(state, validate.train_value(tcfg, "init_from"), labels,
-                             method.groups)
+    if tcfg.init_from.workdir:
+      state = transfer.apply(state, tcfg.init_from, labels, method.groups)
     state = sharding.replicate(state, mesh)
   step = int(state.step)
   sel = selection.Selection.from_json((data_state or {}).get("selection"), metric)
@@ -188,15 +175,15 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   writer = MetricsWriter(os.path.join(workdir, "metrics.jsonl"), resume_step=step)
   base_key = jax.random.PRNGKey(seed + 1)
   step_fns: dict = {}
-  precision = validate.train_value(tcfg, "precision")
+  precision = tcfg.precision
   predict_step = steps.make_predict_step(method, precision=precision)
-  log_every = int(validate.train_value(tcfg, "log_every"))
+  log_every = int(tcfg.log_every)
   eval_every = _eval_every(tcfg, segments)
-  ckpt_every = int(validate.train_value(tcfg, "checkpoint_every"))
-  patience = int(validate.train_value(tcfg, "patience"))
-  scope = validate.train_value(tcfg, "patience_scope")
+  ckpt_every = int(tcfg.checkpoint_every)
+  patience = int(tcfg.patience)
+  scope = tcfg.patience_scope
   last_grad_step = max((g.end for g in segments if g.fit is None), default=0)
-  divergence = Divergence(validate.train_value(tcfg, "divergence"))
+  divergence = Divergence(tcfg.divergence)
 
   def evaluate_and_select(state, step, seg, force=False) -> bool:
     """Validation metrics at `step`; keeps the best checkpoint. True = stop early."""
@@ -312,11 +299,9 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   writer.write(step=total, split="test", **report["test"]["mean"])
   writer.close()
   try:
-    from au_jax import viz
     viz.learning_curves(os.path.join(workdir, "metrics.jsonl"),
                         os.path.join(workdir, "plots", "learning_curves.png"))
-    if method.report is not None:
-      method.report(workdir)
+    reports.write(method.name, workdir)
   except Exception as e:  # extra outputs must never lose a finished run
     print(f"[au_jax] could not write plots / {method.name} outputs: {e!r}", flush=True)
   return report
@@ -334,7 +319,7 @@ def reset_optimizer(state, txs, labels, groups, mesh=None):
 
 
 def _select_metric(tcfg, info) -> str | None:
-  metric = validate.train_value(tcfg, "select_metric")
+  metric = tcfg.select_metric
   if metric in ("", "none"):
     return None
   return selection.default_metric(info) if metric == "auto" else str(metric)
@@ -342,7 +327,7 @@ def _select_metric(tcfg, info) -> str | None:
 
 def _eval_every(tcfg, segments) -> int:
   """config.train.eval_every; absent or "auto" = about 10 evaluations per run."""
-  value = validate.train_value(tcfg, "eval_every")
+  value = tcfg.eval_every
   grad_steps = sum(g.steps for g in segments if g.fit is None)
   if value == "auto":
     return max(1, grad_steps // 10)
@@ -409,7 +394,7 @@ def final_evaluation(config, workdir, predict_step, state, splits, transforms, m
   preds = {s: evaluate.predict_split(predict_step, state, splits[s], transforms[s],
                                      batch_size=bs, mesh=mesh, num_threads=threads)
            for s in ("validation", "test")}
-  metric = ecfg.get("threshold_metric", "f1")
+  metric = ecfg.threshold_metric
   thr = (evaluate.tune_thresholds(preds["validation"], splits["validation"].index, metric)
          if metric else np.full(info.num_aus, 0.5))
   report = {
@@ -426,12 +411,12 @@ def final_evaluation(config, workdir, predict_step, state, splits, transforms, m
                                            info, thr),
       "test": evaluate.split_metrics(preds["test"], splits["test"].index, info, thr),
   }
-  eps = float(dict(validate.train_value(config.train, "divergence"))["constant_eps"])
+  eps = float(config.train.divergence.constant_eps)
   if constant_predictions(preds["validation"], eps):
     report["diverged"] = (f"the model tested (step {int(state.step)}) predicts the same values "
                           f"for every validation record: its metrics are meaningless. Lower "
                           f"the learning rate or train longer.")
-  if ecfg.get("save_predictions", True):
+  if ecfg.save_predictions:
     tmp = os.path.join(workdir, f"test_predictions.tmp{os.getpid()}.npz")
     np.savez(tmp, **preds["test"], intensity_true=splits["test"].index.intensity,
              occurrence_true=splits["test"].index.occurrence)

@@ -4,7 +4,8 @@ The paper's last step: with the number of epochs and the per-AU decision
 thresholds chosen on the development (validation) set, "the final network
 [...] is trained on the complete set of provided data (including the
 development set)" for that fixed number of epochs, and tested with those
-thresholds. `run(config, workdir, first_report)`:
+thresholds. `run(config, workdir, first_report)` (after the first run,
+`train_and_retrain` calls it when config.train.retrain_on_validation is set):
 
   1. the training split becomes train + validation of the same protocol
      (`config.data.train_splits = ("train", "validation")`, see
@@ -40,7 +41,7 @@ import numpy as np
 
 from au_jax import evaluate
 from au_jax.data import sources
-from au_jax.train import loop
+from au_jax.train import loop, validate
 
 RETRAIN_DIR = "retrain"
 TRAIN_SPLITS = ("train", "validation")
@@ -50,7 +51,7 @@ def truncated_stages(train_cfg, steps: int) -> list[dict]:
   """config.train.stages with its `repeat` cycles unrolled, cut after `steps`
   global steps (a fit stage counts one, as in au_jax.train.schedule)."""
   out, left = [], int(steps)
-  for _ in range(int(train_cfg.get("repeat", 1))):
+  for _ in range(int(validate.train_value(train_cfg, "repeat"))):
     for st in train_cfg["stages"]:
       if left <= 0:
         return out
@@ -67,7 +68,7 @@ def truncated_stages(train_cfg, steps: int) -> list[dict]:
 def _fit_ends(train_cfg) -> dict[int, dict]:
   """{global step after a fit stage: that stage} over the unrolled schedule."""
   out, step = {}, 0
-  for _ in range(int(train_cfg.get("repeat", 1))):
+  for _ in range(int(validate.train_value(train_cfg, "repeat"))):
     for st in train_cfg["stages"]:
       step += 1 if "fit" in st else int(st["steps"])
       if "fit" in st:
@@ -112,7 +113,7 @@ def retrain_config(config, first_report: dict, workdir: str | None = None
                    ) -> ml_collections.ConfigDict:
   """The config of the second run (see the module docstring, 1-2); `workdir`
   is the first run's (its selection records place a fit stage's parameters)."""
-  cfg = ml_collections.ConfigDict(config.to_dict())
+  cfg = validate.resolve(config)
   cfg.data.train_splits = TRAIN_SPLITS
   cfg.train.stages = retrain_stages(
       config.train, first_report["selection"]["step"],
@@ -126,11 +127,24 @@ def retrain_config(config, first_report: dict, workdir: str | None = None
   return cfg
 
 
+def train_and_retrain(config, workdir: str) -> dict:
+  """One run (au_jax.train.loop.train), then, when
+  config.train.retrain_on_validation is set, the retrain (`run`); returns the
+  report of the model that was tested last."""
+  report = loop.train(config, workdir)
+  if validate.resolve(config).train.retrain_on_validation:
+    workdir = os.path.abspath(os.path.expanduser(workdir))
+    print("[au_jax] retraining on train + validation for the selected number of steps "
+          f"(config.train.retrain_on_validation): {workdir}/{RETRAIN_DIR}", flush=True)
+    report = run(config, workdir, report)
+  return report
+
+
 def run(config, workdir: str, first_report: dict) -> dict:
   """Retrain on train + validation; the report with the first run's thresholds."""
   cfg = retrain_config(config, first_report, workdir)
   rdir = os.path.join(os.path.abspath(os.path.expanduser(workdir)), RETRAIN_DIR)
-  report = loop.train_and_evaluate(cfg, rdir)
+  report = loop.train(cfg, rdir)
   thr = np.asarray(first_report["thresholds"], np.float64)
   info_parts = sources.load_data_info(cfg.data)
   test = sources.load_split(cfg.data, "test", info_parts)

@@ -1,4 +1,4 @@
-"""The stage schedule (../shared/DESIGN.md section 5).
+"""The stage schedule: config.train.stages flattened into global step ranges.
 
 config.train.stages is a list of stages, each
   name       label in logs
@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
+from au_jax import defaults
 from au_jax.errors import ConfigKeyError, ConfigValueError
 
 _STAGE_KEYS = {"name", "trainable", "sampler", "steps", "sampler_kwargs", "loss_weights",
@@ -77,7 +78,7 @@ def build_schedule(train_cfg, groups: Sequence[str], heads: Sequence[str] = ()) 
   if not stages:
     raise ConfigValueError("config.train.stages is empty")
   segments, start = [], 0
-  for cycle in range(int(train_cfg.get("repeat", 1))):
+  for cycle in range(int(defaults.value(train_cfg, "train", "repeat"))):
     for i, st in enumerate(stages):
       st = dict(st)
       if "fit" in st:
@@ -106,8 +107,8 @@ def build_schedule(train_cfg, groups: Sequence[str], heads: Sequence[str] = ()) 
           sampler=st.get("sampler", "uniform"), steps=steps, start=start,
           sampler_kwargs=tuple(sorted(dict(st.get("sampler_kwargs") or {}).items())),
           loss_weights=tuple(sorted(dict(st.get("loss_weights") or {}).items())),
-          reset_optimizer=bool(st.get("reset_optimizer",
-                                      train_cfg.get("reset_optimizer", True))),
+          reset_optimizer=bool(st.get("reset_optimizer", defaults.value(
+              train_cfg, "train", "reset_optimizer"))),
           select=_bool_key(st, "select", i)))
       start += steps
   return segments

@@ -1,8 +1,10 @@
-"""TrainState: everything a resumed run needs, as one pytree.
+"""TrainState: everything a resumed run needs, as one pytree, and how a fresh
+one is made (`initial_state`, shared by the training loop and inference).
 
 Parameters are kept as a FLAT dict {"conv1.kernel": array} so that parameter
 groups (trainable / frozen per stage) are plain key subsets; `nest` rebuilds
-the nested dict Flax modules take.
+the nested dict Flax modules take; `variables` the dict a method's loss /
+predict takes.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import flax
 import jax
 import jax.numpy as jnp
 from flax import traverse_util
+
+from au_jax.train import optim
 
 SEP = "."
 
@@ -48,3 +52,19 @@ def init_state(variables, txs: dict, labels: dict[str, str], fitted=None) -> Tra
                for g, tx in txs.items()}
   return TrainState(step=jnp.zeros((), jnp.int32), params=flat,
                     model_state=variables, opt_state=opt_state, fitted=dict(fitted or {}))
+
+
+def variables(params_nested, model_state: dict, fitted: dict) -> dict:
+  """The variables a method's loss / predict takes: params, other collections, fitted."""
+  out = {"params": params_nested, **model_state}
+  if fitted:
+    out["fitted"] = fitted
+  return out
+
+
+def initial_state(method, train_cfg, batch, seed: int = 0):
+  """(TrainState, per-group optimisers, parameter -> group labels) of a fresh run."""
+  params = method.init(jax.random.PRNGKey(seed), batch)
+  txs = optim.group_optimizers(train_cfg, method.groups)
+  labels = group_labels(flatten(params["params"]), method.param_group)
+  return init_state(params, txs, labels, method.init_fitted()), txs, labels

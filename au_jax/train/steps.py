@@ -6,8 +6,7 @@ import jax.numpy as jnp
 import optax
 
 from au_jax.train import precision as precision_lib
-from au_jax.train.fitted import variables
-from au_jax.train.state import TrainState, group_labels, nest
+from au_jax.train.state import TrainState, group_labels, nest, variables
 
 
 def _policy(method, labels, precision, float32_groups):

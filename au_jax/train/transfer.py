@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from au_jax import defaults
 from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.train import checkpoint
 
@@ -52,9 +53,10 @@ def apply(state, init_cfg, labels: dict[str, str], groups: tuple[str, ...]):
   if extra:
     raise ConfigKeyError(f"config.train.init_from has unknown keys {sorted(extra)}; "
                    f"allowed {sorted(_KEYS)}")
-  if not cfg.get("workdir"):
+  cfg = defaults.value({"init_from": cfg}, "train", "init_from")
+  if not cfg["workdir"]:
     raise InitFromError("config.train.init_from.workdir is empty")
-  want = cfg.get("groups") or "all"
+  want = cfg["groups"] or "all"
   want = tuple(g.strip() for g in want.split(",")) if isinstance(want, str) else tuple(want)
   if want == ("all",):
     want = tuple(groups)
@@ -62,7 +64,7 @@ def apply(state, init_cfg, labels: dict[str, str], groups: tuple[str, ...]):
   if unknown:
     raise ConfigKeyError(f"config.train.init_from.groups {unknown} unknown; this model has "
                    f"{list(groups)}")
-  path, step, raw = source_checkpoint(cfg["workdir"], cfg.get("checkpoint", "best"))
+  path, step, raw = source_checkpoint(cfg["workdir"], cfg["checkpoint"])
   src = {k: np.asarray(v) for k, v in dict(raw.get("params") or {}).items()}
   keys = [k for k, g in labels.items() if g in want]
   params = dict(state.params)

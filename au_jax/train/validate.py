@@ -6,37 +6,20 @@ key (launch.py prints them in plain lines). The model's own keys are checked
 by its `build` (au_jax.models.hparams); optimiser and stage keys by
 au_jax.train.optim / schedule.
 
-TRAIN_DEFAULTS holds the engine's default for every optional config.train
-key, once: the engine reads them from here and `configs/common.train_config`
-writes them into each config (so that each can be overridden from the
-command line).
+The engine's defaults (TRAIN_DEFAULTS and the data / eval / top-level ones)
+live in au_jax.defaults; `resolve` fills them into a config.
 """
 from __future__ import annotations
 
 import difflib
 
+from au_jax import defaults
+from au_jax.defaults import TRAIN_DEFAULTS, resolve  # noqa: F401  (this module's API)
 from au_jax.errors import ConfigKeyError, ConfigValueError
+from au_jax.train.precision import check as check_precision
 
 METRICS = ("f1", "accuracy", "auc", "phi", "icc", "mae", "mse", "pcc")
 
-TRAIN_DEFAULTS = dict(
-    repeat=1,                 # cycles of the stage list
-    reset_optimizer=True,     # each stage starts its groups' optimiser state afresh (per-stage
-                              # override: stages[i].reset_optimizer); see train/schedule.py
-    log_every=50,             # steps per logged training window
-    eval_every="auto",        # validation every N steps; "auto" = ~10 per run; 0 = never
-    checkpoint_every=500,     # steps between checkpoints (the unit of resume)
-    keep_checkpoints=2,       # regular checkpoints kept
-    select_metric="auto",     # model selection: a validation mean metric, "auto" (ICC when
-                              # the data code intensity, else 2AFC) or "none" (last step)
-    patience=0,               # stop after N evaluations without improvement (0 = never)
-    patience_scope="run",     # "run": skip to the next fit stage / end; "stage": to the stage's end
-    init_from=dict(workdir="", groups="all", checkpoint="best"),   # workdir "" = off
-    allow_config_change=False,  # resume a workdir whose saved config differs (recorded)
-    retrain_on_validation=False,  # then retrain on train + validation (au_jax.train.retrain)
-    divergence=dict(max_loss_ratio=1e3, zero_grad_windows=1, constant_eps=1e-6),
-    precision="float32",      # "bfloat16": mixed precision (au_jax.train.precision)
-)
 _TRAIN_REQUIRED = ("batch_size", "stages")
 _TRAIN_OTHER = ("optimizer", "group_optimizer")
 _DATA_KEYS = ("sources", "test_sources", "data_dir", "aus", "occurrence_threshold", "num_threads",
@@ -69,30 +52,33 @@ def _int(section: str, key: str, value, minimum: int) -> int:
 
 
 def train_value(tcfg, key: str):
-  """config.train.<key>, or the engine's default."""
-  value = tcfg.get(key) if hasattr(tcfg, "get") else None
-  return TRAIN_DEFAULTS[key] if value is None else value
+  """config.train.<key>, or the engine's default (au_jax.defaults)."""
+  return defaults.value(tcfg, "train", key)
 
 
 def check_config(config) -> None:
+  """Raises a UserError naming the first wrong key or value of `config`."""
   for section in ("data", "model", "train", "eval"):
     if section not in config:
       raise ConfigKeyError(f"config has no '{section}' section")
   _unknown("config", config.keys(), _TOP_KEYS)
   if "name" not in config.model:
     raise ConfigKeyError("config.model.name is missing (which registered model to train)")
-  _int("config", "seed", config.get("seed", 0), 0)
-  _int("config", "num_devices", config.get("num_devices", 0) or 0, 0)
+  _unknown("config.data", config.data.keys(), _DATA_KEYS)
+  _unknown("config.train", config.train.keys(),
+           set(TRAIN_DEFAULTS) | set(_TRAIN_REQUIRED) | set(_TRAIN_OTHER))
+  _unknown("config.eval", config.eval.keys(), _EVAL_KEYS)
+  config = resolve(config)
+  _int("config", "seed", config.seed, 0)
+  _int("config", "num_devices", config.num_devices or 0, 0)
 
   d = config.data
-  _unknown("config.data", d.keys(), _DATA_KEYS)
   if not list(d.get("sources") or []):
     raise ConfigValueError("config.data.sources is empty: name at least one dataset")
-  _int("config.data", "occurrence_threshold", d.get("occurrence_threshold", 2), 1)
-  _int("config.data", "num_threads", d.get("num_threads", 2), 1)
+  _int("config.data", "occurrence_threshold", d.occurrence_threshold, 1)
+  _int("config.data", "num_threads", d.num_threads, 1)
 
   t = config.train
-  _unknown("config.train", t.keys(), set(TRAIN_DEFAULTS) | set(_TRAIN_REQUIRED) | set(_TRAIN_OTHER))
   for key in _TRAIN_REQUIRED:
     if key not in t:
       raise ConfigKeyError(f"config.train.{key} is missing")
@@ -105,26 +91,23 @@ def check_config(config) -> None:
       _int(f"config.train.stages[{i}]", "steps", dict(st).get("steps", 0), 1)
   for key, minimum in (("repeat", 1), ("log_every", 1), ("checkpoint_every", 1),
                        ("keep_checkpoints", 1), ("patience", 0)):
-    _int("config.train", key, train_value(t, key), minimum)
-  every = train_value(t, "eval_every")
+    _int("config.train", key, t[key], minimum)
+  every = t.eval_every
   if every != "auto":
     _int("config.train", "eval_every", every, 0)
-  metric = str(train_value(t, "select_metric"))
+  metric = str(t.select_metric)
   if metric not in ("auto", "none") + METRICS:
     raise ConfigValueError(f"config.train.select_metric {metric!r} unknown; use 'auto', 'none' "
                            f"or one of {list(METRICS)}")
-  if train_value(t, "patience_scope") not in ("run", "stage"):
+  if t.patience_scope not in ("run", "stage"):
     raise ConfigValueError(f"config.train.patience_scope must be 'run' or 'stage', got "
-                           f"{train_value(t, 'patience_scope')!r}")
-  from au_jax.train.precision import check as check_precision
-  check_precision(train_value(t, "precision"), "config.train.precision")
-  div = dict(train_value(t, "divergence"))
-  _unknown("config.train.divergence", div, TRAIN_DEFAULTS["divergence"])
+                           f"{t.patience_scope!r}")
+  check_precision(t.precision, "config.train.precision")
+  _unknown("config.train.divergence", dict(t.divergence), TRAIN_DEFAULTS["divergence"])
 
   e = config.eval
-  _unknown("config.eval", e.keys(), _EVAL_KEYS)
-  _int("config.eval", "batch_size", e.get("batch_size", 256), 1)
-  thr = e.get("threshold_metric", "f1")
+  _int("config.eval", "batch_size", e.batch_size, 1)
+  thr = e.threshold_metric
   if thr and thr not in ("f1", "accuracy", "phi"):
     raise ConfigValueError(f"config.eval.threshold_metric must be 'f1', 'accuracy', 'phi' or "
                            f"empty (0.5), got {thr!r}")

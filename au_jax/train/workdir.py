@@ -21,6 +21,7 @@ import json
 import os
 import time
 
+from au_jax.defaults import all_defaults, value
 from au_jax.errors import WorkdirError
 from au_jax.io import atomic_write
 
@@ -50,11 +51,10 @@ def config_differences(saved: dict, new: dict) -> list[tuple[str, object, object
   """(key, saved value, new value) for every result-changing key that differs."""
   a, b = _flatten(_normal(saved)), _flatten(_normal(new))
   missing = object()
-  # A train key absent on one side means the engine's default for it (a
-  # workdir saved before the key existed resumes as long as the other side
-  # keeps that default).
-  from au_jax.train.validate import TRAIN_DEFAULTS
-  defaults = _flatten(_normal({"train": dict(TRAIN_DEFAULTS)}))
+  # A key absent on one side means the engine's default for it
+  # (au_jax.defaults; a workdir saved before the key existed resumes as long
+  # as the other side keeps that default).
+  defaults = _flatten(_normal(all_defaults()))
   diffs = []
   for k in sorted(set(a) | set(b)):
     if any(k == n or k.startswith(n + ".") for n in NEUTRAL_KEYS):
@@ -111,7 +111,7 @@ def open_workdir(config, workdir: str) -> WorkdirLock:
       raise WorkdirError(f"{saved_path} is unreadable ({e}); the workdir is damaged: train in "
                          f"another --workdir") from None
     diffs = config_differences(saved, new)
-    if diffs and not config.train.get("allow_config_change", False):
+    if diffs and not value(config.train, "train", "allow_config_change"):
       shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in diffs[:6])
       more = f" (+{len(diffs) - 6} more)" if len(diffs) > 6 else ""
       raise WorkdirError(

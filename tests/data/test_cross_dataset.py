@@ -124,10 +124,10 @@ def test_no_shared_au_names_both_lists(tiny_data_dir, monkeypatch):
 
 
 def test_train_on_disfa_like_test_on_fera_like_end_to_end(tiny_data_dir, tmp_path):
-  from au_jax.train import loop
+  from au_jax import experiment
   cfg = tiny_config("configs.gudi_synthetic", tiny_data_dir, "runlocal,steps=2")
   cfg.data.test_sources = [dict(name=FERA)]
-  report = loop.train_and_evaluate(cfg, str(tmp_path / "w"))
+  report = experiment.train_and_evaluate(cfg, str(tmp_path / "w"))
   assert report["aus"] == SHARED
   test = report["test"]
   assert list(test["per_au"]) == [au_lib.au_label(a) for a in SHARED]

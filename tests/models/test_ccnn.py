@@ -14,7 +14,8 @@ from au_jax.data.sources import DataInfo
 from au_jax.models import get_spec, ordinal
 from au_jax.models.ccnn import model as ccnn
 from au_jax.models.ccnn import report as ccnn_report
-from au_jax.train import loop, schedule
+from au_jax import experiment
+from au_jax.train import schedule
 from tests.conftest import tiny_config
 
 A, L, B = 4, 6, 3
@@ -220,7 +221,7 @@ def test_table1_and_theta_vs_truth():
 
 def test_ccnn_it_runlocal_end_to_end(tiny_data_dir, tmp_path):
   config = tiny_config("configs.ccnn_synthetic", tiny_data_dir)
-  report = loop.train_and_evaluate(config, str(tmp_path))
+  report = experiment.train_and_evaluate(config, str(tmp_path))
   assert report["model"] == "ccnn" and "icc" in report["test"]["mean"]
   stages = {json.loads(x).get("stage") for x in open(tmp_path / "metrics.jsonl")}
   assert {"cnn", "unary", "pairwise"} <= stages
@@ -237,7 +238,7 @@ def test_ccnn_it_runlocal_end_to_end(tiny_data_dir, tmp_path):
 
 def test_cnn_softmax_runlocal_end_to_end(tiny_data_dir, tmp_path):
   config = tiny_config("configs.ccnn_synthetic", tiny_data_dir, "runlocal,variant=cnn,it=false")
-  report = loop.train_and_evaluate(config, str(tmp_path))
+  report = experiment.train_and_evaluate(config, str(tmp_path))
   assert np.isfinite(report["test"]["mean"]["mae"])
 
 

@@ -382,7 +382,7 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
   """One tiny five-stage run of configs/dsin_synthetic.py:runlocal, shared by
   the tests below; `fits` records what the anchors' fit was given."""
   from au_jax.models.dsin import registration as R
-  from au_jax.train import loop
+  from au_jax import experiment
   fits, real = [], R.fit_reference
 
   def spy(points, occurrence):
@@ -392,7 +392,7 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
   config = tiny_config("configs.dsin_synthetic", tiny_data_dir)
   with pytest.MonkeyPatch.context() as mp:
     mp.setattr(R, "fit_reference", spy)
-    report = loop.train_and_evaluate(config, workdir)
+    report = experiment.train_and_evaluate(config, workdir)
   return dict(workdir=workdir, report=report, config=config, fits=fits)
 
 
@@ -535,12 +535,13 @@ def test_transfer_keeps_the_bp4d_convolutions_fixed(tiny_run, tiny_data_dir, tmp
   source's best checkpoint, the FC layers move."""
   from flax import traverse_util
 
-  from au_jax.train import checkpoint, loop
+  from au_jax import experiment
+  from au_jax.train import checkpoint
   src, dst = tiny_run["workdir"], str(tmp_path / "disfa")
   config = tiny_config("configs.dsin_disfa", tiny_data_dir,
                        f"runlocal,T=0,steps=2,bp4d_workdir={src}")
   config.train.update(eval_every=10, checkpoint_every=10)
-  loop.train_and_evaluate(config, dst)
+  experiment.train_and_evaluate(config, dst)
   _, _, before = checkpoint.restore_workdir_raw(src, "best")
   _, _, after = checkpoint.restore_workdir_raw(dst, "latest")
   conv = [k for k in after["params"] if k.startswith("patch.") and

@@ -11,7 +11,7 @@ from au_jax.face.template import CANONICAL_68
 from au_jax.models import get_spec
 from au_jax.models.dsin.stages import alg1_stages
 from au_jax.train import optim, schedule, steps
-from au_jax.train.fitted import variables
+from au_jax.train.state import variables
 from au_jax.train.state import flatten, group_labels, init_state, nest
 from configs import common
 

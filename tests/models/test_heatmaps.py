@@ -245,12 +245,12 @@ def test_unknown_keys_missing_rules_and_occurrence_only_aus_fail():
 def runlocal_run(tiny_data_dir, tmp_path_factory):
   """One runlocal training for the module (the end-to-end checks and the
   figures / robustness command read the same workdir): (report, workdir)."""
-  from au_jax.train import loop
+  from au_jax import experiment
   wd = tmp_path_factory.mktemp("heatmaps_runlocal")
   config = tiny_config("configs.heatmaps_synthetic", tiny_data_dir)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
-    report = loop.train_and_evaluate(config, str(wd))
+    report = experiment.train_and_evaluate(config, str(wd))
   return report, wd
 
 

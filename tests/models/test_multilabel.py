@@ -15,7 +15,8 @@ from au_jax.models import get_spec
 from au_jax.models.multilabel.loss import multilabel_softmax_loss
 from au_jax.models.multilabel.model import MultiLabelCNN, MultiLabelTransform
 from au_jax.predict import Predictor
-from au_jax.train import fitted, loop
+from au_jax import experiment
+from au_jax.train import fitted
 from tests.conftest import tiny_config
 
 # ------------------------------------------------------------------ Eqs. 1-2
@@ -183,7 +184,7 @@ def test_qda_stage_reaches_the_predictor_with_the_final_evaluation_scores(
   assert config.train.stages[-1] == dict(name="qda", fit="qda")
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)   # AUs absent from the tiny split: prior only
-    report = loop.train_and_evaluate(config, str(tmp_path))
+    report = experiment.train_and_evaluate(config, str(tmp_path))
   assert report["selection"]["metric"] == "auc"
   saved = np.load(tmp_path / "test_predictions.npz")
   # the QDA (not the softmax) gives `occurrence`; both are reported
@@ -297,7 +298,7 @@ def test_select_as_published_stops_1000_iterations_after_the_best_and_retrains_w
   config.train.update(eval_every=2, patience=2)     # tiny: 2 evaluations of 2 steps
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
-    report = loop.train_and_evaluate(config, str(tmp_path))
+    report = experiment.train_and_evaluate(config, str(tmp_path))
   rows = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
   best = [r["best_step"] for r in rows if r["split"] == "selection" and r["step"] < 41]
   stop = [r for r in rows if r["split"] == "early_stop"]

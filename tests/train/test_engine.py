@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from au_jax.data import pipeline, samplers, sharding, sources
+from au_jax import experiment
 from au_jax.train import fitted, loop, steps
 from tests.conftest import ROOT, tiny_config
 
 
 def test_runlocal_writes_report_metrics_and_plot(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
-  report = loop.train_and_evaluate(config, str(tmp_path))
+  report = experiment.train_and_evaluate(config, str(tmp_path))
   for f in ("report.json", "report.md", "metrics.jsonl", "config.json",
             "plots/learning_curves.png", "test_predictions.npz"):
     assert os.path.exists(tmp_path / f), f
@@ -185,7 +186,7 @@ def test_mirrored_copies_and_retrain_are_wired_into_the_engine(tiny_data_dir, tm
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   config.model.train_copies = 2              # every sampled image and its mirror
   config.train.retrain_on_validation = True  # Gudi Sec. IV-C
-  report = loop.train_and_evaluate(config, str(tmp_path))
+  report = experiment.train_and_evaluate(config, str(tmp_path))
   first = json.load(open(tmp_path / "report.json"))
   assert report["retrain"]["steps"] == first["selection"]["step"]
   assert os.path.exists(tmp_path / "retrain" / "report.json")

@@ -19,6 +19,7 @@ from au_jax.models import qda
 from au_jax.models.gudi import model as gudi_model
 from au_jax.models.spec import FittedHead, ModelSpec
 from au_jax.predict import Predictor
+from au_jax import experiment
 from au_jax.train import fitted, loop, transfer
 from tests.conftest import tiny_config
 
@@ -102,7 +103,7 @@ def _qda_config(data_dir):
 def test_fit_stage_sees_training_labels_only_and_reaches_the_checkpoint_and_predictor(
     qda_model, tiny_data_dir, tmp_path):
   config = _qda_config(tiny_data_dir)
-  report = loop.train_and_evaluate(config, str(tmp_path / "a"))
+  report = experiment.train_and_evaluate(config, str(tmp_path / "a"))
   train = sources.load_split(config.data, "train")
   assert len(FIT_CALLS) == 1
   np.testing.assert_array_equal(FIT_CALLS[0]["occurrence"], train.index.occurrence)
@@ -134,7 +135,7 @@ def test_fit_stage_sees_training_labels_only_and_reaches_the_checkpoint_and_pred
   shutil.rmtree(b / "checkpoints" / "5")
   for f in ("report.json", "test_predictions.npz"):
     os.remove(b / f)
-  again = loop.train_and_evaluate(config, str(b))
+  again = experiment.train_and_evaluate(config, str(b))
   assert len(FIT_CALLS) == 2
   assert json.dumps(again["test"]) == json.dumps(report["test"])   # NaN-safe equality
 
@@ -153,7 +154,7 @@ def test_session_statistics_never_see_labels(tiny_data_dir):
 def test_gudi_session_statistics_reach_the_predictor(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   assert config.model.get("gcn", "session") == "session"
-  loop.train_and_evaluate(config, str(tmp_path))
+  experiment.train_and_evaluate(config, str(tmp_path))
   p = Predictor.from_workdir(str(tmp_path), batch_size=16)
   assert p.session_sample == gudi_model.GudiTransform().gcn_max_frames
   test = sources.load_split(config.data, "test")
@@ -179,7 +180,7 @@ def test_selection_keeps_the_best_validation_step_and_patience_stops(tiny_data_d
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir, "runlocal,steps=12")
   config.train.eval_every = 2
   config.train.select_metric = "auc"
-  report = loop.train_and_evaluate(config, str(tmp_path / "a"))
+  report = experiment.train_and_evaluate(config, str(tmp_path / "a"))
   recs = read_jsonl(tmp_path / "a" / "metrics.jsonl")
   val = [(r["step"], r["auc"]) for r in recs if r["split"] == "validation"]
   assert [s for s, _ in val] == [2, 4, 6, 8, 10, 12]
@@ -191,7 +192,7 @@ def test_selection_keeps_the_best_validation_step_and_patience_stops(tiny_data_d
   assert p.step == best_step
 
   config.train.patience = 1
-  rep = loop.train_and_evaluate(config, str(tmp_path / "b"))
+  rep = experiment.train_and_evaluate(config, str(tmp_path / "b"))
   recs = read_jsonl(tmp_path / "b" / "metrics.jsonl")
   stops = [r for r in recs if r["split"] == "early_stop"]
   val_b = [r["step"] for r in recs if r["split"] == "validation"]
@@ -203,7 +204,7 @@ def test_selection_keeps_the_best_validation_step_and_patience_stops(tiny_data_d
 def test_selection_off_uses_the_last_step(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   config.train.select_metric = "none"
-  report = loop.train_and_evaluate(config, str(tmp_path))
+  report = experiment.train_and_evaluate(config, str(tmp_path))
   assert report["selection"]["metric"] is None and report["selection"]["step"] == 6
   assert not os.listdir(tmp_path / "best_checkpoint")
 
@@ -213,7 +214,7 @@ def test_selection_off_uses_the_last_step(tiny_data_dir, tmp_path):
 
 def test_init_from_copies_named_groups_and_names_mismatches(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
-  loop.train_and_evaluate(config, str(tmp_path / "src"))
+  experiment.train_and_evaluate(config, str(tmp_path / "src"))
   src = Predictor.from_workdir(str(tmp_path / "src"))
   info_parts, method, _ = loop.setup(config)
   batch = {"image": np.zeros((2, 48, 48, 1), np.float32)}

@@ -7,7 +7,8 @@ import pytest
 
 from au_jax import evaluate
 from au_jax.data import sources
-from au_jax.train import loop, retrain
+from au_jax import experiment
+from au_jax.train import retrain
 from tests.conftest import tiny_config
 
 
@@ -25,7 +26,7 @@ def test_retrain_uses_train_plus_validation_the_selected_steps_and_the_first_thr
     tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   workdir = str(tmp_path)
-  first = loop.train_and_evaluate(config, workdir)
+  first = experiment.train_and_evaluate(config, workdir)
   with open(os.path.join(workdir, "report.json")) as f:
     first_json = f.read()
   selected = first["selection"]["step"]

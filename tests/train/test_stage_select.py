@@ -5,7 +5,8 @@ import pytest
 
 from au_jax.errors import ConfigValueError
 from au_jax.io import read_jsonl
-from au_jax.train import loop, schedule, selection
+from au_jax import experiment
+from au_jax.train import schedule, selection
 from tests.conftest import tiny_config
 
 
@@ -30,7 +31,7 @@ def test_unselectable_stage_is_evaluated_but_never_selected(tiny_data_dir, tmp_p
                          dict(first, name="main", steps=4)]
   config.train.eval_every = 2
   config.train.select_metric = "auc"
-  report = loop.train_and_evaluate(config, str(tmp_path))
+  report = experiment.train_and_evaluate(config, str(tmp_path))
   recs = read_jsonl(tmp_path / "metrics.jsonl")
   val = {r["step"]: r["auc"] for r in recs if r["split"] == "validation"}
   assert sorted(val) == [2, 4, 6, 8]          # both stages are evaluated and logged

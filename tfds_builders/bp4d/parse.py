@@ -1,4 +1,4 @@
-"""Raw-format readers of BP4D-Spontaneous (../../../shared/datasets.md section 3).
+"""Raw-format readers of BP4D-Spontaneous.
 
 Both releases are read by pattern, wherever the files sit below --manual_dir:
 

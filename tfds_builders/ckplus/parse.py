@@ -1,4 +1,4 @@
-"""Raw-format readers of CK+ (../../../shared/datasets.md section 6).
+"""Raw-format readers of CK+.
 
   cohn-kanade-images/S005/001/S005_001_00000001.png ...   grey or colour
   Landmarks/S005/001/S005_001_00000001_landmarks.txt      68 rows "x y"

@@ -1,4 +1,4 @@
-"""Raw-format readers of DISFA (../../../shared/datasets.md section 1).
+"""Raw-format readers of DISFA.
 
 Tree (as distributed; folders matched case-insensitively, at any depth up to
 4 below --manual_dir):

@@ -1,5 +1,4 @@
-"""Raw-format readers of SEMAINE as released for FERA 2015
-(../../../shared/datasets.md section 4).
+"""Raw-format readers of SEMAINE as released for FERA 2015.
 
   SEMAINE-Sessions/            (may be doubled: SEMAINE-Sessions/SEMAINE-Sessions/)
     rec1.txt                   "<start> <end>": evaluated segment, [start, end) 1-based frames

@@ -1,5 +1,4 @@
-"""Raw-format readers of the UNBC-McMaster Shoulder Pain Expression Archive
-(../../../shared/datasets.md section 5).
+"""Raw-format readers of the UNBC-McMaster Shoulder Pain Expression Archive.
 
   Images/042-ll042/ll042t1aaaff/ll042t1aaaff001.png        (`images/` in some copies)
   Frame_Labels/FACS/042-ll042/ll042t1aaaff/ll042t1aaaff001_facs.txt   rows: AU intensity x x

@@ -11,7 +11,7 @@ Two entry points share the functions below:
 
 - a config with `config.lambda_tuning = dict(grid=(...), metric="icc")`
   (the default of configs/ccnn_disfa.py, ccnn_fera2015.py, ccnn_multi.py):
-  `au_jax.train.loop.train_and_evaluate(config, W)` comes here
+  `au_jax.train.retrain.train_and_retrain(config, W)` comes here
   (`train_and_evaluate`), trains the grid in `W/lambda_tuning/lam_<v>/`,
   writes `W/lambda_tuning/lambdas.json`, trains the final model in W and adds
   the choice and the validation table to W/report.{json,md};
@@ -34,7 +34,7 @@ import ml_collections
 from au_jax import evaluate
 from au_jax.errors import ConfigValueError, WorkdirError
 from au_jax.io import atomic_write
-from au_jax.train import loop, validate
+from au_jax.train import loop, retrain, validate
 from au_jax.train.workdir import WorkdirLock, config_differences
 
 DEFAULT_GRID = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
@@ -117,7 +117,7 @@ def grid_runs(make_config, grid, workroot: str, log=print) -> dict[float, dict]:
     else:
       log(f"[lambda] lambda={lam:g}: training in {wd}")
       try:
-        loop.train_and_evaluate(config, wd)
+        retrain.train_and_retrain(config, wd)
       except loop.TrainingDiverged as e:
         os.makedirs(wd, exist_ok=True)
         atomic_write(diverged, f"{e}\n")
@@ -184,13 +184,13 @@ def with_lambda(config, lam, drop=("lambda_tuning",)) -> ml_collections.ConfigDi
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """The paper's procedure as one resumable run (see the module docstring);
-  reached from au_jax.train.loop.train_and_evaluate when the config has
+  reached from au_jax.experiment.train_and_evaluate when the config has
   `lambda_tuning`. Returns the final run's report, with `lambda_tuning`."""
   spec = config.get("lambda_tuning")
   if not spec:   # present but off: the plain run
     d = config.to_dict()
     d.pop("lambda_tuning", None)
-    return loop.train_and_evaluate(ml_collections.ConfigDict(d), workdir)
+    return retrain.train_and_retrain(ml_collections.ConfigDict(d), workdir)
   grid, metric = tuning_spec(spec)
   if config.model.get("name") != "ccnn":
     raise ConfigValueError(f"config.lambda_tuning is for the CCNN's unary_l2; "
@@ -219,7 +219,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     write_json(os.path.join(root, LAMBDAS_FILE), result)
   finally:
     lock.release()
-  report = loop.train_and_evaluate(with_lambda(config, sel["lambda"]), workdir)
+  report = retrain.train_and_retrain(with_lambda(config, sel["lambda"]), workdir)
   report["lambda_tuning"] = dict(
       grid=list(grid), metric=metric, selection=result["selection"],
       file=os.path.join(TUNING_DIR, LAMBDAS_FILE),
@@ -262,7 +262,7 @@ def _check_final_workdir(base, workdir: str) -> None:
   run could not resume: another config apart from lambda, or one scalar
   lambda (the old default) where tuning gives one per AU."""
   saved_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(saved_path) or base.train.get("allow_config_change", False):
+  if not os.path.exists(saved_path) or validate.train_value(base.train, "allow_config_change"):
     return
   try:
     with open(saved_path) as f:

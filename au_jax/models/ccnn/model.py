@@ -360,14 +360,8 @@ def build(model_cfg, data_info) -> Method:
     return {"backbone": "cnn", "unary": "unary", "pairwise": "pairwise"}[path[0]]
 
   return _JitInitMethod(name="ccnn", module=module, transform=transform, loss=loss, predict=predict,
-                param_group=param_group, groups=groups, input_keys=("image", "dataset"),
-                report=_write_report)
-
-
-def _write_report(workdir: str) -> None:
-  from au_jax.models.ccnn import report as ccnn_report
-  ccnn_report.ccnn_outputs(workdir)
+                param_group=param_group, groups=groups, input_keys=("image", "dataset"))
 
 
 SPEC = ModelSpec(name="ccnn", build=build,
-                 paper="Walecki et al., CVPR 2017 (ccnn_walecki_cvpr2017.txt)")
+                 paper="Walecki et al., CVPR 2017")

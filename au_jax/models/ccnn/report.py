@@ -26,9 +26,13 @@ import sys
 
 import numpy as np
 
-from au_jax import aus as au_lib
+from au_jax import viz
 from au_jax import metrics as M
+from au_jax import aus as au_lib
+from au_jax.data import sources
 from au_jax.io import atomic_write
+from au_jax.models import copula
+from au_jax.train.checkpoint import restore_workdir_raw
 
 
 def decoding_metrics(npz: dict, aus, intensity_coded=None, dataset: int | None = None) -> dict:
@@ -106,8 +110,6 @@ def learned_theta(workdir: str) -> tuple[np.ndarray | None, np.ndarray | None]:
   theta = theta_max tanh(theta_raw) (copula.FrankPairwise); (None, None) if
   the model has no copula (CNN / OCNN / SCNN).
   """
-  from au_jax.models import copula
-  from au_jax.train.checkpoint import restore_workdir_raw
   config = json.load(open(os.path.join(workdir, "config.json")))
   model = config["model"]
   if model.get("variant") != "ccnn":
@@ -165,7 +167,6 @@ def theta_vs_truth(theta: np.ndarray, pairs: np.ndarray, aus, dependence: dict,
 def plot_dependency_graph(theta: np.ndarray, pairs: np.ndarray, aus, path: str,
                           min_abs_theta: float = 2.0, title: str = "") -> None:
   """Fig. 3: AUs on a circle, edges with width ~ |theta|, red > 0, blue < 0."""
-  from au_jax import viz
   plt = viz.plt
   n = len(aus)
   ang = np.pi / 2 - 2 * np.pi * np.arange(n) / n
@@ -189,7 +190,6 @@ def plot_dependency_graph(theta: np.ndarray, pairs: np.ndarray, aus, path: str,
 
 def ccnn_outputs(workdir: str, min_abs_theta: float = 2.0) -> dict:
   """Write ccnn_report.{json,md} and the dependency graphs of a finished CCNN workdir."""
-  from au_jax.data import sources
   report = json.load(open(os.path.join(workdir, "report.json")))
   config = json.load(open(os.path.join(workdir, "config.json")))
   aus = report["aus"]

@@ -31,7 +31,7 @@ Paper -> code:
                              "patch_fc", "fusion", "structure"; stage
                              `loss_weights` = {"pp", "fusion", "si"} =
                              (w1, w2, w3) of step 5
-  Tables 2-3, Fig. 5         report.dsin_outputs (the method's report hook)
+  Tables 2-3, Fig. 5         report.dsin_outputs (run by au_jax.reports after each run)
 
 Symbols: P = `num_inputs` (6), N = A = `num_aus`, T = `iterations`, p = patch
 predictions [B, P, A], s_j = p[:, :, j], f = fusion output [B, A], m^t =
@@ -416,7 +416,7 @@ def build(model_cfg, data_info) -> Method:
   groups = GROUPS if has_si else GROUPS[:3]
   return DSINMethod(name="dsin", module=module, transform=transform, loss=loss, predict=predict,
                     param_group=param_group, groups=groups, input_keys=("face", "landmarks"),
-                    heads={ANCHORS: anchors_head}, report=_write_report, init_fn=init)
+                    heads={ANCHORS: anchors_head}, init_fn=init)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -439,10 +439,5 @@ def param_group(path: tuple[str, ...]) -> str:
   return path[0]
 
 
-def _write_report(workdir: str) -> None:
-  from au_jax.models.dsin import report  # matplotlib only when a run finishes
-  report.dsin_outputs(workdir)
-
-
 SPEC = ModelSpec(name="dsin", build=build,
-                 paper="Corneanu et al., ECCV 2018 (dsin_corneanu_eccv2018.txt)")
+                 paper="Corneanu et al., ECCV 2018")

@@ -31,11 +31,16 @@ import json
 import os
 import sys
 
+import ml_collections
 import numpy as np
 
-from au_jax import aus as au_lib
+from au_jax import viz
 from au_jax import metrics as M
+from au_jax import aus as au_lib
+from au_jax.data import sources
 from au_jax.io import atomic_write
+from au_jax.models.dsin.transform import DSINTransform
+from au_jax.train import checkpoint
 
 TAU = 0.5
 SI_ITERATIONS = (2, 5, 10)   # Table 2's DSIN_T
@@ -96,7 +101,6 @@ def markdown_table(rows: dict[str, np.ndarray], aus) -> str:
 
 def plot_chi(stats: dict, path: str, title: str = "") -> None:
   """Fig. 5 style: mean of chi per iteration (line) and +- std (envelope)."""
-  from au_jax import viz
   t, mu, sd = (np.asarray(stats[k], float) for k in ("iteration", "mean", "std"))
   fig, ax = viz.plt.subplots(figsize=(5, 3))
   ax.fill_between(t, mu - sd, mu + sd, alpha=0.3, color="tab:blue", label="± std")
@@ -110,7 +114,6 @@ def plot_chi(stats: dict, path: str, title: str = "") -> None:
 def plot_si_gain(fusion_f1: np.ndarray, si_f1: np.ndarray, aus, path: str,
                  si_name: str = "DSIN") -> None:
   """Per-AU F1 of PP+F and DSIN side by side (bars), the gain annotated."""
-  from au_jax import viz
   x = np.arange(len(aus))
   fig, ax = viz.plt.subplots(figsize=(max(4, 0.6 * len(aus) + 1.5), 3))
   ax.bar(x - 0.2, np.nan_to_num(fusion_f1), 0.4, label="PP+F")
@@ -127,7 +130,6 @@ def plot_si_gain(fusion_f1: np.ndarray, si_f1: np.ndarray, aus, path: str,
 def plot_patches(faces, windows, patch_size: int, names, path: str, reference=None) -> None:
   """The patch windows (boxes, named) on registered faces (one panel each),
   and the reference anchors (white crosses) the faces were registered to."""
-  from au_jax import viz
   plt = viz.plt
   fig, axes = plt.subplots(1, len(faces), figsize=(3 * len(faces), 3.2), squeeze=False)
   colours = plt.cm.tab10(np.arange(len(names)) % 10)
@@ -147,7 +149,6 @@ def plot_patches(faces, windows, patch_size: int, names, path: str, reference=No
 
 def transform_of(model_cfg: dict):
   """The run's DSINTransform from its saved config.model."""
-  from au_jax.models.dsin.transform import DSINTransform
   keys = ("face_size", "patch_size", "patches")
   return DSINTransform(**{k: model_cfg[k] for k in keys if k in model_cfg})
 
@@ -155,7 +156,6 @@ def transform_of(model_cfg: dict):
 def fitted_anchors(workdir: str) -> dict:
   """The run's fitted reference anchors (selected checkpoint): {"reference"
   [3, 2] face pixels, "neutral_frames"}."""
-  from au_jax.train import checkpoint
   _, _, raw = checkpoint.restore_workdir_raw(workdir, "best")
   return {k: np.asarray(v) for k, v in raw["fitted"]["anchors"].items()}
 
@@ -163,9 +163,7 @@ def fitted_anchors(workdir: str) -> dict:
 def sample_faces(config: dict, transform, reference, n: int = 3):
   """(registered faces uint8, patch windows) of `n` test records of different
   subjects where possible, registered with `reference` as the model does."""
-  import ml_collections
 
-  from au_jax.data import sources
   split = sources.load_split(ml_collections.ConfigDict(config["data"]), "test")
   subj = np.asarray(split.index.subject)
   firsts = np.unique(subj, return_index=True)[1]

@@ -237,4 +237,4 @@ def build(model_cfg, data_info) -> Method:
 
 
 SPEC = ModelSpec(name="gudi_fera2015", build=build,
-                 paper="Gudi et al., FG 2015 (fera2015_cnn_gudi_fg2015.txt)")
+                 paper="Gudi et al., FG 2015")

@@ -1,6 +1,5 @@
 """AU heatmap regression: Sanchez, Tzimiropoulos, Valstar, "Joint Action Unit
-localisation and intensity estimation through heatmap regression", BMVC 2018
-(../shared/papers/au_heatmaps_sanchez_bmvc2018.txt).
+localisation and intensity estimation through heatmap regression", BMVC 2018.
 
 Paper -> code:
   registration, 256 x 256 RGB (Sec. 4, Pre-processing)
@@ -41,7 +40,7 @@ how the vmapped convolutions run: looped on CPU), "resnet18" (`resnet.ResNet18`
 regressing the N intensities jointly; same transform, Huber loss with the
 adaptive AU weights on the intensities, label perturbation on its targets,
 intensity = output clipped to [0, 5]; no maps).
-Figures after training (`report.write_report`, the method's report hook):
+Figures after training (`report.write_report`, run by au_jax.reports after each run):
 plots/targets.png, plots/heatmaps.png.
 """
 from __future__ import annotations
@@ -57,7 +56,6 @@ from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.models import hparams
 from au_jax.models.heatmaps import augment
 from au_jax.models.heatmaps import loss as loss_lib
-from au_jax.models.heatmaps import report as report_lib
 from au_jax.models.heatmaps import targets as targets_lib
 from au_jax.models.heatmaps.network import HeatmapHourglass, SingleHeatmaps
 from au_jax.models.heatmaps.resnet import ResNet18
@@ -242,7 +240,7 @@ def build(model_cfg, data_info) -> Method:
 
   return Method(name="heatmaps", module=module, transform=transform, loss=loss,
                 predict=predict, param_group=param_group,
-                groups=GROUPS[opts.arch], report=report_lib.write_report)
+                groups=GROUPS[opts.arch])
 
 
 # The parameter groups each arch has (a group without parameters is an error):
@@ -253,4 +251,4 @@ GROUPS = {"hourglass": ("stem", "hourglass", "head"), "single": ("hourglass",),
 
 
 SPEC = ModelSpec(name="heatmaps", build=build,
-                 paper="Sanchez et al., BMVC 2018 (au_heatmaps_sanchez_bmvc2018.txt)")
+                 paper="Sanchez et al., BMVC 2018")

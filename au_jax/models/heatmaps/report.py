@@ -1,12 +1,12 @@
-"""Figures of a finished heatmap run (the method's report hook):
+"""Figures of a finished heatmap run (its method report, see au_jax.reports):
 
   python -m au_jax.models.heatmaps.report runs/heatmaps
 
   plots/targets.png   Eq. 1 targets of every AU over three aligned test faces
-                      of different subjects (issue 12 item 1);
+                      of different subjects;
   plots/heatmaps.png  for four test frames: the input, the predicted maps and
-                      the target maps of every AU (item 5; not for the
-                      ResNet-18 baseline, which predicts no maps).
+                      the target maps of every AU (not for the ResNet-18
+                      baseline, which predicts no maps).
 
 Both need the dataset (the test split is read again); where it cannot be
 read the figure is skipped with a message.
@@ -18,13 +18,16 @@ import sys
 
 import numpy as np
 
+from au_jax.data import transforms as T
+from au_jax.data import sources
+from au_jax.models import get_spec
+from au_jax.predict import Predictor
+from au_jax.train import steps
 from au_jax.viz import _save, plt
 
 
 def load_test(workdir: str, batch_size: int = 16):
   """(Predictor, test Split) of a finished workdir."""
-  from au_jax.data import sources
-  from au_jax.predict import Predictor
   predictor = Predictor.from_workdir(workdir, batch_size=batch_size)
   return with_maps(predictor), sources.load_split(predictor.config.data, "test")
 
@@ -35,8 +38,6 @@ def with_maps(predictor):
   model = predictor.config.model
   if model.get("heatmaps_output", True) or model.get("arch") == "resnet18":
     return predictor
-  from au_jax.models import get_spec
-  from au_jax.train import steps
   cfg = model.copy_and_resolve_references()
   cfg.heatmaps_output = True
   predictor.method = get_spec("heatmaps").build(cfg, predictor.info)
@@ -60,7 +61,6 @@ def examples(predictor, split, rows):
   recs = [split.source[int(r)] for r in rows]
   ex = [t(r, None, False) for r in recs]
   batch = {k: np.stack([e[k] for e in ex]) for k in ("image", "landmarks", "intensity")}
-  from au_jax.data import transforms as T
   faces = np.stack([T.decode(r["image"]) for r in recs])
   return batch, faces, np.stack([r["landmarks"] for r in recs])
 

@@ -1,6 +1,6 @@
 """Multi-label CNN with a per-AU QDA head: Ghosh, Laksana, Scherer, Morency,
 "A Multi-label Convolutional Neural Network Approach to Cross-Domain Action
-Unit Detection", ACII 2015 (../shared/papers/multilabel_cnn_ghosh_acii2015.txt).
+Unit Detection", ACII 2015.
 
 Paper -> code:
   preprocessing (Sec. V)    `MultiLabelTransform`: face box crop, grey or RGB,
@@ -45,7 +45,6 @@ from au_jax.face.align import align_face
 from au_jax.face.transforms import warp_image
 from au_jax.models import hparams, qda
 from au_jax.models.layers_fast import max_pool
-from au_jax.models.multilabel import report as report_lib
 from au_jax.models.multilabel.loss import multilabel_softmax_loss
 from au_jax.models.spec import FittedHead, Method, ModelSpec, SessionStats
 
@@ -279,9 +278,8 @@ def build(model_cfg, data_info) -> Method:
                 predict=predict, param_group=param_group, groups=("cnn", "head"),
                 sessions=transform.sessions(),
                 heads={"qda": FittedHead(init=lambda: qda.init(a, dim), features=features,
-                                         fit=fit)},
-                report=report_lib.write_report)
+                                         fit=fit)})
 
 
 SPEC = ModelSpec(name="multilabel", build=build,
-                 paper="Ghosh et al., ACII 2015 (multilabel_cnn_ghosh_acii2015.txt)")
+                 paper="Ghosh et al., ACII 2015")

@@ -34,6 +34,7 @@ selection run (WORKDIR) shows the paper's held-out development set.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -41,7 +42,11 @@ import sys
 import numpy as np
 
 from au_jax import metrics as M
+from au_jax import aus as au_lib
+from au_jax.data import sources, transforms as T
 from au_jax.io import atomic_write
+from au_jax.predict import Predictor
+from au_jax.train.fitted import evenly_spaced
 
 
 def per_au_table(true: np.ndarray, qda_prob: np.ndarray, soft_score: np.ndarray | None) -> dict:
@@ -76,7 +81,7 @@ def _fmt(v, pct=False):
 
 
 def plot_phi(pt, pp, aus, path):
-  import matplotlib
+  import matplotlib  # optional here: the figure is skipped without it
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   labels = [str(a) for a in aus]
@@ -137,8 +142,6 @@ def domain_features(predictor, data_cfg, split: str, au_col: int, cap: int = TSN
   """{'features' [n, D], 'present' [n] 0/1, 'rows' [n], 'coded' int}: at most
   `cap` random coded frames of `split`, features through the Predictor with
   each subject's mean face fitted on that subject's frames of the split."""
-  from au_jax.data import sources, transforms as T
-  from au_jax.train.fitted import evenly_spaced
   data = sources.load_split(data_cfg, split)
   occ = np.asarray(data.index.occurrence)[:, au_col]
   coded = np.flatnonzero(occ >= 0)
@@ -167,13 +170,11 @@ def domain_features(predictor, data_cfg, split: str, au_col: int, cap: int = TSN
 def tsne_figure(workdir: str, au: str, cap: int = TSNE_SAMPLE, seed: int = 0) -> dict | None:
   """Figs. 2-3 for one AU ("AU12" or "12"); None (with a note) without scikit-learn."""
   try:
-    from sklearn.manifold import TSNE
+    from sklearn.manifold import TSNE  # optional: scikit-learn is not a dependency
   except ImportError:
     print("[multilabel] t-SNE figure skipped: scikit-learn is not installed "
           "(pip install scikit-learn)")
     return None
-  from au_jax import aus as au_lib
-  from au_jax.predict import Predictor
   predictor = Predictor.from_workdir(workdir)
   number = int(str(au).upper().removeprefix("AU"))
   if number not in predictor.info.aus:
@@ -196,7 +197,7 @@ def tsne_figure(workdir: str, au: str, cap: int = TSNE_SAMPLE, seed: int = 0) ->
            **{f"{k}_{f}": v[f] for k, v in out.items()
               for f in ("embedding", "present", "rows", "features")})
   try:
-    import matplotlib
+    import matplotlib  # optional here: the figure is skipped without it
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
@@ -221,7 +222,6 @@ def tsne_figure(workdir: str, au: str, cap: int = TSNE_SAMPLE, seed: int = 0) ->
 
 
 def main(argv=None) -> int:
-  import argparse
   ap = argparse.ArgumentParser(description="Multi-label CNN report (Tables I-III, Figs. 2-4)")
   ap.add_argument("workdirs", nargs="+")
   ap.add_argument("--tsne", default="", help="an AU (e.g. AU12): Figs. 2-3 t-SNE scatter plots")

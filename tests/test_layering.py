@@ -1,0 +1,181 @@
+"""The import structure of au_jax, read with `ast` (nothing is imported).
+
+- no import circle between au_jax modules (module-level imports and imports
+  inside functions both count);
+- au_jax imports nothing from tfds_builders, configs, benchmarks or launch
+  (they sit above it);
+- no import inside a function names an au_jax module: an import that has to
+  hide in a function hides a circle. Imports of optional or heavy
+  third-party packages may sit in a function; each is listed in LAZY with why.
+"""
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = "au_jax"
+ABOVE = ("tfds_builders", "configs", "benchmarks", "launch", "tests")
+
+# (file relative to the repository root, module imported inside a function): why.
+LAZY = {
+    ("au_jax/face/detect.py", "dlib"): "optional: dlib's detector is an extra",
+    ("au_jax/inference/demo_media.py", "matplotlib"): "only for the demo figure",
+    ("au_jax/inference/demo_media.py", "skimage.data"): "optional: the demo's sample photo",
+    ("au_jax/inference/plots.py", "matplotlib"): "figures only when asked for",
+    ("au_jax/inference/plots.py", "matplotlib.figure"): "figures only when asked for",
+    ("au_jax/inference/plots.py", "pandas"): "pandas is slow to import: only to read a CSV back",
+    ("au_jax/inference/table.py", "pandas"): "pandas is slow to import: only for DataFrames",
+    ("au_jax/predict.py", "pandas"): "pandas is slow to import: only for DataFrames",
+    ("au_jax/models/multilabel/report.py", "matplotlib"): "optional: figures skipped without it",
+    ("au_jax/models/multilabel/report.py", "matplotlib.pyplot"):
+        "optional: figures skipped without it",
+    ("au_jax/models/multilabel/report.py", "sklearn.manifold"):
+        "optional: the t-SNE figure is skipped without scikit-learn",
+    ("au_jax/xla_options.py", "jaxlib"): "xla_options is used before JAX is imported",
+    ("au_jax/xla_options.py", "jax._src"): "xla_options is used before JAX is imported",
+}
+
+
+def module_name(path: pathlib.Path, root: pathlib.Path) -> str:
+  parts = list(path.relative_to(root).with_suffix("").parts)
+  if parts[-1] == "__init__":
+    parts = parts[:-1]
+  return ".".join(parts)
+
+
+def imports(path: pathlib.Path, modules: set[str], root: pathlib.Path):
+  """(module imported, line, inside a function) for every import of the file;
+  `from package import name` names the submodule where `name` is one."""
+  tree = ast.parse(path.read_text(), str(path))
+  me = module_name(path, root)
+  package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+  inside = set()
+  for fn in ast.walk(tree):
+    if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+      inside.update(id(n) for n in ast.walk(fn) if n is not fn)
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      for alias in node.names:
+        yield alias.name, node.lineno, id(node) in inside
+    elif isinstance(node, ast.ImportFrom):
+      base = node.module or ""
+      if node.level:
+        up = package.split(".")[:len(package.split(".")) - node.level + 1]
+        base = ".".join(up + ([base] if base else []))
+      for alias in node.names:
+        sub = f"{base}.{alias.name}"
+        yield (sub if sub in modules else base), node.lineno, id(node) in inside
+
+
+def import_graph(root: pathlib.Path):
+  """{module: {imported au_jax module: (file, line)}} and the function-local imports."""
+  files = {module_name(p, root): p for p in sorted((root / PACKAGE).rglob("*.py"))}
+  graph, local, above = {m: {} for m in files}, [], []
+  for mod, path in files.items():
+    rel = path.relative_to(root).as_posix()
+    for name, line, in_function in imports(path, set(files), root):
+      top = name.split(".")[0]
+      if top in ABOVE:
+        above.append(f"{rel}:{line} imports {name}")
+      if in_function:
+        local.append((rel, name, line))
+      target = name
+      while target and target not in files:
+        target = target.rpartition(".")[0]
+      if target and target != mod:
+        graph[mod].setdefault(target, (rel, line))
+  return graph, files, local, above
+
+
+def find_cycle(graph) -> list[str] | None:
+  """One cycle of the graph as [a, b, ..., a], or None."""
+  state, stack = {}, []
+
+  def visit(node):
+    state[node] = 1
+    stack.append(node)
+    for nxt in sorted(graph.get(node, ())):
+      if state.get(nxt) == 1:
+        return stack[stack.index(nxt):] + [nxt]
+      if nxt not in state:
+        found = visit(nxt)
+        if found:
+          return found
+    stack.pop()
+    state[node] = 2
+    return None
+
+  for node in sorted(graph):
+    if node not in state:
+      found = visit(node)
+      if found:
+        return found
+  return None
+
+
+def check(root: pathlib.Path) -> list[str]:
+  """Every layering problem of the package under `root`, as readable lines."""
+  graph, files, local, above = import_graph(root)
+  problems = list(above)
+  cycle = find_cycle(graph)
+  if cycle:
+    problems.append("import circle: " + " -> ".join(
+        f"{files[a].relative_to(root).as_posix()}:{graph[a][b][1]}"
+        for a, b in zip(cycle, cycle[1:])) + f" -> {files[cycle[0]].relative_to(root)}")
+  for rel, name, line in local:
+    if name.split(".")[0] == PACKAGE:
+      problems.append(f"{rel}:{line} imports {name} inside a function")
+    elif (rel, name) not in LAZY:
+      problems.append(f"{rel}:{line} imports {name} inside a function; import it at module "
+                      f"level or list it in LAZY with the reason")
+  return problems
+
+
+def test_au_jax_has_no_import_circle_and_imports_nothing_above_it():
+  assert check(ROOT) == []
+
+
+def test_every_lazy_import_listed_is_still_there():
+  _, _, local, _ = import_graph(ROOT)
+  assert set(LAZY) <= {(rel, name) for rel, name, _ in local}
+
+
+def _write(root: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
+  for rel, text in files.items():
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+  return root
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"au_jax/__init__.py": "", "au_jax/a.py": "from au_jax import b\n",
+      "au_jax/b.py": "import au_jax.c\n", "au_jax/c.py": "from au_jax.a import x\n"},
+     "import circle: au_jax/a.py:1 -> au_jax/b.py:1 -> au_jax/c.py:1 -> au_jax/a.py"),
+    ({"au_jax/__init__.py": "", "au_jax/a.py": "def f():\n  from au_jax import b\n",
+      "au_jax/b.py": "from au_jax import a\n"},
+     "import circle"),
+    ({"au_jax/__init__.py": "", "au_jax/a.py": "def f():\n  from au_jax import b\n",
+      "au_jax/b.py": ""},
+     "au_jax/a.py:2 imports au_jax.b inside a function"),
+    ({"au_jax/__init__.py": "", "au_jax/d/__init__.py": "",
+      "au_jax/d/s.py": "from tfds_builders.common import split_name\n"},
+     "au_jax/d/s.py:1 imports tfds_builders.common"),
+    ({"au_jax/__init__.py": "", "au_jax/a.py": "def f():\n  import scipy\n"},
+     "au_jax/a.py:2 imports scipy inside a function; import it at module level"),
+    ({"au_jax/__init__.py": "", "au_jax/p/__init__.py": "from au_jax.p import m\n",
+      "au_jax/p/m.py": "from . import n\n", "au_jax/p/n.py": "from .. import p\n"},
+     "import circle"),
+])
+def test_the_check_finds_what_it_looks_for(tmp_path, files, expected):
+  problems = check(_write(tmp_path, files))
+  assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_a_clean_package_passes(tmp_path):
+  root = _write(tmp_path, {"au_jax/__init__.py": "", "au_jax/a.py": "import numpy\n",
+                           "au_jax/b.py": "from au_jax import a\nfrom . import a as c\n"})
+  assert check(root) == []
