@@ -48,7 +48,7 @@ def run_name(variant, it, multi=False, half=False, table="full"):
 def one_run(workroot, variant, it, seed, steps, multi=False, cycles=5, half=False,
             table="full"):
   from au_jax.models.ccnn import report as ccnn_report
-  from au_jax.train import loop
+  from au_jax import experiment
   from configs import ccnn_synthetic
   name = (f"{variant}{'_it' if it else ''}{'_multi' if multi else ''}{'_half' if half else ''}"
           f"{'_' + table if table != 'full' else ''}_s{seed}")
@@ -58,7 +58,7 @@ def one_run(workroot, variant, it, seed, steps, multi=False, cycles=5, half=Fals
     t = time.time()
     arg = (f"variant={variant},it={it},seed={seed},steps={run_steps},multi={multi},"
            f"cycles={cycles}" + (f",scnn_table={table}" if table != "full" else ""))
-    loop.train_and_evaluate(ccnn_synthetic.get_config(arg), wd)
+    experiment.train_and_evaluate(ccnn_synthetic.get_config(arg), wd)
     ccnn_report.ccnn_outputs(wd)
     with open(os.path.join(wd, "wall_s.txt"), "w") as f:
       f.write(f"{time.time() - t:.1f}\n")

@@ -33,6 +33,11 @@ from au_jax import xla_options
 
 xla_options.apply()
 
+# Registers the dataset builders with TFDS, as launch.py does, so that a benchmark
+# builds a dataset that is not built yet.
+from tfds_builders import (bp4d, ckplus, disfa, semaine, synthetic_au,  # noqa: E402, F401
+                           unbc_mcmaster)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
@@ -205,7 +210,8 @@ def engine(config, batch_size: int = 0, num_steps: int = 1, seed: int = 0) -> En
   state, built as au_jax.train.loop builds them."""
   from au_jax.data import pipeline, samplers, sources
   from au_jax.train import fitted
-  from au_jax.train.loop import initial_state, setup
+  from au_jax.train.loop import setup
+  from au_jax.train.state import initial_state
   bs = int(batch_size or config.train.batch_size)
   config.train.batch_size = bs
   info_parts, method, mesh = setup(config)

@@ -65,13 +65,13 @@ def one_run(workroot: str, name: str, variant_arg: str, seed: int, steps: int,
             runlocal: bool) -> dict:
   """Train (or reuse) one run; its F1 rows, per-AU base rates and wall time."""
   from au_jax.models.dsin import report as dsin_report
-  from au_jax.train import loop
+  from au_jax import experiment
   from configs import dsin_synthetic
   wd = os.path.join(workroot, f"{name}_s{seed}")
   arg = config_arg(variant_arg, seed, steps, runlocal)
   if not os.path.exists(os.path.join(wd, "dsin_report.json")):
     t = time.time()
-    loop.train_and_evaluate(dsin_synthetic.get_config(arg), wd)
+    experiment.train_and_evaluate(dsin_synthetic.get_config(arg), wd)
     if not os.path.exists(os.path.join(wd, "dsin_report.json")):   # the hook failed: retry
       dsin_report.dsin_outputs(wd)
     with open(os.path.join(wd, "wall_s.txt"), "w") as f:

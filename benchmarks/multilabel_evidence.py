@@ -246,7 +246,7 @@ def _train_rate(workdir: str) -> float | None:
 def one_run(workroot: str, name: str, seed: int, steps: int, runlocal: bool) -> dict:
   """Train (or reuse) one run; its evaluations, wall time and load."""
   from au_jax.models.multilabel import report as ml_report
-  from au_jax.train import loop
+  from au_jax import experiment
   wd = os.path.join(workroot, f"{name}_s{seed}")
   config, arg, override = make_config(name, seed, steps, runlocal)
   timing_path = os.path.join(wd, "evidence_timing.json")
@@ -255,7 +255,7 @@ def one_run(workroot: str, name: str, seed: int, steps: int, runlocal: bool) -> 
   if not done():
     resumed = os.path.isdir(os.path.join(wd, "checkpoints"))
     load0, t = os.getloadavg(), time.time()
-    loop.train_and_evaluate(config, wd)
+    experiment.train_and_evaluate(config, wd)
     common.write_json(timing_path, dict(
         wall_s=round(time.time() - t, 1), loadavg_start=[round(x, 2) for x in load0],
         loadavg_end=[round(x, 2) for x in os.getloadavg()], cpu_count=os.cpu_count(),

@@ -19,7 +19,7 @@ VALID convolutions) is redrawn; the draws are a function of --seed only, so
 trial i of a seed is always the same configuration.
 
 Each trial runs the config with its draw through the engine
-(au_jax.train.loop.train_and_evaluate) in `<workroot>/s<seed>_t<i>/`, one
+(au_jax.experiment.train_and_evaluate) in `<workroot>/s<seed>_t<i>/`, one
 after the other, with the config's own model selection on validation (early
 stopping included) and without the retraining on train + validation (the
 search compares validation scores; retrain the chosen configuration with the
@@ -108,7 +108,7 @@ def run(config_spec: str, n: int, seed: int, workroot: str,
         iterations: tuple[int, int] | None = None, data_dir: str | None = None) -> list[dict]:
   """Run (or reuse) the n trials; returns the ranked rows (also in search.{json,md})."""
   from au_jax.models.multilabel.model import MultiLabelTransform
-  from au_jax.train import loop
+  from au_jax import experiment
   base = load_config(config_spec)
   transform = MultiLabelTransform(size=base.model.get("input_size", 48),
                                   crop_fraction=base.model.get("crop_fraction", 0.875))
@@ -130,7 +130,7 @@ def run(config_spec: str, n: int, seed: int, workroot: str,
       os.makedirs(wd, exist_ok=True)
       common.write_json(trial, {"config": config_spec, "seed": seed, "trial": i, "draw": d})
       print(f"[search] trial {i}: {d} -> {wd}", flush=True)
-      loop.train_and_evaluate(config, wd)
+      experiment.train_and_evaluate(config, wd)
     report = json.load(open(done))
     sel = report.get("selection") or {}
     metric = sel.get("metric") or "auc"
