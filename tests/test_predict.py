@@ -137,7 +137,7 @@ def test_corrupt_image_in_a_folder_is_a_counted_failed_row(workdir, tmp_path, ca
   assert problem["path"] == str(folder / "b.png") and problem["frame"] == 2
   assert summary["files"][0]["ignored"][0]["path"] == str(folder / "notes.txt")
   assert "unreadable image" in capsys.readouterr().err
-  assert not os.path.exists(f"{out}.partial")
+  assert sorted(os.listdir(tmp_path)) == ["aus.csv", "aus.csv.summary.json", "imgs"]
 
 
 def test_truncated_video_and_a_missing_input_are_counted(workdir, tmp_path):
@@ -186,8 +186,11 @@ def test_rows_written_before_a_failure_are_kept(workdir, tmp_path, monkeypatch):
   with pytest.raises(KeyboardInterrupt):
     predict.write_csv(p, [str(folder)], str(out), detector="haar", chunk_frames=1)
   assert not out.exists() and not os.path.exists(f"{out}.summary.json")
-  kept = list(csv.DictReader(open(f"{out}.partial")))
+  (partial,) = [f for f in os.listdir(tmp_path) if f.endswith(".partial")]
+  assert partial.startswith(f"aus.csv.{os.getpid()}.")        # this run's own partial file
+  kept = list(csv.DictReader(open(tmp_path / partial)))
   assert [r["frame"] for r in kept] == ["1"]
+  assert not os.path.exists(f"{out}.lock")                    # the output's lock released
 
 
 def test_cli_usage_errors_are_plain(workdir, tmp_path, capsys):
