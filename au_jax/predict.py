@@ -561,12 +561,21 @@ class _DecoderLog:
     """Bytes caught since the last `take()`."""
     return os.fstat(self._file.fileno()).st_size
 
-  def take(self) -> list[str]:
+  def take(self, keep: int | None = None) -> tuple[int, list[str]]:
+    """(number of lines caught so far, the first `keep` of them), then forgets
+    them. Read line by line: a long damaged video's messages are counted
+    without being held in memory."""
     self._file.seek(0)
-    text = self._file.read().decode("utf-8", "replace")
+    n, first = 0, []
+    for raw in self._file:
+      line = raw.decode("utf-8", "replace").strip()
+      if line:
+        n += 1
+        if keep is None or len(first) < keep:
+          first.append(line)
     self._file.seek(0)
     self._file.truncate()
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return n, first
 
   def close(self):
     self._file.close()
@@ -875,10 +884,10 @@ def _input_chunks(predictor: Predictor, path: str, kind: str, entry: dict, log: 
              if predictor.session_sample else None)
   yield from predictor.stream_frames(iter_frames(path, kind, entry, log), entry=entry,
                                      still=kind != "video", session=session, **options)
-  warnings = log.take()
-  if warnings:
-    entry["decoder_warnings"] = len(warnings)
-    entry["decoder_messages"] = warnings[:5]
+  count, first = log.take(keep=5)
+  if count:
+    entry["decoder_warnings"] = count
+    entry["decoder_messages"] = first
 
 
 def _fit_input_session(predictor: Predictor, path: str, kind: str, detector: str):

@@ -35,6 +35,8 @@ CATALOGUE = [
     ([GUDI, "--config.train.init_from.workdir=/nonexistent/run", "--workdir={w}"],
      "/nonexistent/run: no such directory"),
     ([GUDI, "--config.train.optimizer.learning_rate=1e9", "--workdir={w}"], "step"),
+    ([GUDI, "--config.model.name=gudy", "--workdir={w}"],
+     "config.model.name 'gudy' is not a model; choose from ['ccnn', 'dsin',"),
 ]
 
 
@@ -152,3 +154,13 @@ def test_training_stopped_by_a_full_disk_resumes_once_freed(tiny_data_dir, tmp_p
   loop.train_and_evaluate(config, str(tmp_path))      # space freed: resumes
   assert f"resumed from {tmp_path} at step {calls[0]}/" in capsys.readouterr().out
   assert os.path.exists(tmp_path / "report.json")
+
+
+def test_an_unknown_model_is_refused_before_any_file(tiny_data_dir, tmp_path):
+  from au_jax.errors import ConfigKeyError
+  config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
+  config.model.name = "gudy"
+  with pytest.raises(ConfigKeyError, match=r"config.model.name 'gudy' is not a model; choose "
+                                           r"from \['ccnn', 'dsin', 'gudi_fera2015'"):
+    loop.train_and_evaluate(config, str(tmp_path / "w"))
+  assert not os.path.exists(tmp_path / "w")

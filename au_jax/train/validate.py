@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 
+from au_jax import models
 from au_jax.errors import ConfigKeyError, ConfigValueError
 
 METRICS = ("f1", "accuracy", "auc", "phi", "icc", "mae", "mse", "pcc")
@@ -81,6 +82,9 @@ def check_config(config) -> None:
   _unknown("config", config.keys(), _TOP_KEYS)
   if "name" not in config.model:
     raise ConfigKeyError("config.model.name is missing (which registered model to train)")
+  if config.model.name not in models.MODELS:
+    raise ConfigKeyError(f"config.model.name {config.model.name!r} is not a model; choose from "
+                         f"{sorted(models.MODELS)}")
   _int("config", "seed", config.get("seed", 0), 0)
   _int("config", "num_devices", config.get("num_devices", 0) or 0, 0)
 
