@@ -14,6 +14,14 @@ Command line (images, folders, videos -> one CSV):
 
   python -m au_jax.predict --workdir=runs/ccnn --input=clip.mp4 photos/ --output=aus.csv
 
+The workdir is checked before it is used (au_jax/inference/workdir_check.py):
+a missing or damaged artefact (config, checkpoint, fitted state, report.json
+thresholds) ends in plain lines naming the file, exit 2, and a run that has
+not finished is refused unless --allow_unfinished; the summary
+(`aus.csv.summary.json`, and stderr) names the checkpoint and step used. An
+existing --output that au-jax did not write is refused unless --overwrite,
+and `aus.csv.lock` keeps a second run off the same output.
+
 The table (au_jax/inference/table.py) has OpenFace 2.x columns: input,
 frame, face_id, timestamp, confidence, success, the face box, landmarks
 x_0..x_67, y_0..y_67 in input pixels, AUxx_r (intensity 0-5, AUs coded for
