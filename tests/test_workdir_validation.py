@@ -167,30 +167,43 @@ def test_a_config_edited_to_another_shape_names_config_and_checkpoint(wd, media,
   assert "restore the config.json the run was trained with" in err
 
 
-def test_a_corrupted_checkpoint_is_named(wd, media, tmp_path, capsys):
+def _corrupt_checkpoint(wd) -> str:
   folder = os.path.join(wd, checkpoint.BEST_DIR)
   step = max(int(s) for s in os.listdir(folder) if s.isdigit())
   for d, _, files in os.walk(os.path.join(folder, str(step), "state")):
     for f in files:
       if "manifest" in f or os.path.basename(d) == "d":
         open(os.path.join(d, f), "wb").write(b"\0" * 64)
+  return os.path.join(folder, str(step))
+
+
+def _edit_config_shapes(wd) -> None:
+  path = os.path.join(wd, "config.json")
+  config = json.load(open(path))
+  config["model"]["features"] = [4, 4]            # the checkpoint has [4, 8]
+  json.dump(config, open(path, "w"))
+
+
+def test_a_corrupted_checkpoint_is_named(wd, media, tmp_path, capsys):
+  where = _corrupt_checkpoint(wd)
   err = _refused(capsys, wd, media, tmp_path)
-  assert f"the checkpoint {folder}/{step} cannot be read" in err and "damaged" in err
+  assert f"the checkpoint {where} cannot be read" in err and "damaged" in err
 
 
 @pytest.mark.slow
-def test_an_edited_config_in_a_fresh_process_is_two_lines_at_most(wd, media, tmp_path):
-  """orbax's asynchronous machinery must not scroll its own errors past the one
-  line (a fresh interpreter, as a user runs it)."""
-  path = os.path.join(wd, "config.json")
-  config = json.load(open(path))
-  config["model"]["features"] = [4, 4]
-  json.dump(config, open(path, "w"))
+@pytest.mark.parametrize("damage, message", [
+    (_edit_config_shapes, "config.json does not match the checkpoint"),
+    (_corrupt_checkpoint, "cannot be read"),
+])
+def test_checkpoint_faults_in_a_fresh_process_are_one_line(wd, media, tmp_path, damage, message):
+  """orbax / tensorstore must not scroll 'Event loop is closed' tracebacks past
+  the one line (a fresh interpreter, as a user runs it)."""
+  damage(wd)
   proc = subprocess.run([sys.executable, "-m", "au_jax.predict", "--workdir", wd, "--input",
                          media, "--output", str(tmp_path / "aus.csv")],
                         capture_output=True, text=True, cwd=ROOT, timeout=300,
                         env=dict(os.environ, AU_JAX_NO_PROGRESS="1"))
   assert proc.returncode == 2, proc.stderr[-2000:]
   lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-  assert len(lines) <= 2 and "config.json does not match the checkpoint" in lines[0], lines[:8]
+  assert len(lines) == 1 and message in lines[0], lines[:8]
   assert not os.path.exists(tmp_path / "aus.csv")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import jax
 import ml_collections
@@ -156,7 +157,29 @@ def _shape_mismatch(fresh, state) -> str:
   return ""
 
 
+def _quiet_closed_loop_callbacks() -> None:
+  """After a failed restore, tensorstore completes the futures orbax left
+  behind on its threads, and each callback finds orbax's asyncio loop closed:
+  one 'RuntimeError: Event loop is closed' traceback apiece through
+  sys.unraisablehook, hundreds of lines after the one that matters. Those
+  (and only those) are dropped from here on; every other unraisable
+  exception still reaches the previous hook."""
+  previous = sys.unraisablehook
+  if getattr(previous, "_au_jax_quiet", False):
+    return
+
+  def hook(unraisable):
+    exc = unraisable.exc_value
+    if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+      return
+    previous(unraisable)
+
+  hook._au_jax_quiet = True
+  sys.unraisablehook = hook
+
+
 def _restore_error(workdir: str, where: str, step, e: Exception) -> PredictWorkdirError:
+  _quiet_closed_loop_callbacks()
   raw_ok = False
   if step is not None:
     try:
