@@ -527,3 +527,16 @@ def test_a_video_is_truncated_only_when_decoding_failed(predictor, tmp_path, mon
     assert entry["truncated"] == "truncated video: 95 of the 98 frames its container declares"
   else:
     assert "truncated" not in entry and entry["frames_declared"] == 98
+
+
+@pytest.mark.slow
+def test_predict_memory_benchmark_runs_and_writes_its_summary(workdir, tmp_path):
+  from benchmarks import predict_memory
+  out = tmp_path / "predict_memory.json"
+  predict_memory.main(["--workdir", workdir, "--minutes", "0.02", "--images", "7",
+                       "--width", "160", "--sample_s", "0.2", "--out", str(out)])
+  result = json.load(open(out))
+  (video,), (folder,) = result["videos"], result["folders"]
+  assert video["frames"] == 30 and folder["frames"] == 7 and folder["images"] == 7
+  assert 100 < video["peak_rss_mb"] < 20000 and video["rss_mb_samples"]
+  assert result["frame_size"] == [160, 90] and not list(tmp_path.glob("*.tmp*"))
