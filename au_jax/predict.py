@@ -55,7 +55,6 @@ import secrets
 import sys
 from typing import Iterable, Iterator, Sequence
 
-import ml_collections
 import numpy as np
 
 from au_jax import aus as au_lib
@@ -493,9 +492,10 @@ def _chunks(it: Iterable, n: int) -> Iterator[list]:
 # The command line never overwrites an input or a file it did not write, never
 # stops for one bad file and never loses rows: rows go to the run's own
 # `<output>.<pid>.<random>.partial`, flushed per block, renamed to `<output>`
-# at the end, while `<output>.lock` keeps other runs off that output; bad media become rows with success = 0 or counted
-# skips, with reasons, in the stderr summary and `<output>.summary.json`.
-# Mistakes in the command (UsageError) end in one or two plain lines, exit 2.
+# at the end, while `<output>.lock` keeps other runs off that output; bad media
+# become rows with success = 0 or counted skips, with reasons, in the stderr
+# summary and `<output>.summary.json`. Mistakes in the command (UsageError)
+# and a workdir that cannot be used end in one or two plain lines, exit 2.
 
 EXIT_USAGE = 2
 # Candidate image extensions, grouped by the codec that reads them; the CLI

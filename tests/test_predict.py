@@ -392,7 +392,7 @@ def test_one_video_or_folder_is_one_session(workdir, predictor, clip, tmp_path, 
   assert used == [clip, str(folder)]       # one batch per input, each with its own session
 
 
-# ------------------------------------------------ the output: never another's file, one run at a time
+# ------------------------------------------- the output: never another's file, one run at a time
 
 def test_output_never_replaces_a_file_au_jax_did_not_write(workdir, tmp_path, capsys):
   img = tmp_path / "face.png"
