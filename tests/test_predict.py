@@ -540,3 +540,30 @@ def test_predict_memory_benchmark_runs_and_writes_its_summary(workdir, tmp_path)
   assert video["frames"] == 30 and folder["frames"] == 7 and folder["images"] == 7
   assert 100 < video["peak_rss_mb"] < 20000 and video["rss_mb_samples"]
   assert result["frame_size"] == [160, 90] and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_an_unfinished_run_is_used_only_when_asked(workdir, tmp_path, capsys):
+  import shutil
+  wd = shutil.copytree(workdir, str(tmp_path / "run"))      # killed after checkpoint 3 of 6
+  regular = os.path.join(wd, "checkpoints")
+  steps = sorted(int(s) for s in os.listdir(regular) if s.isdigit())
+  assert len(steps) >= 2
+  shutil.rmtree(os.path.join(regular, str(steps[-1])))
+  best = os.path.join(wd, "best_checkpoint")
+  for s in os.listdir(best):
+    if s.isdigit() and int(s) > steps[-2]:
+      shutil.rmtree(os.path.join(best, s))
+  os.remove(os.path.join(wd, "report.json"))
+  img = tmp_path / "face.png"
+  _noise_png(img)
+  out = tmp_path / "aus.csv"
+  err = _usage_error(capsys, ["--workdir", wd, "--input", str(img), "--output", str(out)])
+  assert (f"the run in {wd} has not finished (latest checkpoint step {steps[-2]} of {steps[-1]}; "
+          f"no report.json)") in err and "--allow_unfinished" in err
+  assert not out.exists()
+  main(["--workdir", wd, "--input", str(img), "--output", str(out), "--detector", "haar",
+        "--allow_unfinished"])
+  model = json.load(open(f"{out}.summary.json"))["model"]
+  assert model["step"] == steps[-2] and model["planned_steps"] == steps[-1]
+  assert not model["finished"] and model["thresholds"] == "0.5 (no report.json)"
+  assert f"step {steps[-2]}; UNFINISHED run: {steps[-1]} steps planned" in capsys.readouterr().err
