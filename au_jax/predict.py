@@ -621,9 +621,12 @@ def plan_inputs(inputs: Sequence[str]) -> tuple[list[tuple[str, str]], list[dict
   return plans, skipped
 
 
-def check_output(output: str, inputs: Sequence[str], overwrite: bool = False) -> None:
-  """Refuses an output that would overwrite, or be read as, an input, and an
-  existing file au-jax did not write (unless `overwrite`)."""
+def check_output(output: str, inputs: Sequence[str], overwrite: bool = False,
+                 csv_output: bool = True) -> None:
+  """Refuses an output that would overwrite, or be read as, an input, and,
+  for the CSV (`csv_output`), an existing file that is not an au-jax CSV
+  (unless `overwrite`). --plot / --overlay files are checked against the
+  inputs only: a PNG or video cannot tell who wrote it."""
   if not output:
     raise UsageError("--output is empty: name the CSV file to write")
   if os.path.isdir(output):
@@ -643,7 +646,7 @@ def check_output(output: str, inputs: Sequence[str], overwrite: bool = False) ->
       if os.path.isdir(path) and os.path.commonpath([real, os.path.realpath(w)]) == real:
         raise UsageError(f"--output {output} is inside the input folder {path} "
                          f"(it would be read as an input); write the CSV elsewhere")
-  if overwrite:
+  if overwrite or not csv_output:
     return
   for path, ours in ((output, _is_our_csv), (output + ".summary.json", _is_our_summary)):
     if os.path.lexists(path) and not ours(path):
@@ -1111,7 +1114,7 @@ def main(argv=None) -> None:
     check_output(args.output, args.input, args.overwrite)
     for extra in (args.plot, args.overlay):
       if extra:
-        check_output(extra, args.input)
+        check_output(extra, args.input, csv_output=False)
     plans, skipped = plan_inputs(args.input)
     if not plans:
       raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"

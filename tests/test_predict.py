@@ -422,6 +422,10 @@ def test_output_never_replaces_a_file_au_jax_did_not_write(workdir, tmp_path, ca
         "--detector", "haar"])
   assert (tmp_path / "notes.txt").stat().st_mtime_ns != before
   assert not [f for f in os.listdir(tmp_path) if f.endswith((".partial", ".lock"))]
+  # --plot / --overlay files are replaced on a rerun (checked against the inputs only)
+  predict.check_output(str(tmp_path / "photo.jpg"), [str(img)], csv_output=False)
+  with pytest.raises(predict.UsageError, match="would overwrite the input"):
+    predict.check_output(str(img), [str(img)], csv_output=False)
 
 
 def test_a_second_run_on_the_same_output_stops_at_once(workdir, tmp_path, capsys):
