@@ -14,6 +14,14 @@ Command line (images, folders, videos -> one CSV):
 
   python -m au_jax.predict --workdir=runs/ccnn --input=clip.mp4 photos/ --output=aus.csv
 
+The workdir is checked before it is used (au_jax/inference/workdir_check.py):
+a missing or damaged artefact (config, checkpoint, fitted state, report.json
+thresholds) ends in plain lines naming the file, exit 2, and a run that has
+not finished is refused unless --allow_unfinished; the summary
+(`aus.csv.summary.json`, and stderr) names the checkpoint and step used. An
+existing --output that au-jax did not write is refused unless --overwrite,
+and `aus.csv.lock` keeps a second run off the same output.
+
 The table (au_jax/inference/table.py) has OpenFace 2.x columns: input,
 frame, face_id, timestamp, confidence, success, the face box, landmarks
 x_0..x_67, y_0..y_67 in input pixels, AUxx_r (intensity 0-5, AUs coded for
@@ -41,7 +49,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import fcntl
 import os
+import secrets
 import sys
 import tempfile
 from typing import Iterable, Iterator, Sequence
@@ -57,7 +67,7 @@ from au_jax.face import detect
 from au_jax.face.align import align_face
 from au_jax.face.template import CANONICAL_68
 from au_jax.face.tracking import FaceTracker
-from au_jax.inference import pipeline, plots, table
+from au_jax.inference import pipeline, plots, table, workdir_check
 from au_jax.io import atomic_write, positive_int
 from au_jax.train import checkpoint, steps
 from au_jax.train.fitted import evenly_spaced, strip_labels
@@ -92,44 +102,76 @@ class Predictor:
     self.step = int(state.step)
     self.thresholds = thresholds
     self.batch_size = batch_size
+    # where the model came from (from_workdir): workdir, checkpoint folder and step, ...
+    self.source: dict = dict(step=self.step)
     self._predict = steps.make_predict_step(method)
 
   @classmethod
-  def from_workdir(cls, workdir: str, batch_size: int = 64) -> "Predictor":
+  def from_workdir(cls, workdir: str, batch_size: int = 64,
+                   allow_unfinished: bool = False) -> "Predictor":
+    """The workdir's selected model (see the module doc), each artefact checked
+    first (au_jax/inference/workdir_check.py).
+
+    Raises:
+      PredictWorkdirError (a UserError; also a FileNotFoundError when
+        config.json or data_info.json is missing): an artefact is missing,
+        damaged or does not match, or the run has not finished and
+        `allow_unfinished` is False.
+    """
     workdir = os.path.expanduser(workdir)
     for f in ("config.json", "data_info.json"):
       if not os.path.exists(os.path.join(workdir, f)):
-        raise FileNotFoundError(f"{workdir} has no {f}: is it an au-jax training workdir?")
+        raise workdir_check.MissingWorkdirFile(
+            f"{workdir} has no {f}: is it an au-jax training workdir?")
     # resolved: a config saved before an engine default existed still loads
-    config = defaults.resolve(json.load(open(os.path.join(workdir, "config.json"))))
-    d = json.load(open(os.path.join(workdir, "data_info.json")))
-    info = DataInfo(aus=tuple(d["aus"]), intensity_coded=tuple(d["intensity_coded"]),
-                    occurrence_coded=tuple(d["occurrence_coded"]),
-                    datasets=tuple(d["datasets"]), metadata=tuple({} for _ in d["datasets"]))
-    size = int(d.get("image_size") or 96)
-    method = models.get_spec(config.model.name).build(config.model, info)
+    config = defaults.resolve(workdir_check.read_config(workdir))
+    d = workdir_check.read_json(workdir, "data_info.json", "data_info.json")
+    try:
+      info = DataInfo(aus=tuple(d["aus"]), intensity_coded=tuple(d["intensity_coded"]),
+                      occurrence_coded=tuple(d["occurrence_coded"]),
+                      datasets=tuple(d["datasets"]),
+                      metadata=tuple({} for _ in d["datasets"]))
+      size = int(d.get("image_size") or 96)
+    except (KeyError, TypeError, ValueError) as e:
+      raise workdir_check.PredictWorkdirError(
+          f"{os.path.join(workdir, 'data_info.json')} lacks {e} or holds a wrong value; "
+          f"restore the file the run wrote") from None
+    try:
+      spec = models.get_spec(config.model.get("name"))
+    except KeyError as e:
+      raise workdir_check.PredictWorkdirError(
+          f"{os.path.join(workdir, 'config.json')}: {e.args[0] if e.args else e}; restore the "
+          f"config the run was trained with") from None
+    method = workdir_check.build_method(workdir, config, info, spec.build)
+    total, segments = workdir_check.planned_steps(workdir, config, method)
+    latest = workdir_check.latest_regular_step(workdir)
+    has_report = os.path.exists(os.path.join(workdir, "report.json"))
+    finished = has_report and latest is not None and latest >= total
+    if not finished and not allow_unfinished:
+      if latest is not None and latest >= total:
+        raise workdir_check.PredictWorkdirError(
+            f"{workdir} has no report.json (the per-AU thresholds, written when the run "
+            f"finishes): rerun launch.py with the same --config and --workdir to write it, or "
+            f"pass --allow_unfinished (allow_unfinished=True) to predict with thresholds 0.5")
+      why = "no report.json" if not has_report else f"its last step is {total}"
+      raise workdir_check.PredictWorkdirError(
+          f"the run in {workdir} has not finished (latest checkpoint step {latest} of {total}; "
+          f"{why}): finish it (rerun launch.py with the same --config and --workdir), or "
+          f"pass --allow_unfinished (allow_unfinished=True) to predict with it as it is")
     blank = _blank_record(size, info.num_aus)
     example = _batch([_transform(method, blank, _session_stats(method, [blank]))])
     fresh, _, _ = initial_state(method, config.train, example)
-    state = None
-    for sub in (checkpoint.BEST_DIR, checkpoint.LATEST_DIR):
-      if not os.path.isdir(os.path.join(workdir, sub)):
-        continue
-      ckpt = checkpoint.Checkpointer(os.path.join(workdir, sub))
-      try:
-        state, _ = ckpt.restore(fresh)
-      finally:
-        ckpt.close()
-      if state is not None:
-        break
-    if state is None:
-      raise FileNotFoundError(f"{workdir}/checkpoints holds no complete checkpoint")
-    thresholds = np.full(info.num_aus, 0.5)
-    report = os.path.join(workdir, "report.json")
-    if os.path.exists(report):
-      thresholds = np.asarray(json.load(open(report))["thresholds"], np.float64)
-    return cls(config, info, size, d.get("alignment") or "similarity", state, method,
-               thresholds, batch_size)
+    state, folder, step = workdir_check.restore_state(workdir, fresh)
+    workdir_check.check_fitted(method, state.fitted, segments, folder, step)
+    thresholds = workdir_check.read_thresholds(workdir, info.num_aus, required=finished)
+    if thresholds is None:
+      thresholds = np.full(info.num_aus, 0.5)
+    p = cls(config, info, size, d.get("alignment") or "similarity", state, method,
+            thresholds, batch_size)
+    p.source = dict(workdir=os.path.abspath(workdir), checkpoint=os.path.abspath(folder),
+                    step=step, planned_steps=total, finished=finished,
+                    thresholds="report.json" if has_report else "0.5 (no report.json)")
+    return p
 
   @property
   def session_sample(self) -> int:
@@ -450,11 +492,13 @@ def _chunks(it: Iterable, n: int) -> Iterator[list]:
 
 # ----------------------------------------------------------------------------- CLI
 #
-# The command line never overwrites an input, never stops for one bad file and
-# never loses rows: rows go to `<output>.partial`, flushed per block, renamed
-# to `<output>` at the end; bad media become rows with success = 0 or counted
-# skips, with reasons, in the stderr summary and `<output>.summary.json`.
-# Mistakes in the command (UsageError) end in one or two plain lines, exit 2.
+# The command line never overwrites an input or a file it did not write, never
+# stops for one bad file and never loses rows: rows go to the run's own
+# `<output>.<pid>.<random>.partial`, flushed per block, renamed to `<output>`
+# at the end, while `<output>.lock` keeps other runs off that output; bad media
+# become rows with success = 0 or counted skips, with reasons, in the stderr
+# summary and `<output>.summary.json`. Mistakes in the command (UsageError)
+# and a workdir that cannot be used end in one or two plain lines, exit 2.
 
 EXIT_USAGE = 2
 # Candidate image extensions, grouped by the codec that reads them; the CLI
@@ -522,12 +566,25 @@ class _DecoderLog:
     os.dup2(self._saved, 2)
     os.close(self._saved)
 
-  def take(self) -> list[str]:
+  def written(self) -> int:
+    """Bytes caught since the last `take()`."""
+    return os.fstat(self._file.fileno()).st_size
+
+  def take(self, keep: int | None = None) -> tuple[int, list[str]]:
+    """(number of lines caught so far, the first `keep` of them), then forgets
+    them. Read line by line: a long damaged video's messages are counted
+    without being held in memory."""
     self._file.seek(0)
-    text = self._file.read().decode("utf-8", "replace")
+    n, first = 0, []
+    for raw in self._file:
+      line = raw.decode("utf-8", "replace").strip()
+      if line:
+        n += 1
+        if keep is None or len(first) < keep:
+          first.append(line)
     self._file.seek(0)
     self._file.truncate()
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return n, first
 
   def close(self):
     self._file.close()
@@ -565,8 +622,12 @@ def plan_inputs(inputs: Sequence[str]) -> tuple[list[tuple[str, str]], list[dict
   return plans, skipped
 
 
-def check_output(output: str, inputs: Sequence[str]) -> None:
-  """Refuses an output that would overwrite, or be read as, an input."""
+def check_output(output: str, inputs: Sequence[str], overwrite: bool = False,
+                 csv_output: bool = True) -> None:
+  """Refuses an output that would overwrite, or be read as, an input, and,
+  for the CSV (`csv_output`), an existing file that is not an au-jax CSV
+  (unless `overwrite`). --plot / --overlay files are checked against the
+  inputs only: a PNG or video cannot tell who wrote it."""
   if not output:
     raise UsageError("--output is empty: name the CSV file to write")
   if os.path.isdir(output):
@@ -574,7 +635,7 @@ def check_output(output: str, inputs: Sequence[str]) -> None:
   folder = os.path.dirname(os.path.abspath(output))
   if not os.path.isdir(folder):
     raise UsageError(f"--output {output}: the folder {folder} does not exist")
-  written = [output, output + ".partial", output + ".summary.json"]
+  written = [output, output + ".summary.json", output + ".lock"]
   for path in inputs:
     if not os.path.exists(path):
       continue
@@ -586,6 +647,95 @@ def check_output(output: str, inputs: Sequence[str]) -> None:
       if os.path.isdir(path) and os.path.commonpath([real, os.path.realpath(w)]) == real:
         raise UsageError(f"--output {output} is inside the input folder {path} "
                          f"(it would be read as an input); write the CSV elsewhere")
+  if overwrite or not csv_output:
+    return
+  for path, ours in ((output, _is_our_csv), (output + ".summary.json", _is_our_summary)):
+    if os.path.lexists(path) and not ours(path):
+      raise UsageError(f"--output {output}: {path} exists and is not an au-jax CSV or summary; "
+                       f"name another file, or pass --overwrite to replace it")
+
+
+def _is_our_csv(path: str) -> bool:
+  """A CSV this command wrote: its header starts with the table's columns."""
+  if not os.path.isfile(path):
+    return False
+  try:
+    with open(path, newline="") as f:
+      first = f.readline(65536)
+  except (OSError, UnicodeDecodeError):
+    return False
+  header = next(csv.reader([first]), [])
+  return tuple(header[:len(table.META_COLUMNS)]) == table.META_COLUMNS
+
+
+def _is_our_summary(path: str) -> bool:
+  if not os.path.isfile(path) or os.path.getsize(path) > 1 << 30:
+    return False
+  try:
+    with open(path) as f:
+      d = json.load(f)
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    return False
+  return isinstance(d, dict) and {"output", "inputs", "skips", "files"} <= set(d)
+
+
+class OutputLock:
+  """An exclusive lock on one --output for the lifetime of a run.
+
+  `<output>.lock` is locked with fcntl.flock (released by the kernel even
+  on kill -9), so a second run on the same output refuses at once instead of
+  mixing its rows in; the file is removed on release. A run that locked a
+  lock file another run had just removed sees that the path no longer
+  names its file and tries again.
+  """
+
+  def __init__(self, output: str):
+    self.output, self.path = output, output + ".lock"
+    self._f = None
+
+  def acquire(self) -> "OutputLock":
+    for _ in range(100):
+      try:
+        f = open(self.path, "a+")
+      except OSError as e:
+        raise UsageError(f"cannot write {self.path}: {e.strerror or e}") from None
+      try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise UsageError(f"--output {self.output} is being written by another run ({holder}, "
+                         f"lock {self.path}): wait for it, or write another --output") from None
+      try:
+        same = os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino
+      except FileNotFoundError:
+        same = False
+      if same:
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        self._f = f
+        return self
+      f.close()      # the lock file was removed by the run that held it: lock the new one
+    raise UsageError(f"cannot lock {self.path}: it keeps being replaced")
+
+  def release(self) -> None:
+    if self._f is not None:
+      try:
+        os.remove(self.path)      # while still locked: no one holds a removed file's lock
+      except OSError:
+        pass
+      fcntl.flock(self._f.fileno(), fcntl.LOCK_UN)
+      self._f.close()
+      self._f = None
+
+  def __enter__(self):
+    return self.acquire() if self._f is None else self
+
+  def __exit__(self, *exc):
+    self.release()
 
 
 def iter_frames(path: str, kind: str, entry: dict, log: _DecoderLog) -> Iterator[_Frame]:
@@ -594,7 +744,9 @@ def iter_frames(path: str, kind: str, entry: dict, log: _DecoderLog) -> Iterator
   A folder yields its images in name order (an unreadable one as a frame
   without image, so it gets a success = 0 row); other files in it are
   listed in entry["ignored"]. A video yields its decodable frames and notes
-  when it ends before the frame count its container declares.
+  when it ends before the frame count its container declares: "truncated"
+  when the decoder complained on the way (a cut or damaged file), only the
+  declared count when the stream ended cleanly (the count is an estimate).
   """
   if kind == "image":
     yield _read_image(path, 1, log)
@@ -626,6 +778,7 @@ def iter_frames(path: str, kind: str, entry: dict, log: _DecoderLog) -> Iterator
         return
       fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
       declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+      complaints = log.written()
       i = 0
       while True:
         with log:
@@ -639,7 +792,14 @@ def iter_frames(path: str, kind: str, entry: dict, log: _DecoderLog) -> Iterator
     if i == 0:
       entry["skipped"] = "no frame of this video could be decoded"
     elif 0 < i < declared:
-      entry["truncated"] = f"truncated video: {i} of the {declared} frames its container declares"
+      # The container's frame count is an estimate (edit lists, variable frame
+      # rates): fewer frames is a truncation only when the decoder complained
+      # while reading; a stream that ends cleanly is complete.
+      if log.written() > complaints:
+        entry["truncated"] = (f"truncated video: {i} of the {declared} frames its container "
+                              f"declares")
+      else:
+        entry["frames_declared"] = declared
 
 
 def _read_image(path: str, number: int, log: _DecoderLog) -> _Frame:
@@ -653,7 +813,8 @@ def _read_image(path: str, number: int, log: _DecoderLog) -> _Frame:
 
 
 class _CsvSink:
-  """The CSV being written: `<output>.partial`, flushed per block.
+  """The CSV being written: this run's own `<output>.<pid>.<random>.partial`,
+  flushed per block.
 
   `commit()` renames it to `<output>` (atomic: readers see the old file or
   the complete new one). After a failure the partial file is kept when it
@@ -662,10 +823,11 @@ class _CsvSink:
   """
 
   def __init__(self, output: str, header: Sequence[str]):
-    self.output, self.partial, self.rows = output, output + ".partial", 0
+    self.output, self.rows = output, 0
+    self.partial = f"{output}.{os.getpid()}.{secrets.token_hex(3)}.partial"
     self._f = None
     try:
-      self._f = open(self.partial, "w", newline="")
+      self._f = open(self.partial, "x", newline="")
       self._w = csv.writer(self._f)
       self._w.writerow(header)
       self._f.flush()
@@ -697,7 +859,7 @@ class _CsvSink:
         self._f.close()
       except OSError:
         pass
-    if self.rows == 0 and os.path.exists(self.partial):
+    if self.rows == 0 and self._f is not None and os.path.exists(self.partial):
       os.remove(self.partial)
       return False
     return os.path.exists(self.partial)
@@ -732,10 +894,10 @@ def _input_chunks(predictor: Predictor, path: str, kind: str, entry: dict, log: 
              if predictor.session_sample else None)
   yield from predictor.stream_frames(iter_frames(path, kind, entry, log), entry=entry,
                                      still=kind != "video", session=session, **options)
-  warnings = log.take()
-  if warnings:
-    entry["decoder_warnings"] = len(warnings)
-    entry["decoder_messages"] = warnings[:5]
+  count, first = log.take(keep=5)
+  if count:
+    entry["decoder_warnings"] = count
+    entry["decoder_messages"] = first
 
 
 def _fit_input_session(predictor: Predictor, path: str, kind: str, detector: str):
@@ -785,6 +947,12 @@ def format_summary(summary: dict) -> str:
   """The stderr form of a run's summary (the JSON sidecar has the details)."""
   lines = [f"[au_jax] inputs {summary['inputs']} ({summary['inputs_skipped']} skipped), "
            f"frames {summary['frames']}, faces found {summary['faces']}"]
+  model = summary.get("model") or {}
+  if model.get("checkpoint"):
+    unfinished = ("" if model.get("finished") else
+                  f"; UNFINISHED run: {model.get('planned_steps')} steps planned, "
+                  f"thresholds {model.get('thresholds')}")
+    lines.append(f"[au_jax] model: {model['checkpoint']} step {model['step']}{unfinished}")
   examples: dict[str, str] = {}
   for s in summary["skipped"]:
     examples.setdefault(f"input skipped: {s['reason']}", s["path"])
@@ -803,26 +971,44 @@ def format_summary(summary: dict) -> str:
 
 
 def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
-              progress: bool = False, plot: str | None = None, **options) -> dict:
+              progress: bool = False, plot: str | None = None, overwrite: bool = False,
+              lock: OutputLock | None = None, **options) -> dict:
   """Predicts every frame of `inputs` into one CSV; returns the run's summary.
 
   The CSV appears atomically at the end, with `<output>.summary.json` (the
-  same counts and every file's reasons). On a failure or Ctrl-C, the rows
-  written so far stay in `<output>.partial` and nothing else is left.
+  same counts, every file's reasons, and the checkpoint used). Rows are
+  written as they are predicted to this run's own
+  `<output>.<pid>.<random>.partial`, and `<output>.lock` keeps a second run
+  off the same output. On a failure or Ctrl-C, the rows written so far stay
+  in that partial file and nothing else is left.
 
   Args:
     plot: also write a PNG of the AU traces per face over time of the first
       input (au_jax/inference/plots.py).
+    overwrite: replace an existing `output` that is not an au-jax CSV.
+    lock: the output's lock when the caller holds it already.
     options: as `Predictor.predict_video` (detector, detect_every, ...).
   Raises:
-    UsageError: the output would overwrite or be read as an input, cannot
-      be written, or no input is left to read.
+    UsageError: the output would overwrite an input or a file au-jax did
+      not write, is being written by another run, cannot be written, or no
+      input is left to read.
   """
-  check_output(output, inputs)
+  check_output(output, inputs, overwrite)
   plans, skipped = plan_inputs(inputs)
   if not plans:
     raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
                                                          for s in skipped[:3]))
+  own_lock = lock is None
+  lock = OutputLock(output).acquire() if own_lock else lock
+  try:
+    return _write_csv(predictor, plans, skipped, output, progress=progress, plot=plot,
+                      options=options)
+  finally:
+    if own_lock:
+      lock.release()
+
+
+def _write_csv(predictor, plans, skipped, output, *, progress, plot, options) -> dict:
   sink = _CsvSink(output, predictor.csv_columns(options.get("landmarks", True)))
   log = _DecoderLog()
   entries: list[dict] = []
@@ -835,6 +1021,7 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
         print(f"\r[au_jax] {sink.rows} rows", end="", file=sys.stderr, flush=True)
     summary = _summarise(output, entries, skipped, complete=True)
     summary["rows"] = sink.rows
+    summary["model"] = dict(predictor.source)
     try:
       atomic_write(output + ".summary.json", json.dumps(summary, indent=1) + "\n")
     except OSError as e:
@@ -855,8 +1042,8 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
   return summary
 
 
-def load_predictor(workdir: str, batch_size: int) -> Predictor:
-  """Predictor.from_workdir, with a missing or incomplete workdir as a UsageError."""
+def load_predictor(workdir: str, batch_size: int, allow_unfinished: bool = False) -> Predictor:
+  """Predictor.from_workdir, with a missing, damaged or unfinished workdir as a UserError."""
   if not workdir.strip():
     raise UsageError("--workdir is empty: pass the training workdir (config.json, checkpoints)")
   path = os.path.expanduser(workdir)
@@ -865,18 +1052,35 @@ def load_predictor(workdir: str, batch_size: int) -> Predictor:
   for f in ("config.json", "data_info.json"):
     if not os.path.isfile(os.path.join(path, f)):
       raise UsageError(f"--workdir {workdir} has no {f}: is it an au-jax training workdir?")
-  try:
-    return Predictor.from_workdir(path, batch_size=batch_size)
-  except FileNotFoundError as e:  # no complete checkpoint
-    raise UsageError(f"--workdir {workdir}: {e}") from None
+  return Predictor.from_workdir(path, batch_size=batch_size, allow_unfinished=allow_unfinished)
+
+
+def _split_equals_input(argv: Sequence[str]) -> list[str]:
+  """`--input=a b c` as `--input a b c`: argparse gives an `=` value only the
+  one word, and would call the next ones unrecognised."""
+  out = []
+  for a in argv:
+    if a.startswith("--input="):
+      out += ["--input", a[len("--input="):]]
+    else:
+      out.append(a)
+  return out
 
 
 def main(argv=None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--workdir", required=True, help="training workdir (checkpoints, config)")
-  ap.add_argument("--input", required=True, nargs="+", help="images, folders or videos")
-  ap.add_argument("--output", required=True, help="CSV to write (never an input, nor inside one)")
+  ap.add_argument("--input", required=True, nargs="+", action="extend",
+                  help="images, folders or videos (--input a b, --input=a b, or repeated)")
+  ap.add_argument("--output", required=True,
+                  help="CSV to write (never an input, nor inside one; an existing file that "
+                       "is not an au-jax CSV is refused unless --overwrite)")
+  ap.add_argument("--overwrite", action="store_true",
+                  help="replace an existing --output even when au-jax did not write it")
+  ap.add_argument("--allow_unfinished", action="store_true",
+                  help="predict with a run that has not finished (its latest or selected "
+                       "checkpoint; thresholds 0.5 without report.json)")
   ap.add_argument("--detector", default="auto", choices=("auto", "haar", "dlib"),
                   help="face detector + landmarks: dlib (the [face] extra), haar (OpenCV, "
                        "coarse landmarks), auto = dlib when installed")
@@ -898,15 +1102,16 @@ def main(argv=None) -> None:
                   help="also write the (first) video with boxes, landmarks and top AUs drawn "
                        "(short clips: it is re-read and re-encoded)")
   ap.add_argument("--batch_size", type=positive_int, default=64)
-  args = ap.parse_args(argv)
+  args = ap.parse_args(_split_equals_input(sys.argv[1:] if argv is None else argv))
   progress = sys.stderr.isatty() and os.environ.get("AU_JAX_NO_PROGRESS") != "1"
+  lock = OutputLock(args.output)
   try:
     if args.max_faces < 0:
       raise UsageError(f"--max_faces {args.max_faces}: give 0 (all faces) or a positive number")
-    check_output(args.output, args.input)
+    check_output(args.output, args.input, args.overwrite)
     for extra in (args.plot, args.overlay):
       if extra:
-        check_output(extra, args.input)
+        check_output(extra, args.input, csv_output=False)
     plans, skipped = plan_inputs(args.input)
     if not plans:
       raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
@@ -915,23 +1120,26 @@ def main(argv=None) -> None:
       if not detect.dlib_available():
         raise UsageError("--detector dlib needs the [face] extra: pip install 'au-jax[face]' "
                          "(dlib-bin, face_recognition_models)")
-    predictor = load_predictor(args.workdir, args.batch_size)
+    lock.acquire()      # before the model loads: a second run on this output stops at once
+    predictor = load_predictor(args.workdir, args.batch_size, args.allow_unfinished)
     options = dict(detector=args.detector, detect_every=args.detect_every,
                    detect_width=args.detect_width, max_faces=args.max_faces,
                    min_confidence=args.min_confidence, landmarks=not args.no_landmarks)
     summary = write_csv(predictor, args.input, args.output, progress=progress,
-                        plot=args.plot, **options)
+                        plot=args.plot, overwrite=args.overwrite, lock=lock, **options)
     if args.overlay:
       videos = [p for p, k in plans if k == "video"]
       if not videos:
         raise UsageError("--overlay needs a video among the inputs")
       plots.overlay_video(videos[0], args.output, args.overlay, predictor.info.aus)
-  except UsageError as e:
+  except UserError as e:   # UsageError, a damaged workdir, unreadable media
     print(f"au_jax.predict: {e}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE) from None
   except KeyboardInterrupt:
     print("au_jax.predict: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
+  finally:
+    lock.release()
   print(format_summary(summary), file=sys.stderr)
   print(f"[au_jax] wrote {summary['rows']} rows ({summary['frames']} frames) to {args.output} "
         f"(counts and reasons: {args.output}.summary.json)", file=sys.stderr)

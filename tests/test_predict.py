@@ -13,7 +13,7 @@ from au_jax.data import sources, transforms
 from au_jax import predict
 from au_jax.predict import Predictor, main
 from au_jax import experiment
-from tests.conftest import tiny_config
+from tests.conftest import ROOT, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_corrupt_image_in_a_folder_is_a_counted_failed_row(workdir, tmp_path, ca
   assert problem["path"] == str(folder / "b.png") and problem["frame"] == 2
   assert summary["files"][0]["ignored"][0]["path"] == str(folder / "notes.txt")
   assert "unreadable image" in capsys.readouterr().err
-  assert not os.path.exists(f"{out}.partial")
+  assert sorted(os.listdir(tmp_path)) == ["aus.csv", "aus.csv.summary.json", "imgs"]
 
 
 def test_truncated_video_and_a_missing_input_are_counted(workdir, tmp_path):
@@ -186,8 +186,11 @@ def test_rows_written_before_a_failure_are_kept(workdir, tmp_path, monkeypatch):
   with pytest.raises(KeyboardInterrupt):
     predict.write_csv(p, [str(folder)], str(out), detector="haar", chunk_frames=1)
   assert not out.exists() and not os.path.exists(f"{out}.summary.json")
-  kept = list(csv.DictReader(open(f"{out}.partial")))
+  (partial,) = [f for f in os.listdir(tmp_path) if f.endswith(".partial")]
+  assert partial.startswith(f"aus.csv.{os.getpid()}.")        # this run's own partial file
+  kept = list(csv.DictReader(open(tmp_path / partial)))
   assert [r["frame"] for r in kept] == ["1"]
+  assert not os.path.exists(f"{out}.lock")                    # the output's lock released
 
 
 def test_cli_usage_errors_are_plain(workdir, tmp_path, capsys):
@@ -387,3 +390,184 @@ def test_one_video_or_folder_is_one_session(workdir, predictor, clip, tmp_path, 
         "--detector", "haar"])
   assert fitted == [(clip, "video"), (str(folder), "folder")]
   assert used == [clip, str(folder)]       # one batch per input, each with its own session
+
+
+# ------------------------------------------- the output: never another's file, one run at a time
+
+def test_output_never_replaces_a_file_au_jax_did_not_write(workdir, tmp_path, capsys):
+  img = tmp_path / "face.png"
+  _noise_png(img)
+  for name, content in (("photo.jpg", b"\xff\xd8\xff\xe0 a photo"), ("notes.txt", b"notes\n"),
+                        ("other.csv", b"frame,face_id,timestamp,confidence,success\n1,0,0,1,1\n")):
+    target = tmp_path / name
+    target.write_bytes(content)
+    listing = sorted(os.listdir(tmp_path))
+    err = _usage_error(capsys, ["--workdir", workdir, "--input", str(img), "--output",
+                                str(target)])
+    assert f"{target} exists and is not an au-jax CSV" in err and "--overwrite" in err
+    assert target.read_bytes() == content and sorted(os.listdir(tmp_path)) == listing
+  # a summary sidecar that is not ours is protected too
+  (tmp_path / "aus.csv.summary.json").write_text("my notes")
+  err = _usage_error(capsys, ["--workdir", workdir, "--input", str(img), "--output",
+                              str(tmp_path / "aus.csv")])
+  assert "aus.csv.summary.json exists and is not an au-jax CSV or summary" in err
+  assert (tmp_path / "aus.csv.summary.json").read_text() == "my notes"
+  # --overwrite replaces it, on request
+  main(["--workdir", workdir, "--input", str(img), "--output", str(tmp_path / "notes.txt"),
+        "--detector", "haar", "--overwrite"])
+  assert (tmp_path / "notes.txt").read_text().startswith("input,frame,face_id,")
+  # an au-jax CSV is rewritten by a rerun without asking
+  before = (tmp_path / "notes.txt").stat().st_mtime_ns
+  main(["--workdir", workdir, "--input", str(img), "--output", str(tmp_path / "notes.txt"),
+        "--detector", "haar"])
+  assert (tmp_path / "notes.txt").stat().st_mtime_ns != before
+  assert not [f for f in os.listdir(tmp_path) if f.endswith((".partial", ".lock"))]
+  # --plot / --overlay files are replaced on a rerun (checked against the inputs only)
+  predict.check_output(str(tmp_path / "photo.jpg"), [str(img)], csv_output=False)
+  with pytest.raises(predict.UsageError, match="would overwrite the input"):
+    predict.check_output(str(img), [str(img)], csv_output=False)
+
+
+def test_a_second_run_on_the_same_output_stops_at_once(workdir, tmp_path, capsys):
+  img = tmp_path / "face.png"
+  _noise_png(img)
+  out = tmp_path / "aus.csv"
+  main(["--workdir", workdir, "--input", str(img), "--output", str(out), "--detector", "haar"])
+  capsys.readouterr()
+  first = out.read_bytes()
+  held = predict.OutputLock(str(out)).acquire()     # another run writing this output
+  try:
+    listing = sorted(os.listdir(tmp_path))
+    err = _usage_error(capsys, ["--workdir", workdir, "--input", str(img), "--output", str(out)])
+    assert f"--output {out} is being written by another run (pid {os.getpid()}" in err
+    assert f"lock {out}.lock" in err
+    assert out.read_bytes() == first and sorted(os.listdir(tmp_path)) == listing
+    with pytest.raises(predict.UsageError, match="being written by another run"):
+      predict.write_csv(Predictor.from_workdir(workdir), [str(img)], str(out), detector="haar")
+  finally:
+    held.release()
+  assert not os.path.exists(f"{out}.lock")
+  main(["--workdir", workdir, "--input", str(img), "--output", str(out), "--detector", "haar"])
+
+
+@pytest.mark.slow
+def test_two_processes_on_one_output_never_mix(workdir, tmp_path):
+  """Two real predict processes on one --output: each run's rows are its own;
+  the CSV is one run's complete table, never a mixture."""
+  folder = tmp_path / "imgs"
+  folder.mkdir()
+  for i in range(6):
+    _noise_png(folder / f"{i}.png", seed=i)
+  out = tmp_path / "aus.csv"
+  env = dict(os.environ, AU_JAX_NO_PROGRESS="1")
+  cmd = [sys.executable, "-m", "au_jax.predict", "--workdir", workdir, "--detector", "haar",
+         "--output", str(out)]
+  procs = [subprocess.Popen(cmd + ["--input", str(folder)], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+           subprocess.Popen(cmd + ["--input", str(folder / "0.png")], cwd=ROOT, env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)]
+  results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+  for code, err in results:
+    assert code == 0 or (code == 2 and "is being written by another run" in err
+                         and len(err.strip().splitlines()) == 1), err[-1500:]
+  rows = list(csv.DictReader(open(out)))
+  summary = json.load(open(f"{out}.summary.json"))
+  assert len(rows) == summary["rows"] and len(rows) in (1, 6)
+  assert all(r["AU01_r"] != "" and len(r) == len(rows[0]) for r in rows)
+  assert sorted(os.listdir(tmp_path)) == ["aus.csv", "aus.csv.summary.json", "imgs"]
+
+
+def test_input_takes_several_values_after_equals(workdir, tmp_path):
+  folder = tmp_path / "photos"
+  folder.mkdir()
+  _noise_png(folder / "a.png")
+  img = tmp_path / "clip.png"
+  _noise_png(img, seed=3)
+  out = tmp_path / "aus.csv"
+  main(["--workdir", workdir, f"--input={img}", str(folder), "--output", str(out),
+        "--detector", "haar"])
+  assert [r["input"] for r in csv.DictReader(open(out))] == [str(img), str(folder / "a.png")]
+  main(["--workdir", workdir, "--input", str(img), "--input", str(folder), f"--output={out}",
+        "--detector", "haar"])
+  assert len(list(csv.DictReader(open(out)))) == 2
+
+
+class _FakeCapture:
+  """A video whose container declares 98 frames while 95 decode; `complain`
+  makes the decoder print on fd 2 at the end, as FFmpeg does on a cut file."""
+  complain = False
+
+  def __init__(self, path):
+    self.i = 0
+
+  def isOpened(self):
+    return True
+
+  def get(self, prop):
+    return 98.0 if prop == cv2.CAP_PROP_FRAME_COUNT else 25.0
+
+  def read(self):
+    self.i += 1
+    if self.i > 95:
+      if self.complain:
+        os.write(2, b"[mjpeg @ 0x0] overread 8\n")
+      return False, None
+    return True, np.full((32, 32, 3), self.i % 255, np.uint8)
+
+  def release(self):
+    pass
+
+
+@pytest.mark.parametrize("complain", [False, True])
+def test_a_video_is_truncated_only_when_decoding_failed(predictor, tmp_path, monkeypatch,
+                                                        complain):
+  video = tmp_path / "clip.mp4"
+  video.write_bytes(b"not empty")
+  monkeypatch.setattr(cv2, "VideoCapture", _FakeCapture)
+  monkeypatch.setattr(_FakeCapture, "complain", complain)
+  entry = predictor.predict_video(str(video), detector="haar", landmarks=False).attrs["summary"]
+  assert entry["frames"] == 95
+  if complain:
+    assert entry["truncated"] == "truncated video: 95 of the 98 frames its container declares"
+  else:
+    assert "truncated" not in entry and entry["frames_declared"] == 98
+
+
+@pytest.mark.slow
+def test_predict_memory_benchmark_runs_and_writes_its_summary(workdir, tmp_path):
+  from benchmarks import predict_memory
+  out = tmp_path / "predict_memory.json"
+  predict_memory.main(["--workdir", workdir, "--minutes", "0.02", "--images", "7",
+                       "--width", "160", "--sample_s", "0.2", "--out", str(out)])
+  result = json.load(open(out))
+  (video,), (folder,) = result["videos"], result["folders"]
+  assert video["frames"] == 30 and folder["frames"] == 7 and folder["images"] == 7
+  assert 100 < video["peak_rss_mb"] < 20000 and video["rss_mb_samples"]
+  assert result["frame_size"] == [160, 90] and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_an_unfinished_run_is_used_only_when_asked(workdir, tmp_path, capsys):
+  import shutil
+  wd = shutil.copytree(workdir, str(tmp_path / "run"))      # killed after checkpoint 3 of 6
+  regular = os.path.join(wd, "checkpoints")
+  steps = sorted(int(s) for s in os.listdir(regular) if s.isdigit())
+  assert len(steps) >= 2
+  shutil.rmtree(os.path.join(regular, str(steps[-1])))
+  best = os.path.join(wd, "best_checkpoint")
+  for s in os.listdir(best):
+    if s.isdigit() and int(s) > steps[-2]:
+      shutil.rmtree(os.path.join(best, s))
+  os.remove(os.path.join(wd, "report.json"))
+  img = tmp_path / "face.png"
+  _noise_png(img)
+  out = tmp_path / "aus.csv"
+  err = _usage_error(capsys, ["--workdir", wd, "--input", str(img), "--output", str(out)])
+  assert (f"the run in {wd} has not finished (latest checkpoint step {steps[-2]} of {steps[-1]}; "
+          f"no report.json)") in err and "--allow_unfinished" in err
+  assert not out.exists()
+  main(["--workdir", wd, "--input", str(img), "--output", str(out), "--detector", "haar",
+        "--allow_unfinished"])
+  model = json.load(open(f"{out}.summary.json"))["model"]
+  assert model["step"] == steps[-2] and model["planned_steps"] == steps[-1]
+  assert not model["finished"] and model["thresholds"] == "0.5 (no report.json)"
+  assert f"step {steps[-2]}; UNFINISHED run: {steps[-1]} steps planned" in capsys.readouterr().err

@@ -35,6 +35,8 @@ CATALOGUE = [
     ([GUDI, "--config.train.init_from.workdir=/nonexistent/run", "--workdir={w}"],
      "/nonexistent/run: no such directory"),
     ([GUDI, "--config.train.optimizer.learning_rate=1e9", "--workdir={w}"], "step"),
+    ([GUDI, "--config.model.name=gudy", "--workdir={w}"],
+     "config.model.name 'gudy' is not a model; choose from ['ccnn', 'dsin',"),
 ]
 
 
@@ -100,3 +102,65 @@ def test_a_second_process_on_a_workdir_refuses(tiny_data_dir, tmp_path):
   finally:
     holder.release()
   assert not os.path.exists(tmp_path / "metrics.jsonl")
+
+
+def test_a_full_disk_during_a_checkpoint_is_a_user_error(tmp_path, monkeypatch):
+  """tensorstore reports a full disk as ValueError('... RESOURCE_EXHAUSTED ...'),
+  not OSError: it is told in plain words (launch.py: exit 2), other ValueErrors
+  stay bugs."""
+  import numpy as np
+  import orbax.checkpoint as ocp
+  from au_jax.train import checkpoint
+
+  def full(self, step, *a, **k):
+    raise ValueError("RESOURCE_EXHAUSTED: Error writing local file "
+                     "\"/run/checkpoints/6/state/d/abc\": No space left on device [tensorstore]")
+
+  monkeypatch.setattr(ocp.CheckpointManager, "save", full)
+  ckpt = checkpoint.Checkpointer(str(tmp_path / "ck"))
+  with pytest.raises(WorkdirError) as e:
+    ckpt.save(6, {"w": np.zeros(3)}, {})
+  assert str(e.value) == (f"cannot write the checkpoint {tmp_path / 'ck' / '6'}: the disk is "
+                          f"full (RESOURCE_EXHAUSTED). Free space (or make the workdir writable) "
+                          f"and rerun the same command: it resumes from the last complete "
+                          f"checkpoint")
+  monkeypatch.setattr(ocp.CheckpointManager, "save",
+                      lambda self, *a, **k: (_ for _ in ()).throw(ValueError("a shape bug")))
+  with pytest.raises(ValueError, match="a shape bug") as e:
+    ckpt.save(6, {"w": np.zeros(3)}, {})
+  assert not isinstance(e.value, WorkdirError)
+  ckpt.close()
+
+
+@pytest.mark.slow
+def test_training_stopped_by_a_full_disk_resumes_once_freed(tiny_data_dir, tmp_path, monkeypatch,
+                                                            capsys):
+  import orbax.checkpoint as ocp
+  config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
+  real, calls = ocp.CheckpointManager.save, []
+
+  def fills_up(self, step, *a, **k):
+    calls.append(step)
+    if len(calls) == 2:         # the second checkpoint: the disk is full
+      raise ValueError("RESOURCE_EXHAUSTED: No space left on device [tensorstore]")
+    return real(self, step, *a, **k)
+
+  monkeypatch.setattr(ocp.CheckpointManager, "save", fills_up)
+  with pytest.raises(WorkdirError, match="the disk is full"):
+    experiment.train_and_evaluate(config, str(tmp_path))
+  assert not os.path.exists(tmp_path / "report.json")
+  monkeypatch.setattr(ocp.CheckpointManager, "save", real)
+  capsys.readouterr()
+  experiment.train_and_evaluate(config, str(tmp_path))      # space freed: resumes
+  assert f"resumed from {tmp_path} at step {calls[0]}/" in capsys.readouterr().out
+  assert os.path.exists(tmp_path / "report.json")
+
+
+def test_an_unknown_model_is_refused_before_any_file(tiny_data_dir, tmp_path):
+  from au_jax.errors import ConfigKeyError
+  config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
+  config.model.name = "gudy"
+  with pytest.raises(ConfigKeyError, match=r"config.model.name 'gudy' is not a model; choose "
+                                           r"from \['ccnn', 'dsin', 'gudi_fera2015'"):
+    experiment.train_and_evaluate(config, str(tmp_path / "w"))
+  assert not os.path.exists(tmp_path / "w")

@@ -8,11 +8,15 @@ complete checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from au_jax.errors import WorkdirError
 
 LATEST_DIR = "checkpoints"        # every checkpoint_every steps: the unit of resume
 BEST_DIR = "best_checkpoint"      # the step selected on validation (au_jax.train.selection)
@@ -31,8 +35,29 @@ class Checkpointer:
     return self.manager.latest_step()
 
   def save(self, step: int, state, data: dict) -> None:
-    self.manager.save(int(step), args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data)))
+    with self._disk_errors(step):
+      self.manager.save(int(step), args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data)))
+
+  @contextlib.contextmanager
+  def _disk_errors(self, step=None):
+    """A full or read-only disk while writing a checkpoint as a WorkdirError.
+
+    tensorstore reports a full disk as ValueError('... RESOURCE_EXHAUSTED
+    ...'), not OSError; orbax may raise it from the save or, the save being
+    asynchronous, from the next wait. The checkpoint being written is
+    incomplete and never restored (see the module doc).
+    """
+    try:
+      yield
+    except (ValueError, OSError) as e:
+      reason = _disk_reason(e)
+      if reason is None:
+        raise
+      where = os.path.join(self.directory, str(step)) if step is not None else self.directory
+      raise WorkdirError(f"cannot write the checkpoint {where}: {reason}. Free space (or make "
+                         f"the workdir writable) and rerun the same command: it resumes from "
+                         f"the last complete checkpoint") from None
 
   def all_steps(self) -> list[int]:
     return list(self.manager.all_steps())
@@ -52,11 +77,29 @@ class Checkpointer:
     return out["state"], dict(out["data"])
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    with self._disk_errors():
+      self.manager.wait_until_finished()
 
   def close(self) -> None:
-    self.manager.wait_until_finished()
+    with self._disk_errors():
+      self.manager.wait_until_finished()
     self.manager.close()
+
+
+_DISK_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                errno.EROFS: "the file system is read-only"}
+
+
+def _disk_reason(e: BaseException) -> str | None:
+  """What a checkpoint write error says about the disk, or None (then a bug)."""
+  if isinstance(e, OSError):
+    return _DISK_ERRNOS.get(e.errno)
+  text = str(e)
+  if "RESOURCE_EXHAUSTED" in text or "No space left on device" in text:
+    return "the disk is full (RESOURCE_EXHAUSTED)"
+  if "Read-only file system" in text:
+    return "the file system is read-only"
+  return None
 
 
 def restore_raw(directory: str, step: int | None = None):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 
-from au_jax import defaults
+from au_jax import defaults, models
 from au_jax.defaults import TRAIN_DEFAULTS, resolve  # noqa: F401  (this module's API)
 from au_jax.errors import ConfigKeyError, ConfigValueError
 from au_jax.train.precision import check as check_precision
@@ -68,6 +68,9 @@ def check_config(config) -> None:
   _unknown("config.train", config.train.keys(),
            set(TRAIN_DEFAULTS) | set(_TRAIN_REQUIRED) | set(_TRAIN_OTHER))
   _unknown("config.eval", config.eval.keys(), _EVAL_KEYS)
+  if config.model.name not in models.MODELS:
+    raise ConfigKeyError(f"config.model.name {config.model.name!r} is not a model; choose from "
+                         f"{sorted(models.MODELS)}")
   config = resolve(config)
   _int("config", "seed", config.seed, 0)
   _int("config", "num_devices", config.num_devices or 0, 0)
