@@ -30,7 +30,8 @@ into the presets so that building never calibrates):
   expression_weights (damped)                    -> target base rates P(y_k >= 1)
   level_thresholds[1:]                           -> target P(y = l | y >= 1)
 
-Command (prints the fields to paste into `_DISFA_LIKE` / `_BP4D_LIKE`):
+Command (prints the fields to paste into `_DISFA_CALIBRATED` / `_BP4D_CALIBRATED`,
+and a check of the result on an independent 800-subject sample):
 
   python -m tfds_builders.synthetic_au.expressions calibrate disfa_like
   python -m tfds_builders.synthetic_au.expressions calibrate bp4d_like
