@@ -40,10 +40,7 @@ import time
 import cv2
 
 from au_jax.inference import demo_media
-from au_jax.io import atomic_write
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from benchmarks import common
 
 def _frame(i: int, n: int, width: int):
   height = width * 9 // 16
@@ -51,7 +48,6 @@ def _frame(i: int, n: int, width: int):
   if width != demo_media.WIDTH:
     rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
   return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-
 
 def write_video(path: str, frames: int, fps: float, width: int) -> str:
   """The demo clip stretched to `frames` frames (its motion slows, the faces stay)."""
@@ -65,7 +61,6 @@ def write_video(path: str, frames: int, fps: float, width: int) -> str:
     w.release()
   return path
 
-
 def write_folder(folder: str, images: int, width: int, distinct: int = 200) -> str:
   """`images` JPEGs, copies of `distinct` frames of the demo clip."""
   os.makedirs(folder, exist_ok=True)
@@ -75,7 +70,6 @@ def write_folder(folder: str, images: int, width: int, distinct: int = 200) -> s
     with open(os.path.join(folder, f"{i:07d}.jpg"), "wb") as f:
       f.write(encoded[i % len(encoded)])
   return folder
-
 
 def _rss_mb(pid: int) -> float | None:
   try:
@@ -87,7 +81,6 @@ def _rss_mb(pid: int) -> float | None:
     return None
   return None
 
-
 def run_predict(workdir: str, media: str, output: str, sample_s: float,
                 extra: list[str]) -> dict:
   """One `python -m au_jax.predict` process on `media`: its peak RSS and the rest."""
@@ -95,7 +88,7 @@ def run_predict(workdir: str, media: str, output: str, sample_s: float,
          "--output", output, "--detector", "haar", "--overwrite", *extra]
   env = dict(os.environ, AU_JAX_NO_PROGRESS="1")
   t0 = time.time()
-  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+  proc = subprocess.Popen(cmd, cwd=common.ROOT, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True)
   samples, partial_bytes = [], 0
   while True:
@@ -122,7 +115,6 @@ def run_predict(workdir: str, media: str, output: str, sample_s: float,
               rows_while_running=partial_bytes, rss_mb_samples=samples[::max(1, len(samples)
                                                                             // 40)])
 
-
 def main(argv=None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   ap.add_argument("--workdir", required=True, help="a trained au-jax workdir")
@@ -135,15 +127,14 @@ def main(argv=None) -> None:
   ap.add_argument("--sample_s", type=float, default=1.0)
   ap.add_argument("--scratch", default=None, help="where media are generated (default: a "
                                                    "temporary folder, removed after)")
-  ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
-                                                "predict_memory.json"))
+  ap.add_argument("--out", default=os.path.join(common.RESULTS, "predict_memory.json"))
   ap.add_argument("--predict_args", default="",
                   help="more predict flags, e.g. '--batch_size 32 --detect_every 5'")
   args = ap.parse_args(argv)
   scratch = args.scratch or tempfile.mkdtemp(prefix="au_jax_predict_memory_")
   os.makedirs(scratch, exist_ok=True)
   result = dict(
-      command=" ".join(["python -m benchmarks.predict_memory"] + (argv or sys.argv[1:])),
+      command=common.command(),
       machine=dict(platform=platform.platform(), cpus=os.cpu_count(),
                    load_average_at_start=list(os.getloadavg())),
       fps=args.fps, frame_size=[args.width, args.width * 9 // 16], detector="haar",
@@ -172,10 +163,8 @@ def main(argv=None) -> None:
   finally:
     if not args.scratch:
       shutil.rmtree(scratch, ignore_errors=True)
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  atomic_write(args.out, json.dumps(result, indent=1) + "\n")
+  common.write_json(args.out, result)
   print(f"wrote {args.out}")
-
 
 if __name__ == "__main__":
   main()
