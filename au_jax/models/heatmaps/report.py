@@ -20,8 +20,8 @@ import numpy as np
 
 from au_jax.data import transforms as T
 from au_jax.data import sources
-from au_jax.models import get_spec
 from au_jax.inference.model import TrainedModel
+from au_jax.models import get_spec
 from au_jax.viz import _save, plt
 
 

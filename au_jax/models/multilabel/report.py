@@ -44,8 +44,8 @@ import numpy as np
 from au_jax import metrics as M
 from au_jax import aus as au_lib
 from au_jax.data import sources, transforms as T
-from au_jax.io import atomic_write
 from au_jax.inference.model import TrainedModel
+from au_jax.io import atomic_write
 from au_jax.train.fitted import evenly_spaced
 
 
