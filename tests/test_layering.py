@@ -4,6 +4,9 @@
   inside functions both count);
 - au_jax imports nothing from tfds_builders, configs, benchmarks or launch
   (they sit above it);
+- the method code (au_jax/models) reaches no module of BELOW_NOT, directly
+  or through others: the media front end au_jax.predict sits above it (a
+  report restores a run with au_jax.inference.model);
 - no import inside a function names an au_jax module: an import that has to
   hide in a function hides a circle. Imports of optional or heavy
   third-party packages may sit in a function; each is listed in LAZY with why.
@@ -18,6 +21,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = "au_jax"
 ABOVE = ("tfds_builders", "configs", "benchmarks", "launch", "tests")
+# (package, module it must not reach): the module sits above the package.
+BELOW_NOT = (("au_jax.models", "au_jax.predict"),)
 
 # (file relative to the repository root, module imported inside a function): why.
 LAZY = {
@@ -116,10 +121,36 @@ def find_cycle(graph) -> list[str] | None:
   return None
 
 
+def import_chain(graph, start: str, goal: str) -> list[str] | None:
+  """[start, ..., goal] along imports (breadth first: a shortest chain), or None."""
+  parent, todo = {start: None}, [start]
+  while todo:
+    node = todo.pop(0)
+    if node == goal:
+      chain = []
+      while node is not None:
+        chain.append(node)
+        node = parent[node]
+      return chain[::-1]
+    for nxt in sorted(graph.get(node, ())):
+      if nxt not in parent:
+        parent[nxt] = node
+        todo.append(nxt)
+  return None
+
+
 def check(root: pathlib.Path) -> list[str]:
   """Every layering problem of the package under `root`, as readable lines."""
   graph, files, local, above = import_graph(root)
   problems = list(above)
+  for package, banned in BELOW_NOT:
+    for mod in sorted(graph):
+      if mod != package and not mod.startswith(package + "."):
+        continue
+      chain = import_chain(graph, mod, banned)
+      if chain:
+        steps = " -> ".join(f"{graph[a][b][0]}:{graph[a][b][1]}" for a, b in zip(chain, chain[1:]))
+        problems.append(f"{files[mod].relative_to(root).as_posix()} reaches {banned}: {steps}")
   cycle = find_cycle(graph)
   if cycle:
     problems.append("import circle: " + " -> ".join(
@@ -169,6 +200,14 @@ def _write(root: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
     ({"au_jax/__init__.py": "", "au_jax/p/__init__.py": "from au_jax.p import m\n",
       "au_jax/p/m.py": "from . import n\n", "au_jax/p/n.py": "from .. import p\n"},
      "import circle"),
+    ({"au_jax/__init__.py": "", "au_jax/predict.py": "", "au_jax/models/__init__.py": "",
+      "au_jax/models/m/__init__.py": "",
+      "au_jax/models/m/report.py": "from au_jax import predict\n"},
+     "au_jax/models/m/report.py reaches au_jax.predict: au_jax/models/m/report.py:1"),
+    ({"au_jax/__init__.py": "", "au_jax/predict.py": "", "au_jax/models/__init__.py": "",
+      "au_jax/models/r.py": "import au_jax.viz\n",
+      "au_jax/viz.py": "def f():\n  from au_jax.predict import P\n"},
+     "au_jax/models/r.py reaches au_jax.predict: au_jax/models/r.py:1 -> au_jax/viz.py:2"),
 ])
 def test_the_check_finds_what_it_looks_for(tmp_path, files, expected):
   problems = check(_write(tmp_path, files))

@@ -20,15 +20,14 @@ import numpy as np
 
 from au_jax.data import transforms as T
 from au_jax.data import sources
+from au_jax.inference.model import TrainedModel
 from au_jax.models import get_spec
-from au_jax.predict import Predictor
-from au_jax.train import steps
 from au_jax.viz import _save, plt
 
 
 def load_test(workdir: str, batch_size: int = 16):
-  """(Predictor, test Split) of a finished workdir."""
-  predictor = Predictor.from_workdir(workdir, batch_size=batch_size)
+  """(TrainedModel, test Split) of a finished workdir."""
+  predictor = TrainedModel.from_workdir(workdir, batch_size=batch_size)
   return with_maps(predictor), sources.load_split(predictor.config.data, "test")
 
 
@@ -40,9 +39,7 @@ def with_maps(predictor):
     return predictor
   cfg = model.copy_and_resolve_references()
   cfg.heatmaps_output = True
-  predictor.method = get_spec("heatmaps").build(cfg, predictor.info)
-  predictor._predict = steps.make_predict_step(predictor.method)
-  return predictor
+  return predictor.use_method(get_spec("heatmaps").build(cfg, predictor.info))
 
 
 def spread_rows(split, n: int) -> np.ndarray:
@@ -56,7 +53,7 @@ def spread_rows(split, n: int) -> np.ndarray:
 def examples(predictor, split, rows):
   """Transformed test examples (no augmentation) batched: image [N, S, S, 3]
   in [0, 1], landmarks, intensity; plus the records' aligned faces (uint8)
-  and landmarks, as `Predictor.predict` takes them."""
+  and landmarks, as `TrainedModel.predict` takes them."""
   t = predictor.method.transform
   recs = [split.source[int(r)] for r in rows]
   ex = [t(r, None, False) for r in recs]

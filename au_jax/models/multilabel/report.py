@@ -24,7 +24,7 @@ paper's "development set" -- and (b) on the test domain -- the test split
 present and blue where absent (uncoded frames left out). Each panel embeds
 its own sample: at most `TSNE_SAMPLE` = 500 frames per domain, drawn at
 random (seed 0) among the coded ones; features come from the workdir's model
-through the Predictor, each subject's mean face from that subject's frames
+through TrainedModel, each subject's mean face from that subject's frames
 in the split (as in evaluation). Written to plots/tsne_AU12.png and
 multilabel_tsne_AU12.npz (the embeddings, labels and sample indices).
 scikit-learn is not a runtime dependency: without it the figure is skipped
@@ -44,8 +44,8 @@ import numpy as np
 from au_jax import metrics as M
 from au_jax import aus as au_lib
 from au_jax.data import sources, transforms as T
+from au_jax.inference.model import TrainedModel
 from au_jax.io import atomic_write
-from au_jax.predict import Predictor
 from au_jax.train.fitted import evenly_spaced
 
 
@@ -140,7 +140,7 @@ TSNE_SAMPLE = 500   # frames per domain (Figs. 2-3)
 def domain_features(predictor, data_cfg, split: str, au_col: int, cap: int = TSNE_SAMPLE,
                     seed: int = 0) -> dict:
   """{'features' [n, D], 'present' [n] 0/1, 'rows' [n], 'coded' int}: at most
-  `cap` random coded frames of `split`, features through the Predictor with
+  `cap` random coded frames of `split`, features through the TrainedModel with
   each subject's mean face fitted on that subject's frames of the split."""
   data = sources.load_split(data_cfg, split)
   occ = np.asarray(data.index.occurrence)[:, au_col]
@@ -175,7 +175,7 @@ def tsne_figure(workdir: str, au: str, cap: int = TSNE_SAMPLE, seed: int = 0) ->
     print("[multilabel] t-SNE figure skipped: scikit-learn is not installed "
           "(pip install scikit-learn)")
     return None
-  predictor = Predictor.from_workdir(workdir)
+  predictor = TrainedModel.from_workdir(workdir)
   number = int(str(au).upper().removeprefix("AU"))
   if number not in predictor.info.aus:
     raise ValueError(f"AU {au} is not among this model's AUs {list(predictor.info.aus)}")
