@@ -10,8 +10,9 @@ after the final evaluation; a failure there never loses a finished run):
   heatmaps    plots/targets.png, plots/heatmaps.png
   multilabel  multilabel_report.{json,md}: Tables I-III layout, Fig. 4
 
-The reports live above inference (au_jax.predict, which some of them use to
-restore the trained model), and the methods below it do not import them.
+Some reports restore the trained model through au_jax.inference.model
+(TrainedModel); the methods below do not import their reports, and no report
+imports the media front end au_jax.predict.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What inference trusts in a training workdir, checked before it is used.
 
-`Predictor.from_workdir` (au_jax/predict.py) reads five artefacts of a run;
+`TrainedModel.from_workdir` (au_jax/inference/model.py) reads five artefacts of a run;
 each is checked here and a fault ends in a `PredictWorkdirError` (a
 UserError: one or two plain lines naming the file and what to do; the
 command line exits with status 2):
