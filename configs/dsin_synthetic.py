@@ -69,50 +69,24 @@ Ours on synthetic data: not measured yet (evidence pending).
 """
 from __future__ import annotations
 
-import ml_collections
-
 from au_jax.models.dsin.stages import alg1_stages
 from configs import common
 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, T=10, ncf=False, balance=True, steps=0, seed=0)
-  config = ml_collections.ConfigDict()
-  config.seed = arg.seed
-  config.num_devices = 0                                   # 0 = all local devices
+  config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="synthetic_au/disfa_like", protocol="default")])
-  config.model = ml_collections.ConfigDict(dict(
-      name="dsin", face_size=96, patch_size=24,
-      features=(16, 32, 64), kernels=(5, 3, 3), fc_units=(128, 64),
-      iterations=arg.T, use_correction=not arg.ncf, balance=arg.balance, chi_reg=5e-3))
+  config.model = common.dsin_model(T=arg.T, ncf=arg.ncf, balance=arg.balance, face_size=96,
+                                   patch_size=24, features=(16, 32, 64), kernels=(5, 3, 3),
+                                   fc_units=(128, 64))
   per_stage = (800, 1000, 400, 3000, 1000)   # Alg. 1 steps 1-5: see the docstring
   if arg.steps:
     per_stage = (arg.steps,) * 5
-  config.train = common.train_config(
-      batch_size=64,
-      optimizer=dict(name="adam", learning_rate=1e-3),
-      group_optimizer={},
-      stages=alg1_stages(per_stage, has_si=arg.T > 0),
-      repeat=1,
-      select_metric="f1",
-      log_every=50, eval_every=250, checkpoint_every=500, keep_checkpoints=2,
-  )
+  config.train = common.dsin_train(alg1_stages(per_stage, has_si=arg.T > 0),
+                                   eval_every=250)
   config.eval = common.eval_config(batch_size=128)
   if arg.runlocal:  # a tiny smoke run: minutes -> seconds
     config.data.sources = [dict(name="synthetic_au/disfa_like_tiny", protocol="default")]
-    config.model.face_size = 64
-    config.model.patch_size = 16
-    config.model.features = (4, 8)
-    config.model.kernels = (3, 3)
-    config.model.fc_units = (16,)
-    config.model.fusion_units = 8
-    # tiny nets are compile-bound: JAX's grouped convolutions compile faster
-    # than the looped CPU lowering (model.DSIN.patch_conv), and run as fast here
-    config.model.patch_conv = "grouped"
-    config.train.batch_size = 8
-    config.train.stages = alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0)
-    config.train.log_every = 3
-    config.train.eval_every = 6
-    config.train.checkpoint_every = 6
-    config.eval.batch_size = 16
+    common.dsin_smoke(config, alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0))
   return config

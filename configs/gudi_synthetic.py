@@ -25,45 +25,20 @@ in configs/gudi_fera2015.py.
 """
 from __future__ import annotations
 
-import ml_collections
-
 from configs import common
 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, protocol="default",
                          dataset="disfa_like")
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.num_devices = 0                                   # 0 = all local devices
+  config = common.base_config()
   config.data = common.data_config(
       [dict(name=f"synthetic_au/{arg.dataset}", protocol=arg.protocol)])
-  # The paper's network and preprocessing are the defaults of GudiCNN and
-  # GudiTransform (au_jax/models/gudi/model.py); named here is the FC width,
-  # the knob the throughput runs vary (--config.model.fc_units=512), and the
-  # mirroring (train_copies: 1 = random mirror, 2 = image + mirrored copy), and
-  # how the LCN's Gaussian blur is lowered (lcn_impl: "banded" matrix products,
-  # or "conv", the one-channel convolutions it used before; same numbers).
-  config.model = ml_collections.ConfigDict(dict(name="gudi_fera2015", fc_units=3072,
-                                                 train_copies=1, lcn_impl="banded"))
-  config.train = common.train_config(
-      batch_size=100,
-      optimizer=dict(name="sgd", learning_rate=0.01, momentum=0.9),
-      group_optimizer={},
-      stages=[dict(name="sgd", trainable="all", sampler="uniform", steps=arg.steps or 300)],
-      repeat=1,
-      log_every=25, eval_every=100, checkpoint_every=100, keep_checkpoints=2,
-  )
+  config.model = common.gudi_model()   # --config.model.fc_units=512: a narrower FC layer
+  config.train = common.gudi_train(arg.steps or 300, log_every=25, eval_every=100,
+                                   checkpoint_every=100)
   config.eval = common.eval_config(batch_size=200)
   if arg.runlocal:  # a tiny smoke run: minutes -> seconds
     config.data.sources = [dict(name=f"synthetic_au/{arg.dataset}_tiny", protocol=arg.protocol)]
-    config.model.fc_units = 64
-    config.model.features = (8, 8, 16)
-    config.train.batch_size = 8
-    config.train.stages = [dict(name="sgd", trainable="all", sampler="uniform",
-                                 steps=arg.steps or 6)]
-    config.train.log_every = 2
-    config.train.eval_every = 4
-    config.train.checkpoint_every = 3
-    config.eval.batch_size = 16
+    common.gudi_smoke(config, arg.steps)
   return config
