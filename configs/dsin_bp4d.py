@@ -32,8 +32,8 @@ so no intensity rule applies.
 The best patch CNNs of a run (its best checkpoint) are the starting point of
 configs/dsin_disfa.py (`bp4d_workdir=`).
 
-Paper (BP4D, 3-fold, Table 2): mean F1 PP(face) 55.3, PP+F 56.0, DSIN 58.3,
-DSIN^tt 60.2 (12 AUs). We have not run this config on BP4D (we do not hold
+Paper (BP4D, 3-fold, Table 2): mean F1 PP(face) 56.9, PP+F 57.8, DSIN_10 58.9,
+DSIN^tt 61.7 (12 AUs). We have not run this config on BP4D (we do not hold
 it); the runlocal variant tests the plumbing only.
 """
 from __future__ import annotations

@@ -8,20 +8,17 @@ use). Network, preprocessing and post-processing as in the paper (see
 au_jax/models/gudi/model.py); SGD with momentum 0.9 and batch 100 as published. The
 paper gives no learning rate or number of epochs; we use 0.01 and 300 steps
 (about 8 epochs of the 3840 training frames). The paper's network is kept
-whole (its FC layer has 88.5M weights): on 2 idle CPU cores it trains at about
-120 images/s end to end (input pipeline + step, with the huge pages launch.py
-asks for; benchmarks/results/gudi_synthetic_hugepages.json), roughly 4 minutes
-of training (45 images/s, 12 minutes, with XLA:CPU's YNNPACK convolutions and
-the earlier LCN: gudi_synthetic_cpu2.json).
+whole (its FC layer has 88.5M weights).
 Paper (BP4D test, FERA 2015): mean occurrence F1 0.522, intensity ICC 0.613
-(fully automated sub-challenge). Ours on synthetic data: see README "Results".
+(fully automated sub-challenge). Ours on synthetic data, run time and
+speed: docs/gudi.md.
 
-Two of the paper's choices are off here, so the README's results stay
-reproducible and a run takes one training: mirroring is random (p = 0.5,
-the paper's doubled set in expectation; `--config.model.train_copies=2` puts
-every image and its mirror in the batch), and there is no second run on
-train + validation (`--config.train.retrain_on_validation=True`). Both are on
-in configs/gudi_fera2015.py.
+Two of the paper's choices are off here, so that a run takes one training:
+mirroring is random (p = 0.5, the paper's doubled set in expectation;
+`--config.model.train_copies=2` puts every image and its mirror in the
+batch), and there is no second run on train + validation
+(`--config.train.retrain_on_validation=True`). Both are on in
+configs/gudi_fera2015.py.
 """
 from __future__ import annotations
 

@@ -38,12 +38,8 @@ channels wide (the paper's 256: 3.42M parameters; here 0.22M); batch 32
 defaults: alpha 0.99, eps 1e-8 outside the square root).
 Paper (BP4D, FERA 2015 test, Table 1): ICC 0.79 0.80 0.86 0.54 0.43, mean
 0.68; MSE mean 0.94; ResNet-18 ICC mean 0.64, MSE 1.08; single heatmaps
-3% below the joint maps. Ours on synthetic data (benchmarks/heatmaps_evidence.py,
-README): joint maps ICC 0.469 [0.428, 0.509], MSE 1.29 over seeds 0-2; single
-heatmaps ICC 0.600 [0.572, 0.627] (above the joint maps on every seed);
-ResNet-18 ICC 0.691 [0.565, 0.817] (above the joint maps on every seed: the
-paper's ranking is reversed here). Landmark noise: ICC 10% lower at 10.7 [8.3, 13.1] px at
-the 256 px scale (paper ~13 px).
+3% below the joint maps. Ours on synthetic data: docs/heatmaps.md
+(benchmarks/heatmaps_evidence.py).
 """
 from __future__ import annotations
 

@@ -21,11 +21,9 @@ ranges, not the values it chose): learning rate 0.01 (1e-4 to 1e-2), weight
 decay 5e-4 (5e-6 to 5e-3, Caffe-style L2 in the optimiser), momentum 0.9
 (0.5 to 0.9), conv kernels 7 and 5 (5 to 15), pooling 3 and 2 (2 to 4).
 The paper trains 5000 to 10000 iterations; the synthetic default trains 1500
-steps of batch 64 (about 25 epochs of the 3840 training frames). Run time
-on 2 CPU cores: 125-130 s for the whole run (training, QDA fit, evaluation,
-reports), measured with priority on a shared machine
-(benchmarks/results/multilabel_evidence.json).
+steps of batch 64 (about 25 epochs of the 3840 training frames).
 Paper (DISFA, leave-one-subject-out, Table I): mean accuracy 84.6, 2AFC 0.757.
+Ours on synthetic data and its run time: docs/multilabel.md.
 """
 from __future__ import annotations
 
@@ -46,6 +44,7 @@ def get_config(arg=None):
   return config
 
 
-# Kept for callers of the former names (tests, benchmarks): the blocks live in configs/common.py.
+# The blocks live in configs/common.py; these names are kept for their callers (a test, a
+# benchmark).
 stages = common.multilabel_stages
 select_as_published = common.multilabel_select_as_published

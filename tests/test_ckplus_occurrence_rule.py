@@ -1,5 +1,5 @@
 """Ghosh et al.'s CK+ occurrence rule (intensity >= 3) as a per-source rule of
-the data layer, used by configs/multilabel_cross.py (issue 11)."""
+the data layer, used by configs/multilabel_cross.py."""
 import numpy as np
 import pytest
 
