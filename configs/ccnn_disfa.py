@@ -9,7 +9,7 @@ r"""Copula CNN (CCNN-IT, Walecki et al., CVPR 2017) on DISFA, 3-fold subject spl
 lambda of Eq. 11 per AU, tuned on validation, is the DEFAULT (arg `lam=tune`):
 the paper "tune[s] the validation parameter lambda_r separately for each AU"
 (Sec. 3.3; Alg. 1 step 2 writes lambda_q ||phi_q||^2), giving neither grid
-nor values. `config.lambda_tuning = dict(grid=LAMBDA_GRID, metric="icc")`
+nor values. `config.lambda_tuning = dict(grid=common.CCNN_LAMBDA_GRID, metric="icc")`
 makes the one command above first train one run per lambda of the grid (the
 same lambda for every AU) in `<workdir>/lambda_tuning/lam_<lambda>/`, pick
 per AU the lambda with the best VALIDATION ICC (test is never read), write
@@ -32,7 +32,7 @@ co-occurrence-balanced batches), lambda per AU on validation (above); SGD,
 learning rate 0.001, momentum 0.9, batch 128; 10k iterations (Fig. 4). MAP
 decoding by loopy BP + ICM (12 AUs; the paper uses AD3). Protocol `fold<k>`:
 14 train + 4 validation subjects (18, as the paper's training partition) and
-9 test subjects. Not given by the paper: the lambda grid (LAMBDA_GRID).
+9 test subjects. Not given by the paper: the lambda grid (common.CCNN_LAMBDA_GRID).
 
 Paper (DISFA, Table 1, ICC avr.): CNN .23, OCNN .29, CCNN .32, OCNN-IT .36,
 CCNN-IT .38; MAE CCNN-IT .66. We have not run this config on the real DISFA
@@ -40,54 +40,24 @@ CCNN-IT .38; MAE CCNN-IT .66. We have not run this config on the real DISFA
 """
 from __future__ import annotations
 
-import ml_collections
+from configs import common
 
-from configs import common, ccnn_synthetic
-
-
-LAMBDA_GRID = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)   # lambda_tuning's grid (the paper gives none)
-RUNLOCAL_GRID = (1e-4, 1e-2)                   # the smoke run: still a per-AU choice
-
-
-def lambda_setting(lam: str, lambda_file: str, runlocal: bool = False):
-  """(unary_l2, lambda_tuning) of the config args `lam` and `lambda_file`.
-
-  `lam` = "tune": lambda per AU tuned on validation (lambda_tuning set; the
-  scalar is a placeholder each grid run replaces); a number: that lambda for
-  every AU; `lambda_file`: the file's per-AU list (lam must stay "tune").
-  """
-  if lambda_file:
-    if str(lam) != "tune":
-      raise ValueError(f"config args lam={lam} and lambda_file={lambda_file}: give one of them")
-    return ccnn_synthetic.unary_l2(0.0, lambda_file), None
-  if str(lam) == "tune":
-    grid = RUNLOCAL_GRID if runlocal else LAMBDA_GRID
-    return float(grid[0]), dict(grid=grid, metric="icc")
-  try:
-    return float(lam), None
-  except ValueError:
-    raise ValueError(f"config arg lam={lam!r}: 'tune' (per AU, on validation) or a number") \
-        from None
+LAMBDA_GRID = common.CCNN_LAMBDA_GRID   # lambda_tuning's grid (the paper gives none)
 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, fold=1, seed=0,
                          decode="map", cycles=10, lam="tune", lambda_file="")
-  lam, tuning = lambda_setting(arg.lam, arg.lambda_file, arg.runlocal)
-  config = ccnn_synthetic.get_config(
-      f"runlocal,variant={arg.variant},it={arg.it},seed={arg.seed},decode={arg.decode},"
-      + (f"lambda_file={arg.lambda_file}" if arg.lambda_file else f"lam={lam!r}")
-      if arg.runlocal else None)
+  lam, tuning = common.ccnn_lambda(arg.lam, arg.lambda_file, arg.runlocal)
+  config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="disfa", protocol=f"fold{arg.fold}")])
   if tuning:
     config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (via train.loop)
-  if arg.runlocal:
-    return config
-  config.model = ccnn_synthetic.model_config(arg.variant, arg.decode, lam)  # the paper's network
-  steps = arg.steps or 10000
-  config.train.batch_size = 128
-  config.train.optimizer = dict(name="sgd", learning_rate=0.001, momentum=0.9)
-  config.train.stages = ccnn_synthetic.ibb_stages(arg.variant, arg.it, steps, arg.cycles)
-  config.train.repeat = arg.cycles if arg.it else 1
-  config.train.update(log_every=100, eval_every=1000, checkpoint_every=1000)
+  config.model = common.ccnn_model(arg.variant, arg.decode, lam)   # the paper's network
+  config.train = common.ccnn_train(variant=arg.variant, it=arg.it, steps=arg.steps or 10000,
+                                   cycles=arg.cycles, log_every=100, eval_every=1000,
+                                   checkpoint_every=1000)
+  config.eval = common.eval_config()
+  if arg.runlocal:  # plumbing only: the tiny network, 12 steps
+    common.ccnn_smoke(config, variant=arg.variant, it=arg.it, steps=arg.steps)
   return config

@@ -13,7 +13,7 @@ enumeration (6^5 labellings). Network, preprocessing, Alg. 1 and optimiser as
 configs/ccnn_disfa.py (the paper's values), and so is lambda: by default
 (`lam=tune`) tuned per AU on validation as the paper does ("we tune the
 validation parameter lambda_r separately for each AU", Sec. 3.3): one run
-per lambda of ccnn_disfa.LAMBDA_GRID in `<workdir>/lambda_tuning/`, then the
+per lambda of common.CCNN_LAMBDA_GRID in `<workdir>/lambda_tuning/`, then the
 final model with the per-AU choice, in the one command above; cost len(grid)
 + 1 = 6 trainings (`:runlocal`: 3 tiny ones), resumable. `lam=<number>`: one
 lambda for every AU (one training); `lambda_file=<json>`: a choice already
@@ -26,16 +26,23 @@ hold it); fixture runs only test the plumbing.
 from __future__ import annotations
 
 from au_jax import aus
-from configs import ccnn_disfa, common
+from configs import common
 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, seed=0,
                          decode="map", cycles=10, lam="tune", lambda_file="", protocol="fera2015")
-  config = ccnn_disfa.get_config(
-      f"runlocal={arg.runlocal},steps={arg.steps},variant={arg.variant},it={arg.it},"
-      f"seed={arg.seed},decode={arg.decode},cycles={arg.cycles},lam={arg.lam},"
-      f"lambda_file={arg.lambda_file}")
+  lam, tuning = common.ccnn_lambda(arg.lam, arg.lambda_file, arg.runlocal)
+  config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="bp4d", protocol=arg.protocol)])
   config.data.aus = aus.FERA2015_INT_AUS
+  if tuning:
+    config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (via train.loop)
+  config.model = common.ccnn_model(arg.variant, arg.decode, lam)   # the paper's network
+  config.train = common.ccnn_train(variant=arg.variant, it=arg.it, steps=arg.steps or 10000,
+                                   cycles=arg.cycles, log_every=100, eval_every=1000,
+                                   checkpoint_every=1000)
+  config.eval = common.eval_config()
+  if arg.runlocal:  # plumbing only: the tiny network, 12 steps
+    common.ccnn_smoke(config, variant=arg.variant, it=arg.it, steps=arg.steps)
   return config

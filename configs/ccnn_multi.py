@@ -21,7 +21,7 @@ union). Network, optimiser and lambda as configs/ccnn_disfa.py: by default
 (`lam=tune`) lambda is tuned per AU of the union on validation as the paper
 does (Sec. 3.3: "we tune the validation parameter lambda_r separately for
 each AU"; validation = the union of the datasets' validation subjects), one
-run per lambda of ccnn_disfa.LAMBDA_GRID in `<workdir>/lambda_tuning/` and
+run per lambda of common.CCNN_LAMBDA_GRID in `<workdir>/lambda_tuning/` and
 then the final model, in the one command above: len(grid) + 1 = 6 trainings
 (`:runlocal`: 3 tiny ones), resumable. `lam=<number>`: one lambda for every
 AU; `lambda_file=<json>`: a choice already made.
@@ -32,7 +32,7 @@ MAE 1.23. Not run on the real datasets here (we do not hold them).
 from __future__ import annotations
 
 from au_jax import aus
-from configs import ccnn_disfa, ccnn_synthetic, common
+from configs import common
 
 UNION_AUS = tuple(dict.fromkeys(aus.DISFA_AUS + aus.FERA2015_INT_AUS
                                 + tuple(a for a in aus.UNBC_AUS if a != 43)))
@@ -41,15 +41,19 @@ UNION_AUS = tuple(dict.fromkeys(aus.DISFA_AUS + aus.FERA2015_INT_AUS
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, fold=1, seed=0,
                          decode="map", cycles=10, lam="tune", lambda_file="")
-  config = ccnn_disfa.get_config(
-      f"runlocal={arg.runlocal},steps={arg.steps},variant={arg.variant},it={arg.it},"
-      f"fold={arg.fold},seed={arg.seed},decode={arg.decode},cycles={arg.cycles},lam={arg.lam},"
-      f"lambda_file={arg.lambda_file}")
+  lam, tuning = common.ccnn_lambda(arg.lam, arg.lambda_file, arg.runlocal)
+  config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="disfa", protocol=f"fold{arg.fold}"),
                                     dict(name="bp4d", protocol="fera2015"),
                                     dict(name="unbc_mcmaster", protocol="openface")])
   config.data.aus = UNION_AUS
-  steps = arg.steps or (12 if arg.runlocal else 10000)   # as ccnn_disfa
-  config.train.stages = ccnn_synthetic.ibb_stages(arg.variant, arg.it, steps,
-                                                  config.train.repeat, multi=True)
+  if tuning:
+    config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (via train.loop)
+  config.model = common.ccnn_model(arg.variant, arg.decode, lam)   # the paper's network
+  config.train = common.ccnn_train(variant=arg.variant, it=arg.it, steps=arg.steps or 10000,
+                                   cycles=arg.cycles, multi=True, log_every=100,
+                                   eval_every=1000, checkpoint_every=1000)
+  config.eval = common.eval_config()
+  if arg.runlocal:  # plumbing only: the tiny network, 12 steps
+    common.ccnn_smoke(config, variant=arg.variant, it=arg.it, steps=arg.steps, multi=True)
   return config

@@ -46,8 +46,6 @@ DSIN^tt 56.7. Not run here on DISFA (we do not hold it).
 """
 from __future__ import annotations
 
-import ml_collections
-
 from au_jax.models.dsin.stages import alg1_stages
 from configs import common
 
@@ -58,39 +56,24 @@ def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, fold=1, bp4d_workdir="", occ_threshold=4, T=10,
                          ncf=False, balance=True, steps=0, seed=0)
   transfer = bool(arg.bp4d_workdir)
-  config = ml_collections.ConfigDict()
-  config.seed = arg.seed
-  config.num_devices = 0
+  config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="disfa", protocol=f"fold{arg.fold}")])
   config.data.aus = DISFA_AUS
   # Paper: occurrence = intensity > 3; the project's default is intensity >= 2.
   config.data.occurrence_threshold = arg.occ_threshold
-  config.model = ml_collections.ConfigDict(dict(
-      name="dsin", face_size=224, patch_size=56, fixed_conv=transfer,
-      iterations=arg.T, use_correction=not arg.ncf, balance=arg.balance, chi_reg=5e-3))
+  config.model = common.dsin_model(T=arg.T, ncf=arg.ncf, balance=arg.balance, face_size=224,
+                                   patch_size=56, fixed_conv=transfer)
   per_stage = (arg.steps,) * 5 if arg.steps else (2000, 2000, 1000, 4000, 2000)
-  config.train = common.train_config(
-      batch_size=64,
-      optimizer=dict(name="adam", learning_rate=1e-3),
-      group_optimizer={},
-      stages=alg1_stages(per_stage, has_si=arg.T > 0, fixed_conv=transfer),
-      repeat=1,
-      select_metric="f1", patience=10,
-      log_every=100, eval_every=500, checkpoint_every=500, keep_checkpoints=2,
-  )
+  config.train = common.dsin_train(
+      alg1_stages(per_stage, has_si=arg.T > 0, fixed_conv=transfer), patience=10,
+      log_every=100, eval_every=500)
   if transfer:
     config.train.init_from = dict(workdir=arg.bp4d_workdir, groups=["patch_conv"],
                                   checkpoint="best")
   config.eval = common.eval_config(batch_size=128)
-  if arg.runlocal:  # synthetic stand-in, tiny network (same as dsin_bp4d.py:runlocal)
+  if arg.runlocal:  # synthetic stand-in, tiny network (as dsin_bp4d.py:runlocal)
     config.data.sources = [dict(name="synthetic_au/disfa_like_tiny", protocol="default")]
     config.data.aus = ()
-    config.model.update(face_size=64, patch_size=16, features=(4, 8), kernels=(3, 3),
-                        fc_units=(16,), fusion_units=8,
-                        patch_conv="grouped")   # compile-bound tiny nets (dsin_synthetic.py)
-    config.train.batch_size = 8
-    config.train.stages = alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0,
-                                      fixed_conv=transfer)
-    config.train.update(log_every=3, eval_every=6, checkpoint_every=6, patience=0)
-    config.eval.batch_size = 16
+    common.dsin_smoke(config, alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0,
+                                          fixed_conv=transfer))
   return config

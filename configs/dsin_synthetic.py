@@ -35,23 +35,12 @@ select=False (stages.alg1_stages), since their evaluations score y^T of an
 SI (or a fusion) not trained yet.
 
 Steps per stage (800, 1000, 400, 3000, 1000), 6200 in all (the paper gives
-none; 3840 training records = 60 steps per epoch). Measured on seed 0 of the
-former (200, 100, 100, 100, 100) schedule, whose PP+F and DSIN were
-degenerate (F1 0 and 13.3, the SI at its initialisation selected), by
-training each part alone with Adam 1e-3, batch 64 on that run's trained PP
-outputs: the fusion predicts no AU at tau = 0.5 for its first ~250 steps
-(its BCE goes from ln 2 towards the prior's 0.32 first) and flattens after
-~1500 (validation F1 .57 at 1000, .65 at 2000); the SI, whose few scalar
-weights per AU must grow to magnitudes 2-4 at Adam's ~1e-3 per step, starts
-predicting positives after ~1750 steps and still rises at 4000 (validation
-F1 .55; .61 at 7750) towards its fusion input's .62. L_Pi still falls slowly at 750 steps
-(.048 at 300, .034 at 750). The schedule gives the SI 4000 updates (steps 4 +
-5), the fusion 2400 (2 + 3 + 5), the patch CNNs 2200 (1 + 3 + 5). Run time:
-441 s for the whole run (seed 0 of benchmarks/dsin_evidence.py, 2 cores, no
-other job: load 0.0 at the start; ~8 steps/s in the PP stages, ~16 in the
-frozen-PP SI stage; 493-520 s for seeds 1-2 beside other jobs). Test rows
-over seeds 0-2 (mean F1 at tau = 0.5, mean +- sd; README, DSIN evidence):
-PP(face) 58.7 +- 2.2, PP+F 71.9 +- 1.1, DSIN_10 67.0 +- 2.9, DSIN^tt 71.6 +- 0.2.
+none; 3840 training records = 60 steps per epoch), sized by training each
+part alone at Adam 1e-3, batch 64: the fusion flattens after ~1500 steps;
+the SI, whose few scalar weights per AU must grow to magnitudes 2-4 at
+Adam's ~1e-3 per step, starts predicting positives after ~1750 steps and
+still rises at 4000. The schedule gives the SI 4000 updates (steps 4 + 5),
+the fusion 2400 (2 + 3 + 5), the patch CNNs 2200 (1 + 3 + 5).
 
 Smaller than the paper, for CPUs (2 cores): the aligned 96 x 96 synthetic
 faces are used at face_size 96 with 24 x 24 patches (the paper's 224 and 56,
@@ -59,17 +48,13 @@ the same 1/4 ratio), and the patch CNNs are narrower (3 conv blocks 16/32/64,
 FC 128 -> 64: 651k parameters) than the module's paper-sized defaults
 (model.py: 15.3M). On CPU the vmapped patch CNNs run their convolutions as
 P ordinary convolutions (model.patch_conv="auto"; JAX's grouped-convolution
-batching was ~40x slower on XLA:CPU): benchmarks/dsin_throughput.py
-measures the step-5 train step and predict (benchmarks/results/
-dsin_throughput.json, under load).
+batching is much slower on XLA:CPU).
 The data's occurrence rule is the project's (intensity >= 2), not the
 paper's DISFA rule (intensity > 3).
-Paper (DISFA, 3-fold, Table 3): mean F1 PP(face) 43.9, PP+F 48.0, DSIN 53.6.
-Ours on synthetic data: not measured yet (evidence pending).
+Paper (DISFA, 3-fold, Table 3): mean F1 PP(face) 43.9, PP+F 48.0, DSIN 53.6,
+DSIN^tt 56.7. Ours on synthetic data, run time and speed: docs/dsin.md.
 """
 from __future__ import annotations
-
-import ml_collections
 
 from au_jax.models.dsin.stages import alg1_stages
 from configs import common
@@ -77,42 +62,18 @@ from configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, T=10, ncf=False, balance=True, steps=0, seed=0)
-  config = ml_collections.ConfigDict()
-  config.seed = arg.seed
-  config.num_devices = 0                                   # 0 = all local devices
+  config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="synthetic_au/disfa_like", protocol="default")])
-  config.model = ml_collections.ConfigDict(dict(
-      name="dsin", face_size=96, patch_size=24,
-      features=(16, 32, 64), kernels=(5, 3, 3), fc_units=(128, 64),
-      iterations=arg.T, use_correction=not arg.ncf, balance=arg.balance, chi_reg=5e-3))
+  config.model = common.dsin_model(T=arg.T, ncf=arg.ncf, balance=arg.balance, face_size=96,
+                                   patch_size=24, features=(16, 32, 64), kernels=(5, 3, 3),
+                                   fc_units=(128, 64))
   per_stage = (800, 1000, 400, 3000, 1000)   # Alg. 1 steps 1-5: see the docstring
   if arg.steps:
     per_stage = (arg.steps,) * 5
-  config.train = common.train_config(
-      batch_size=64,
-      optimizer=dict(name="adam", learning_rate=1e-3),
-      group_optimizer={},
-      stages=alg1_stages(per_stage, has_si=arg.T > 0),
-      repeat=1,
-      select_metric="f1",
-      log_every=50, eval_every=250, checkpoint_every=500, keep_checkpoints=2,
-  )
+  config.train = common.dsin_train(alg1_stages(per_stage, has_si=arg.T > 0),
+                                   eval_every=250)
   config.eval = common.eval_config(batch_size=128)
   if arg.runlocal:  # a tiny smoke run: minutes -> seconds
     config.data.sources = [dict(name="synthetic_au/disfa_like_tiny", protocol="default")]
-    config.model.face_size = 64
-    config.model.patch_size = 16
-    config.model.features = (4, 8)
-    config.model.kernels = (3, 3)
-    config.model.fc_units = (16,)
-    config.model.fusion_units = 8
-    # tiny nets are compile-bound: JAX's grouped convolutions compile faster
-    # than the looped CPU lowering (model.DSIN.patch_conv), and run as fast here
-    config.model.patch_conv = "grouped"
-    config.train.batch_size = 8
-    config.train.stages = alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0)
-    config.train.log_every = 3
-    config.train.eval_every = 6
-    config.train.checkpoint_every = 6
-    config.eval.batch_size = 16
+    common.dsin_smoke(config, alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0))
   return config

@@ -32,20 +32,20 @@ the real BP4D (we do not hold it); fixture runs only test the plumbing.
 from __future__ import annotations
 
 from au_jax import aus
-from configs import common, gudi_synthetic
+from configs import common
 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, protocol="fera2015")
-  config = gudi_synthetic.get_config("runlocal" if arg.runlocal else None)
+  config = common.base_config()
   config.data = common.data_config([dict(name="bp4d", protocol=arg.protocol)])
   config.data.aus = aus.FERA2015_OCC_AUS
+  config.model = common.gudi_model(train_copies=2)   # Sec. IV-A: image + mirrored copy
   # ~140k training frames (FERA train): 30k steps of 100 = about 20 epochs.
-  steps = arg.steps or (6 if arg.runlocal else 30000)
-  config.train.stages = [dict(name="sgd", trainable="all", sampler="uniform", steps=steps)]
-  config.model.train_copies = 2                  # Sec. IV-A: image + mirrored copy
-  config.train.retrain_on_validation = True      # Sec. IV-C: then train + devel
-  if not arg.runlocal:
-    config.train.eval_every = 2000
-    config.train.checkpoint_every = 1000
+  config.train = common.gudi_train(arg.steps or 30000, log_every=25, eval_every=2000,
+                                   checkpoint_every=1000,
+                                   retrain_on_validation=True)   # Sec. IV-C: then train + devel
+  config.eval = common.eval_config(batch_size=200)
+  if arg.runlocal:  # plumbing only
+    common.gudi_smoke(config, arg.steps)
   return config

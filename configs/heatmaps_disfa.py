@@ -34,15 +34,29 @@ We have not run this config on the real DISFA (we do not hold it).
 from __future__ import annotations
 
 from au_jax import aus
-from configs import common, heatmaps_fera2015
-from configs import heatmaps_synthetic as hs
+from au_jax.models.heatmaps.targets import AU_CENTRES_68
+from configs import common
 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, fold=1, seed=0, arch="hourglass",
                          schedule="step")
-  config = hs.get_config(f"seed={arg.seed},arch={arg.arch}")
+  config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="disfa", protocol=f"fold{arg.fold}")])
   config.data.aus = aus.DISFA_AUS
-  heatmaps_fera2015.apply_paper_training(config, arg)
+  steps = arg.steps or (6 if arg.runlocal else 60000)
+  config.model = common.heatmaps_model(
+      config.data.aus, centres=AU_CENTRES_68, arch=arg.arch, runlocal=arg.runlocal,
+      input_size=64 if arg.runlocal else 256,   # Sec. 4: "a registered image resized to 256 x 256"
+      features=256,
+      # A whole split's maps (N x 64 x 64 x A floats: ~6 GB for BP4D devel) are
+      # not kept; the report hook still draws plots/heatmaps.png (report.with_maps).
+      heatmaps_output=False)
+  config.train = common.heatmaps_train(
+      steps, batch_size=5,                                         # Sec. 4
+      optimizer=common.heatmaps_optimizer(arg.schedule, steps),   # Sec. 4, PyTorch's RMSprop
+      log_every=200, eval_every=2000, checkpoint_every=2000)
+  config.eval = common.eval_config(batch_size=64)
+  if arg.runlocal:
+    common.heatmaps_smoke(config, steps)
   return config

@@ -44,40 +44,27 @@ from __future__ import annotations
 from au_jax import aus
 from au_jax.models.heatmaps.targets import AU_CENTRES_68
 from configs import common
-from configs import heatmaps_synthetic as hs
-
-PAPER_INPUT = 256   # Sec. 4: "a registered image resized to 256 x 256"
-PAPER_FEATURES = 256
 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, protocol="fera2015", seed=0,
                          arch="hourglass", schedule="step")
-  config = hs.get_config(f"seed={arg.seed},arch={arg.arch}")
+  config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="bp4d", protocol=arg.protocol)])
   config.data.aus = aus.FERA2015_INT_AUS
-  apply_paper_training(config, arg)
-  return config
-
-
-def apply_paper_training(config, arg) -> None:
-  """The paper's network and training on a licensed dataset (also DISFA's config)."""
-  config.model = hs.model_config(config.data.aus, input_size=64 if arg.runlocal else PAPER_INPUT,
-                                 features=PAPER_FEATURES, arch=arg.arch, runlocal=arg.runlocal,
-                                 centres=AU_CENTRES_68)
   steps = arg.steps or (6 if arg.runlocal else 60000)
-  if arg.schedule not in ("step", "constant"):
-    raise ValueError(f"schedule={arg.schedule!r}: choose 'step' or 'constant'")
-  opt = dict(name="rmsprop", learning_rate=1e-3)               # Sec. 4, PyTorch's RMSprop
-  if arg.schedule == "step":
-    opt.update(schedule="step", decay_steps=max(steps // 2, 1))
-  config.train.optimizer = opt
-  config.train.batch_size = 5                                  # Sec. 4
-  config.train.stages = [dict(name="heatmaps", trainable="all", sampler="uniform", steps=steps)]
-  config.train.update(log_every=200, eval_every=2000, checkpoint_every=2000)
-  # A whole split's maps (N x 64 x 64 x A floats: ~6 GB for BP4D devel) are
-  # not kept; the report hook still draws plots/heatmaps.png (report.with_maps).
-  config.model.heatmaps_output = False
-  config.eval.batch_size = 64
+  config.model = common.heatmaps_model(
+      config.data.aus, centres=AU_CENTRES_68, arch=arg.arch, runlocal=arg.runlocal,
+      input_size=64 if arg.runlocal else 256,   # Sec. 4: "a registered image resized to 256 x 256"
+      features=256,
+      # A whole split's maps (N x 64 x 64 x A floats: ~6 GB for BP4D devel) are
+      # not kept; the report hook still draws plots/heatmaps.png (report.with_maps).
+      heatmaps_output=False)
+  config.train = common.heatmaps_train(
+      steps, batch_size=5,                                         # Sec. 4
+      optimizer=common.heatmaps_optimizer(arg.schedule, steps),   # Sec. 4, PyTorch's RMSprop
+      log_every=200, eval_every=2000, checkpoint_every=2000)
+  config.eval = common.eval_config(batch_size=64)
   if arg.runlocal:
-    hs.runlocal_train(config, steps)
+    common.heatmaps_smoke(config, steps)
+  return config

@@ -38,59 +38,17 @@ channels wide (the paper's 256: 3.42M parameters; here 0.22M); batch 32
 defaults: alpha 0.99, eps 1e-8 outside the square root).
 Paper (BP4D, FERA 2015 test, Table 1): ICC 0.79 0.80 0.86 0.54 0.43, mean
 0.68; MSE mean 0.94; ResNet-18 ICC mean 0.64, MSE 1.08; single heatmaps
-3% below the joint maps. Ours on synthetic data (benchmarks/heatmaps_evidence.py,
-README): joint maps ICC 0.469 [0.428, 0.509], MSE 1.29 over seeds 0-2; single
-heatmaps ICC 0.600 [0.572, 0.627] (above the joint maps on every seed);
-ResNet-18 ICC 0.691 [0.565, 0.817] (above the joint maps on every seed: the
-paper's ranking is reversed here). Landmark noise: ICC 10% lower at 10.7 [8.3, 13.1] px at
-the 256 px scale (paper ~13 px).
+3% below the joint maps. Ours on synthetic data: docs/heatmaps.md
+(benchmarks/heatmaps_evidence.py).
 """
 from __future__ import annotations
-
-import ml_collections
 
 from au_jax import aus as au_lists
 from au_jax.models.heatmaps.targets import SYNTHETIC_CENTRES_68
 from configs import common
 
-# The paper's BP4D subset (FERA 2015 intensity sub-challenge).
-PAPER_AUS = au_lists.FERA2015_INT_AUS
-DATASET_AUS = {"fera_like": PAPER_AUS, "disfa_like": au_lists.DISFA_AUS}
-
-
-def model_config(aus, *, input_size: int, features: int, arch: str, runlocal: bool,
-                 centres=SYNTHETIC_CENTRES_68) -> ml_collections.ConfigDict:
-  """config.model: the method as published at `input_size` and `features`
-  (runlocal: a tiny network), the `centres` rows of `aus` as data (licensed
-  data: targets.AU_CENTRES_68)."""
-  model = ml_collections.ConfigDict(dict(
-      name="heatmaps", input_size=input_size, features=features, depth=4,
-      # AU centres as data: JAA-Net's rule (+ AUs 5, 20; on synthetic faces
-      # AU17/26 at the chin midpoints): rows (au, iBUG-68 points averaged,
-      # dx, dy in inner-eye-corner distances); targets.py.
-      au_centres=tuple(r for r in centres if r[0] in aus),
-      sigma=3.0, support=6.0, huber_delta=1.0, missing_centre="skip", min_au_weight=0.1,
-      arch=arch, landmark_noise=3.0, registration="similarity", colour_noise=0.2,
-      label_noise=0.2))
-  if arch == "resnet18":   # its own widths (torchvision's), no hourglass keys
-    del model.features, model.depth
-  if runlocal:
-    if arch == "resnet18":
-      model.widths = (8, 16, 32, 64)
-    else:
-      model.features = 16
-  return model
-
-
-def runlocal_train(config, steps: int) -> None:
-  """A tiny smoke run: seconds."""
-  config.train.batch_size = 8
-  config.train.stages = [dict(name="heatmaps", trainable="all", sampler="uniform",
-                              steps=steps or 6)]
-  config.train.log_every = 2
-  config.train.eval_every = 3
-  config.train.checkpoint_every = 3
-  config.eval.batch_size = 16
+# The paper's BP4D subset (FERA 2015 intensity sub-challenge); disfa_like: the 12 DISFA AUs.
+DATASET_AUS = {"fera_like": au_lists.FERA2015_INT_AUS, "disfa_like": au_lists.DISFA_AUS}
 
 
 def get_config(arg=None):
@@ -98,25 +56,17 @@ def get_config(arg=None):
                          arch="hourglass", dataset="fera_like")
   if arg.dataset not in DATASET_AUS:
     raise KeyError(f"dataset={arg.dataset!r}: choose from {sorted(DATASET_AUS)}")
-  config = ml_collections.ConfigDict()
-  config.seed = arg.seed
-  config.num_devices = 0                                   # 0 = all local devices
+  config = common.base_config(arg.seed)
   name = f"synthetic_au/{arg.dataset}" + ("_tiny" if arg.runlocal else "")
   config.data = common.data_config([dict(name=name, protocol=arg.protocol)])
   config.data.aus = DATASET_AUS[arg.dataset]
-  config.model = model_config(config.data.aus, input_size=64, features=64, arch=arg.arch,
-                              runlocal=arg.runlocal)
-  config.train = common.train_config(
-      batch_size=32,
-      optimizer=dict(name="rmsprop", learning_rate=1e-3),
-      group_optimizer={},
-      stages=[dict(name="heatmaps", trainable="all", sampler="uniform",
-                   steps=arg.steps or 1500)],
-      repeat=1,
-      select_metric="icc",
-      log_every=50, eval_every=250, checkpoint_every=250, keep_checkpoints=2,
-  )
+  config.model = common.heatmaps_model(config.data.aus, centres=SYNTHETIC_CENTRES_68,
+                                       input_size=64, features=64, arch=arg.arch,
+                                       runlocal=arg.runlocal)
+  config.train = common.heatmaps_train(arg.steps or 1500, batch_size=32,
+                                       optimizer=common.heatmaps_optimizer("constant"),
+                                       eval_every=250, checkpoint_every=250)
   config.eval = common.eval_config(batch_size=128)
   if arg.runlocal:
-    runlocal_train(config, arg.steps)
+    common.heatmaps_smoke(config, arg.steps)
   return config

@@ -22,18 +22,18 @@ from __future__ import annotations
 
 from au_jax import aus
 from configs import common
-from configs import multilabel_synthetic as ml
 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, protocol="fera2015", retrain=True,
                          seed=0)
-  config = ml.get_config(f"seed={arg.seed}")
+  config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="bp4d", protocol=arg.protocol)])
-  config.data.aus = tuple(a for a in ml.PAPER_SHARED_AUS if a in aus.BP4D_AUS)
-  config.train = ml.train_config(arg.steps or 8000)
-  config.train.update(log_every=100, checkpoint_every=500)
-  ml.select_as_published(config.train, eval_every=250, retrain=arg.retrain)
+  config.data.aus = tuple(a for a in common.MULTILABEL_SHARED_AUS if a in aus.BP4D_AUS)
+  config.model = common.multilabel_model()
+  config.train = common.multilabel_train(arg.steps or 8000, log_every=100, checkpoint_every=500)
+  common.multilabel_select_as_published(config.train, eval_every=250, retrain=arg.retrain)
+  config.eval = common.eval_config(batch_size=200)
   if arg.runlocal:
-    ml.make_runlocal(config, arg.steps)
+    common.multilabel_smoke(config, arg.steps)
   return config

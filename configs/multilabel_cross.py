@@ -46,7 +46,6 @@ from __future__ import annotations
 from au_jax import aus
 from au_jax.errors import ConfigValueError
 from configs import common
-from configs import multilabel_synthetic as ml
 
 # name -> (training source, AU list its builder codes)
 DATASETS = {
@@ -65,11 +64,11 @@ PAPER_CKPLUS_MIN_INTENSITY = 3
 def shared_aus(train: str, test: str) -> tuple[int, ...]:
   """The paper's shared AUs coded by both datasets; fails below 2 naming both lists."""
   a, b = DATASETS[train][1], DATASETS[test][1]
-  out = tuple(x for x in ml.PAPER_SHARED_AUS if x in a and x in b)
+  out = tuple(x for x in common.MULTILABEL_SHARED_AUS if x in a and x in b)
   if len(out) < 2:
     raise ConfigValueError(
         f"cross-dataset {train} -> {test}: they share {len(out)} of the paper's AUs "
-        f"{list(ml.PAPER_SHARED_AUS)} (need >= 2); {train} codes {list(a)}, {test} codes {list(b)}")
+        f"{list(common.MULTILABEL_SHARED_AUS)} (need >= 2); {train} codes {list(a)}, {test} codes {list(b)}")
   return out
 
 
@@ -92,7 +91,7 @@ def get_config(arg=None):
   source = dict(DATASETS[arg.train][0])
   source["name"] += tiny
   test_name = (DATASETS[arg.test][0] or {"name": arg.test})["name"] + tiny
-  config = ml.get_config(f"seed={arg.seed}")
+  config = common.base_config(arg.seed)
   config.data = common.data_config([source])
   test_source = dict(name=test_name, protocol="all")
   if arg.test == "ckplus" and arg.ckplus_min_intensity:
@@ -100,9 +99,13 @@ def get_config(arg=None):
                                           unspecified=arg.ckplus_unspecified)
   config.data.test_sources = [test_source]
   config.data.aus = shared_aus(arg.train, arg.test)
-  config.train = ml.train_config(arg.steps or (1500 if arg.train in SYNTHETIC else 8000))
-  if arg.train not in SYNTHETIC:
-    config.train.update(log_every=100, eval_every=500, checkpoint_every=500)
+  config.model = common.multilabel_model()
+  if arg.train in SYNTHETIC:
+    config.train = common.multilabel_train(arg.steps or 1500)
+  else:
+    config.train = common.multilabel_train(arg.steps or 8000, log_every=100, eval_every=500,
+                                           checkpoint_every=500)
+  config.eval = common.eval_config(batch_size=200)
   if arg.runlocal:
-    ml.make_runlocal(config, arg.steps)
+    common.multilabel_smoke(config, arg.steps)
   return config

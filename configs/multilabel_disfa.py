@@ -22,7 +22,7 @@ runs/ml_disfa_loso/sweep.{json,md}:
 Also `fold1..3` (the builder's subject folds; default fold1) and
 `loso:<subject>` (validation = the next subject, the engine's rule).
 
-Model selection as published (multilabel_synthetic.select_as_published):
+Model selection as published (common.multilabel_select_as_published):
 validation 2AFC every 250 steps, early stop after 4 evaluations (1000
 iterations) without a better one, the best step kept; then the network is
 retrained on train + validation for that many steps, the QDA refitted on
@@ -35,7 +35,6 @@ config on the real DISFA (we do not hold it).
 from __future__ import annotations
 
 from configs import common
-from configs import multilabel_synthetic as ml
 
 
 def get_config(arg=None):
@@ -44,11 +43,12 @@ def get_config(arg=None):
   protocol = arg.protocol
   if protocol.startswith("loso75:") and protocol.count(":") == 1:
     protocol = f"{protocol}:{arg.split_seed}"
-  config = ml.get_config(f"seed={arg.seed}")
+  config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="disfa", protocol=protocol)])
-  config.train = ml.train_config(arg.steps or 8000)
-  config.train.update(log_every=100, checkpoint_every=500)
-  ml.select_as_published(config.train, eval_every=250, retrain=arg.retrain)
+  config.model = common.multilabel_model()
+  config.train = common.multilabel_train(arg.steps or 8000, log_every=100, checkpoint_every=500)
+  common.multilabel_select_as_published(config.train, eval_every=250, retrain=arg.retrain)
+  config.eval = common.eval_config(batch_size=200)
   if arg.runlocal:
-    ml.make_runlocal(config, arg.steps)
+    common.multilabel_smoke(config, arg.steps)
   return config

@@ -1,5 +1,7 @@
 """Ghosh et al.'s CK+ occurrence rule (intensity >= 3) as a per-source rule of
-the data layer, used by configs/multilabel_cross.py (issue 11)."""
+the data layer, used by configs/multilabel_cross.py."""
+import os
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,29 @@ def test_data_layer_applies_the_sources_rule(tmp_path):
     occurrence(dict(min_intensity=7))
   with pytest.raises(ConfigKeyError, match="occurrence_rule"):
     occurrence(dict(threshold=3))
+
+
+def test_a_cross_dataset_test_source_takes_the_rule(tiny_data_dir, tmp_path):
+  """Where multilabel_cross.py puts the rule: on the CK+ TEST source of a
+  cross-dataset protocol (train on another dataset, test on every CK+ subject)."""
+  facts = rt.make_ckplus(tmp_path / "raw")
+  data_dir = tmp_path / "data"
+  data_dir.mkdir()
+  os.symlink(os.path.join(tiny_data_dir, "synthetic_au"), data_dir / "synthetic_au")
+  sources.get_builder("ckplus", str(data_dir), manual_dir=str(facts["root"]))
+  config = multilabel_cross.get_config("train=disfa,test=ckplus")
+  test_source = dict(config.data.test_sources[0])
+  assert test_source["occurrence_rule"] == dict(min_intensity=3, unspecified="uncoded")
+  cfg = common.data_config([dict(name="synthetic_au/disfa_like_tiny", protocol="default")])
+  cfg.data_dir = str(data_dir)
+  cfg.aus = (9, 12, 17)
+  labels = {}
+  for rule in (None, test_source["occurrence_rule"]):
+    cfg.test_sources = [dict(test_source, occurrence_rule=rule) if rule
+                        else dict(name="ckplus", protocol="all")]
+    split = sources.load_split(cfg, "test")
+    idx = split.index
+    labels[rule is not None] = {idx.subjects[s].split(":")[-1]: idx.occurrence[k].tolist()
+                                for k, s in enumerate(idx.subject)}
+  assert labels[False] == {"S005": [1, 0, 1], "S010": [0, 1, 0]}   # the builder's codes
+  assert labels[True] == {"S005": [1, 0, 0], "S010": [0, -1, 0]}   # intensity >= 3

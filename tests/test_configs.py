@@ -1,4 +1,5 @@
-"""Every config: builds, rejects unknown args, and (synthetic ones) runs end to end."""
+"""Every config: stands alone, builds, rejects unknown args, and its model builds."""
+import ast
 import glob
 import importlib
 import os
@@ -11,6 +12,50 @@ from tests.conftest import ROOT
 
 CONFIGS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                  if not p.endswith(("common.py", "__init__.py")))
+
+
+def _bad_imports(source: str) -> list[str]:
+  """The modules a config file imports beyond configs.common, au_jax, ml_collections and the
+  standard library (an experiment config must not import another one)."""
+  bad = []
+  for node in ast.walk(ast.parse(source)):
+    if isinstance(node, ast.Import):
+      names = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom):
+      if node.level:                        # a relative import: a sibling config
+        bad.append("." * node.level + (node.module or ""))
+        continue
+      mod = node.module or ""
+      names = ([f"{mod}.{a.name}" for a in node.names] if mod == "configs" else [mod])
+    else:
+      continue
+    for name in names:
+      top = name.split(".")[0]
+      if name == "configs.common" or top in ("au_jax", "ml_collections", "__future__"):
+        continue
+      if top in sys.stdlib_module_names:
+        continue
+      bad.append(name)
+  return bad
+
+
+def test_the_import_rule_catches_a_config_importing_another():
+  assert _bad_imports("from configs import common, ccnn_synthetic") == ["configs.ccnn_synthetic"]
+  assert _bad_imports("import configs.dsin_bp4d as d") == ["configs.dsin_bp4d"]
+  assert _bad_imports("from . import gudi_synthetic") == ["."]
+  assert _bad_imports("from configs.multilabel_synthetic import stages") == [
+      "configs.multilabel_synthetic"]
+  assert _bad_imports("import numpy") == ["numpy"]
+  assert _bad_imports("import json\nfrom au_jax import aus\nfrom configs.common import parse_arg\n"
+                      "from configs import common\nimport ml_collections") == []
+
+
+@pytest.mark.parametrize("name", CONFIGS + ["common"])
+def test_config_imports_only_common_au_jax_and_ml_collections(name):
+  """Configs stand alone: no experiment config imports another (shared blocks are
+  functions in configs/common.py), and none needs a package beyond au_jax's."""
+  with open(os.path.join(ROOT, "configs", f"{name}.py")) as f:
+    assert _bad_imports(f.read()) == []
 
 
 @pytest.mark.parametrize("name", CONFIGS)
