@@ -47,7 +47,10 @@ def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    _fail(str(e).split("\n")[0])
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith("Error whilst parsing config file:"):
+      _fail("cannot load --config: " + lines[-1].split(": ", 1)[-1])   # the config's own error
+    _fail(lines[0] if lines else str(e))
   except (KeyError, ValueError, TypeError, AttributeError, OSError) as e:
     _fail(_config_message(e))
 

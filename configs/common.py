@@ -41,6 +41,9 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
       out[key] = value.lower() in ("1", "true", "yes")
     elif isinstance(default, int):
       out[key] = int(value)
+      if key == "steps" and out[key] < 0:
+        raise ValueError(f"config arg steps={value}: give a positive number of steps "
+                         f"(0: the config's default)")
     elif isinstance(default, float):
       out[key] = float(value)
     else:

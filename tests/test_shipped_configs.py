@@ -10,9 +10,11 @@ is read as its `_tiny` twin: same builder, AU list and protocols).
 - `test_the_engine_accepts`: the engine's checks (au_jax.train.validate) and
   its set-up (data layer + model build, au_jax.train.loop.setup), every
   variant: a key or value the engine refuses cannot ship. Seconds.
-- `test_runs` (slow): every variant trains a couple of steps through the
-  engine's entry point (au_jax.train.loop.train_and_evaluate: lambda tuning
-  and retraining included) and gets to a test report. The config's network
+- `test_runs` (slow): a variant trains a couple of steps through the
+  engine's entry point (au_jax.experiment.train_and_evaluate: lambda tuning
+  and retraining included) and gets to a test report: by default the first
+  variant of each config that no other test trains end to end, every variant
+  with AU_JAX_ALL_VARIANTS=1. The config's network
   is the one of its `runlocal` variant (the variant's data, protocol and
   method switches are kept); every stage runs 1 step.
 """
@@ -25,7 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from au_jax import experiment
 from au_jax.data import sources
+from au_jax.train import loop, validate
 from tests.conftest import ROOT
 from tests.fixtures import raw_trees as rt
 
@@ -154,7 +158,6 @@ def test_every_protocol_split_has_a_fixture_subject(fixture_data_dir):
 def test_the_engine_accepts(name, arg, fixture_data_dir):
   """The engine's up-front checks and its set-up (datasets, AU list, model build) accept
   the config as shipped."""
-  from au_jax.train import loop, validate
   config = _engine_config(fixture_config(name, arg, fixture_data_dir))
   validate.check_config(config)
   info_parts, method, _ = loop.setup(config)
@@ -179,13 +182,28 @@ def smoke_config(name: str, arg, data_dir: str):
   return config
 
 
+# Configs whose runlocal run on fixture data is already an end-to-end test elsewhere
+# (tests/models/, tests/train/test_engine.py, tests/test_*dataset_configs.py).
+TRAINED_ELSEWHERE = {"ccnn_synthetic", "ccnn_disfa", "ccnn_fera2015", "ccnn_multi",
+                     "dsin_synthetic", "gudi_synthetic", "gudi_fera2015", "heatmaps_synthetic",
+                     "heatmaps_fera2015", "heatmaps_disfa", "multilabel_synthetic"}
+# Every documented variant trains only when asked: the engine check above already
+# runs all of them; training each costs ~10 min of CPU.
+ALL_VARIANTS = os.environ.get("AU_JAX_ALL_VARIANTS") == "1"
+
+
 def _distinct_smoke_cases():
-  """CASES whose smoke configs differ (e.g. `dsin_bp4d` is `dsin_bp4d:fold=1`)."""
-  seen, out = set(), []
+  """CASES whose smoke configs differ (e.g. `dsin_bp4d` is `dsin_bp4d:fold=1`): by
+  default the first variant of each config not trained elsewhere; every distinct
+  variant of every config with AU_JAX_ALL_VARIANTS=1."""
+  seen, names, out = set(), set(), []
   for (name, arg), case_id in zip(CASES, IDS):
+    if not ALL_VARIANTS and (name in TRAINED_ELSEWHERE or name in names):
+      continue
     key = (name, smoke_config(name, arg, "").to_json_best_effort(sort_keys=True))
     if key not in seen:
       seen.add(key)
+      names.add(name)
       out.append(pytest.param(name, arg, id=case_id))
   return out
 
@@ -193,9 +211,8 @@ def _distinct_smoke_cases():
 @pytest.fixture(scope="session")
 def dsin_bp4d_workdir(fixture_data_dir, tmp_path_factory):
   """A finished dsin_bp4d smoke run: the patch CNNs dsin_disfa's `bp4d_workdir` transfers."""
-  from au_jax.train import loop
   workdir = str(tmp_path_factory.mktemp("dsin_bp4d_smoke"))
-  loop.train_and_evaluate(smoke_config("dsin_bp4d", "runlocal", fixture_data_dir), workdir)
+  experiment.train_and_evaluate(smoke_config("dsin_bp4d", "runlocal", fixture_data_dir), workdir)
   return workdir
 
 
@@ -203,11 +220,10 @@ def dsin_bp4d_workdir(fixture_data_dir, tmp_path_factory):
 @pytest.mark.parametrize("name,arg", _distinct_smoke_cases())
 def test_runs(name, arg, fixture_data_dir, tmp_path, request):
   """Trains a couple of steps through the engine's entry point and reports on test."""
-  from au_jax.train import loop
   if arg and "bp4d_workdir=" in arg:
     workdir = request.getfixturevalue("dsin_bp4d_workdir")
     arg = re.sub(r"bp4d_workdir=[^,]+", f"bp4d_workdir={workdir}", arg)
   config = smoke_config(name, arg, fixture_data_dir)
-  report = loop.train_and_evaluate(config, str(tmp_path / "run"))
+  report = experiment.train_and_evaluate(config, str(tmp_path / "run"))
   assert report["test"]["n"] > 0 and report["test"]["mean"]
   assert (tmp_path / "run" / "report.json").exists()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from au_jax.errors import WorkdirError
+from au_jax.errors import ConfigKeyError, WorkdirError
 from au_jax import experiment
 from au_jax.train.workdir import WorkdirLock
 from tests.conftest import ROOT, tiny_config
@@ -24,7 +24,7 @@ CATALOGUE = [
     ([GUDI, "--config.train.batch_size=abc", "--workdir={w}"], "batch_size=abc"),
     ([GUDI, "--config.train.batch_size=0", "--workdir={w}"], "config.train.batch_size must be >= 1"),
     (["--config=configs/gudi_synthetic.py:runlocal,steps=-3", "--workdir={w}"],
-     "config.train.stages[0].steps must be >= 1"),
+     "config arg steps=-3: give a positive number"),
     ([GUDI, "--config.train.log_every=0", "--workdir={w}"], "config.train.log_every must be >= 1"),
     ([GUDI, "--config.train.repeat=0", "--workdir={w}"], "config.train.repeat must be >= 1"),
     ([GUDI, "--config.train.select_metric=icx", "--workdir={w}"], "select_metric 'icx' unknown"),
@@ -35,6 +35,10 @@ CATALOGUE = [
     ([GUDI, "--config.train.init_from.workdir=/nonexistent/run", "--workdir={w}"],
      "/nonexistent/run: no such directory"),
     ([GUDI, "--config.train.optimizer.learning_rate=1e9", "--workdir={w}"], "step"),
+    (["--config=configs/ccnn_synthetic.py:runlocal,steps=-5", "--workdir={w}"],
+     "config arg steps=-5: give a positive number"),
+    (["--config=configs/multilabel_synthetic.py:runlocal,dataset=bp4d_like", "--workdir={w}"],
+     "dataset='bp4d_like': choose from ['disfa_like', 'fera_like']"),
     ([GUDI, "--config.model.name=gudy", "--workdir={w}"],
      "config.model.name 'gudy' is not a model; choose from ['ccnn', 'dsin',"),
 ]
@@ -164,3 +168,15 @@ def test_an_unknown_model_is_refused_before_any_file(tiny_data_dir, tmp_path):
                                            r"from \['ccnn', 'dsin', 'gudi_fera2015'"):
     experiment.train_and_evaluate(config, str(tmp_path / "w"))
   assert not os.path.exists(tmp_path / "w")
+
+
+def test_an_unknown_dataset_config_is_refused_before_any_file(tiny_data_dir, tmp_path):
+  """A dataset name TFDS does not know (here a builder config synthetic_au
+  lacks) is one plain error before the workdir is written, so the corrected
+  rerun in the same workdir is not refused as another config."""
+  config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
+  config.data.sources[0]["name"] = "synthetic_au/bp4d_like"
+  wd = tmp_path / "w"
+  with pytest.raises(ConfigKeyError, match="unknown dataset 'synthetic_au/bp4d_like'.*BuilderConfig"):
+    experiment.train_and_evaluate(config, str(wd))
+  assert not wd.exists() or not any(wd.iterdir())

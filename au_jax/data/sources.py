@@ -76,6 +76,32 @@ def default_data_dir() -> str:
   return os.path.expanduser(os.environ.get("AU_JAX_DATA_DIR", "~/tensorflow_datasets"))
 
 
+def _builder_of(name: str, data_dir: str):
+  """TFDS's builder object of `name` (nothing is built or read yet); an unknown
+  dataset or config is a ConfigKeyError."""
+  try:
+    return tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise ConfigKeyError(
+        f"unknown dataset {name!r}: it is not built in {data_dir} and no TFDS builder of it is "
+        f"registered. Build it once with: python -m tfds_builders.build {name} "
+        f"--data_dir={data_dir} (a licensed dataset also needs --manual_dir=/path/to/raw), or "
+        f"import tfds_builders.{name.split('/')[0]} first to build it on first use") from e
+  except ValueError as e:   # TFDS: "BuilderConfig x not found. Available: [...]"
+    if "BuilderConfig" not in str(e):
+      raise
+    raise ConfigKeyError(f"unknown dataset {name!r}: {str(e).splitlines()[0]}") from None
+
+
+def check_datasets(data_cfg) -> None:
+  """Every dataset of config.data (sources and test_sources) is known to TFDS:
+  built in data_dir or registered. Cheap (nothing is built), so the engine
+  calls it before it writes anything to a workdir."""
+  data_dir = os.path.expanduser(defaults.value(data_cfg, "data", "data_dir") or default_data_dir())
+  for src in list(data_cfg["sources"]) + list(defaults.value(data_cfg, "data", "test_sources")):
+    _builder_of(src["name"], data_dir)
+
+
 def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None = None,
                 build: bool = True):
   """The TFDS builder of `name` ("dataset/config"), built if needed and allowed.
@@ -86,14 +112,7 @@ def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None =
   elsewhere import `tfds_builders.<dataset>` (or your own builder) first.
   """
   data_dir = os.path.expanduser(data_dir or default_data_dir())
-  try:
-    builder = tfds.builder(name, data_dir=data_dir)
-  except tfds.core.registered.DatasetNotFoundError as e:
-    raise ConfigKeyError(
-        f"unknown dataset {name!r}: it is not built in {data_dir} and no TFDS builder of it is "
-        f"registered. Build it once with: python -m tfds_builders.build {name} "
-        f"--data_dir={data_dir} (a licensed dataset also needs --manual_dir=/path/to/raw), or "
-        f"import tfds_builders.{name.split('/')[0]} first to build it on first use") from e
+  builder = _builder_of(name, data_dir)
   if builder.is_prepared():
     if manual_dir:
       _check_built_from(builder, name, manual_dir, data_dir)
@@ -421,7 +440,7 @@ class Split:
   info: DataInfo
 
 
-TEST_SOURCE_KEYS = ("name", "protocol", "manual_dir", "as_dataset")
+TEST_SOURCE_KEYS = ("name", "protocol", "manual_dir", "as_dataset", "occurrence_rule")
 
 
 def _union(lists) -> list[int]:

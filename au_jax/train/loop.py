@@ -109,6 +109,7 @@ def train(config, workdir: str) -> dict:
   if not workdir or not str(workdir).strip():
     raise WorkdirError("--workdir is empty: name the run directory (it is created)")
   workdir = os.path.abspath(os.path.expanduser(workdir))
+  sources.check_datasets(config.data)   # an unknown dataset name: before any file is written
   lock = open_workdir(config, workdir)   # refuses a changed config before touching a file
   try:
     return _train_and_evaluate(config, workdir)
