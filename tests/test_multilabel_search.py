@@ -5,6 +5,7 @@ import os
 import warnings
 
 import numpy as np
+import pytest
 
 _PATH = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "multilabel_search.py")
 _SPEC = importlib.util.spec_from_file_location("multilabel_search", _PATH)
@@ -26,6 +27,7 @@ def test_draws_lie_in_the_papers_ranges_fit_the_input_and_follow_the_seed():
   assert 0.35 < np.mean([d["learning_rate"] < 1e-3 for d in draws]) < 0.65
 
 
+@pytest.mark.slow
 def test_search_runs_n_trials_resumes_and_ranks_by_validation(tiny_data_dir, tmp_path):
   root = str(tmp_path / "search")
   spec = "configs/multilabel_synthetic.py:runlocal"

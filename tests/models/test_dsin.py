@@ -396,6 +396,7 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
   return dict(workdir=workdir, report=report, config=config, fits=fits)
 
 
+@pytest.mark.slow
 def test_tiny_run_trains_the_five_stages(tiny_run):
   workdir, report = tiny_run["workdir"], tiny_run["report"]
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
@@ -423,6 +424,7 @@ def test_tiny_run_trains_the_five_stages(tiny_run):
     assert os.path.getsize(os.path.join(workdir, "plots", f"{name}.png")) > 1000
 
 
+@pytest.mark.slow
 def test_anchors_are_fitted_on_the_training_split_only(tiny_run):
   """The fit saw exactly the training split's labels and landmarks (not
   validation or test), and the checkpointed reference is the mean anchors of
@@ -456,6 +458,7 @@ def test_anchors_are_fitted_on_the_training_split_only(tiny_run):
   assert int(fitted["neutral_frames"]) == int(neutral.sum())
 
 
+@pytest.mark.slow
 def test_predictor_gives_the_final_evaluations_scores(tiny_run):
   """Predictor (restored anchors, same registration) = the test evaluation."""
   import ml_collections
@@ -526,6 +529,7 @@ def test_disfa_config_transfers_and_never_trains_the_convolutions():
   assert not scratch.model.fixed_conv and "patch_conv" in scratch.train.stages[1]["trainable"]
 
 
+@pytest.mark.slow
 def test_transfer_keeps_the_bp4d_convolutions_fixed(tiny_run, tiny_data_dir, tmp_path):
   """Engine level: the DISFA config with init_from a source run (the shared
   tiny run stands in for BP4D: same patch-CNN convolutions as

@@ -254,6 +254,7 @@ def runlocal_run(tiny_data_dir, tmp_path_factory):
   return report, wd
 
 
+@pytest.mark.slow
 def test_runlocal_trains_end_to_end(runlocal_run):
   report, tmp_path = runlocal_run
   assert report["selection"]["metric"] == "icc"
@@ -377,6 +378,7 @@ def test_baselines_resnet18_and_single_heatmaps():
     get_spec("heatmaps").build(dict(name="heatmaps", arch="resnet18", features=16), _info())
 
 
+@pytest.mark.slow
 def test_figures_and_noise_robustness_on_a_tiny_run(runlocal_run):
   """A tiny trained workdir: the report hook draws the figures; the Fig. 4
   command writes ICC and MSE curves over two sigmas."""
