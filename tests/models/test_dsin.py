@@ -103,6 +103,7 @@ def test_siu_cell_shares_parameters_across_iterations():
   np.testing.assert_allclose(logit, ref[:, 0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_patch_cnns_are_one_vmapped_module_with_separate_parameters():
   p, a = 6, 5
   model = DSIN(num_aus=a, num_inputs=p, iterations=2, **TINY)
@@ -145,6 +146,7 @@ def test_looped_conv_is_the_convolution_with_its_gradients_under_vmap():
   assert jaxpr.count("conv_general_dilated") == 3 and "feature_group_count=3" not in jaxpr
 
 
+@pytest.mark.slow
 def test_fusion_units_are_per_au_over_that_aus_patch_predictions():
   p, a = 4, 5
   model = DSIN(num_aus=a, num_inputs=p, iterations=0, **TINY)
@@ -198,6 +200,7 @@ def small():
     (dict(si=1.0), {"patch", "fusion", "structure"}),
     (None, {"patch", "fusion", "structure"}),
 ])
+@pytest.mark.slow
 def test_stage_weights_select_the_loss_terms(small, weights, nonzero):
   method, batch, v = small
 

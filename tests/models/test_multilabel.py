@@ -77,6 +77,7 @@ def test_no_au_frames_contribute_only_through_the_neutral_label():
 # ------------------------------------------------------------------ Fig. 1
 
 
+@pytest.mark.slow
 def test_network_has_two_mega_layers_two_fc_and_about_100k_weights():
   model = MultiLabelCNN(num_outputs=13)            # 12 DISFA AUs + neutral
   x = jnp.zeros((2, 42, 42, 1))

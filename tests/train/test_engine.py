@@ -108,6 +108,7 @@ def _one_step(config, num_devices, trainable=None):
   return before, jax.device_get(state.params), float(m["loss"]), state
 
 
+@pytest.mark.slow
 def test_four_devices_give_the_same_loss_and_update_as_one(tiny_data_dir):
   assert jax.device_count() >= 4, "conftest should fake 4 CPU devices"
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
