@@ -69,16 +69,13 @@ def _spans_several_files(args):
 
 
 def pytest_addoption(parser, pluginmanager):
-  """Without pytest-xdist (not installed, or -p no:xdist) setup.cfg's -n,
-  --dist and --no-loadscope-reorder are accepted and ignored: the tests run
-  in this one process."""
+  """Without pytest-xdist (not installed, or -p no:xdist) setup.cfg's -n and
+  --dist are accepted and ignored: the tests run in this one process."""
   if not pluginmanager.has_plugin("xdist"):
     group = parser.getgroup("xdist", "pytest-xdist absent or disabled: -n/--dist ignored")
     group._addoption("-n", "--numprocesses", dest="numprocesses", default=None,  # noqa: SLF001
                      help="ignored: pytest-xdist is not installed or disabled")
     group.addoption("--dist", dest="dist", default="no",
-                    help="ignored: pytest-xdist is not installed or disabled")
-    group.addoption("--no-loadscope-reorder", dest="loadscopereorder", action="store_false",
                     help="ignored: pytest-xdist is not installed or disabled")
 
 
@@ -96,37 +93,6 @@ def pytest_xdist_auto_num_workers(config):
   if (cores or 1) < 2 or not _spans_several_files(config.args):
     return 0
   return SUITE_WORKERS
-
-
-# The files that take longest (seconds of the whole suite, measured with
-# --durations), started first: with -n 2 --dist loadfile a file runs whole on
-# one worker, and a long file handed out last keeps one worker busy while the
-# other idles (pytest-xdist's own order, most tests first, starts the many
-# small parametrised files first). setup.cfg's --no-loadscope-reorder keeps this
-# order; files not listed follow in collection order. Order only: a stale list
-# costs wall time, never a result.
-RUN_FIRST = (
-    "tests/test_ccnn_dataset_configs.py",
-    "tests/test_user_errors.py",
-    "tests/models/test_dsin.py",
-    "tests/train/test_engine.py",
-    "tests/models/test_heatmaps.py",
-    "tests/train/test_precision.py",
-    "tests/train/test_fitted_state.py",
-    "tests/test_heatmaps_dataset_configs.py",
-    "tests/models/test_multilabel.py",
-    "tests/models/test_looped_conv.py",
-    "tests/test_multilabel_search.py",
-    "tests/models/test_gudi.py",
-    "tests/test_predict.py",
-    "tests/test_xla_options.py",
-    "tests/models/test_layers_fast.py",
-)
-
-
-def pytest_collection_modifyitems(session, config, items):
-  rank = {path: i for i, path in enumerate(RUN_FIRST)}
-  items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(RUN_FIRST)))
 
 
 @pytest.fixture(scope="session")
