@@ -2,6 +2,11 @@
 
 XLA_FLAGS must be set before JAX initialises its backend, so it is set here,
 at collection time. Tests that want one device build a 1-device mesh.
+
+Two tiers: `python -m pytest -q -m "not slow"` is the edit-test loop (every
+module's unit tests); `python -m pytest -q` runs everything. A test is marked
+`slow` when it trains through the engine, starts a subprocess (launch.py, a
+notebook, a fresh interpreter), or compiles a whole network or train step.
 """
 import os
 import sys

@@ -9,6 +9,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 
 from au_jax import aus
 from au_jax.data import sources
@@ -17,6 +18,8 @@ from tests.conftest import tiny_config
 from tests.test_ccnn_lambda import brute_force_choice
 from tests.fixtures import raw_trees as rt
 from tests.test_dataset_configs import bp4d_data_dir  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.slow   # every test here trains end to end
 
 
 def _copy_disfa_subject(root, src="SN001", dst="SN003"):

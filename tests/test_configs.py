@@ -121,6 +121,7 @@ def test_config_model_builds(name, arg):
     assert method.module.variant == arg.split("variant=")[1].split(",")[0]
 
 
+@pytest.mark.slow
 def test_mistyped_override_fails_naming_the_key(tmp_path):
   out = subprocess.run(
       [sys.executable, "launch.py", "--config=configs/gudi_synthetic.py",
@@ -130,6 +131,7 @@ def test_mistyped_override_fails_naming_the_key(tmp_path):
   assert "batchsize" in out.stderr + out.stdout
 
 
+@pytest.mark.slow
 def test_missing_licensed_dataset_prints_how_to_build_it(tmp_path):
   env = dict(__import__("os").environ, AU_JAX_DATA_DIR=str(tmp_path / "empty"))
   out = subprocess.run(

@@ -38,6 +38,7 @@ def bp4d_data_dir(tmp_path, monkeypatch):
   return data_dir
 
 
+@pytest.mark.slow
 def test_gudi_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path):
   config = tiny_config("configs.gudi_fera2015", bp4d_data_dir)
   config.train.batch_size = 4   # a fixture's training split: 6+ records

@@ -34,6 +34,7 @@ def _run(config, workdir):
   return experiment.train_and_evaluate(config, str(workdir))
 
 
+@pytest.mark.slow
 def test_heatmaps_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path, no_figures):
   config = tiny_config("configs.heatmaps_fera2015", bp4d_data_dir)
   assert config.train.optimizer.name == "rmsprop"
@@ -46,6 +47,7 @@ def test_heatmaps_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path, no_
   assert np.isfinite(test["mean"]["mae"])
 
 
+@pytest.mark.slow
 def test_heatmaps_disfa_runlocal_on_disfa_fixture(tmp_path, no_figures):
   data_dir = build_disfa_fixture(tmp_path)
   report = _run(tiny_config("configs.heatmaps_disfa", data_dir), tmp_path / "run")

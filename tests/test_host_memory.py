@@ -65,6 +65,7 @@ _CHILD = ("import os; print('start', os.getpid(), os.environ.get('AU_JAX_REEXECU
           "print('tunables', os.environ.get('GLIBC_TUNABLES', ''))")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("opt_out", [False, True])
 def test_reexec_replaces_the_process_with_the_same_command(opt_out):
   env = {k: v for k, v in os.environ.items()

@@ -4,6 +4,7 @@ import os
 import warnings
 
 import numpy as np
+import pytest
 
 from benchmarks import multilabel_search as search
 
@@ -22,6 +23,7 @@ def test_draws_lie_in_the_papers_ranges_fit_the_input_and_follow_the_seed():
   assert 0.35 < np.mean([d["learning_rate"] < 1e-3 for d in draws]) < 0.65
 
 
+@pytest.mark.slow
 def test_search_runs_n_trials_resumes_and_ranks_by_validation(tiny_data_dir, tmp_path):
   root = str(tmp_path / "search")
   spec = "configs/multilabel_synthetic.py:runlocal"

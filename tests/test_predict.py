@@ -25,6 +25,7 @@ def workdir(tiny_data_dir, tmp_path_factory):
   return wd
 
 
+@pytest.mark.slow
 def test_predictor_reproduces_the_runs_test_predictions(workdir, tiny_data_dir):
   p = Predictor.from_workdir(workdir, batch_size=16)
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
@@ -38,6 +39,7 @@ def test_predictor_reproduces_the_runs_test_predictions(workdir, tiny_data_dir):
                                 saved["occurrence"] >= p.thresholds[None])
 
 
+@pytest.mark.slow
 def test_predict_images_aligns_raw_frames(workdir):
   p = Predictor.from_workdir(workdir, batch_size=4)
   face = np.full((p.image_size, p.image_size, 3), 120, np.uint8)
@@ -50,6 +52,7 @@ def test_predict_images_aligns_raw_frames(workdir):
   assert (out["intensity"][1] == 0).all()
 
 
+@pytest.mark.slow
 def test_cli_writes_openface_style_csv(workdir, tmp_path):
   folder = tmp_path / "imgs"
   folder.mkdir()
@@ -100,6 +103,7 @@ def _usage_error(capsys, argv) -> str:
   return err
 
 
+@pytest.mark.slow
 def test_output_may_not_be_an_input(workdir, tmp_path, capsys):
   img = tmp_path / "face.png"
   _noise_png(img)
@@ -118,6 +122,7 @@ def test_output_may_not_be_an_input(workdir, tmp_path, capsys):
   assert "is a folder" in err
 
 
+@pytest.mark.slow
 def test_corrupt_image_in_a_folder_is_a_counted_failed_row(workdir, tmp_path, capsys):
   folder = tmp_path / "imgs"
   folder.mkdir()
@@ -140,6 +145,7 @@ def test_corrupt_image_in_a_folder_is_a_counted_failed_row(workdir, tmp_path, ca
   assert sorted(os.listdir(tmp_path)) == ["aus.csv", "aus.csv.summary.json", "imgs"]
 
 
+@pytest.mark.slow
 def test_truncated_video_and_a_missing_input_are_counted(workdir, tmp_path):
   rng = np.random.default_rng(1)
   video = tmp_path / "clip.avi"
@@ -166,6 +172,7 @@ def test_truncated_video_and_a_missing_input_are_counted(workdir, tmp_path):
   assert summary["files"][0].get("decoder_warnings", 0) >= 1  # FFmpeg's complaint, counted
 
 
+@pytest.mark.slow
 def test_rows_written_before_a_failure_are_kept(workdir, tmp_path, monkeypatch):
   folder = tmp_path / "imgs"
   folder.mkdir()
@@ -193,6 +200,7 @@ def test_rows_written_before_a_failure_are_kept(workdir, tmp_path, monkeypatch):
   assert not os.path.exists(f"{out}.lock")                    # the output's lock released
 
 
+@pytest.mark.slow
 def test_cli_usage_errors_are_plain(workdir, tmp_path, capsys):
   img = tmp_path / "face.png"
   _noise_png(img)
@@ -207,6 +215,7 @@ def test_cli_usage_errors_are_plain(workdir, tmp_path, capsys):
   assert sorted(os.listdir(tmp_path)) == ["face.png"]
 
 
+@pytest.mark.slow
 def test_batch_size_zero_exits_2_without_traceback(tmp_path):
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   proc = subprocess.run(
@@ -240,6 +249,7 @@ def predictor(workdir):
   return Predictor.from_workdir(workdir, batch_size=8)
 
 
+@pytest.mark.slow
 def test_predict_video_returns_every_face_as_a_dataframe(predictor, clip):
   df = predictor.predict_video(clip, detector="haar", detect_every=3)
   assert list(df.columns) == predictor.csv_columns()
@@ -270,6 +280,7 @@ def test_predict_video_returns_every_face_as_a_dataframe(predictor, clip):
   pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), df, check_like=False)
 
 
+@pytest.mark.slow
 def test_predict_folder_names_each_image(predictor, tmp_path):
   photos = demo.photos()
   for name in ("astronaut", "coffee", "grace_hopper"):
@@ -281,6 +292,7 @@ def test_predict_folder_names_each_image(predictor, tmp_path):
   assert "x_0" not in df.columns and df["face_id"].tolist() == [0, -1, 0]
 
 
+@pytest.mark.slow
 def test_cli_every_face_options_plot_and_overlay(workdir, clip, tmp_path):
   out = tmp_path / "aus.csv"
   main(["--workdir", workdir, "--input", clip, "--output", str(out), "--detector", "haar",
@@ -299,6 +311,7 @@ def test_cli_every_face_options_plot_and_overlay(workdir, clip, tmp_path):
   assert n == 8
 
 
+@pytest.mark.slow
 def test_a_detector_failure_is_one_failed_row(predictor, clip, monkeypatch):
   from au_jax.face import tracking
   real, calls = tracking.FaceTracker.__call__, []
@@ -317,6 +330,7 @@ def test_a_detector_failure_is_one_failed_row(predictor, clip, monkeypatch):
   assert problem["frame"] == 2 and "face detection failed" in problem["reason"]
 
 
+@pytest.mark.slow
 def test_bad_media_in_python_name_the_file(predictor, tmp_path):
   from au_jax.errors import UserError
   with pytest.raises(UserError, match="gone.mp4: no such file"):
@@ -342,6 +356,7 @@ def test_ccnn_occurrence_follows_the_decoded_intensity():
   assert p.layout().with_p and p.occurrence_rule == "intensity"
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom(workdir, tmp_path, monkeypatch):
   nbformat = pytest.importorskip("nbformat")
   nbclient = pytest.importorskip("nbclient")
@@ -363,6 +378,7 @@ def test_notebook_runs_top_to_bottom(workdir, tmp_path, monkeypatch):
   assert len(figures) >= 2        # the traces and the aligned faces with their AU bars
 
 
+@pytest.mark.slow
 def test_one_video_or_folder_is_one_session(workdir, predictor, clip, tmp_path, monkeypatch):
   """Models with session statistics get them fitted once per input, and every
   chunk of that input is predicted with them (the wiring; the statistics

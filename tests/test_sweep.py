@@ -8,6 +8,7 @@ import pytest
 from au_jax import sweep
 
 
+@pytest.mark.slow
 def test_sweep_runs_each_fold_and_reports_the_mean(tiny_data_dir, tmp_path, monkeypatch):
   monkeypatch.setenv("AU_JAX_DATA_DIR", tiny_data_dir)
   root = str(tmp_path / "folds")

@@ -52,6 +52,7 @@ def _run(args, data_dir, tmp_path):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_catalogue_of_user_errors_ends_in_plain_lines(tiny_data_dir, tmp_path):
   procs = []
   for i, (args, _) in enumerate(CATALOGUE):
@@ -69,6 +70,7 @@ def test_catalogue_of_user_errors_ends_in_plain_lines(tiny_data_dir, tmp_path):
   assert not failures, "\n".join(failures)
 
 
+@pytest.mark.slow
 def test_changed_config_is_refused_before_touching_the_workdir(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   experiment.train_and_evaluate(config, str(tmp_path))

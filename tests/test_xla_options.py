@@ -44,6 +44,7 @@ def test_apply_sets_the_given_environment_once_and_warns_on_a_bad_choice(monkeyp
     X.xla_flags_with_cpu_conv("", "fast", "0.10.2")
 
 
+@pytest.mark.slow
 def test_a_late_apply_says_the_flag_cannot_act():
   code = ("import jax, jax.numpy as jnp; jnp.ones(2).block_until_ready(); "
           "import warnings; warnings.simplefilter('error'); "
@@ -136,6 +137,7 @@ def _run_net(**env):
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(X._major_minor(__import__("jaxlib").__version__) not in X.SUPPORTED_JAXLIB,
                     reason="this jaxlib is left with XLA's default convolutions")
 def test_eigen_convolutions_give_xla_defaults_numbers():

@@ -123,6 +123,7 @@ def test_no_shared_au_names_both_lists(tiny_data_dir, monkeypatch):
   assert str(list(au_lib.DISFA_AUS)) in str(e.value) and str(fera_only) in str(e.value)
 
 
+@pytest.mark.slow
 def test_train_on_disfa_like_test_on_fera_like_end_to_end(tiny_data_dir, tmp_path):
   from au_jax import experiment
   cfg = tiny_config("configs.gudi_synthetic", tiny_data_dir, "runlocal,steps=2")

@@ -219,6 +219,7 @@ def test_table1_and_theta_vs_truth():
   assert cmp["spearman_theta"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_ccnn_it_runlocal_end_to_end(tiny_data_dir, tmp_path):
   config = tiny_config("configs.ccnn_synthetic", tiny_data_dir)
   report = experiment.train_and_evaluate(config, str(tmp_path))
@@ -236,6 +237,7 @@ def test_ccnn_it_runlocal_end_to_end(tiny_data_dir, tmp_path):
   assert "avr." in open(tmp_path / "ccnn_report.md").read()
 
 
+@pytest.mark.slow
 def test_cnn_softmax_runlocal_end_to_end(tiny_data_dir, tmp_path):
   config = tiny_config("configs.ccnn_synthetic", tiny_data_dir, "runlocal,variant=cnn,it=false")
   report = experiment.train_and_evaluate(config, str(tmp_path))

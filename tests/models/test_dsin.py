@@ -103,6 +103,7 @@ def test_siu_cell_shares_parameters_across_iterations():
   np.testing.assert_allclose(logit, ref[:, 0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_patch_cnns_are_one_vmapped_module_with_separate_parameters():
   p, a = 6, 5
   model = DSIN(num_aus=a, num_inputs=p, iterations=2, **TINY)
@@ -145,6 +146,7 @@ def test_looped_conv_is_the_convolution_with_its_gradients_under_vmap():
   assert jaxpr.count("conv_general_dilated") == 3 and "feature_group_count=3" not in jaxpr
 
 
+@pytest.mark.slow
 def test_fusion_units_are_per_au_over_that_aus_patch_predictions():
   p, a = 4, 5
   model = DSIN(num_aus=a, num_inputs=p, iterations=0, **TINY)
@@ -198,6 +200,7 @@ def small():
     (dict(si=1.0), {"patch", "fusion", "structure"}),
     (None, {"patch", "fusion", "structure"}),
 ])
+@pytest.mark.slow
 def test_stage_weights_select_the_loss_terms(small, weights, nonzero):
   method, batch, v = small
 
@@ -396,6 +399,7 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
   return dict(workdir=workdir, report=report, config=config, fits=fits)
 
 
+@pytest.mark.slow
 def test_tiny_run_trains_the_five_stages(tiny_run):
   workdir, report = tiny_run["workdir"], tiny_run["report"]
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
@@ -423,6 +427,7 @@ def test_tiny_run_trains_the_five_stages(tiny_run):
     assert os.path.getsize(os.path.join(workdir, "plots", f"{name}.png")) > 1000
 
 
+@pytest.mark.slow
 def test_anchors_are_fitted_on_the_training_split_only(tiny_run):
   """The fit saw exactly the training split's labels and landmarks (not
   validation or test), and the checkpointed reference is the mean anchors of
@@ -456,6 +461,7 @@ def test_anchors_are_fitted_on_the_training_split_only(tiny_run):
   assert int(fitted["neutral_frames"]) == int(neutral.sum())
 
 
+@pytest.mark.slow
 def test_predictor_gives_the_final_evaluations_scores(tiny_run):
   """Predictor (restored anchors, same registration) = the test evaluation."""
   import ml_collections
@@ -526,6 +532,7 @@ def test_disfa_config_transfers_and_never_trains_the_convolutions():
   assert not scratch.model.fixed_conv and "patch_conv" in scratch.train.stages[1]["trainable"]
 
 
+@pytest.mark.slow
 def test_transfer_keeps_the_bp4d_convolutions_fixed(tiny_run, tiny_data_dir, tmp_path):
   """Engine level: the DISFA config with init_from a source run (the shared
   tiny run stands in for BP4D: same patch-CNN convolutions as

@@ -43,6 +43,7 @@ def _batch(b=4, size=32, seed=0):
               mask=np.ones(b, np.float32), dataset=np.zeros(b, np.int32))
 
 
+@pytest.mark.slow
 def test_the_fusion_stage_trains_the_fusion_alone_on_the_frozen_pp():
   """Alg. 1 step 2 through the engine's train step: only "fusion" moves, the
   patch CNNs' batch-norm running averages stay, and the fusion is trained on

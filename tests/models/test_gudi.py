@@ -11,6 +11,7 @@ from au_jax.models.gudi.model import GudiCNN, GudiTransform
 from au_jax.models.layers import LocalContrastNorm
 
 
+@pytest.mark.slow
 def test_feature_map_sizes_are_the_papers():
   model = GudiCNN(num_outputs=11)
   x = jnp.zeros((2, 48, 48, 1))
@@ -25,6 +26,7 @@ def test_feature_map_sizes_are_the_papers():
   assert out.shape == (2, 11)                  # one output per AU (11 for BP4D)
 
 
+@pytest.mark.slow
 def test_dropout_only_in_training():
   model = GudiCNN(num_outputs=3, features=(4, 4, 8), fc_units=32)
   x = jax.random.normal(jax.random.PRNGKey(1), (4, 48, 48, 1))
@@ -76,6 +78,7 @@ def test_lcn_banded_and_conv_blur_give_the_same_outputs_and_gradients():
     LocalContrastNorm(blur_impl="fft").apply({}, x[:1, :8, :8])
 
 
+@pytest.mark.slow
 def test_gudi_lcn_impl_is_a_config_choice_with_the_same_logits():
   x = jax.random.normal(jax.random.PRNGKey(1), (3, 48, 48, 1))
   nets = {impl: GudiCNN(num_outputs=2, features=(8, 8, 16), fc_units=16, lcn_impl=impl)

@@ -104,6 +104,7 @@ def test_missing_centre_skips_it_and_never_gives_nan():
   T.check_centres(lm[0], table, (12, 17), np.array([False, False]))   # no label: no target
 
 
+@pytest.mark.slow
 def test_missing_centre_modes_in_the_method():
   rng = np.random.default_rng(1)
   from tfds_builders.common import encode_png
@@ -156,6 +157,7 @@ def test_au_weights_are_the_previous_batchs_error_shares_with_a_floor():
   np.testing.assert_allclose(L.next_au_weights(jnp.zeros(4), jnp.ones(4, bool), w, 0.1), w)
 
 
+@pytest.mark.slow
 def test_loss_weights_this_batch_by_the_previous_one_and_carry_the_next():
   """Two training steps of the method's loss: step 2 uses the weights step 1 returned
   (Eq. 3 off: the reference errors use the annotated labels)."""
@@ -254,6 +256,7 @@ def runlocal_run(tiny_data_dir, tmp_path_factory):
   return report, wd
 
 
+@pytest.mark.slow
 def test_runlocal_trains_end_to_end(runlocal_run):
   report, tmp_path = runlocal_run
   assert report["selection"]["metric"] == "icc"
@@ -347,6 +350,7 @@ def test_label_perturbation_is_eq3_as_read():
   assert stats.kstest(below, stats.truncnorm(-np.inf, 0, loc=5, scale=1).cdf).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_baselines_resnet18_and_single_heatmaps():
   """Table 1: ResNet-18 ~11M parameters at 256 px (~4x the hourglass); one
   hourglass per AU: map a is the a-th network's own map."""
@@ -377,6 +381,7 @@ def test_baselines_resnet18_and_single_heatmaps():
     get_spec("heatmaps").build(dict(name="heatmaps", arch="resnet18", features=16), _info())
 
 
+@pytest.mark.slow
 def test_figures_and_noise_robustness_on_a_tiny_run(runlocal_run):
   """A tiny trained workdir: the report hook draws the figures; the Fig. 4
   command writes ICC and MSE curves over two sigmas."""

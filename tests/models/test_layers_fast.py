@@ -81,6 +81,7 @@ def test_conv_layer_has_nn_conv_parameters_and_initial_values():
   _assert_close(fast, plain)
 
 
+@pytest.mark.slow
 def test_gudi_cnn_fast_lowering_is_the_same_function():
   x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 16, 16, 1)), jnp.float32)
   kw = {"num_outputs": 3, "features": (4, 4, 8), "kernels": (5, 3, 2), "fc_units": 8, "lcn": False}
@@ -109,7 +110,8 @@ def _nn_max_pool(x, window, strides, padding):
   return nn.max_pool(x, tuple(window), strides=tuple(strides), padding=padding)
 
 
-@pytest.mark.parametrize("which", ["hourglass", "multilabel"])
+@pytest.mark.parametrize("which", [pytest.param("hourglass", marks=pytest.mark.slow),
+                                   "multilabel"])
 def test_networks_pooling_with_the_mask_gradient_are_the_nn_max_pool_networks(which, monkeypatch):
   """The hourglass and the multi-label CNN pool with layers_fast.max_pool: with
   nn.max_pool put back, the same outputs and gradients (ties of ReLU zeros included)."""

@@ -51,6 +51,7 @@ def test_looped_conv_under_vmap_is_ordinary_convolutions_with_the_same_gradients
   assert "feature_group_count=3" not in grads[loop] and "feature_group_count=3" in grads[plain]
 
 
+@pytest.mark.slow
 def test_single_heatmaps_looped_equals_grouped_with_the_same_parameter_tree():
   """Outputs, parameter (and image) gradients and batch statistics of a
   training step, looped vs JAX's grouped convolutions: equal within 1e-8 in

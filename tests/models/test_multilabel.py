@@ -78,6 +78,7 @@ def test_no_au_frames_contribute_only_through_the_neutral_label():
 # ------------------------------------------------------------------ Fig. 1
 
 
+@pytest.mark.slow
 def test_network_has_two_mega_layers_two_fc_and_about_100k_weights():
   model = MultiLabelCNN(num_outputs=13)            # 12 DISFA AUs + neutral
   x = jnp.zeros((2, 42, 42, 1))
@@ -178,6 +179,7 @@ def test_unknown_model_keys_and_values_fail():
 # ------------------------------------------- QDA head: engine -> Predictor
 
 
+@pytest.mark.slow
 def test_qda_stage_reaches_the_predictor_with_the_final_evaluation_scores(
     tiny_data_dir, tmp_path):
   config = tiny_config("configs.multilabel_synthetic", tiny_data_dir)
@@ -287,6 +289,7 @@ def test_retrain_keeps_the_qda_fit_and_cuts_at_the_parameters_it_was_fitted_on()
       dict(name="a", steps=5)]
 
 
+@pytest.mark.slow
 def test_select_as_published_stops_1000_iterations_after_the_best_and_retrains_with_the_qda(
     tiny_data_dir, tmp_path):
   import json

@@ -25,6 +25,7 @@ def test_config_overrides():
   assert cli.make_config(Semaine, None, image_size=256).name == "default"
 
 
+@pytest.mark.slow
 def test_killed_build_then_rerun(tmp_path, capsys):
   rt.make_ckplus(tmp_path / "raw")
   data = tmp_path / "data"
@@ -154,6 +155,7 @@ def test_unreadable_files_are_counted_skips(tmp_path, capsys):
   assert f"{au1}: line 3" in out and "empty file (0 bytes)" in out
 
 
+@pytest.mark.slow
 def test_strict_stops_at_the_first_unreadable_file(tmp_path):
   au1 = _broken_disfa(tmp_path / "raw")
   proc = subprocess.run(

@@ -17,6 +17,7 @@ from au_jax.train import fitted, loop, steps
 from tests.conftest import ROOT, tiny_config
 
 
+@pytest.mark.slow
 def test_runlocal_writes_report_metrics_and_plot(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   report = experiment.train_and_evaluate(config, str(tmp_path))
@@ -51,6 +52,7 @@ def _launch(workdir, data_dir, arg, compilation_cache=True):
       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 def test_kill_minus_nine_then_rerun_ends_like_an_uninterrupted_run(tiny_data_dir, tmp_path):
   arg = "runlocal,steps=14"
   # The uninterrupted run and the one to kill start together (their start-up
@@ -107,6 +109,7 @@ def _one_step(config, num_devices, trainable=None):
   return before, jax.device_get(state.params), float(m["loss"]), state
 
 
+@pytest.mark.slow
 def test_four_devices_give_the_same_loss_and_update_as_one(tiny_data_dir):
   assert jax.device_count() >= 4, "conftest should fake 4 CPU devices"
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
@@ -182,6 +185,7 @@ def test_reset_optimizer_clears_only_the_stage_groups_momentum(tiny_data_dir):
   assert jax.tree.structure(after.opt_state) == jax.tree.structure(state.opt_state)
 
 
+@pytest.mark.slow
 def test_mirrored_copies_and_retrain_are_wired_into_the_engine(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   config.model.train_copies = 2              # every sampled image and its mirror

@@ -100,6 +100,7 @@ def _qda_config(data_dir):
   return config
 
 
+@pytest.mark.slow
 def test_fit_stage_sees_training_labels_only_and_reaches_the_checkpoint_and_predictor(
     qda_model, tiny_data_dir, tmp_path):
   config = _qda_config(tiny_data_dir)
@@ -151,6 +152,7 @@ def test_session_statistics_never_see_labels(tiny_data_dir):
   assert len(table) == len(split.index.sequences)
 
 
+@pytest.mark.slow
 def test_gudi_session_statistics_reach_the_predictor(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   assert config.model.get("gcn", "session") == "session"
@@ -176,6 +178,7 @@ def test_gudi_session_statistics_reach_the_predictor(tiny_data_dir, tmp_path):
 # ------------------------------------------------------------ model selection
 
 
+@pytest.mark.slow
 def test_selection_keeps_the_best_validation_step_and_patience_stops(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir, "runlocal,steps=12")
   config.train.eval_every = 2
@@ -201,6 +204,7 @@ def test_selection_keeps_the_best_validation_step_and_patience_stops(tiny_data_d
   assert rep["selection"]["step"] <= first_worse
 
 
+@pytest.mark.slow
 def test_selection_off_uses_the_last_step(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   config.train.select_metric = "none"
@@ -212,6 +216,7 @@ def test_selection_off_uses_the_last_step(tiny_data_dir, tmp_path):
 # ------------------------------------------------------------------ init_from
 
 
+@pytest.mark.slow
 def test_init_from_copies_named_groups_and_names_mismatches(tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
   experiment.train_and_evaluate(config, str(tmp_path / "src"))

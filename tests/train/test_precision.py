@@ -140,6 +140,7 @@ def _tiny_ccnn():
   return method, batch, txs, labels, init_state(variables, txs, labels)
 
 
+@pytest.mark.slow
 def test_ccnn_ordinal_and_copula_maths_stay_float32(monkeypatch):
   seen = []
 
@@ -185,7 +186,7 @@ def test_precision_values_are_checked():
 # constants) are the structures the toy and CCNN tests above do not cover;
 # all five passed here (56 CPU-s for the five, too slow to keep). One
 # executed bf16 step per method, loss finite: benchmarks/accelerator.py --tiny.
-@pytest.mark.parametrize("name", ["dsin", "gudi"])
+@pytest.mark.parametrize("name", [pytest.param("dsin", marks=pytest.mark.slow), "gudi"])
 def test_method_traces_a_bfloat16_step_with_float32_state(name, tiny_data_dir):
   """A method's tiny config under the policy (traced; init is the compiled part)."""
   from au_jax.data import pipeline, samplers, sources

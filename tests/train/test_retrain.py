@@ -22,6 +22,7 @@ def test_stages_are_cut_after_the_selected_step():
     retrain.truncated_stages(cfg, 9)
 
 
+@pytest.mark.slow
 def test_retrain_uses_train_plus_validation_the_selected_steps_and_the_first_thresholds(
     tiny_data_dir, tmp_path):
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)

@@ -18,6 +18,7 @@ def test_select_flag_is_parsed_and_checked():
     schedule.build_schedule(dict(stages=[dict(steps=2, select="no")], repeat=1), ("cnn",))
 
 
+@pytest.mark.slow
 def test_unselectable_stage_is_evaluated_but_never_selected(tiny_data_dir, tmp_path,
                                                           monkeypatch):
   offered = []   # steps whose validation value reached the selection
