@@ -410,6 +410,7 @@ def test_one_video_or_folder_is_one_session(workdir, predictor, clip, tmp_path, 
 
 # ------------------------------------------- the output: never another's file, one run at a time
 
+@pytest.mark.slow
 def test_output_never_replaces_a_file_au_jax_did_not_write(workdir, tmp_path, capsys):
   img = tmp_path / "face.png"
   _noise_png(img)
@@ -444,6 +445,7 @@ def test_output_never_replaces_a_file_au_jax_did_not_write(workdir, tmp_path, ca
     predict.check_output(str(img), [str(img)], csv_output=False)
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_output_stops_at_once(workdir, tmp_path, capsys):
   img = tmp_path / "face.png"
   _noise_png(img)
@@ -493,6 +495,7 @@ def test_two_processes_on_one_output_never_mix(workdir, tmp_path):
   assert sorted(os.listdir(tmp_path)) == ["aus.csv", "aus.csv.summary.json", "imgs"]
 
 
+@pytest.mark.slow
 def test_input_takes_several_values_after_equals(workdir, tmp_path):
   folder = tmp_path / "photos"
   folder.mkdir()
@@ -562,6 +565,7 @@ def test_predict_memory_benchmark_runs_and_writes_its_summary(workdir, tmp_path)
   assert result["frame_size"] == [160, 90] and not list(tmp_path.glob("*.tmp*"))
 
 
+@pytest.mark.slow
 def test_an_unfinished_run_is_used_only_when_asked(workdir, tmp_path, capsys):
   import shutil
   wd = shutil.copytree(workdir, str(tmp_path / "run"))      # killed after checkpoint 3 of 6

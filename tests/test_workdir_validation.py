@@ -21,6 +21,9 @@ from au_jax.train import checkpoint
 from tests.conftest import ROOT, tiny_config
 
 
+pytestmark = pytest.mark.slow   # every test predicts from a trained workdir
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_data_dir, tmp_path_factory):
   wd = str(tmp_path_factory.mktemp("multilabel"))
