@@ -10,7 +10,7 @@ memory and the kernel faults in and zeroes each 4-KiB page again. On the
 expensive) a jitted `w * 2.0` on the FERA 2015 CNN's 354-MB FC kernel takes
 117 ms with a fresh output (86,400 faults) and 14 ms with a donated one,
 and the FERA 2015 CNN's train step faults in 661 MiB per step (169,000
-faults; benchmarks/results/host_memory.json). PyTorch's CPU allocator
+faults; docs/performance.md). PyTorch's CPU allocator
 takes its buffers from malloc in the same way.
 
 glibc's tunable `glibc.malloc.hugetlb=1` (glibc >= 2.35) makes malloc ask
@@ -19,8 +19,8 @@ the kernel for transparent huge pages on those mappings
 still zeroed). Numbers do not change (only where memory comes from); the
 resident size can grow by up to 2 MiB per large mapping, and on a virtual
 machine the first calls of a process can be slower while the host backs
-the fresh 2-MiB pages (there, up to 0.8 s for one 354-MB buffer). Measured with
-`benchmarks/host_memory.py` (README, "Speed and memory").
+the fresh 2-MiB pages (there, up to 0.8 s for one 354-MB buffer). Figures:
+docs/performance.md, "Huge pages for XLA:CPU's buffers".
 
 glibc reads tunables once, when a process starts, so a running Python
 cannot switch this on for itself. `reexec_with_hugepages()`, the first

@@ -931,4 +931,14 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
   xla_options.apply()   # XLA:CPU's Eigen convolutions; importing this module starts no backend
-  main()
+  try:
+    main()
+  except SystemExit as e:
+    if e.code != EXIT_USAGE:
+      raise
+    # A user error, told in one line (the output's lock and partial file already
+    # released): exit without the interpreter's shutdown, where orbax's reads that
+    # a failed restore abandoned report themselves, dozens of lines apiece.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_USAGE)

@@ -8,12 +8,12 @@ CNN and the CCNN trunk (the FERA 2015 CNN's 22x22x64 -> 64 5x5 layer,
 batch 100: forward 118 ms against 55, weight gradient 270 against 62); the
 exceptions are CCNN's one-channel first layer (forward 0.43x, weight
 gradient 0.94x).
-(`benchmarks/conv_ops.py`, README "Speed"). With the YNNPACK *convolution*
+(docs/performance.md, "XLA:CPU's Eigen convolutions"). With the YNNPACK *convolution*
 fusion removed from the list
 (`--xla_cpu_experimental_ynn_fusion_type=-individual_convolution`; YNNPACK
 keeps the dots and the other fusions it is given) the train steps run
 1.04-1.56x and the predict steps 1.02-1.99x faster, depending on the method
-(`benchmarks/cpu_convolutions.py`). The
+(same page). The
 two paths differ only in float rounding (tests/test_xla_options.py: a
 network's outputs and gradients agree to 1e-5).
 

@@ -16,7 +16,7 @@ CCNN-IT on disfa_like alone on the disfa_like test subjects, per AU (the
 AUs whose intensity both datasets code are the "shared" ones).
 
 --equal_updates adds each variant without IT at HALF the steps: IT spends
-half of its steps on the CNN weights W (configs/ccnn_synthetic.ibb_stages),
+half of its steps on the CNN weights W (configs/common.ccnn_stages),
 so "X-IT vs X (half steps)" compares IT and joint training at equal W
 updates, besides "X-IT vs X" at equal optimiser steps.
 

@@ -4,7 +4,7 @@ r"""Multi-label CNN + QDA (Ghosh et al., ACII 2015) on the synthetic `disfa_like
   python launch.py --config=configs/multilabel_synthetic.py:runlocal --workdir=/tmp/ml_smoke
   python -m au_jax.models.multilabel.report runs/multilabel     # written after training too
   python -m au_jax.models.multilabel.report runs/multilabel --tsne AU12   # + Figs. 2-3
-  python benchmarks/multilabel_search.py --n=8 --iterations=500,1500 --workroot=runs/ml_search
+  python -m benchmarks.multilabel_search --n=8 --iterations=500,1500 --workroot=runs/ml_search
 
 The embedded default: no licence, no download (the dataset is built on first
 use). Preprocessing, network, loss and QDA head as in the paper (see

@@ -114,6 +114,7 @@ def restore_state(workdir: str, fresh):
   the template it is sound and config.json does not describe its model (an
   edited config); otherwise it is damaged. Either is one plain line.
   """
+  _quiet_closed_loop_callbacks()   # a failing restore prints from tensorstore's threads at once
   for sub in (checkpoint.BEST_DIR, checkpoint.LATEST_DIR):
     folder = os.path.join(workdir, sub)
     if not os.path.isdir(folder):
@@ -157,12 +158,19 @@ def _shape_mismatch(fresh, state) -> str:
   return ""
 
 
+def _orbax_leftover(obj) -> bool:
+  """Is `obj` a coroutine of orbax's (one a failed restore left unfinished)?"""
+  code = getattr(obj, "cr_code", None)
+  return code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename
+
+
 def _quiet_closed_loop_callbacks() -> None:
-  """After a failed restore, tensorstore completes the futures orbax left
+  """When a restore fails, tensorstore completes the futures orbax left
   behind on its threads, and each callback finds orbax's asyncio loop closed:
   one 'RuntimeError: Event loop is closed' traceback apiece through
-  sys.unraisablehook, hundreds of lines after the one that matters. Those
-  (and only those) are dropped from here on; every other unraisable
+  sys.unraisablehook, and at exit one more for each of orbax's unfinished
+  read coroutines, hundreds of lines around the one that matters. Those (and
+  only those) are dropped from the first restore on; every other unraisable
   exception still reaches the previous hook."""
   previous = sys.unraisablehook
   if getattr(previous, "_au_jax_quiet", False):
@@ -172,6 +180,8 @@ def _quiet_closed_loop_callbacks() -> None:
     exc = unraisable.exc_value
     if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
       return
+    if _orbax_leftover(unraisable.object):
+      return
     previous(unraisable)
 
   hook._au_jax_quiet = True
@@ -179,7 +189,6 @@ def _quiet_closed_loop_callbacks() -> None:
 
 
 def _restore_error(workdir: str, where: str, step, e: Exception) -> PredictWorkdirError:
-  _quiet_closed_loop_callbacks()
   raw_ok = False
   if step is not None:
     try:

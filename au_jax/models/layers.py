@@ -30,7 +30,7 @@ def _blur(x: jax.Array, k1: np.ndarray, impl: str = "banded") -> jax.Array:
   "conv": two lax convolutions (9x1, 1x9); "banded": the same sums as two
   products with banded [H, H] and [W, W] matrices (band_matrix), which XLA
   runs as small dots. On one channel the convolutions are slow on XLA:CPU
-  (9x1 over 100 x 44 x 44: 10 ms for 3.5 MFLOP; benchmarks/step_parts.py);
+  (9x1 over 100 x 44 x 44: 10 ms for 3.5 MFLOP; docs/performance.md);
   the products take a fraction of that. Same numbers to float rounding.
   """
   if impl == "conv":

@@ -158,7 +158,7 @@ class SingleHeatmaps(nn.Module):
   backend, grouped elsewhere.
   Measured, the synthetic config's train step (features 64, input 64, 5 AUs,
   batch 32) on the shared 2-core CPU (load average ~3 from other jobs: upper
-  bounds), `python benchmarks/throughput.py
+  bounds), `python -m benchmarks.throughput
   --config=configs/heatmaps_synthetic.py:arch=single --batch_size=32
   --steps=5 --parts=train_step`: grouped 10.9 s/step (10.6 CPU s), looped
   1.00 s/step (1.02 CPU s), ~10x faster.
