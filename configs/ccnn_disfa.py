@@ -52,7 +52,7 @@ def get_config(arg=None):
   config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="disfa", protocol=f"fold{arg.fold}")])
   if tuning:
-    config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (via train.loop)
+    config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (run by au_jax.experiment)
   config.model = common.ccnn_model(arg.variant, arg.decode, lam)   # the paper's network
   config.train = common.ccnn_train(variant=arg.variant, it=arg.it, steps=arg.steps or 10000,
                                    cycles=arg.cycles, log_every=100, eval_every=1000,

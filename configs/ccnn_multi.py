@@ -48,7 +48,7 @@ def get_config(arg=None):
                                     dict(name="unbc_mcmaster", protocol="openface")])
   config.data.aus = UNION_AUS
   if tuning:
-    config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (via train.loop)
+    config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (run by au_jax.experiment)
   config.model = common.ccnn_model(arg.variant, arg.decode, lam)   # the paper's network
   config.train = common.ccnn_train(variant=arg.variant, it=arg.it, steps=arg.steps or 10000,
                                    cycles=arg.cycles, multi=True, log_every=100,

@@ -23,7 +23,7 @@ au_jax/models/heatmaps/augment.py): landmark perturbation before
 registration (`landmark_noise`, sd in px at 256; the paper says "a small
 noise": 3), colour perturbation (`colour_noise`, per-channel gain
 U(0.8, 1.2)) and label perturbation (Eq. 3 as read in augment.py,
-`label_noise` 0.2). The run's report hook draws plots/targets.png and
+`label_noise` 0.2). The run's report (au_jax/reports.py) draws plots/targets.png and
 plots/heatmaps.png; `robustness` draws Fig. 4 from a finished workdir.
 
 Table 1's baselines (`arch=`): `resnet18` (ResNet-18 regressing the N

@@ -3,7 +3,7 @@
   python -m au_jax.models.dsin.report runs/dsin   # writes runs/dsin/dsin_report.{md,json}
                                                   # and runs/dsin/plots/{chi,si_gain,patches}.png
 
-Written by the method's report hook at the end of every run, from the
+Written by au_jax.reports at the end of every run, from the
 finished workdir (report.json, config.json, test_predictions.npz: `predict`
 keeps `patch` [N, P, A], `fusion` [N, A], `si` and `chi` [N, T, A], and the
 engine saves every key):
