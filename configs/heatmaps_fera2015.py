@@ -58,7 +58,8 @@ def get_config(arg=None):
       input_size=64 if arg.runlocal else 256,   # Sec. 4: "a registered image resized to 256 x 256"
       features=256,
       # A whole split's maps (N x 64 x 64 x A floats: ~6 GB for BP4D devel) are
-      # not kept; the method's report (au_jax/reports.py) still draws plots/heatmaps.png (report.with_maps).
+      # not kept; the method's report (au_jax/reports.py) still draws
+      # plots/heatmaps.png (report.with_maps).
       heatmaps_output=False)
   config.train = common.heatmaps_train(
       steps, batch_size=5,                                         # Sec. 4
