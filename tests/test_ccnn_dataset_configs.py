@@ -6,7 +6,6 @@ and test, so SN001's files are copied under the fold1 test id SN003. The
 BP4D fixture (FERA 2015 protocol) is the one of tests/test_dataset_configs.py.
 """
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -22,25 +21,10 @@ from tests.test_dataset_configs import bp4d_data_dir  # noqa: F401  (fixture)
 pytestmark = pytest.mark.slow   # every test here trains end to end
 
 
-def _copy_disfa_subject(root, src="SN001", dst="SN003"):
-  shutil.copy(root / "Videos_LeftCamera" / f"LeftVideo{src}_comp.avi",
-              root / "Videos_LeftCamera" / f"LeftVideo{dst}_comp.avi")
-  shutil.copy(root / "Video_RightCamera" / f"RightVideo{src}_Comp.avi",
-              root / "Video_RightCamera" / f"RightVideo{dst}_Comp.avi")
-  (root / "ActionUnit_Labels" / dst).mkdir()
-  for f in (root / "ActionUnit_Labels" / src).iterdir():
-    shutil.copy(f, root / "ActionUnit_Labels" / dst / f.name.replace(src, dst))
-  lm_src = root / "Landmark_Points" / src / "tmp_frame_lm"
-  lm_dst = root / "Landmark_Points" / dst / "tmp_frame_lm"
-  lm_dst.mkdir(parents=True)
-  for f in lm_src.iterdir():
-    shutil.copy(f, lm_dst / f.name.replace(src, dst))
-
-
 def build_disfa_fixture(tmp_path) -> str:
   """The generated DISFA tree with SN001 copied to SN003 (a test subject), built; its data dir."""
   facts = rt.make_disfa(tmp_path / "raw")
-  _copy_disfa_subject(facts["root"])
+  rt.copy_disfa_subject(facts["root"], "SN001", "SN003")
   data_dir = str(tmp_path / "data")
   sources.get_builder("disfa", data_dir, manual_dir=str(facts["root"]))
   return data_dir
@@ -105,7 +89,7 @@ def test_ccnn_fera2015_runlocal_on_bp4d_fixture(bp4d_data_dir, tmp_path):
 def test_ccnn_multi_runlocal_on_three_fixture_datasets(bp4d_data_dir, tmp_path):
   """CCNN-IT(*): DISFA + BP4D + UNBC in one model (Eq. 12), on fixtures."""
   disfa = rt.make_disfa(tmp_path / "raw_disfa")
-  _copy_disfa_subject(disfa["root"])
+  rt.copy_disfa_subject(disfa["root"], "SN001", "SN003")
   sources.get_builder("disfa", bp4d_data_dir, manual_dir=str(disfa["root"]))
   unbc = rt.make_unbc(tmp_path / "raw_unbc")
   sources.get_builder("unbc_mcmaster", bp4d_data_dir, manual_dir=str(unbc["root"]))

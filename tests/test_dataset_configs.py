@@ -4,7 +4,6 @@ The fixture trees (tests/fixtures/raw_trees.py) hold two subjects; protocols
 need a subject in each of train / validation / test, so extra subjects are
 made by copying one subject's files under another id of the protocol.
 """
-import shutil
 
 import pytest
 
@@ -15,21 +14,12 @@ from tests.conftest import tiny_config
 from tests.fixtures import raw_trees as rt
 
 
-def _copy_bp4d_subject(root, src="F002", task="T2", dst="F003"):
-  shutil.copytree(root / "BP4D-training" / src, root / "BP4D-training" / dst)
-  shutil.copy(root / "AUCoding" / f"{src}_{task}.csv", root / "AUCoding" / f"{dst}_{task}.csv")
-  for d in (root / "AU Intensity Codes3.0").iterdir():
-    f = d / f"{src}_{task}_{d.name}.csv"
-    if f.exists():
-      shutil.copy(f, d / f"{dst}_{task}_{d.name}.csv")
-
-
 @pytest.fixture
 def bp4d_data_dir(tmp_path, monkeypatch):
   from au_jax.face import detect
   facts = rt.make_bp4d(tmp_path / "raw", "fera2015")
-  _copy_bp4d_subject(facts["root"], dst="F003")   # FERA train
-  _copy_bp4d_subject(facts["root"], dst="M002")   # FERA devel
+  rt.copy_bp4d_subject(facts["root"], "F002", "F003")   # FERA train
+  rt.copy_bp4d_subject(facts["root"], "F002", "M002")   # FERA devel
   # The fixture's drawn face defeats Haar; give the detector its landmarks.
   monkeypatch.setattr(detect, "detect_landmarks",
                       lambda img, backend="auto": rt.face_landmarks())

@@ -23,8 +23,6 @@ import importlib
 import json
 import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -59,31 +57,6 @@ CASES = [(n, a) for n in CONFIGS for a in documented_variants(n)]
 IDS = [f"{n}:{a}" if a else n for n, a in CASES]
 
 
-def _copy_bp4d_subject(root: Path, src: str, dst: str, task: str = "T2") -> None:
-  shutil.copytree(root / "BP4D-training" / src, root / "BP4D-training" / dst)
-  shutil.copy(root / "AUCoding" / f"{src}_{task}.csv", root / "AUCoding" / f"{dst}_{task}.csv")
-  for d in (root / "AU Intensity Codes3.0").iterdir():
-    f = d / f"{src}_{task}_{d.name}.csv"
-    if f.exists():
-      shutil.copy(f, d / f"{dst}_{task}_{d.name}.csv")
-
-
-def _copy_disfa_subject(root: Path, src: str, dst: str) -> None:
-  shutil.copy(root / "Videos_LeftCamera" / f"LeftVideo{src}_comp.avi",
-              root / "Videos_LeftCamera" / f"LeftVideo{dst}_comp.avi")
-  shutil.copy(root / "Video_RightCamera" / f"RightVideo{src}_Comp.avi",
-              root / "Video_RightCamera" / f"RightVideo{dst}_Comp.avi")
-  (root / "ActionUnit_Labels" / dst).mkdir()
-  for f in (root / "ActionUnit_Labels" / src).iterdir():
-    shutil.copy(f, root / "ActionUnit_Labels" / dst / f.name.replace(src, dst))
-  lm_src = root / "Landmark_Points" / src
-  for f in lm_src.rglob("*"):
-    if f.is_file():
-      out = root / "Landmark_Points" / dst / str(f.relative_to(lm_src)).replace(src, dst)
-      out.parent.mkdir(parents=True, exist_ok=True)
-      shutil.copy(f, out)
-
-
 @pytest.fixture(scope="session")
 def fixture_data_dir(tiny_data_dir, tmp_path_factory):
   """One data dir with the synthetic `_tiny` datasets and BP4D, DISFA,
@@ -95,10 +68,10 @@ def fixture_data_dir(tiny_data_dir, tmp_path_factory):
   raw = tmp_path_factory.mktemp("raw_trees")
   bp4d = rt.make_bp4d(raw / "bp4d", "fera2015")["root"]
   for dst, src in BP4D_COPIES.items():
-    _copy_bp4d_subject(bp4d, src, dst)
+    rt.copy_bp4d_subject(bp4d, src, dst)
   disfa = rt.make_disfa(raw / "disfa")["root"]
   for dst, src in DISFA_COPIES.items():
-    _copy_disfa_subject(disfa, src, dst)
+    rt.copy_disfa_subject(disfa, src, dst)
   trees = {"bp4d": bp4d, "disfa": disfa, "unbc_mcmaster": rt.make_unbc(raw / "unbc")["root"],
            "ckplus": rt.make_ckplus(raw / "ckplus")["root"]}
   with pytest.MonkeyPatch.context() as mp:
