@@ -46,10 +46,9 @@ import sys
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
-from scipy import stats
 
 from au_jax.aus import BP4D_AUS, DISFA_AUS, MAX_INTENSITY, SYNTHETIC_AUS
-from tfds_builders.synthetic_au.labels import frank_theta_from_tau
+from tfds_builders.synthetic_au.labels import frank_theta_from_tau, table_tau_b
 
 # --- EMFACS prototypes --------------------------------------------------------
 
@@ -567,20 +566,10 @@ def kendall_tau_b(y: np.ndarray) -> np.ndarray:
   n, k = y.shape
   levels = MAX_INTENSITY + 1
   out = np.eye(k)
-  marg = [np.bincount(y[:, i], minlength=levels) / n for i in range(k)]
   for i in range(k):
     for j in range(i + 1, k):
       p = np.bincount(y[:, i] * levels + y[:, j], minlength=levels * levels)
-      p = p.reshape(levels, levels) / n
-      tail = p[::-1, ::-1].cumsum(0).cumsum(1)[::-1, ::-1]
-      above = np.zeros_like(p)
-      above[:-1, :-1] = tail[1:, 1:]
-      low = p[::-1].cumsum(0)[::-1].cumsum(1)
-      below = np.zeros_like(p)
-      below[:-1, 1:] = low[1:, :-1]
-      den = np.sqrt((1 - (marg[i] ** 2).sum()) * (1 - (marg[j] ** 2).sum()))
-      t = 2 * ((p * above).sum() - (p * below).sum()) / den if den > 0 else np.nan
-      out[i, j] = out[j, i] = t
+      out[i, j] = out[j, i] = table_tau_b(p.reshape(levels, levels) / n)
   return out
 
 

@@ -171,6 +171,12 @@ def intensity_tau(rho: float, c_a: np.ndarray, c_b: np.ndarray) -> float:
   cdf = stats.multivariate_normal(cov=[[1, rho], [rho, 1]]).cdf(grid)
   p = np.maximum(np.diff(np.diff(cdf, axis=0), axis=1), 0)
   p /= p.sum()
+  return table_tau_b(p)
+
+
+def table_tau_b(p: np.ndarray) -> float:
+  """Kendall tau-b of two ordinal variables from their joint cell probabilities
+  p[i, j] = P(a = i, b = j) (NaN when either is constant)."""
   # above[i, j] = P(a > i, b > j); below[i, j] = P(a > i, b < j).
   tail = p[::-1, ::-1].cumsum(0).cumsum(1)[::-1, ::-1]
   above = np.zeros_like(p)
@@ -180,7 +186,7 @@ def intensity_tau(rho: float, c_a: np.ndarray, c_b: np.ndarray) -> float:
   below[:-1, 1:] = low[1:, :-1]
   concordant, discordant = 2 * (p * above).sum(), 2 * (p * below).sum()
   ties = np.sqrt((1 - (p.sum(1) ** 2).sum()) * (1 - (p.sum(0) ** 2).sum()))
-  return float((concordant - discordant) / ties)
+  return float((concordant - discordant) / ties) if ties > 0 else float("nan")
 
 
 def discretise(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
