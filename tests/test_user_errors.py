@@ -1,6 +1,12 @@
-"""A catalogue of user mistakes against launch.py: each ends in one or two plain
-lines naming what is wrong and exit status 2, never a traceback; and a
-workdir is never damaged by a refused rerun."""
+"""A catalogue of user mistakes against launch.py: each ends in one plain line
+naming what is wrong and exit status 2, never a traceback; and a workdir is
+never damaged by a refused rerun.
+
+The catalogue runs launch.py's own flag parser and main() in this process
+(fast); two entries also run as `python launch.py` subprocesses, which checks
+the process-level contract (exit status, stderr, no traceback) end to end."""
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -14,6 +20,7 @@ from au_jax.train.workdir import WorkdirLock
 from tests.conftest import ROOT, tiny_config
 
 GUDI = "--config=configs/gudi_synthetic.py:runlocal"
+_SLOW = pytest.mark.slow   # entries that train or compile through the engine
 
 # (arguments after launch.py, text the message must contain)
 CATALOGUE = [
@@ -34,7 +41,8 @@ CATALOGUE = [
      "larger than the training split"),
     ([GUDI, "--config.train.init_from.workdir=/nonexistent/run", "--workdir={w}"],
      "/nonexistent/run: no such directory"),
-    ([GUDI, "--config.train.optimizer.learning_rate=1e9", "--workdir={w}"], "step"),
+    pytest.param([GUDI, "--config.train.optimizer.learning_rate=1e9", "--workdir={w}"], "step",
+                 marks=_SLOW),
     (["--config=configs/ccnn_synthetic.py:runlocal,steps=-5", "--workdir={w}"],
      "config arg steps=-5: give a positive number"),
     (["--config=configs/multilabel_synthetic.py:runlocal,dataset=bp4d_like", "--workdir={w}"],
@@ -44,30 +52,63 @@ CATALOGUE = [
 ]
 
 
-def _run(args, data_dir, tmp_path):
-  env = dict(os.environ, AU_JAX_DATA_DIR=data_dir, AU_JAX_NO_PROGRESS="1",
-             XLA_FLAGS="--xla_force_host_platform_device_count=1")
+def _check(args, expected, code, out, err):
+  lines = [ln for ln in err.splitlines() if ln.startswith("launch.py:")]
+  assert code == 2 and "Traceback" not in err + out, f"{args}: exit {code}; {err[-600:]!r}"
+  assert expected in err and len(lines) == 1 and len(lines[0]) <= 600, f"{args}: {err!r}"
+
+
+@pytest.fixture
+def launch_in_process(tiny_data_dir, monkeypatch):
+  """Runs `python launch.py ARGS` in this process: absl's flag parsing (where
+  the config file loads; ml_collections reads its overrides from sys.argv)
+  and main(); returns (exit code, stdout, stderr)."""
+  from absl import flags
+  import launch
+  monkeypatch.setenv("AU_JAX_DATA_DIR", tiny_data_dir)
+
+  def forget_overrides():   # --config.* flags are defined per parse
+    for name in [n for n in flags.FLAGS if n.startswith("config.")]:
+      delattr(flags.FLAGS, name)
+
+  def run(args):
+    argv = ["launch.py", *args]
+    monkeypatch.setattr(sys, "argv", argv)
+    forget_overrides()
+    flags.FLAGS.unparse_flags()
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+      try:
+        launch.main(launch._parse_flags(argv))
+      except SystemExit as e:
+        code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+  yield run
+  forget_overrides()
+  flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("args,expected", CATALOGUE)
+def test_catalogue_of_user_errors_ends_in_plain_lines(launch_in_process, tmp_path, args,
+                                                      expected):
   args = [a.replace("{w}", str(tmp_path / "w")) for a in args]
-  return subprocess.Popen([sys.executable, "launch.py", *args], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  _check(args, expected, *launch_in_process(args))
 
 
 @pytest.mark.slow
-def test_catalogue_of_user_errors_ends_in_plain_lines(tiny_data_dir, tmp_path):
-  procs = []
-  for i, (args, _) in enumerate(CATALOGUE):
-    (tmp_path / str(i)).mkdir()
-    procs.append(_run(args, tiny_data_dir, tmp_path / str(i)))
-    if len(procs) % 2 == 0:     # two at a time: the machine has two cores
-      procs[-2].wait(timeout=300)
-  failures = []
-  for (args, expected), p in zip(CATALOGUE, procs):
+def test_user_errors_end_a_launch_py_process_with_status_2(tiny_data_dir, tmp_path):
+  """One config-file mistake and one the engine finds, as real processes."""
+  env = dict(os.environ, AU_JAX_DATA_DIR=tiny_data_dir, AU_JAX_NO_PROGRESS="1",
+             XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  cases = [CATALOGUE[1], CATALOGUE[-1]]
+  procs = [subprocess.Popen([sys.executable, "launch.py",
+                             *[a.replace("{w}", str(tmp_path / str(i))) for a in args]],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True) for i, (args, _) in enumerate(cases)]
+  for (args, expected), p in zip(cases, procs):
     out, err = p.communicate(timeout=300)
-    lines = [ln for ln in err.splitlines() if ln.startswith("launch.py:")]
-    if (p.returncode != 2 or "Traceback" in err + out or expected not in err
-        or len(lines) != 1 or len(lines[0]) > 600):
-      failures.append(f"{args}: exit {p.returncode}; stderr tail: {err[-600:]!r}")
-  assert not failures, "\n".join(failures)
+    _check(args, expected, p.returncode, out, err)
 
 
 @pytest.mark.slow

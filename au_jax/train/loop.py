@@ -110,6 +110,8 @@ def train(config, workdir: str) -> dict:
     raise WorkdirError("--workdir is empty: name the run directory (it is created)")
   workdir = os.path.abspath(os.path.expanduser(workdir))
   sources.check_datasets(config.data)   # an unknown dataset name: before any file is written
+  if config.train.init_from.workdir:     # a missing source run: before any file or compile
+    transfer.check_source(config.train.init_from.workdir)
   lock = open_workdir(config, workdir)   # refuses a changed config before touching a file
   try:
     return _train_and_evaluate(config, workdir)

@@ -30,13 +30,18 @@ class InitFromError(ConfigValueError):
   pass
 
 
+def check_source(workdir: str) -> None:
+  """Refuses a source workdir that does not exist."""
+  if not os.path.isdir(os.path.expanduser(workdir)):
+    raise InitFromError(f"config.train.init_from.workdir {workdir}: no such directory")
+
+
 def source_checkpoint(workdir: str, which: str = "best"):
   """(path, step, raw state) of a workdir's selected or latest checkpoint."""
   if which not in ("best", "latest"):
     raise InitFromError(f"config.train.init_from.checkpoint must be 'best' or 'latest', "
                         f"got {which!r}")
-  if not os.path.isdir(os.path.expanduser(workdir)):
-    raise InitFromError(f"config.train.init_from.workdir {workdir}: no such directory")
+  check_source(workdir)
   try:
     return checkpoint.restore_workdir_raw(workdir, which)
   except FileNotFoundError as e:
