@@ -123,26 +123,30 @@ params = net.init(jax.random.PRNGKey(0), x)
 loss, grads = jax.jit(jax.value_and_grad(
     lambda p, x: jnp.sum(jnp.sin(net.apply(p, x))), argnums=(0, 1)))(params, x)
 out = {"xla_flags": os.environ.get("XLA_FLAGS", ""), "loss": float(loss),
-       "y": np.asarray(net.apply(params, x)).tolist(),
+       "y": np.asarray(jax.jit(net.apply)(params, x)).tolist(),
        "grads": [np.asarray(g).ravel().tolist() for g in jax.tree.leaves(grads)]}
 print(json.dumps(out))
 """
 
 
-def _run_net(**env):
+def _start_net(**env):
   env = {**{k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", X.ENV_VAR)}, **env}
-  proc = subprocess.run([sys.executable, "-c", _NET], env=env, cwd=ROOT, capture_output=True,
-                        text=True, timeout=300, check=False)
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  return json.loads(proc.stdout.strip().splitlines()[-1])
+  return subprocess.Popen([sys.executable, "-c", _NET], env=env, cwd=ROOT, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _result(proc):
+  out, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err[-2000:]
+  return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(X._major_minor(__import__("jaxlib").__version__) not in X.SUPPORTED_JAXLIB,
                     reason="this jaxlib is left with XLA's default convolutions")
 def test_eigen_convolutions_give_xla_defaults_numbers():
-  eigen = _run_net()
-  plain = _run_net(AU_JAX_CPU_CONV="xla")
+  procs = _start_net(), _start_net(AU_JAX_CPU_CONV="xla")   # side by side: two cores
+  eigen, plain = map(_result, procs)
   assert FLAG in eigen["xla_flags"].split()
   assert FLAG not in plain["xla_flags"]
   tol = {"rtol": 1e-5, "atol": 1e-5}

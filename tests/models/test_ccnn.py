@@ -54,7 +54,7 @@ def methods():
 def test_output_shapes_and_groups_per_variant(methods):
   p = A * (A - 1) // 2
   for v, (m, variables) in methods.items():
-    out = m.module.apply(variables, _batch()["image"], _batch()["dataset"])
+    out = jax.jit(m.module.apply)(variables, _batch()["image"], _batch()["dataset"])
     assert out["log_probs"].shape == (B, A, L)
     np.testing.assert_allclose(jax.nn.logsumexp(out["log_probs"], -1), 0.0, atol=1e-5)
     top = set(variables["params"])

@@ -1,6 +1,7 @@
 """DSIN against Corneanu et al. (ECCV 2018): the SIU of Eqs. 6-10 against a
 plain loop, vmapped patch CNNs and fusion units, stage-weighted losses, the
 patch transform, and a tiny five-stage run."""
+import functools
 import json
 import os
 
@@ -66,7 +67,7 @@ def test_siu_matches_a_plain_loop_of_eqs_6_to_10(iterations, use_correction):
   model = DSIN(num_aus=n, num_inputs=2, iterations=iterations, use_correction=use_correction,
                **TINY)
   x = jax.random.normal(jax.random.PRNGKey(0), (b, 2, 8, 8, 3))
-  v = model.init(jax.random.PRNGKey(1), x, train=False)
+  v = jax.jit(functools.partial(model.init, train=False))(jax.random.PRNGKey(1), x)
   # random parameters well away from the initialisation's small values
   leaves, tree = jax.tree.flatten(v["params"]["structure"])
   keys = jax.random.split(jax.random.PRNGKey(2), len(leaves))
@@ -76,7 +77,7 @@ def test_siu_matches_a_plain_loop_of_eqs_6_to_10(iterations, use_correction):
                             if use_correction else {"omega_m", "beta_m", "omega_y", "beta_y"})
   assert si_params["omega_m"].shape == (n, 3) and si_params["omega_y"].shape == (n, 2)
   v = {**v, "params": {**v["params"], "structure": si_params}}
-  out = model.apply(v, x, train=False)
+  out = jax.jit(functools.partial(model.apply, train=False))(v, x)
   f = np.asarray(out["fusion"])
   assert f.std() > 0
   logits, chi = _siu_reference(si_params, f, iterations, use_correction)
@@ -270,7 +271,7 @@ def _record(size=96, landmarks=None):
 def _inputs(t, examples, reference):
   face = np.stack([e["face"] for e in examples])
   lm = np.stack([e["landmarks"] for e in examples])
-  return (np.asarray(x) for x in t.inputs(face, lm, reference))
+  return (np.asarray(x) for x in jax.jit(t.inputs)(face, lm, reference))
 
 
 def test_transform_crops_patches_centred_on_configured_landmarks():

@@ -426,7 +426,7 @@ class DSINMethod(Method):
   init_fn: Callable[[jax.Array, dict], dict] | None = None
 
   def init(self, rng: jax.Array, batch: dict):
-    return self.init_fn(rng, batch)
+    return jax.jit(self.init_fn)(rng, batch)   # one compilation, as Method.init
 
 
 def param_group(path: tuple[str, ...]) -> str:
