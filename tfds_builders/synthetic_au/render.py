@@ -42,9 +42,16 @@ from au_jax.face import template as tpl
 
 # Share of the canvas width taken by one unit of the face frame.
 FACE_FRACTION = 0.6
-# Default strength of an AU at level 1 beyond the linear level / 5 (see
-# `strength`; the builder's `cue_onset` field).
-ONSET = 0.05
+# Per AU: the between-subject sd of the AU's region at neutral over its
+# mean change at level 5 (identities with the default confounders, 24
+# subjects, mean of the two styles; `python -m
+# tfds_builders.synthetic_au.measure_cues --scale` prints it). The level-1
+# strength CUE_RATIO x CUE_SCALE[au] makes the level-1 cue CUE_RATIO times the
+# between-subject variation (the builder's `cue_ratio` field).
+CUE_SCALE = {1: 0.1613, 2: 0.146, 4: 0.1292, 5: 0.0471, 6: 0.3754, 7: 0.4176, 9: 0.0853,
+             10: 0.0578, 12: 0.0676, 14: 0.1949, 15: 0.0739, 17: 0.1104, 20: 0.1335,
+             23: 0.1756, 25: 0.0416, 26: 0.0877}
+CUE_RATIO = 1.0
 _SHIFT = 4            # OpenCV fixed-point bits for sub-pixel drawing
 _ONE = 1 << _SHIFT
 
@@ -566,32 +573,41 @@ AU_DISPLACEMENTS: dict[int, np.ndarray] = {
 assert tuple(AU_DISPLACEMENTS) == SYNTHETIC_AUS
 
 
-def strength(level: float, onset: float = ONSET) -> float:
-  """Share of an AU's full display (level 5) shown at `level` 0..5.
+def level1_strength(au: int, cue_ratio: float = CUE_RATIO) -> float:
+  """Strength of AU `au` at level 1: cue_ratio x CUE_SCALE[au], in [0.01, 0.8]."""
+  return float(np.clip(cue_ratio * CUE_SCALE[au], 0.01, 0.8))
 
-  onset + (1 - onset) level / 5 for level > 0, 0 at level 0: equal steps up
-  to 1 at level 5. With the default onset a level-1 cue is of the order of
-  how much subjects differ in the AU's region (measure_cues.py), so levels
-  1-2 are ambiguous, as they are for FACS coders.
+
+def strength(level: float, level1: float) -> float:
+  """Share of an AU's full display (level 5) shown at `level` 0..5: 0 at
+  level 0, `level1` at level 1 (`level1_strength`), then equal steps up to 1
+  at level 5. A level-1 cue is then of the order of how much subjects differ
+  in the AU's region (measure_cues.py), so levels 1-2 are ambiguous, as they
+  are for FACS coders, and the cue grows with every level above.
   """
-  return onset + (1 - onset) * level / 5 if level > 0 else 0.0
+  if level <= 0:
+    return 0.0
+  if level < 1:
+    return level * level1
+  return level1 + (1 - level1) * (min(level, 5) - 1) / 4
 
 
-def as_strengths(intensities, onset: float = ONSET) -> dict[int, float]:
+def as_strengths(intensities, cue_ratio: float = CUE_RATIO) -> dict[int, float]:
   """{au: strength(level)} from [16] levels in SYNTHETIC_AUS order or a dict."""
   if isinstance(intensities, Mapping):
-    return {a: strength(float(intensities.get(a, 0)), onset) for a in SYNTHETIC_AUS}
-  y = np.asarray(intensities, np.float64)
-  if y.shape != (len(SYNTHETIC_AUS),):
-    raise ValueError(f"expected {len(SYNTHETIC_AUS)} intensities, got {y.shape}")
-  return {a: strength(v, onset) for a, v in zip(SYNTHETIC_AUS, y)}
+    levels = [float(intensities.get(a, 0)) for a in SYNTHETIC_AUS]
+  else:
+    levels = np.asarray(intensities, np.float64)
+    if levels.shape != (len(SYNTHETIC_AUS),):
+      raise ValueError(f"expected {len(SYNTHETIC_AUS)} intensities, got {levels.shape}")
+  return {a: strength(v, level1_strength(a, cue_ratio)) for a, v in zip(SYNTHETIC_AUS, levels)}
 
 
-def expression_landmarks(shape: np.ndarray, intensities, onset: float = ONSET,
+def expression_landmarks(shape: np.ndarray, intensities, cue_ratio: float = CUE_RATIO,
                          gain: float = 1.0) -> np.ndarray:
   """Landmarks [68, 2] (unit frame) of a neutral shape [68, 2] showing the AUs;
   `gain` scales the motion (the subject's expressivity)."""
-  s = as_strengths(intensities, onset)
+  s = as_strengths(intensities, cue_ratio)
   lm = np.array(shape, np.float64)
   for au, d in AU_DISPLACEMENTS.items():
     if s[au]:
@@ -807,7 +823,7 @@ def _cue_layers(p, s, ident, f, size):
 
 
 def render_face(ident: Identity, intensities, style: Style, size: int, *,
-                onset: float = ONSET, gain: float = 1.0, light=None):
+                cue_ratio: float = CUE_RATIO, gain: float = 1.0, light=None):
   """Draws the face on the head canvas.
 
   Args:
@@ -815,7 +831,7 @@ def render_face(ident: Identity, intensities, style: Style, size: int, *,
     intensities: [16] intensities 0..5 in SYNTHETIC_AUS order (or {au: level}).
     style: the dataset look.
     size: canvas side C (= raw frame side).
-    onset: cue strength at level 1 beyond level / 5 (`strength`).
+    cue_ratio: level-1 cue over the between-subject variation (`level1_strength`).
     gain: scale of the landmark motion (the subject's expressivity).
     light: None (flat) or (unit light direction [3] in the head's frame,
       intensity of the directional light; ambient = 1): Lambert shading of
@@ -825,8 +841,8 @@ def render_face(ident: Identity, intensities, style: Style, size: int, *,
     (rgb float32 [C, C, 3], alpha uint8 [C, C], landmarks [68, 2] canvas px,
     landmarks [68, 2] unit frame).
   """
-  s = as_strengths(intensities, onset)
-  lm_unit = expression_landmarks(ident.shape, intensities, onset, gain)
+  s = as_strengths(intensities, cue_ratio)
+  lm_unit = expression_landmarks(ident.shape, intensities, cue_ratio, gain)
   m = canvas_matrix(size)
   f = m[0, 0]
   p = lm_unit * f + m[:, 2]
@@ -1286,7 +1302,7 @@ class Frame(NamedTuple):
 
 
 def render_frame(ident: Identity, intensities, nuis: Nuisance, style: Style, size: int,
-                 rng: np.random.Generator, *, onset: float = ONSET,
+                 rng: np.random.Generator, *, cue_ratio: float = CUE_RATIO,
                  gain: float = 1.0) -> Frame:
   """One camera frame.
 
@@ -1301,11 +1317,11 @@ def render_frame(ident: Identity, intensities, nuis: Nuisance, style: Style, siz
     ident, intensities, style, size: as `render_face` (size = raw frame side).
     nuis: the frame's nuisance.
     rng: source of the sensor and tracker noise of this frame.
-    onset, gain: as `render_face`.
+    cue_ratio, gain: as `render_face`.
   """
   r = rotation(nuis.yaw, nuis.pitch, nuis.roll)
   l_head = r.T @ light_vector(*nuis.light[:2])
-  canvas, alpha, p, lm_unit = render_face(ident, intensities, style, size, onset=onset,
+  canvas, alpha, p, lm_unit = render_face(ident, intensities, style, size, cue_ratio=cue_ratio,
                                           gain=gain, light=(l_head, nuis.light[2]))
   affine = pose_matrix(nuis, size)
   mx, my = pose_maps(ident.depth, nuis.yaw, nuis.pitch, nuis.distance, affine, size)

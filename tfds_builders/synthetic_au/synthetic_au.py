@@ -72,9 +72,9 @@ class SyntheticAuConfig(common.AUBuilderConfig):
     subject_prefix: subject ids are f"{prefix}{i:02d}", i = 1..num_subjects.
     num_subjects, sequences_per_subject, frames_per_sequence: dataset size.
     raw_size: side of the rendered raw frame before the camera's resolution.
-    cue_onset: an AU's cue strength at level 1 beyond level / 5, in [0, 1)
-      (render.strength): sets the level-1 cue against the between-subject
-      variation of its region (measure_cues.py).
+    cue_ratio: an AU's level-1 cue over the between-subject variation of its
+      region (> 0; render.level1_strength, measured by measure_cues.py); the
+      cue grows in equal steps from there to level 5.
     expressivity_geometry: the landmark motion is scaled by expressivity **
       this (>= 0; 0 = the same motion per level for every subject).
     forehead_lines, glabella_lines, nasolabial_folds, crows_feet, brow_shape:
@@ -116,7 +116,7 @@ class SyntheticAuConfig(common.AUBuilderConfig):
   sequences_per_subject: int = 4
   frames_per_sequence: int = 60
   raw_size: int = 160
-  cue_onset: float = render.ONSET
+  cue_ratio: float = render.CUE_RATIO
   expressivity_geometry: float = 1.0
   forehead_lines: tuple = render.CONFOUNDERS["forehead_lines"]
   glabella_lines: tuple = render.CONFOUNDERS["glabella_lines"]
@@ -176,8 +176,8 @@ class SyntheticAuConfig(common.AUBuilderConfig):
         bad(name, "must be a probability / share in [0, 1]")
     if not self.hand_rate + self.hair_rate + self.glasses_rate + self.mask_rate < 1:
       bad("hand_rate", "plus hair_rate, glasses_rate and mask_rate must be < 1")
-    if not 0 <= self.cue_onset < 1:
-      bad("cue_onset", "must be in [0, 1)")
+    if not self.cue_ratio > 0:
+      bad("cue_ratio", "must be > 0")
     for name in render.CONFOUNDERS:
       v = getattr(self, name)
       if len(v) != 2 or not 0 <= v[0] <= 1 or not v[1] >= 0:
@@ -294,7 +294,7 @@ def subject_records(config: SyntheticAuConfig, index: int) -> list[tuple[str, di
     for t in range(0, cfg.frames_per_sequence, cfg.frame_step):
       nuis = nuisance[q][t]
       frame = render.render_frame(ident, lab.intensity[q, t], nuis, style, cfg.raw_size,
-                                  _stream(cfg, _FRAME, index, q, t), onset=cfg.cue_onset,
+                                  _stream(cfg, _FRAME, index, q, t), cue_ratio=cfg.cue_ratio,
                                   gain=gain)
       face = align_face(frame.image, frame.observed, size=cfg.image_size, method=cfg.alignment)
       out.append((f"{subject}/{q + 1}/{t:05d}", common.make_record(
