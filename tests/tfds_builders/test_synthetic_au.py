@@ -135,7 +135,9 @@ def test_records_carry_their_nuisance(disfa, bp4d):
     q = get("jpeg_quality")
     assert ((q >= cfg.jpeg_quality[0]) & (q <= cfg.jpeg_quality[1])).all()
     fs = get("face_size")
-    assert (fs >= cfg.face_size[0] - 0.5).all() and (fs <= cfg.face_size[1] + 0.5).all()
+    # Measured between the eye centres: smaller under yaw, up to ~20 % larger
+    # than the nominal size (eye spacing, perspective).
+    assert (fs >= 0.6 * cfg.face_size[0]).all() and (fs <= 1.25 * cfg.face_size[1]).all()
     ex = get("expressivity")
     assert (ex > 0).all()
     names = set(expressions.EXPRESSIONS) | {""}

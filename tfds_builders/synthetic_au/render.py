@@ -363,11 +363,11 @@ def landmarks_3d(ident: Identity, lm_unit: np.ndarray, size: int) -> np.ndarray:
   return np.concatenate([lm_unit, z[:, None]], 1)
 
 
-_RAY_STEPS = 28
+_RAY_STEPS = 16
 
 
 def pose_maps(depth: np.ndarray, yaw: float, pitch: float, distance: float, affine: np.ndarray,
-              size: int, step: int = 4) -> tuple[np.ndarray, np.ndarray]:
+              size: int, step: int = 3) -> tuple[np.ndarray, np.ndarray]:
   """Backward maps (map_x, map_y) float32 [size, size]: for every raw-frame
   pixel, the canvas pixel the camera sees there (cv2.remap convention).
 
@@ -388,23 +388,35 @@ def pose_maps(depth: np.ndarray, yaw: float, pitch: float, distance: float, affi
   u = (qx - off[0]) / f - HEAD_CENTRE[0]
   v = (qy - off[1]) / f - HEAD_CENTRE[1]
   r = rotation(yaw, pitch)
-  zc = np.linspace(0.7, -0.75, _RAY_STEPS)[:, None, None]   # camera-frame depth of samples
-  t = 1 - zc / distance                                      # ray: camera + t (u, v, -D)
-  cam = np.stack(np.broadcast_arrays(t * u, t * v, zc), -1)  # [S, n, n, 3]
-  head = cam @ r                                             # R^T applied to row vectors
-  hx = (head[..., 0] + HEAD_CENTRE[0]) * f + off[0]
-  hy = (head[..., 1] + HEAD_CENTRE[1]) * f + off[1]
-  surf = _sample(depth, np.stack([hx, hy], -1))
-  gap = head[..., 2] - surf                                  # > 0 in front of the surface
-  inside = gap <= 0
-  first = np.where(inside.any(0), inside.argmax(0), _RAY_STEPS - 1)
-  first = np.maximum(first, 1)
-  i0 = np.take_along_axis(gap, first[None] - 1, 0)[0]
-  i1 = np.take_along_axis(gap, first[None], 0)[0]
-  w = np.clip(i0 / np.where(i0 - i1 == 0, 1, i0 - i1), 0, 1)
-  pick = lambda a: ((1 - w) * np.take_along_axis(a, first[None] - 1, 0)[0]
-                    + w * np.take_along_axis(a, first[None], 0)[0])
-  mx, my = pick(hx).astype(np.float32), pick(hy).astype(np.float32)
+  # Ray of a pixel, head frame: a + t b (camera at t = 0, the pixel's point on
+  # the silhouette plane at t = 1); R^T applied to row vectors is "@ r".
+  a = np.array([0.0, 0.0, distance]) @ r
+  b = np.stack([u, v, np.full_like(u, -distance)], -1) @ r      # [n, n, 3]
+
+  def gap(t):   # > 0 in front of the surface; and the canvas px of the point
+    x = a[0] + t * b[..., 0]
+    y = a[1] + t * b[..., 1]
+    px = np.stack([(x + HEAD_CENTRE[0]) * f + off[0], (y + HEAD_CENTRE[1]) * f + off[1]], -1)
+    return a[2] + t * b[..., 2] - _sample(depth, px), px
+
+  t = (1 - np.linspace(0.7, -0.75, _RAY_STEPS) / distance)[:, None, None]
+  g, _ = gap(np.broadcast_to(t, (_RAY_STEPS,) + u.shape))
+  inside = g <= 0
+  first = np.maximum(np.where(inside.any(0), inside.argmax(0), _RAY_STEPS - 1), 1)
+  t_lo = t[first - 1, 0, 0]
+  t_hi = t[first, 0, 0]
+  g_lo = np.take_along_axis(g, first[None] - 1, 0)[0]
+  g_hi = np.take_along_axis(g, first[None], 0)[0]
+  for _ in range(2):   # regula falsi inside the bracket
+    w = np.clip(g_lo / np.where(g_lo - g_hi == 0, 1, g_lo - g_hi), 0, 1)
+    tm = t_lo + w * (t_hi - t_lo)
+    gm, _ = gap(tm)
+    front = gm > 0
+    t_lo, g_lo = np.where(front, tm, t_lo), np.where(front, gm, g_lo)
+    t_hi, g_hi = np.where(front, t_hi, tm), np.where(front, g_hi, gm)
+  w = np.clip(g_lo / np.where(g_lo - g_hi == 0, 1, g_lo - g_hi), 0, 1)
+  _, px = gap(t_lo + w * (t_hi - t_lo))
+  mx, my = px[..., 0].astype(np.float32), px[..., 1].astype(np.float32)
   return (cv2.resize(mx, (size, size), interpolation=cv2.INTER_LINEAR),
           cv2.resize(my, (size, size), interpolation=cv2.INTER_LINEAR))
 
@@ -1001,8 +1013,9 @@ class Nuisance:
     exposure: global exposure multiplier.
     blur: Gaussian blur sd in pixels of the camera frame (after `face_size`).
     jpeg_quality: 1..100, 100 = not compressed.
-    face_size: wanted inter-ocular distance (px) of a frontal face in the
-      camera frame; the rendered frame is shrunk to it when smaller.
+    face_size: wanted inter-ocular distance (px) of a frontal face of the
+      template's proportions in the camera frame; the rendered frame is shrunk
+      to it when smaller (the recorded one is measured, `Frame.face_size`).
     noise_sd: sensor noise sd (0..255).
     occluder: "none" or one of OCCLUDER_TYPES.
     occluder_region: the named region it covers (OCCLUDER_REGIONS).
@@ -1291,8 +1304,9 @@ class Frame(NamedTuple):
   observed: tracker landmarks [68, 2] (true + noise, more under an occluder).
   au_covered: [16] per AU (SYNTHETIC_AUS order), the share of its region
     covered by the occluder (0 without one).
-  face_size: inter-ocular distance (px) of the face seen frontally at this
-    frame's resolution.
+  face_size: inter-ocular distance (px, between the eye centres of the true
+    landmarks) in the camera frame: the face's resolution as the aligner gets
+    it (smaller under yaw).
   """
   image: np.ndarray
   landmarks: np.ndarray
@@ -1370,4 +1384,4 @@ def render_frame(ident: Identity, intensities, nuis: Nuisance, style: Style, siz
                       np.clip(full[:, 0].astype(int), 0, size - 1)]
     sd[inside] *= 3
   observed = lm + rng.standard_normal((68, 2)) * sd
-  return Frame(img, lm, observed, covered, float(native * k))
+  return Frame(img, lm, observed, covered, float(iod))

@@ -279,7 +279,7 @@ def subject_records(config: SyntheticAuConfig, index: int) -> list[tuple[str, di
   A pure function of (config, index), so that any executor (a process pool,
   Beam) can render subjects independently.
   """
-  cfg = config
+  cfg = config.validate()
   subject = subject_ids(cfg)[index]
   style = render.STYLES[cfg.style]
   ident = subject_identity(cfg, index)
