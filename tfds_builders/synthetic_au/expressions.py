@@ -226,7 +226,7 @@ class ExpressionModel:
   def sample(self, rng: np.random.Generator, num_sequences: int,
              num_frames: int) -> np.ndarray:
     """Intensities of one subject: int32 [num_sequences, num_frames, K], 0..5
-    (the interface of labels.LabelModel.sample)."""
+    (the interface the 1.x label model had)."""
     return self.sample_subject(rng, num_sequences, num_frames).intensity
 
   def sample_subject(self, rng: np.random.Generator, num_sequences: int,
