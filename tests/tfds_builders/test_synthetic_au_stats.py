@@ -8,6 +8,8 @@ targets of docs/benchmark.md section 3 with the tolerances stated there:
                                     P(15 | 4) > 1.5 P(15)   (disfa_like)
 Label-only (no rendering): the records carry exactly these intensities
 (tests/tfds_builders/test_synthetic_au.py checks that on a tiny build).
+The stored true dependence (true_dependence.py, the builders' metadata) is
+the one a fresh simulation gives.
 """
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ import pytest
 import tfds_builders.synthetic_au as sa
 from tfds_builders.synthetic_au import expressions as ex
 from tfds_builders.synthetic_au import synthetic_au as sau
+from tfds_builders.synthetic_au.true_dependence import TRUE_DEPENDENCE
 
 CONFIGS = {c.name: c for c in sa.SyntheticAu.BUILDER_CONFIGS}
 
@@ -62,3 +65,8 @@ def test_disfa_like_no_au_share_and_coupled_regions():
   assert given(12, act[:, col(6)]) > 2 * p(12)
   assert given(26, act[:, col(1)] & act[:, col(2)]) > 2 * p(26)
   assert given(15, act[:, col(4)]) > 1.5 * p(15)
+
+
+@pytest.mark.parametrize("preset", sorted(ex.PRESETS))
+def test_stored_true_dependence_is_current(preset):
+  assert TRUE_DEPENDENCE[preset] == ex.dependence(ex.PRESETS[preset])

@@ -53,6 +53,7 @@ from au_jax.aus import DISFA_AUS, FERA2015_INT_AUS, FERA2015_OCC_AUS, SYNTHETIC_
 from au_jax.face.align import align_face
 from tfds_builders import common
 from tfds_builders.synthetic_au import expressions, labels, render
+from tfds_builders.synthetic_au.true_dependence import TRUE_DEPENDENCE
 
 
 @dataclasses.dataclass
@@ -350,7 +351,9 @@ _DISFA_LIKE = dict(
     yaw_sd=10.0, yaw_max=30.0, pitch_sd=6.0, pitch_max=20.0, roll_sd=4.0,
     light_azimuth_sd=25.0, light_intensity=(0.2, 0.7), colour_cast=0.04,
     blur_sd=(0.0, 0.7), jpeg_quality=(75, 100), face_size=(30.0, 38.0))
-_TINY = dict(num_subjects=6, sequences_per_subject=2, frames_per_sequence=12)
+# Tiny: 6 subjects x 2 sequences x 12 frames, every 5th frame of 60-frame
+# sequences (more episodes than 12 consecutive frames, so that most AUs occur).
+_TINY = dict(num_subjects=6, sequences_per_subject=2, frames_per_sequence=60, frame_step=5)
 
 
 class SyntheticAu(common.AUDatasetBuilder):
@@ -441,9 +444,15 @@ class SyntheticAu(common.AUDatasetBuilder):
     return self._pending
 
 
-@functools.lru_cache(maxsize=8)
-def _true_dependence(label_model: str, aus: tuple) -> dict:
-  return expressions.dependence(expressions.PRESETS[label_model], aus=aus)
+def true_dependence(label_model: str, aus) -> dict:
+  """`expressions.dependence(PRESETS[label_model], aus)`, read from the stored
+  table (true_dependence.py) instead of simulated."""
+  table = TRUE_DEPENDENCE[label_model]
+  idx = [table["aus"].index(a) for a in aus]
+  sub = lambda m: [[m[i][j] for j in idx] for i in idx]
+  return dict(aus=list(aus), kendall_tau=sub(table["kendall_tau"]),
+              frank_theta=sub(table["frank_theta"]), num_frames=table["num_frames"],
+              seed=table["seed"])
 
 
 @functools.lru_cache(maxsize=8)
@@ -477,7 +486,7 @@ def _metadata_cached(cfg_key: tuple) -> dict[str, Any]:
       # The true pairwise dependence of the label model over the config's AU
       # list (`aus`): Kendall tau-b of the intensities pooled over subjects
       # (96,000 simulated frames) and the Frank theta with that tau.
-      dependence=_true_dependence(cfg.label_model, tuple(cfg.aus)),
+      dependence=true_dependence(cfg.label_model, cfg.aus),
       # Empirical dependence of this build's intensities (before -1 masking).
       build_dependence=dict(aus=list(cfg.aus), num_frames=int(len(y)),
                             **labels.dependence_summary(y, cfg.aus)),
