@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from au_jax.aus import SYNTHETIC_AUS
 import tfds_builders.synthetic_au as sa
+from au_jax.aus import SYNTHETIC_AUS
 from tfds_builders.synthetic_au import render
 from tfds_builders.synthetic_au import synthetic_au as sau
 

@@ -58,7 +58,8 @@ def cue_ratios(style: str = "disfa_like", num_subjects: int = 24, seed: int = 0,
   for a, au in enumerate(SYNTHETIC_AUS):
     eff, region_mean = [], []
     for ident, (g0, face0) in zip(idents, neutral):
-      levels, faces = zip(*[_grey(ident, {au: k}, st, cue_ratio) for k in range(1, MAX_INTENSITY + 1)])
+      levels, faces = zip(*[_grey(ident, {au: k}, st, cue_ratio)
+                            for k in range(1, MAX_INTENSITY + 1)])
       region = (np.abs(levels[-1] - g0) > FOOTPRINT) & (face0 | faces[-1])
       eff.append([np.abs(g[region] - g0[region]).mean() for g in levels])
       region_mean.append(g0[region].mean())

@@ -1224,7 +1224,8 @@ def _occluder(img, lm, nuis, style, hair_colour):
   typ, region = nuis.occluder, nuis.occluder_region
   c = _region_centre(lm, region)
   if typ == "hand":
-    skin = np.asarray(style.skin[rng.integers(len(style.skin))], np.float64) * rng.uniform(0.85, 1.1)
+    skin = np.asarray(style.skin[rng.integers(len(style.skin))], np.float64)
+    skin = skin * rng.uniform(0.85, 1.1)
     side = rng.choice([-1.0, 1.0])
     palm = c + np.array([side * 0.45 * iod, 0.55 * iod]) + rng.normal(0, 0.1 * iod, 2)
     tilt = ang + side * rng.uniform(20, 60)
