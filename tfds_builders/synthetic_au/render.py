@@ -1,26 +1,31 @@
-"""Procedural face renderer of synthetic_au: iBUG-68 landmarks -> an RGB frame.
+"""Procedural face renderer of synthetic_au: a 3-D iBUG-68 head -> a camera frame.
 
 A face lives in the *unit face frame* of `au_jax.face.template` (CANONICAL_68,
-x right, y down, inter-ocular distance 0.4). Rendering a frame:
+x right, y down, inter-ocular distance 0.4), with a depth toward the camera
+from the subject's head height field (`head_depth`). Rendering a frame:
 
 1. `expression_landmarks`: the subject's neutral shape plus, per AU, a fixed
    landmark displacement (its FACS location and direction, `AU_DISPLACEMENTS`)
-   scaled by `strength(level)` (0 at level 0, 0.44 at 1 .. 1 at 5), then
+   scaled by `strength(level)` (0 at level 0, `level1_strength` at level 1,
+   equal steps to 1 at level 5) and by the subject's expressivity, then
    anatomical clamps (lids and lips never cross).
-2. `render_face`: the face is drawn with OpenCV (anti-aliased filled polygons,
-   ellipses, lines) on a square canvas that is fixed to the head
-   (unit frame -> canvas by `canvas_matrix`): hair, skin with a fixed
-   per-subject texture and rounded shading, brows, eyes, nose, lips, teeth,
-   hairline. Appearance cues of the AUs (forehead wrinkles, glabella furrows,
-   crow's feet, cheek bulge, nose wrinkles, nasolabial folds, dimples, chin
-   dimpling, lip borders) are painted on darkening / highlight layers with
-   the same strength. `measure_cues.py` checks that level 1 stands clear of
-   the between-subject variation of each AU's region.
-3. `render_frame`: the canvas is warped into the raw frame by the head pose
-   (in-plane rotation, scale, translation) over the subject's fixed
-   background; then illumination gradient and colour cast, an optional
-   occluder over the upper or lower face, and sensor noise. Observed
-   landmarks = true landmarks + tracker noise (larger under an occluder).
+2. `render_face`: the face is drawn with OpenCV on a square canvas fixed to
+   the head (unit frame -> canvas by `canvas_matrix`): hair, skin with a fixed
+   per-subject texture, brows, eyes, nose, lips, teeth, hairline. Appearance
+   cues of the AUs and the identity confounders (forehead wrinkles, glabella
+   furrows, crow's feet, cheek bulge, nose wrinkles, nasolabial folds,
+   dimples, chin dimpling, lip borders) form a height map of grooves and
+   bumps, shaded by the frame's light (relief) and darkened in the grooves;
+   the head is lit by a directional light (Lambert on the height field's
+   normals). `measure_cues.py` measures each cue against the between-subject
+   variation of its region.
+3. `render_frame`: a perspective camera sees the head rotated by yaw and pitch
+   (`project` for the landmarks, ray casting into the height field for the
+   image, `pose_maps`), then roll, scale and shift, over the subject's fixed
+   background; then an optional occluder (hand, hair, glasses, mask) and the
+   share of each AU's region it covers; exposure and colour cast; the camera's
+   resolution (`face_size`), blur, sensor noise and JPEG. Observed landmarks =
+   true landmarks + tracker noise (larger under an occluder).
 
 Several AUs act on one region on purpose (6/7 narrow the eyes; 9/10/12 deepen
 the nasolabial fold; 12/14/20 move the lip corners; 17/23 thin the lips), so
