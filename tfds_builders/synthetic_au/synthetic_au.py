@@ -421,9 +421,9 @@ class SyntheticAu(common.AUDatasetBuilder):
       yield from subject_records(cfg, index)
       return
     records = jobs.pop(index).result()
-    if not jobs:
+    if not jobs:   # every subject collected: a later build starts afresh
       self._pool.shutdown()
-      self._pool = None
+      self._pool, self._pending = None, None
     yield from records
 
   def _jobs(self):
