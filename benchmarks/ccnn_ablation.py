@@ -11,7 +11,7 @@ decodings (MAP and expected intensity; per-AU ICC and MAE), theta's Spearman
 correlation with the generator's dependence (CCNN), wall time; and a summary
 of mean and sd over seeds, printed as markdown tables (Table 1 layout).
 
---multi adds CCNN-IT on disfa_like + fera_like (Eq. 12) and compares it with
+--multi adds CCNN-IT on disfa_like + bp4d_like (Eq. 12) and compares it with
 CCNN-IT on disfa_like alone on the disfa_like test subjects, per AU (the
 AUs whose intensity both datasets code are the "shared" ones).
 

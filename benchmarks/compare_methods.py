@@ -46,7 +46,7 @@ What is compared, and with what:
   and is not reported). The heatmap method predicts intensity; its
   occurrence score is that intensity / 5.
 - Like with like: rows are grouped by dataset and AU set. The heatmap
-  method's paper setting is `fera_like` (the paper's BP4D AUs 6, 10, 12,
+  method's paper setting is `bp4d_like` (the paper's BP4D AUs 6, 10, 12,
   14, 17), a different dataset from the others' `disfa_like` (12 DISFA
   AUs): it is a group of its own. `heatmaps (disfa_like)` (its config with
   `dataset=disfa_like`) puts it in the 12-AU group with the four others.
@@ -76,7 +76,7 @@ METHODS = {
     "gudi": ("configs/gudi_synthetic.py", "", "disfa_like", "intensity + occurrence"),
     "dsin": ("configs/dsin_synthetic.py", "", "disfa_like", "occurrence"),
     "multilabel": ("configs/multilabel_synthetic.py", "", "disfa_like", "occurrence"),
-    "heatmaps": ("configs/heatmaps_synthetic.py", "", "fera_like", "intensity"),
+    "heatmaps": ("configs/heatmaps_synthetic.py", "", "bp4d_like", "intensity"),
     "heatmaps (disfa_like)": ("configs/heatmaps_synthetic.py", "dataset=disfa_like",
                               "disfa_like", "intensity"),
 }
@@ -283,7 +283,7 @@ def markdown(summary, seeds, throughput=None) -> str:
   lines.append(
       f"Mean over the group's AUs, then mean ± 95% t half-width over seeds {seeds} "
       "(same test subjects for every seed). Occurrence = intensity >= 2 on disfa_like; "
-      "fera_like codes occurrence itself. ICC / MAE only for methods that predict intensity. "
+      "bp4d_like codes occurrence itself. ICC / MAE only for methods that predict intensity. "
       "Tables of different datasets are not comparable with each other.")
   return "\n".join(lines)
 

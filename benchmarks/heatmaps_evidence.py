@@ -7,7 +7,7 @@ r"""AU heatmaps' claims on the embedded default (issue 12, item 9): paired over 
   python -m benchmarks.heatmaps_evidence --runlocal --steps=2 --seeds=0,1 \
       --workroot=/tmp/hm_ev_dry --out=/tmp/hm_ev_dry.json   # a dry run of the plumbing
 
-Trains configs/heatmaps_synthetic.py (synthetic `fera_like`, the paper's
+Trains configs/heatmaps_synthetic.py (synthetic `bp4d_like`, the paper's
 BP4D AUs 6, 10, 12, 14, 17) for each seed, one run after the other (never
 two trainings at once), each through launch.py in its own workdir under
 --workroot (a finished run, one with report.json, is reused; an unfinished
@@ -339,7 +339,7 @@ def _ci(e, digits=3, sign=False) -> str:
 
 
 def markdown(doc: dict) -> str:
-  lines = [f"AU heatmaps evidence: {doc['config']} (synthetic fera_like, AUs 6 10 12 14 17), "
+  lines = [f"AU heatmaps evidence: {doc['config']} (synthetic bp4d_like, AUs 6 10 12 14 17), "
            f"seeds {doc['seeds']} (complete: {doc['seeds_complete']}), steps "
            f"{doc['steps'] or 'the config'}{' (runlocal)' if doc['runlocal'] else ''}.", "",
            "| claim | A − B | mean [95% CI] (n seeds) | paper (BP4D) | verdict |",

@@ -17,16 +17,16 @@ interrupted evidence run resumes with the same command. Per seed:
               `default` test subjects. The Table I analogue (the paper's
               within-DISFA network codes all 12 AUs; its test is
               leave-one-subject-out, ours the `default` split's 4 subjects).
-  fl_shared   configs/multilabel_cross.py:train=fera_like,test=disfa_like,seed=S
-              trained on fera_like (`default` train / validation) on the 7
+  fl_shared   configs/multilabel_cross.py:train=bp4d_like,test=disfa_like,seed=S
+              trained on bp4d_like (`default` train / validation) on the 7
               shared AUs (1, 2, 4, 6, 12, 15, 17) -- the paper trains its
               cross-dataset networks on the shared AUs only (Sec. III) and
               its within-BP4D network (Table II) on the same shared list, so
-              this ONE training is both the fera_like -> disfa_like cross
-              model and the within-fera_like model.
-  dl_shared   configs/multilabel_cross.py:train=disfa_like,test=fera_like,seed=S
+              this ONE training is both the bp4d_like -> disfa_like cross
+              model and the within-bp4d_like model.
+  dl_shared   configs/multilabel_cross.py:train=disfa_like,test=bp4d_like,seed=S
               trained on disfa_like on the 7 shared AUs: the disfa_like ->
-              fera_like cross model (and a within-disfa_like control with the
+              bp4d_like cross model (and a within-disfa_like control with the
               cross model's AU list).
 
 Same test frames: the cross config tests on every subject of the other
@@ -40,7 +40,7 @@ set to the target dataset's `default` protocol instead
 subjects, the frames on which the within-dataset model is tested, with each
 subject's mean face fitted on its own frames as in every evaluation. The two
 within-dataset numbers that no training produces by itself (fl_shared on
-fera_like, dl_shared on disfa_like) come from one extra evaluation of the
+bp4d_like, dl_shared on disfa_like) come from one extra evaluation of the
 trained model on that dataset's `default` test split, through the engine's
 own code path (Predictor restores the selected checkpoint with its QDA head;
 au_jax.train.fitted.bind fits the test subjects' mean faces;
@@ -76,7 +76,7 @@ direction, "reversed" the other way, "not shown" otherwise):
      direction within > cross. (Its own exception: DISFA -> BP4D has a 1.54%
      relative HIGHER accuracy than BP4D-only and a 0.02 lower 2AFC; BP4D ->
      DISFA is "close to" DISFA-only.) Directions:
-       target fera_like   within fl_shared  - cross dl_shared     (DISFA -> BP4D vs Table II)
+       target bp4d_like   within fl_shared  - cross dl_shared     (DISFA -> BP4D vs Table II)
        target disfa_like  within ml (12-AU model, its 7 shared AUs)
                           - cross fl_shared                        (BP4D -> DISFA vs Table I)
        control            within dl_shared (7-AU model) - cross fl_shared
@@ -108,16 +108,16 @@ import numpy as np
 from benchmarks import common
 
 EQUIVALENCE_MARGIN = 0.02          # 2AFC, claim (a)
-SYNTHETIC = ("disfa_like", "fera_like")
+SYNTHETIC = ("disfa_like", "bp4d_like")
 # name -> (config module, arg without seed/steps/runlocal, training dataset,
 #          the dataset its own test split is drawn from)
 RUNS = {
     "ml": ("multilabel_synthetic", "", "disfa_like", "disfa_like"),
-    "fl_shared": ("multilabel_cross", "train=fera_like,test=disfa_like", "fera_like", "disfa_like"),
-    "dl_shared": ("multilabel_cross", "train=disfa_like,test=fera_like", "disfa_like", "fera_like"),
+    "fl_shared": ("multilabel_cross", "train=bp4d_like,test=disfa_like", "bp4d_like", "disfa_like"),
+    "dl_shared": ("multilabel_cross", "train=disfa_like,test=bp4d_like", "disfa_like", "bp4d_like"),
 }
 # run name -> datasets it is evaluated on besides its own test split
-EXTRA_EVALS = {"fl_shared": ("fera_like",), "dl_shared": ("disfa_like",)}
+EXTRA_EVALS = {"fl_shared": ("bp4d_like",), "dl_shared": ("disfa_like",)}
 TEST_OVERRIDE = "config.data.test_sources[0].protocol=default"
 
 
@@ -353,12 +353,12 @@ def claims(runs) -> dict:
                   "values": vals, "seeds": seeds, "pairs_used": pairs, **common.t_interval(vals)}
   shared = shared_aus(runs)
   directions = [
-      ("fera_like", ("fl_shared", "fera_like"), ("dl_shared", "fera_like"),
-       "disfa_like -> fera_like (paper: DISFA -> BP4D vs BP4D-only)"),
+      ("bp4d_like", ("fl_shared", "bp4d_like"), ("dl_shared", "bp4d_like"),
+       "disfa_like -> bp4d_like (paper: DISFA -> BP4D vs BP4D-only)"),
       ("disfa_like", ("ml", "disfa_like"), ("fl_shared", "disfa_like"),
-       "fera_like -> disfa_like (paper: BP4D -> DISFA vs DISFA-only, the 12-AU model)"),
+       "bp4d_like -> disfa_like (paper: BP4D -> DISFA vs DISFA-only, the 12-AU model)"),
       ("disfa_like", ("dl_shared", "disfa_like"), ("fl_shared", "disfa_like"),
-       "fera_like -> disfa_like, control: within model trained on the 7 shared AUs"),
+       "bp4d_like -> disfa_like, control: within model trained on the 7 shared AUs"),
   ]
   for _, within, cross, what in directions:
     for metric, scale, unit in (("auc", 1.0, "2AFC"), ("accuracy", 100.0, "accuracy %")):

@@ -9,7 +9,7 @@ r"""Copula CNN (CCNN-IT, Walecki et al., CVPR 2017) on the synthetic `disfa_like
 The embedded default: no licence, no download (disfa_like is built on first
 use, ~80 s). Args: `variant` = cnn | ocnn | scnn | ccnn (Table 1's baselines),
 `it` = true | false (iterative balanced batches, Alg. 1), `multi` (Eq. 12:
-disfa_like + fera_like, dataset-specific pairwise parameters, dataset-balanced
+disfa_like + bp4d_like, dataset-specific pairwise parameters, dataset-balanced
 batches), `steps` (total optimiser steps), `seed`, `decode` = map | expected,
 `lam` (lambda of Eq. 11, one for all AUs; default 1e-4) or `lambda_file` (one
 lambda per AU, tuned on validation by benchmarks/ccnn_tune_lambda.py, as the
@@ -52,7 +52,7 @@ def get_config(arg=None):
                          seed=0, protocol="default", dataset="disfa_like", decode="map",
                          cycles=5, lam=1e-4, lambda_file="", scnn_table="full")
   config = common.base_config(arg.seed)
-  names = [arg.dataset] + (["fera_like"] if arg.multi else [])
+  names = [arg.dataset] + (["bp4d_like"] if arg.multi else [])
   suffix = "_tiny" if arg.runlocal else ""
   config.data = common.data_config(
       [dict(name=f"synthetic_au/{n}{suffix}", protocol=arg.protocol) for n in names])

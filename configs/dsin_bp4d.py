@@ -13,7 +13,7 @@ for validation, i.e. model selection and threshold tuning; the paper gives
 no validation subjects), `T` SI iterations (paper's best 10; 0 = PP+F),
 `ncf` DSIN^ncf, `balance` class-balanced L_Pi (false = PP^ncb), `steps`
 steps per stage (0 = this file's), `seed`, `runlocal` a tiny smoke run on the
-synthetic `fera_like_tiny` (BP4D-like AUs), for plumbing only.
+synthetic `bp4d_like_tiny` (BP4D-like AUs), for plumbing only.
 
 As published (Sec. 4.1): 224 x 224 RGB faces, five 56 x 56 patches + the
 face, the paper-sized patch CNNs (au_jax/models/dsin/model.py), Adam lr 1e-3,
@@ -54,6 +54,6 @@ def get_config(arg=None):
                                    log_every=100, eval_every=500)
   config.eval = common.eval_config(batch_size=128)
   if arg.runlocal:  # synthetic stand-in, tiny network: seconds
-    config.data.sources = [dict(name="synthetic_au/fera_like_tiny", protocol="default")]
+    config.data.sources = [dict(name="synthetic_au/bp4d_like_tiny", protocol="default")]
     common.dsin_smoke(config, alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0))
   return config

@@ -1,4 +1,4 @@
-r"""AU heatmap regression (Sanchez et al., BMVC 2018) on the synthetic `fera_like` dataset.
+r"""AU heatmap regression (Sanchez et al., BMVC 2018) on the synthetic `bp4d_like` dataset.
 
   python launch.py --config=configs/heatmaps_synthetic.py --workdir=runs/heatmaps
   python launch.py --config=configs/heatmaps_synthetic.py:runlocal --workdir=/tmp/hm_smoke
@@ -48,12 +48,12 @@ from au_jax.models.heatmaps.targets import SYNTHETIC_CENTRES_68
 from configs import common
 
 # The paper's BP4D subset (FERA 2015 intensity sub-challenge); disfa_like: the 12 DISFA AUs.
-DATASET_AUS = {"fera_like": au_lists.FERA2015_INT_AUS, "disfa_like": au_lists.DISFA_AUS}
+DATASET_AUS = {"bp4d_like": au_lists.FERA2015_INT_AUS, "disfa_like": au_lists.DISFA_AUS}
 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, protocol="default", seed=0,
-                         arch="hourglass", dataset="fera_like")
+                         arch="hourglass", dataset="bp4d_like")
   if arg.dataset not in DATASET_AUS:
     raise KeyError(f"dataset={arg.dataset!r}: choose from {sorted(DATASET_AUS)}")
   config = common.base_config(arg.seed)

@@ -10,13 +10,13 @@ AUs both code among the paper's 10 shared AUs (1, 2, 4, 5, 6, 9, 12, 15, 17, 20)
 
 Synthetic equivalents (no licence; built on first use):
 
-  python launch.py --config=configs/multilabel_cross.py:train=disfa_like,test=fera_like --workdir=runs/ml_dl_fl
-  python launch.py --config=configs/multilabel_cross.py:train=fera_like,test=disfa_like --workdir=runs/ml_fl_dl
+  python launch.py --config=configs/multilabel_cross.py:train=disfa_like,test=bp4d_like --workdir=runs/ml_dl_fl
+  python launch.py --config=configs/multilabel_cross.py:train=bp4d_like,test=disfa_like --workdir=runs/ml_fl_dl
 
 The AU list is the paper's 10 shared AUs restricted to those BOTH datasets'
 builders code: our BP4D builder codes the FERA 2015 / BP4D AU list, which
 lacks AUs 5, 9 and 20, so directions with BP4D use 7 AUs (1, 2, 4, 6, 12,
-15, 17); DISFA -> CK+ uses all 10; disfa_like <-> fera_like use 7. A
+15, 17); DISFA -> CK+ uses all 10; disfa_like <-> bp4d_like use 7. A
 direction whose datasets share fewer than 2 of these AUs fails naming both
 lists. Training sources use their within-dataset protocol's train and
 validation subjects (BP4D: FERA 2015 `fera2015`; DISFA: `fold1`, i.e. the
@@ -53,10 +53,10 @@ DATASETS = {
     "disfa": (dict(name="disfa", protocol="fold1"), aus.DISFA_AUS),
     "ckplus": (None, tuple(sorted(aus.AU_NAMES))),                    # test only
     "disfa_like": (dict(name="synthetic_au/disfa_like", protocol="default"), aus.DISFA_AUS),
-    "fera_like": (dict(name="synthetic_au/fera_like", protocol="default"),
+    "bp4d_like": (dict(name="synthetic_au/bp4d_like", protocol="default"),
                   aus.FERA2015_OCC_AUS),
 }
-SYNTHETIC = ("disfa_like", "fera_like")
+SYNTHETIC = ("disfa_like", "bp4d_like")
 # Sec. IV, CK+: "any frame containing an intensity of 3 or higher" is positive.
 PAPER_CKPLUS_MIN_INTENSITY = 3
 

@@ -33,8 +33,8 @@ from configs import common
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, protocol="default",
                          dataset="disfa_like", seed=0)
-  if arg.dataset not in ("disfa_like", "fera_like"):
-    raise KeyError(f"dataset={arg.dataset!r}: choose from ['disfa_like', 'fera_like']")
+  if arg.dataset not in ("disfa_like", "bp4d_like"):
+    raise KeyError(f"dataset={arg.dataset!r}: choose from ['disfa_like', 'bp4d_like']")
   config = common.base_config(arg.seed)
   name = f"synthetic_au/{arg.dataset}" + ("_tiny" if arg.runlocal else "")
   config.data = common.data_config([dict(name=name, protocol=arg.protocol)])

@@ -110,10 +110,10 @@ def pytest_xdist_auto_num_workers(config):
 
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory):
-  """A data dir holding synthetic_au/disfa_like_tiny and fera_like_tiny (built once)."""
+  """A data dir holding synthetic_au/disfa_like_tiny and bp4d_like_tiny (built once)."""
   from au_jax.data import sources
   d = str(tmp_path_factory.mktemp("tfds"))
-  for name in ("synthetic_au/disfa_like_tiny", "synthetic_au/fera_like_tiny"):
+  for name in ("synthetic_au/disfa_like_tiny", "synthetic_au/bp4d_like_tiny"):
     sources.get_builder(name, d)
   return d
 

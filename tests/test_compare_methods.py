@@ -31,11 +31,11 @@ def test_groups_intervals_and_occurrence_only_methods():
     runs += [_run("ccnn", s, "disfa_like", dl, f_ccnn, icc=0.4, nan_au="AU02" if s == 1 else None),
              # DSIN's report has an ICC (a placeholder): never shown
              _run("dsin", s, "disfa_like", dl, f_dsin, icc=0.9),
-             _run("heatmaps", s, "fera_like", fl, 0.2, icc=0.5)]
+             _run("heatmaps", s, "bp4d_like", fl, 0.2, icc=0.5)]
   summary = cm.summarise(runs)
-  assert set(summary) == {"disfa_like", "fera_like"}
+  assert set(summary) == {"disfa_like", "bp4d_like"}
   g = summary["disfa_like"]
-  assert list(g["methods"]) == ["ccnn", "dsin"] and list(summary["fera_like"]["methods"]) == [
+  assert list(g["methods"]) == ["ccnn", "dsin"] and list(summary["bp4d_like"]["methods"]) == [
       "heatmaps"]
   # AU02's F1 is undefined in one run: out of every method's F1 mean
   assert g["aus_in_mean"]["f1"] == ["AU01", "AU04"]
@@ -46,7 +46,7 @@ def test_groups_intervals_and_occurrence_only_methods():
   assert np.isclose(ccnn["f1"]["half"], half)
   assert "icc" in ccnn and "icc" not in g["methods"]["dsin"]
   md = cm.markdown(summary, [0, 1, 2])
-  assert "nothing here is comparable" in md          # the lone fera_like table says so
+  assert "nothing here is comparable" in md          # the lone bp4d_like table says so
   dsin_row = next(line for line in md.splitlines() if line.startswith("| DSIN"))
   assert dsin_row.split("|")[5].strip() == "–"       # no ICC for an occurrence-only method
 

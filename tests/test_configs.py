@@ -88,12 +88,12 @@ VARIANTS = {
                            "runlocal,dataset=disfa_like"],
     "heatmaps_fera2015": ["runlocal", "arch=resnet18", "arch=single", "schedule=constant"],
     "heatmaps_disfa": ["runlocal", "fold=2,arch=resnet18", "fold=3,arch=single"],
-    "multilabel_synthetic": ["runlocal", "dataset=fera_like"],
+    "multilabel_synthetic": ["runlocal", "dataset=bp4d_like"],
     "multilabel_disfa": ["runlocal", "protocol=loso:SN001"],
     "multilabel_bp4d": ["runlocal"],
     "multilabel_cross": ["runlocal", "train=bp4d,test=disfa", "train=disfa,test=ckplus",
-                         "train=disfa,test=bp4d", "train=disfa_like,test=fera_like",
-                         "train=fera_like,test=disfa_like", "runlocal,train=disfa_like,test=fera_like"],
+                         "train=disfa,test=bp4d", "train=disfa_like,test=bp4d_like",
+                         "train=bp4d_like,test=disfa_like", "runlocal,train=disfa_like,test=bp4d_like"],
 }
 
 

@@ -34,8 +34,8 @@ def _runs(seeds=(0, 1, 2), cross_labels="x"):
     runs += [run("ml", ALL12, {"disfa_like": _eval(ALL12, rng, 0.1, phi=0.5 + 0.1 * s,
                                                    none_at=3)}),
              run("fl_shared", SHARED, {"disfa_like": _eval(SHARED, rng, 0.0, cross_labels),
-                                       "fera_like": _eval(SHARED, rng, 0.05)}),
-             run("dl_shared", SHARED, {"fera_like": _eval(SHARED, rng, -0.05),
+                                       "bp4d_like": _eval(SHARED, rng, 0.05)}),
+             run("dl_shared", SHARED, {"bp4d_like": _eval(SHARED, rng, -0.05),
                                        "disfa_like": _eval(SHARED, rng, 0.02)})]
   return runs
 
@@ -68,7 +68,7 @@ def test_claims_pair_by_seed_and_match_scipy_t_interval():
   assert qs["n"] == 3 and qs["same_frames"]
   drops = {(c["a"], c["b"]): c for c in cl["cross_drop"]}
   assert len(drops) == 6
-  for (a, b, scale) in [(("fl_shared", "fera_like", "auc"), ("dl_shared", "fera_like", "auc"), 1),
+  for (a, b, scale) in [(("fl_shared", "bp4d_like", "auc"), ("dl_shared", "bp4d_like", "auc"), 1),
                         (("ml", "disfa_like", "accuracy"), ("fl_shared", "disfa_like", "accuracy"),
                          100)]:
     c = drops[(f"{a[2]} [{a[0]} @ {a[1]}]", f"{b[2]} [{b[0]} @ {b[1]}]")]
@@ -91,9 +91,9 @@ def test_different_test_frames_are_flagged_and_a_missing_seed_is_unpaired():
   runs = [r for r in runs if not (r["name"] == "dl_shared" and r["seed"] == 2)]
   cl = ev.claims(runs)
   flagged = {c["a"]: c["same_frames"] for c in cl["cross_drop"] if c["metric"] == "2AFC"}
-  assert flagged == {"auc [fl_shared @ fera_like]": True, "auc [ml @ disfa_like]": False,
+  assert flagged == {"auc [fl_shared @ bp4d_like]": True, "auc [ml @ disfa_like]": False,
                      "auc [dl_shared @ disfa_like]": False}
-  fera = next(c for c in cl["cross_drop"] if c["a"] == "auc [fl_shared @ fera_like]")
+  fera = next(c for c in cl["cross_drop"] if c["a"] == "auc [fl_shared @ bp4d_like]")
   assert fera["seeds"] == [0, 1] and fera["n"] == 2
   assert "NOT the same frames" in ev.markdown({
       "seeds": [0, 1, 2], "seeds_complete": [0, 1], "steps": 0, "runlocal": False, "runs": runs,

@@ -45,8 +45,8 @@ CATALOGUE = [
                  marks=_SLOW),
     (["--config=configs/ccnn_synthetic.py:runlocal,steps=-5", "--workdir={w}"],
      "config arg steps=-5: give a positive number"),
-    (["--config=configs/multilabel_synthetic.py:runlocal,dataset=bp4d_like", "--workdir={w}"],
-     "dataset='bp4d_like': choose from ['disfa_like', 'fera_like']"),
+    (["--config=configs/multilabel_synthetic.py:runlocal,dataset=semaine_like", "--workdir={w}"],
+     "dataset='semaine_like': choose from ['disfa_like', 'bp4d_like']"),
     ([GUDI, "--config.model.name=gudy", "--workdir={w}"],
      "config.model.name 'gudy' is not a model; choose from ['ccnn', 'dsin',"),
 ]
@@ -218,8 +218,8 @@ def test_an_unknown_dataset_config_is_refused_before_any_file(tiny_data_dir, tmp
   lacks) is one plain error before the workdir is written, so the corrected
   rerun in the same workdir is not refused as another config."""
   config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
-  config.data.sources[0]["name"] = "synthetic_au/bp4d_like"
+  config.data.sources[0]["name"] = "synthetic_au/semaine_like"
   wd = tmp_path / "w"
-  with pytest.raises(ConfigKeyError, match="unknown dataset 'synthetic_au/bp4d_like'.*BuilderConfig"):
+  with pytest.raises(ConfigKeyError, match="unknown dataset 'synthetic_au/semaine_like'.*BuilderConfig"):
     experiment.train_and_evaluate(config, str(wd))
   assert not wd.exists() or not any(wd.iterdir())

@@ -11,6 +11,30 @@ Record schema, one record = one frame:
   au_occurrence  int32 [A], 0/1, -1 = not coded
   subject        text; sequence: text; frame: int32 (frame number as in the raw labels)
 
+Nuisance of the frame (NUISANCE_KEYS), every record carries them; a dataset
+that does not know a value stores it as missing: NaN for floats, -1 for ints,
+"" for text (make_record's defaults), so a builder fills only what its
+dataset provides:
+
+  yaw, pitch, roll     float32, head pose in degrees (yaw > 0: the face turns
+                       toward the image's right; pitch > 0: the chin goes down;
+                       roll > 0: the head tilts counter-clockwise in the image)
+  occluder             text: "none", "hand", "hair", "glasses", "mask"
+  au_covered           float32 [A], per labelled AU, the fraction of that AU's
+                       face region covered by the occluder (0 when none)
+  illumination         float32 [3]: light azimuth (deg, 0 = frontal, > 0 from
+                       the image's right), elevation (deg, > 0 from above),
+                       intensity of the directional light (ambient = 1)
+  blur                 float32, Gaussian blur sd in pixels of the frame given
+                       to the aligner
+  jpeg_quality         int32, 1..100 (100 = not compressed)
+  face_size            float32, inter-ocular distance in pixels of the frame
+                       given to the aligner (the face's resolution)
+  expressivity         float32, the subject's expressivity factor (1 = typical)
+  expression           text, the expression under way at this frame ("" between
+                       episodes or unknown)
+  sequence_expression  text, the sequence's expression (or task)
+
 Splits: one TFDS split per subject (split name = `split_name(subject)`), so any
 subject-exclusive protocol (official train/devel, k folds, leave-one-subject-
 out) is a list of subjects chosen at load time, without rebuilding. The
@@ -33,8 +57,14 @@ import tensorflow_datasets as tfds
 
 from au_jax.data.builds import split_name  # noqa: F401  (shared with au_jax)
 
+NUISANCE_KEYS = ("yaw", "pitch", "roll", "occluder", "au_covered", "illumination", "blur",
+                 "jpeg_quality", "face_size", "expressivity", "expression",
+                 "sequence_expression")
 FEATURE_KEYS = ("image", "landmarks", "au_intensity", "au_occurrence",
-                "subject", "sequence", "frame")
+                "subject", "sequence", "frame") + NUISANCE_KEYS
+OCCLUDERS = ("none", "hand", "hair", "glasses", "mask")
+_FLOAT_SCALARS = ("yaw", "pitch", "roll", "blur", "face_size", "expressivity")
+_TEXTS = ("occluder", "expression", "sequence_expression")
 
 
 def au_features(num_aus: int, image_size: int) -> tfds.features.FeaturesDict:
@@ -48,6 +78,11 @@ def au_features(num_aus: int, image_size: int) -> tfds.features.FeaturesDict:
       "subject": tfds.features.Text(),
       "sequence": tfds.features.Text(),
       "frame": tfds.features.Scalar(dtype=np.int32),
+      **{k: tfds.features.Scalar(dtype=np.float32) for k in _FLOAT_SCALARS},
+      **{k: tfds.features.Text() for k in _TEXTS},
+      "au_covered": tfds.features.Tensor(shape=(num_aus,), dtype=np.float32),
+      "illumination": tfds.features.Tensor(shape=(3,), dtype=np.float32),
+      "jpeg_quality": tfds.features.Scalar(dtype=np.int32),
   })
 
 
@@ -70,10 +105,22 @@ def decode_image(data: bytes) -> np.ndarray:
   return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+_NAN = float("nan")
+
+
 def make_record(*, image: np.ndarray, landmarks: np.ndarray,
                 au_intensity: Sequence[int], au_occurrence: Sequence[int],
-                subject: str, sequence: str, frame: int) -> dict[str, Any]:
-  """One validated record of the schema (image given as RGB uint8)."""
+                subject: str, sequence: str, frame: int,
+                yaw: float = _NAN, pitch: float = _NAN, roll: float = _NAN,
+                occluder: str = "", au_covered: Sequence[float] | None = None,
+                illumination: Sequence[float] | None = None, blur: float = _NAN,
+                jpeg_quality: int = -1, face_size: float = _NAN, expressivity: float = _NAN,
+                expression: str = "", sequence_expression: str = "") -> dict[str, Any]:
+  """One validated record of the schema (image given as RGB uint8).
+
+  The nuisance arguments default to "missing" (NaN, -1, ""; au_covered and
+  illumination to all-NaN), see the module docstring.
+  """
   lm = np.asarray(landmarks, np.float32)
   if lm.shape != (68, 2):
     raise ValueError(f"landmarks must be [68, 2], got {lm.shape} "
@@ -89,9 +136,28 @@ def make_record(*, image: np.ndarray, landmarks: np.ndarray,
   if occ.size and not np.isin(occ, (-1, 0, 1)).all():
     raise ValueError(f"au_occurrence out of {{-1, 0, 1}}: {occ.tolist()} "
                      f"(subject {subject}, sequence {sequence}, frame {frame})")
+  where = f"(subject {subject}, sequence {sequence}, frame {frame})"
+  cov = np.full(inten.shape, np.nan, np.float32) if au_covered is None else \
+      np.asarray(au_covered, np.float32)
+  if cov.shape != inten.shape:
+    raise ValueError(f"au_covered must be [{inten.size}], got {cov.shape} {where}")
+  if np.any(cov[np.isfinite(cov)] < 0) or np.any(cov[np.isfinite(cov)] > 1):
+    raise ValueError(f"au_covered out of [0, 1]: {cov.tolist()} {where}")
+  light = np.full(3, np.nan, np.float32) if illumination is None else \
+      np.asarray(illumination, np.float32)
+  if light.shape != (3,):
+    raise ValueError(f"illumination must be [3], got {light.shape} {where}")
+  if occluder not in ("",) + OCCLUDERS:
+    raise ValueError(f"occluder must be one of {OCCLUDERS} or '', got {occluder!r} {where}")
+  if not (jpeg_quality == -1 or 1 <= jpeg_quality <= 100):
+    raise ValueError(f"jpeg_quality must be 1..100 or -1, got {jpeg_quality!r} {where}")
   return dict(image=encode_png(image), landmarks=lm, au_intensity=inten,
               au_occurrence=occ, subject=str(subject), sequence=str(sequence),
-              frame=int(frame))
+              frame=int(frame), yaw=np.float32(yaw), pitch=np.float32(pitch),
+              roll=np.float32(roll), occluder=str(occluder), au_covered=cov,
+              illumination=light, blur=np.float32(blur), jpeg_quality=np.int32(jpeg_quality),
+              face_size=np.float32(face_size), expressivity=np.float32(expressivity),
+              expression=str(expression), sequence_expression=str(sequence_expression))
 
 
 @dataclasses.dataclass

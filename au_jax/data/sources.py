@@ -14,7 +14,7 @@ optional `as_dataset`) names the datasets of the test split; train and
 validation then come from `sources` only:
 
   config.data.sources = [dict(name="synthetic_au/disfa_like", protocol="default")]
-  config.data.test_sources = [dict(name="synthetic_au/fera_like")]   # protocol "all"
+  config.data.test_sources = [dict(name="synthetic_au/bp4d_like")]   # protocol "all"
 
 - A test source's protocol defaults to "all": every subject of that dataset
   is a test subject. A named protocol or `loso:<s>` uses its test split.
@@ -28,7 +28,7 @@ validation then come from `sources` only:
   (which tunes the test thresholds) reports the same metrics as test.
   Occurrence counts as coded where it is derivable from intensity, with the
   one `occurrence_threshold` on both sides; a dataset's own occurrence codes
-  are kept, even if its coders' threshold differs (fera_like codes
+  are kept, even if its coders' threshold differs (bp4d_like codes
   intensity >= 1, disfa_like derives intensity >= 2).
 - A source may set its own occurrence rule, `occurrence_rule=dict(
   min_intensity=k, unspecified="uncoded"|"absent"|"present")`: present iff

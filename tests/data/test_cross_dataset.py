@@ -1,7 +1,7 @@
 """Cross-dataset protocols: train/validate on `sources`, test on `test_sources`.
 
 The synthetic pair disfa_like_tiny (intensity of the 12 DISFA AUs) and
-fera_like_tiny (occurrence of the 11 FERA 2015 AUs, intensity of 5) share 7
+bp4d_like_tiny (occurrence of the 11 FERA 2015 AUs, intensity of 5) share 7
 AUs; the expectations below are computed from `au_jax/aus.py` and the raw
 records, independently of `sources`.
 """
@@ -16,7 +16,7 @@ from au_jax.data import sources
 from tests.conftest import tiny_config
 
 DISFA = "synthetic_au/disfa_like_tiny"
-FERA = "synthetic_au/fera_like_tiny"
+FERA = "synthetic_au/bp4d_like_tiny"
 SHARED = [a for a in au_lib.DISFA_AUS if a in set(au_lib.FERA2015_OCC_AUS)]
 
 
@@ -51,7 +51,7 @@ def test_test_split_is_every_subject_of_the_test_dataset_on_shared_aus(tiny_data
   # AU list from the builders' metadata, and the same from au_jax/aus.py
   meta_shared = [a for a in disfa.info.metadata["aus"] if a in set(fera.info.metadata["aus"])]
   assert list(info.aus) == meta_shared == SHARED
-  # Coded on both sides: intensity only where fera_like codes it too.
+  # Coded on both sides: intensity only where bp4d_like codes it too.
   assert info.intensity_coded == tuple(a in au_lib.FERA2015_INT_AUS for a in SHARED)
   assert all(info.occurrence_coded)
   assert info.datasets == (DISFA,) and info.test_datasets == (FERA,)
@@ -88,7 +88,7 @@ def test_named_test_protocol_and_as_dataset(tiny_data_dir):
   cfg = _cfg(tiny_data_dir, train=(DISFA, FERA), protocol="fold1", as_dataset=FERA)
   info_parts = sources.load_data_info(cfg)
   info = info_parts[0]
-  # Union of the training AUs (DISFA first), restricted to fera_like's.
+  # Union of the training AUs (DISFA first), restricted to bp4d_like's.
   assert list(info.aus) == SHARED + [a for a in au_lib.FERA2015_OCC_AUS if a not in SHARED]
   test = sources.load_split(cfg, "test", info_parts)
   fold1 = sources.get_builder(FERA, tiny_data_dir).info.metadata["protocols"]["fold1"]["test"]
@@ -100,7 +100,7 @@ def test_bad_test_sources_fail_naming_the_culprit(tiny_data_dir):
   with pytest.raises(KeyError, match=r"test_sources\[0\].*no_such_set"):
     sources.load_data_info({"sources": [{"name": DISFA}], "data_dir": tiny_data_dir,
                             "test_sources": [{"name": "no_such_set/x"}]})
-  with pytest.raises(KeyError, match=r"test_sources\[0\] \(synthetic_au/fera_like_tiny\).*fold9"):
+  with pytest.raises(KeyError, match=r"test_sources\[0\] \(synthetic_au/bp4d_like_tiny\).*fold9"):
     sources.load_data_info(_cfg(tiny_data_dir, protocol="fold9"))
   with pytest.raises(KeyError, match="as_dataset 'nope'"):
     sources.load_data_info(_cfg(tiny_data_dir, as_dataset="nope"))
@@ -124,7 +124,7 @@ def test_no_shared_au_names_both_lists(tiny_data_dir, monkeypatch):
 
 
 @pytest.mark.slow
-def test_train_on_disfa_like_test_on_fera_like_end_to_end(tiny_data_dir, tmp_path):
+def test_train_on_disfa_like_test_on_bp4d_like_end_to_end(tiny_data_dir, tmp_path):
   from au_jax import experiment
   cfg = tiny_config("configs.gudi_synthetic", tiny_data_dir, "runlocal,steps=2")
   cfg.data.test_sources = [dict(name=FERA)]
@@ -132,7 +132,7 @@ def test_train_on_disfa_like_test_on_fera_like_end_to_end(tiny_data_dir, tmp_pat
   assert report["aus"] == SHARED
   test = report["test"]
   assert list(test["per_au"]) == [au_lib.au_label(a) for a in SHARED]
-  assert test["n"] == 6 * 24  # every fera_like_tiny record
+  assert test["n"] == 6 * 24  # every bp4d_like_tiny record
   for au, row in test["per_au"].items():
     assert row["n_occurrence"] > 0 and math.isfinite(row["auc"]), au
     assert ("icc" in row) == (int(au[2:]) in au_lib.FERA2015_INT_AUS), au

@@ -60,7 +60,7 @@ def test_split_is_subject_exclusive_and_index_matches_records(tiny_data_dir):
 
 
 def test_two_datasets_merge_onto_the_union_of_their_aus(tiny_data_dir):
-  cfg = _data_cfg(tiny_data_dir, "synthetic_au/disfa_like_tiny", "synthetic_au/fera_like_tiny")
+  cfg = _data_cfg(tiny_data_dir, "synthetic_au/disfa_like_tiny", "synthetic_au/bp4d_like_tiny")
   info_parts = sources.load_data_info(cfg)
   info = info_parts[0]
   disfa = [1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26]
@@ -72,7 +72,7 @@ def test_two_datasets_merge_onto_the_union_of_their_aus(tiny_data_dir):
   disfa_only = [info.aus.index(a) for a in (5, 9, 20, 25, 26)]
   assert (idx.intensity[idx.dataset == 0][:, fera_only] == -1).all()
   assert (idx.occurrence[idx.dataset == 1][:, disfa_only] == -1).all()
-  # fera_like codes occurrence itself (intensity >= 1): kept, not re-derived
+  # bp4d_like codes occurrence itself (intensity >= 1): kept, not re-derived
   au6 = info.aus.index(6)
   fera = idx.dataset == 1
   coded = fera & (idx.intensity[:, au6] == 1)

@@ -20,7 +20,7 @@ AUS = (6, 10, 12, 14, 17)
 
 def _info(aus=AUS, intensity_coded=None):
   return DataInfo(aus=aus, intensity_coded=intensity_coded or (True,) * len(aus),
-                  occurrence_coded=(True,) * len(aus), datasets=("synthetic_au/fera_like",),
+                  occurrence_coded=(True,) * len(aus), datasets=("synthetic_au/bp4d_like",),
                   metadata=({},))
 
 

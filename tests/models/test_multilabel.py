@@ -223,11 +223,11 @@ def test_qda_stage_reaches_the_predictor_with_the_final_evaluation_scores(
 
 def test_cross_config_needs_two_shared_aus_and_names_both_lists(monkeypatch):
   from configs import multilabel_cross
-  monkeypatch.setitem(multilabel_cross.DATASETS, "fera_like",
-                      (dict(name="synthetic_au/fera_like"), (1, 7, 10)))
-  with pytest.raises(ConfigValueError, match=r"share 1 .*disfa_like codes \[1, 2.*fera_like "
+  monkeypatch.setitem(multilabel_cross.DATASETS, "bp4d_like",
+                      (dict(name="synthetic_au/bp4d_like"), (1, 7, 10)))
+  with pytest.raises(ConfigValueError, match=r"share 1 .*disfa_like codes \[1, 2.*bp4d_like "
                                              r"codes \[1, 7, 10\]"):
-    multilabel_cross.get_config("train=disfa_like,test=fera_like")
+    multilabel_cross.get_config("train=disfa_like,test=bp4d_like")
 
 
 def test_before_the_qda_fit_occurrence_is_the_softmax_score():

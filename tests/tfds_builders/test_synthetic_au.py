@@ -1,4 +1,4 @@
-"""synthetic_au: schema, protocols, determinism, label coding, renderer and label model."""
+"""synthetic_au: schema, nuisance fields, protocols, determinism, label coding, metadata."""
 import dataclasses
 
 import numpy as np
@@ -7,11 +7,13 @@ import tensorflow_datasets as tfds
 
 from au_jax.aus import DISFA_AUS, FERA2015_INT_AUS, FERA2015_OCC_AUS, SYNTHETIC_AUS
 import tfds_builders.synthetic_au as sa
-from tfds_builders.synthetic_au import labels, render
+from tfds_builders import common
+from tfds_builders.synthetic_au import expressions, render
 from tfds_builders.synthetic_au import synthetic_au as sau
 
-TINY = dict(num_subjects=4, sequences_per_subject=2, frames_per_sequence=5,
-            occluder_rate=0.3, image_size=64)
+# Occluders on half of the frames, so that a tiny build has some.
+TINY = dict(num_subjects=4, sequences_per_subject=2, frames_per_sequence=5, hand_rate=0.2,
+            hair_rate=0.1, glasses_rate=0.1, mask_rate=0.1, occluder_frames=2.0, image_size=64)
 
 
 def _build(data_dir, preset="disfa_like", **fields):
@@ -37,14 +39,17 @@ def disfa(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fera(tmp_path_factory):
-  return _build(tmp_path_factory.mktemp("fera"), "fera_like")
+def bp4d(tmp_path_factory):
+  return _build(tmp_path_factory.mktemp("bp4d"), "bp4d_like")
 
 
 def test_registered_and_loadable_by_name(tmp_path):
-  builder = tfds.builder("synthetic_au/fera_like", data_dir=str(tmp_path))
+  builder = tfds.builder("synthetic_au/bp4d_like", data_dir=str(tmp_path))
   assert isinstance(builder, sa.SyntheticAu)
+  assert str(builder.version) == "2.0.0"
   assert builder.info.metadata["aus"] == list(FERA2015_OCC_AUS)
+  names = {c.name for c in sa.SyntheticAu.BUILDER_CONFIGS}
+  assert names == {"disfa_like", "bp4d_like", "disfa_like_tiny", "bp4d_like_tiny"}
   assert tfds.builder("synthetic_au", data_dir=str(tmp_path)).builder_config.name == "disfa_like"
 
 
@@ -59,6 +64,7 @@ def test_schema_and_frame_order(disfa):
   for key in ("au_intensity", "au_occurrence"):
     assert r[key].shape == (len(DISFA_AUS),) and r[key].dtype == np.int32
   assert r["subject"] == b"D02"
+  assert set(r) == set(common.FEATURE_KEYS)
   order = [(ds[i]["sequence"], ds[i]["frame"]) for i in range(len(ds))]
   assert order == [(f"seq{q}".encode(), t) for q in (1, 2) for t in range(5)]
   # Aligned landmarks sit near the template (similarity on stable points).
@@ -107,9 +113,52 @@ def test_disfa_like_labels(disfa):
   np.testing.assert_array_equal(np.stack([r["au_intensity"] for r in d01]), y.reshape(-1, 12))
 
 
-def test_fera_like_masks(fera):
-  recs = _records(fera)
-  assert {r["subject"] for r in recs} == {b"F01", b"F02", b"F03", b"F04"}
+def test_records_carry_their_nuisance(disfa, bp4d):
+  for builder, cfg in ((disfa, disfa.builder_config), (bp4d, bp4d.builder_config)):
+    recs = _records(builder)
+    get = lambda k: np.array([r[k] for r in recs])
+    for key, limit in (("yaw", cfg.yaw_max), ("pitch", cfg.pitch_max), ("roll", cfg.roll_max)):
+      v = get(key)
+      assert np.isfinite(v).all() and np.abs(v).max() <= limit + 1e-4, (key, v)
+      assert v.std() > 0, key
+    occ = [r["occluder"].decode() for r in recs]
+    assert set(occ) <= {"none", "hand", "hair", "glasses", "mask"} and "none" in occ
+    assert len(set(occ)) > 1, occ   # half of the frames are occluded
+    cov = get("au_covered")
+    assert cov.shape == (len(recs), len(cfg.aus)) and (cov >= 0).all() and (cov <= 1).all()
+    none = np.array([o == "none" for o in occ])
+    assert (cov[none] == 0).all()
+    light = get("illumination")
+    assert light.shape == (len(recs), 3) and np.isfinite(light).all()
+    assert (np.abs(light[:, 0]) <= 80).all() and (light[:, 2] >= 0).all()
+    assert ((get("blur") >= cfg.blur_sd[0]) & (get("blur") <= cfg.blur_sd[1])).all()
+    q = get("jpeg_quality")
+    assert ((q >= cfg.jpeg_quality[0]) & (q <= cfg.jpeg_quality[1])).all()
+    fs = get("face_size")
+    # Measured between the eye centres: smaller under yaw, up to ~20 % larger
+    # than the nominal size (eye spacing, perspective).
+    assert (fs >= 0.6 * cfg.face_size[0]).all() and (fs <= 1.25 * cfg.face_size[1]).all()
+    ex = get("expressivity")
+    assert (ex > 0).all()
+    names = set(expressions.EXPRESSIONS) | {""}
+    assert {r["expression"].decode() for r in recs} <= names
+    assert {r["sequence_expression"].decode() for r in recs} <= set(expressions.EXPRESSIONS)
+    # Per subject and sequence: one expressivity, one sequence expression.
+    by_subject = {}
+    for r in recs:
+      by_subject.setdefault(r["subject"], set()).add(float(r["expressivity"]))
+    assert all(len(v) == 1 for v in by_subject.values())
+    # Records agree with the label model's draw of subject 0.
+    lab = sau.subject_expressions(cfg, 0)
+    first = [r for r in recs if r["subject"] == recs[0]["subject"]]
+    assert float(first[0]["expressivity"]) == pytest.approx(lab.expressivity, rel=1e-6)
+    want = [expressions.EXPRESSIONS[e] if e >= 0 else "" for e in lab.frame_expression.ravel()]
+    assert [r["expression"].decode() for r in first] == want
+
+
+def test_bp4d_like_masks(bp4d):
+  recs = _records(bp4d)
+  assert {r["subject"] for r in recs} == {b"B01", b"B02", b"B03", b"B04"}
   inten = np.stack([r["au_intensity"] for r in recs])
   occ = np.stack([r["au_occurrence"] for r in recs])
   is_int = np.isin(FERA2015_OCC_AUS, FERA2015_INT_AUS)
@@ -118,25 +167,10 @@ def test_fera_like_masks(fera):
   known = (inten >= 0) & (occ >= 0)
   np.testing.assert_array_equal(occ[known], (inten[known] >= 1).astype(np.int32))
   # Unknown codes come in spans, ~2 % of all codes (label-only, larger sample).
-  cfg = dataclasses.replace(fera.builder_config, num_subjects=24)
+  cfg = dataclasses.replace(bp4d.builder_config, num_subjects=24)
   occ_all = np.concatenate([sau.subject_labels(cfg, i)[1].reshape(-1, 11) for i in range(24)])
   rate = (occ_all == -1).mean()
   assert 0.005 < rate < 0.05, rate
-
-
-# Every AU's level-1 cue stands clear of how much subjects differ in its region
-# (the audit found AU17 at ~1; README "Cue strength" has the 24-subject table).
-CUE_RATIO_MIN = 1.5
-
-
-@pytest.mark.parametrize("style", ["disfa_like", "fera_like"])
-def test_level1_cue_exceeds_subject_variation(style):
-  from tfds_builders.synthetic_au import measure_cues
-  res = measure_cues.cue_ratios(style, num_subjects=8)
-  ratio = dict(zip(SYNTHETIC_AUS, res["ratio"][:, 0].round(2)))
-  assert min(ratio.values()) >= CUE_RATIO_MIN, ratio
-  # ... and grows with every level (in the AU's footprint, 8 subjects).
-  assert (np.diff(res["effect"], axis=1) > 0).all(), res["effect"]
 
 
 def test_brows_rise_with_au1_au2_and_fall_with_au4():
@@ -152,129 +186,38 @@ def test_brows_rise_with_au1_au2_and_fall_with_au4():
     assert all(b > a for a, b in zip(gaps, gaps[1:])), (au, gaps)
 
 
-def _sample(model, subjects=80):
-  return np.concatenate([model.sample(np.random.default_rng([7, s]), 4, 150).reshape(-1, 16)
-                         for s in range(subjects)])
-
-
-@pytest.mark.parametrize("preset", ["disfa_like", "fera_like"])
-def test_label_model_dependence_signs(preset):
-  from scipy import stats
-  model = labels.PRESETS[preset]
-  y = _sample(model)
-  col = {a: i for i, a in enumerate(model.aus)}
-  tau = lambda a, b: stats.kendalltau(y[:, col[a]], y[:, col[b]]).statistic
-  for (a, b), r in model.pairs.items():
-    t = tau(a, b)
-    assert np.sign(t) == np.sign(r) and abs(t) > 0.02, (a, b, r, t)
-  if preset == "disfa_like":   # the issue's named pairs and their ordering
-    strong = [tau(1, 2), tau(6, 12), tau(25, 26)]
-    moderate = [tau(4, 9), tau(15, 17), tau(6, 7), tau(12, 25)]
-    assert min(strong) > max(moderate) > 0
-    assert tau(4, 12) < 0 and tau(12, 15) < 0
-  # Independent pairs in the latent space stay near zero.
-  assert abs(tau(5, 20)) < 0.05
-  # Labels are smooth in time: frame-to-frame changes are much rarer than
-  # between frames drawn in random order.
-  seqs = model.sample(np.random.default_rng(0), 20, 150)
-  shuffled = np.random.default_rng(1).permuted(seqs, axis=1)
-  change = lambda s: (np.diff(s, axis=1) != 0).mean()
-  assert change(seqs) < 0.6 * change(shuffled), (change(seqs), change(shuffled))
-
-
-@pytest.mark.parametrize("preset", ["disfa_like", "fera_like"])
-def test_label_model_marginals_are_imbalanced(preset):
-  model = labels.PRESETS[preset]
-  y = _sample(model)
-  p = np.stack([(y == l).mean(0) for l in range(6)], 1)   # [16, 6]
-  assert (p[:, 0] > (0.65 if preset == "disfa_like" else 0.45)).all(), p[:, 0]
-  assert (p[:, 4:].sum(1) < 0.12).all() and (p[:, 4:].sum(1) > 0).all()
-  assert (p[:, 5] < p[:, 1]).all()
-  # Thresholds reproduce the target marginals pooled over subjects.
-  np.testing.assert_allclose(p, model.marginals(), atol=0.06)
-
-
-def test_correlation_is_positive_definite():
-  for model in labels.PRESETS.values():
-    r = model.correlation()
-    np.testing.assert_allclose(np.diag(r), 1.0)
-    assert np.linalg.eigvalsh(r).min() > 0
-    # Max-determinant completion: unnamed pairs are conditionally independent.
-    named = np.eye(16, dtype=bool)
-    for a, b in model.pairs:
-      named[model.aus.index(a), model.aus.index(b)] = True
-      named[model.aus.index(b), model.aus.index(a)] = True
-    np.testing.assert_allclose(np.linalg.inv(r)[~named], 0, atol=1e-8)
-
-
-# Requested vs realised pooled Kendall tau of the intensities.
-TAU_TOL = 0.05
-
-
-@pytest.mark.parametrize("preset", ["disfa_like", "fera_like"])
-def test_requested_tau_is_realised(preset):
-  from scipy import stats
-  model = labels.PRESETS[preset]
-  # 4000 subjects x 1 frame: independent draws pooled over subjects, as the
-  # builder's metadata pools them.
-  y = np.concatenate([model.sample(np.random.default_rng([11, s]), 1, 1).reshape(-1, 16)
-                      for s in range(4000)])
-  col = {a: i for i, a in enumerate(model.aus)}
-  for (a, b), want in model.pairs.items():
-    got = stats.kendalltau(y[:, col[a]], y[:, col[b]]).statistic
-    assert abs(got - want) <= TAU_TOL, (a, b, want, got)
-  # The exact tau of the calibration agrees with simulation at one point.
-  c = model.thresholds()
-  x = np.random.default_rng(0).multivariate_normal([0, 0], [[1, -0.5], [-0.5, 1]], 20000)
-  sim = stats.kendalltau(*labels.discretise(x, c[[2, 8]]).T).statistic
-  assert abs(labels.intensity_tau(-0.5, c[2], c[8]) - sim) < 0.02
-
-
-def _frank_tau_archimedean(theta):
-  """Independent reference: tau = 1 + 4 int_0^1 phi(t) / phi'(t) dt, Frank generator."""
-  from scipy import integrate
-  phi = lambda t: -np.log(np.expm1(-theta * t) / np.expm1(-theta))
-  dphi = lambda t: theta * np.exp(-theta * t) / np.expm1(-theta * t)
-  return 1 + 4 * integrate.quad(lambda t: phi(t) / dphi(t), 1e-12, 1 - 1e-12)[0]
-
-
-def test_frank_theta_from_tau():
-  copula = pytest.importorskip("statsmodels.distributions.copula.api")
-  for tau in (-0.6, -0.2, 0.05, 0.3, 0.7):
-    theta = labels.frank_theta_from_tau(tau)
-    assert np.sign(theta) == np.sign(tau)
-    assert abs(_frank_tau_archimedean(theta) - tau) < 1e-6, (tau, theta)
-    if tau > 0:   # statsmodels' tau_frank is inaccurate for strongly negative theta
-      assert abs(copula.FrankCopula(theta).tau() - tau) < 1e-6, (tau, theta)
-  assert labels.frank_theta_from_tau(0.0) == 0.0
-
-
-def test_metadata_dependence(disfa, fera):
-  for builder in (disfa, fera):
+def test_metadata_dependence(disfa, bp4d):
+  for builder in (disfa, bp4d):
+    cfg = builder.builder_config
     meta = builder.info.metadata
     aus = meta["aus"]
+    # The true dependence is the label model's, over the config's AUs.
     dep = meta["dependence"]
-    assert dep["aus"] == aus
+    table = sau.TRUE_DEPENDENCE[cfg.label_model]   # checked against a fresh simulation
+    pos = [table["aus"].index(a) for a in aus]      # in test_synthetic_au_stats.py
+    assert dep["aus"] == aus and dep["num_frames"] == 96000
+    assert dep["kendall_tau"] == [[table["kendall_tau"][i][j] for j in pos] for i in pos]
     tau = np.array(dep["kendall_tau"], dtype=float)
     theta = np.array(dep["frank_theta"], dtype=float)
     assert tau.shape == theta.shape == (len(aus), len(aus))
     np.testing.assert_array_equal(np.isnan(tau), np.isnan(tau.T))
     ok = np.isfinite(tau) & ~np.eye(len(aus), dtype=bool)
     assert (np.sign(tau[ok]) == np.sign(theta[ok])).all()
-    marg = np.array(dep["marginals"])
+    # Coupled regions (EMFACS): 6-12, 1-2 and 1-26 depend clearly.
+    i = {a: k for k, a in enumerate(aus)}
+    for a, b in ((1, 2), (6, 12)):
+      assert tau[i[a], i[b]] > 0.1, (cfg.name, a, b, tau[i[a], i[b]])
+    # The build's own dependence and marginals, before any -1 masking.
+    emp = meta["build_dependence"]
+    assert emp["aus"] == aus
+    assert emp["num_frames"] == cfg.num_subjects * cfg.sequences_per_subject * \
+        cfg.frames_per_sequence
+    marg = np.array(emp["marginals"])
     assert marg.shape == (len(aus), 6)
     np.testing.assert_allclose(marg.sum(1), 1.0, atol=1e-3)
-    lm = meta["label_model"]
-    assert np.array(lm["latent_correlation"]).shape == (16, 16)
-    assert np.array(lm["thresholds"]).shape == (16, 5)
-    assert np.array(lm["target_marginals"]).shape == (16, 6)
-    assert 0 < lm["ar_coefficient"] < 1
-  # Full default size: the empirical taus of the named pairs have the model's sign.
-  meta = sau._metadata(sa.SyntheticAu.BUILDER_CONFIGS[0])
-  tau = np.array(meta["dependence"]["kendall_tau"], dtype=float)
+    assert meta["label_model"]["preset"] == cfg.label_model
+    assert meta["nuisance_fields"] == list(common.NUISANCE_KEYS)
+    assert meta["generator"]["yaw_max"] == cfg.yaw_max
   i = {a: k for k, a in enumerate(DISFA_AUS)}
-  for a, b in ((1, 2), (6, 12), (25, 26), (4, 9), (15, 17), (12, 25)):
-    assert tau[i[a], i[b]] > 0.05, (a, b)
-  for a, b in ((4, 12), (12, 15)):
-    assert tau[i[a], i[b]] < 0, (a, b)
-  assert meta["dependence"]["num_frames"] == 24 * 4 * 60
+  tau = np.array(disfa.info.metadata["dependence"]["kendall_tau"], dtype=float)
+  assert tau[i[1], i[26]] > 0.05 and tau[i[25], i[26]] > 0.05

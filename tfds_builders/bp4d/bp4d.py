@@ -30,8 +30,11 @@ _DIR = Path(__file__).parent
 class Bp4d(raw_utils.RawAUBuilder):
   """BP4D-Spontaneous: occurrence of 12 AUs, intensity of 5, detected faces."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "FERA 2015 and original layouts; 12 AUs; 9 -> -1."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "FERA 2015 and original layouts; 12 AUs; 9 -> -1.",
+      "1.1.0": "Records carry the schema's nuisance fields (pose, occluder, light, ...), "
+               "stored as missing (NaN / -1 / ''): the dataset does not provide them."}
   BUILDER_CONFIGS = [raw_utils.RawAUBuilderConfig(name="default")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   BP4D-Spontaneous is licensed: request it from Binghamton University

@@ -70,8 +70,11 @@ def subject_protocols(subjects) -> dict[str, dict[str, list[str]]]:
 class Ckplus(raw_utils.RawAUBuilder):
   """CK+: peak-frame FACS, 68 landmarks aligned; for testing and transfer."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Peak frames (optionally + neutral first frames), 68 landmarks."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Peak frames (optionally + neutral first frames), 68 landmarks.",
+      "1.1.0": "Records carry the schema's nuisance fields (pose, occluder, light, ...), "
+               "stored as missing (NaN / -1 / ''): the dataset does not provide them."}
   BUILDER_CONFIGS = [CkplusConfig(name="default"),
                      CkplusConfig(name="peak_and_neutral", include_neutral=True)]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\

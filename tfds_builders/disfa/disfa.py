@@ -25,8 +25,11 @@ _DIR = Path(__file__).parent
 class Disfa(raw_utils.RawAUBuilder):
   """DISFA: left-camera frames, 12 AU intensities, 66 landmarks aligned."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Left camera, 12 AU intensities, dataset landmarks."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Left camera, 12 AU intensities, dataset landmarks.",
+      "1.1.0": "Records carry the schema's nuisance fields (pose, occluder, light, ...), "
+               "stored as missing (NaN / -1 / ''): the dataset does not provide them."}
   BUILDER_CONFIGS = [raw_utils.RawAUBuilderConfig(name="default")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   DISFA is licensed: request it at http://mohammadmahoor.com/disfa/ (University

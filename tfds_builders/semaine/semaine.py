@@ -42,8 +42,11 @@ class SemaineConfig(raw_utils.RawAUBuilderConfig):
 class Semaine(raw_utils.RawAUBuilder):
   """SEMAINE (FERA 2015): occurrence of 6 AUs at 50 fps, detected faces."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "FERA 2015 release; EAF occurrence; session segments."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "FERA 2015 release; EAF occurrence; session segments.",
+      "1.1.0": "Records carry the schema's nuisance fields (pose, occluder, light, ...), "
+               "stored as missing (NaN / -1 / ''): the dataset does not provide them."}
   BUILDER_CONFIGS = [SemaineConfig(name="default"), SemaineConfig(name="segment", segment_only=True)]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   SEMAINE is licensed: the FERA 2015 release comes from the FERA 2015

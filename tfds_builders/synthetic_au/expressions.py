@@ -37,12 +37,15 @@ and a check of the result on an independent 800-subject sample):
   python -m tfds_builders.synthetic_au.expressions calibrate bp4d_like
 
 `dependence(model)` gives the true pairwise dependence (Kendall tau-b of the
-intensities pooled over subjects, and the Frank copula theta with that tau).
+intensities pooled over subjects, and the Frank copula theta with that tau);
+`python -m tfds_builders.synthetic_au.expressions dependence` stores it for
+the presets in true_dependence.py, which the builder's metadata reads.
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
+import textwrap
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -226,7 +229,7 @@ class ExpressionModel:
   def sample(self, rng: np.random.Generator, num_sequences: int,
              num_frames: int) -> np.ndarray:
     """Intensities of one subject: int32 [num_sequences, num_frames, K], 0..5
-    (the interface of labels.LabelModel.sample)."""
+    (the interface the 1.x label model had)."""
     return self.sample_subject(rng, num_sequences, num_frames).intensity
 
   def sample_subject(self, rng: np.random.Generator, num_sequences: int,
@@ -659,10 +662,47 @@ PRESETS = {
 _BASES = {"disfa_like": _DISFA_BASE, "bp4d_like": _BP4D_BASE}
 
 
+TRUE_DEPENDENCE_FILE = "true_dependence.py"
+
+
+def write_true_dependence(path: str) -> None:
+  """Writes the module holding `dependence(PRESETS[p])` over all 16 AUs for
+  every preset (the builder's metadata reads it instead of simulating 96,000
+  frames in every process that constructs a builder)."""
+  out = ['"""The true pairwise dependence of the expression-model presets, over the',
+         "16 SYNTHETIC_AUS: `expressions.dependence(PRESETS[name])` (Kendall tau-b of",
+         "the intensities pooled over a 96,000-frame simulation, and the Frank theta",
+         "with that tau). Generated, do not edit: after changing a preset run",
+         "",
+         "  python -m tfds_builders.synthetic_au.expressions dependence",
+         "",
+         "(tests/tfds_builders/test_synthetic_au_stats.py checks it is current).",
+         '"""', "", "TRUE_DEPENDENCE = {"]
+  for name, model in PRESETS.items():
+    dep = dependence(model)
+    out.append(f"    {name!r}: {{")
+    for key in ("aus", "num_frames", "seed"):
+      out.append(f"        {key!r}: {dep[key]!r},")
+    for key in ("kendall_tau", "frank_theta"):
+      out.append(f"        {key!r}: [")
+      out += [textwrap.fill(f"[{', '.join(map(repr, row))}],", 100, initial_indent=" " * 12,
+                            subsequent_indent=" " * 13, break_on_hyphens=False)
+              for row in dep[key]]
+      out.append("        ],")
+    out.append("    },")
+  out.append("}")
+  with open(path, "w") as f:
+    f.write("\n".join(out) + "\n")
+
+
 def _main(argv: Sequence[str]) -> None:
+  if argv == ["dependence"]:
+    import os
+    write_true_dependence(os.path.join(os.path.dirname(__file__), TRUE_DEPENDENCE_FILE))
+    return
   if len(argv) != 2 or argv[0] != "calibrate" or argv[1] not in PRESETS:
     raise SystemExit(f"usage: python -m tfds_builders.synthetic_au.expressions calibrate "
-                     f"{{{','.join(PRESETS)}}}")
+                     f"{{{','.join(PRESETS)}}} | dependence")
   m = calibrate(_BASES[argv[1]], TARGETS[argv[1]], verbose=True)
   t = TARGETS[argv[1]]
   epi, idio = _pooled_continuous(m, 800, seed=1)   # an independent check

@@ -1,7 +1,9 @@
 """How visible each AU is in synthetic_au, against how much subjects differ.
 
-For every AU and subject, the head canvas is rendered (no pose, light or
-noise) at neutral and with only that AU at level k = 1..5. Images are grey
+For every AU and subject (identities drawn with the default identity
+confounders, render.CONFOUNDERS), the head canvas is rendered (no pose, light
+or noise) at neutral and with only that AU at level k = 1..5, at the
+default cue ratio (render.CUE_RATIO, the builder's `cue_ratio`). Images are grey
 levels relative to the subject's skin tone (exposure changes per frame
 anyway, so a darker skin is not counted as identity variation).
 
@@ -15,10 +17,11 @@ anyway, so a darker skin is not counted as identity variation).
                neutral (texture, shading, age folds, feature shape)
   ratio[k]   = effect[k] / spread
 
-A ratio below ~1 at level 1 means a level-1 face of one subject looks like
-a neutral face of another in that region (the audit found AU17 at ~1).
+A ratio of ~1 at level 1 means a level-1 face of one subject looks like a
+neutral face of another in that region: the ambiguity FACS coders face at
+levels A-B, which synthetic_au 2.0 aims for (1.x had >= 1.5).
 
-  python -m tfds_builders.synthetic_au.measure_cues [--subjects 24]
+  python -m tfds_builders.synthetic_au.measure_cues [--subjects 24] [--scale]
 """
 from __future__ import annotations
 
@@ -33,24 +36,30 @@ FOOTPRINT = 0.05   # grey change (fraction of skin tone) that marks the AU's reg
 SIZE = 160         # the builders' raw_size
 
 
-def _grey(ident, levels, style):
+def _grey(ident, levels, style, cue_ratio):
   """(grey / skin tone [C, C], face mask [C, C] bool) of the head canvas."""
-  img, _, p, _ = render.render_face(ident, levels, style, SIZE)
+  img, _, p, _ = render.render_face(ident, levels, style, SIZE, cue_ratio=cue_ratio)
   return img.mean(-1) / ident.skin.mean(), render.face_mask(p, SIZE) > 127
 
 
-def cue_ratios(style: str = "disfa_like", num_subjects: int = 24, seed: int = 0) -> dict:
-  """Per AU (SYNTHETIC_AUS order): effect [16, 5], spread [16], ratio [16, 5]."""
+def cue_ratios(style: str = "disfa_like", num_subjects: int = 24, seed: int = 0,
+               cue_ratio: float = render.CUE_RATIO, confounders=None) -> dict:
+  """Per AU (SYNTHETIC_AUS order): effect [16, 5], spread [16], ratio [16, 5].
+
+  confounders: {name: (probability, strength)}, default render.CONFOUNDERS.
+  """
   st = render.STYLES[style]
-  idents = [render.make_identity(np.random.default_rng([seed, i]), st, SIZE)
+  conf = render.CONFOUNDERS if confounders is None else confounders
+  idents = [render.make_identity(np.random.default_rng([seed, i]), st, SIZE, conf)
             for i in range(num_subjects)]
-  neutral = [_grey(ident, {}, st) for ident in idents]
+  neutral = [_grey(ident, {}, st, cue_ratio) for ident in idents]
   effect = np.zeros((len(SYNTHETIC_AUS), MAX_INTENSITY))
   spread = np.zeros(len(SYNTHETIC_AUS))
   for a, au in enumerate(SYNTHETIC_AUS):
     eff, region_mean = [], []
     for ident, (g0, face0) in zip(idents, neutral):
-      levels, faces = zip(*[_grey(ident, {au: k}, st) for k in range(1, MAX_INTENSITY + 1)])
+      levels, faces = zip(*[_grey(ident, {au: k}, st, cue_ratio)
+                            for k in range(1, MAX_INTENSITY + 1)])
       region = (np.abs(levels[-1] - g0) > FOOTPRINT) & (face0 | faces[-1])
       eff.append([np.abs(g[region] - g0[region]).mean() for g in levels])
       region_mean.append(g0[region].mean())
@@ -73,6 +82,16 @@ if __name__ == "__main__":
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--subjects", type=int, default=24)
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--cue_ratio", type=float, default=render.CUE_RATIO)
+  parser.add_argument("--scale", action="store_true",
+                      help="print render.CUE_SCALE (spread / level-5 effect, mean of the styles)")
   args = parser.parse_args()
+  if args.scale:
+    res = [cue_ratios(n, args.subjects, args.seed, args.cue_ratio) for n in render.STYLES]
+    scale = np.mean([r["spread"] / r["effect"][:, -1] for r in res], 0)
+    print({a: round(float(v), 4) for a, v in zip(SYNTHETIC_AUS, scale)})
+    raise SystemExit
   for name in render.STYLES:
-    print(f"## {name}\n\n{table(cue_ratios(name, args.subjects, args.seed))}\n")
+    res = cue_ratios(name, args.subjects, args.seed, args.cue_ratio)
+    print(f"## {name}\n\n{table(res)}\n\nmedian ratio at level 1: "
+          f"{np.median(res['ratio'][:, 0]):.2f}, at level 2: {np.median(res['ratio'][:, 1]):.2f}\n")

@@ -1,26 +1,31 @@
-"""Procedural face renderer of synthetic_au: iBUG-68 landmarks -> an RGB frame.
+"""Procedural face renderer of synthetic_au: a 3-D iBUG-68 head -> a camera frame.
 
 A face lives in the *unit face frame* of `au_jax.face.template` (CANONICAL_68,
-x right, y down, inter-ocular distance 0.4). Rendering a frame:
+x right, y down, inter-ocular distance 0.4), with a depth toward the camera
+from the subject's head height field (`head_depth`). Rendering a frame:
 
 1. `expression_landmarks`: the subject's neutral shape plus, per AU, a fixed
    landmark displacement (its FACS location and direction, `AU_DISPLACEMENTS`)
-   scaled by `strength(level)` (0 at level 0, 0.44 at 1 .. 1 at 5), then
+   scaled by `strength(level)` (0 at level 0, `level1_strength` at level 1,
+   equal steps to 1 at level 5) and by the subject's expressivity, then
    anatomical clamps (lids and lips never cross).
-2. `render_face`: the face is drawn with OpenCV (anti-aliased filled polygons,
-   ellipses, lines) on a square canvas that is fixed to the head
-   (unit frame -> canvas by `canvas_matrix`): hair, skin with a fixed
-   per-subject texture and rounded shading, brows, eyes, nose, lips, teeth,
-   hairline. Appearance cues of the AUs (forehead wrinkles, glabella furrows,
-   crow's feet, cheek bulge, nose wrinkles, nasolabial folds, dimples, chin
-   dimpling, lip borders) are painted on darkening / highlight layers with
-   the same strength. `measure_cues.py` checks that level 1 stands clear of
-   the between-subject variation of each AU's region.
-3. `render_frame`: the canvas is warped into the raw frame by the head pose
-   (in-plane rotation, scale, translation) over the subject's fixed
-   background; then illumination gradient and colour cast, an optional
-   occluder over the upper or lower face, and sensor noise. Observed
-   landmarks = true landmarks + tracker noise (larger under an occluder).
+2. `render_face`: the face is drawn with OpenCV on a square canvas fixed to
+   the head (unit frame -> canvas by `canvas_matrix`): hair, skin with a fixed
+   per-subject texture, brows, eyes, nose, lips, teeth, hairline. Appearance
+   cues of the AUs and the identity confounders (forehead wrinkles, glabella
+   furrows, crow's feet, cheek bulge, nose wrinkles, nasolabial folds,
+   dimples, chin dimpling, lip borders) form a height map of grooves and
+   bumps, shaded by the frame's light (relief) and darkened in the grooves;
+   the head is lit by a directional light (Lambert on the height field's
+   normals). `measure_cues.py` measures each cue against the between-subject
+   variation of its region.
+3. `render_frame`: a perspective camera sees the head rotated by yaw and pitch
+   (`project` for the landmarks, ray casting into the height field for the
+   image, `pose_maps`), then roll, scale and shift, over the subject's fixed
+   background; then an optional occluder (hand, hair, glasses, mask) and the
+   share of each AU's region it covers; exposure and colour cast; the camera's
+   resolution (`face_size`), blur, sensor noise and JPEG. Observed landmarks =
+   true landmarks + tracker noise (larger under an occluder).
 
 Several AUs act on one region on purpose (6/7 narrow the eyes; 9/10/12 deepen
 the nasolabial fold; 12/14/20 move the lip corners; 17/23 thin the lips), so
@@ -32,7 +37,7 @@ explicit `np.random.Generator`s seeded by the builder.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import cv2
 import numpy as np
@@ -42,8 +47,16 @@ from au_jax.face import template as tpl
 
 # Share of the canvas width taken by one unit of the face frame.
 FACE_FRACTION = 0.6
-# Strength of an AU at level 1 beyond the linear level / 5 (see `strength`).
-ONSET = 0.3
+# Per AU: the between-subject sd of the AU's region at neutral over its
+# mean change at level 5 (identities with the default confounders, 24
+# subjects, mean of the two styles; `python -m
+# tfds_builders.synthetic_au.measure_cues --scale` prints it). The level-1
+# strength CUE_RATIO x CUE_SCALE[au] makes the level-1 cue CUE_RATIO times the
+# between-subject variation (the builder's `cue_ratio` field).
+CUE_SCALE = {1: 0.1613, 2: 0.146, 4: 0.1292, 5: 0.0471, 6: 0.3754, 7: 0.4176, 9: 0.0853,
+             10: 0.0578, 12: 0.0676, 14: 0.1949, 15: 0.0739, 17: 0.1104, 20: 0.1335,
+             23: 0.1756, 25: 0.0416, 26: 0.0877}
+CUE_RATIO = 1.0
 _SHIFT = 4            # OpenCV fixed-point bits for sub-pixel drawing
 _ONE = 1 << _SHIFT
 
@@ -60,8 +73,8 @@ class Style:
     hair: [n, 3] RGB hair colours.
     background: [n, 3] RGB background colours.
     light_colour: RGB multiplier of the illumination (colour cast).
-    light_gradient: (min, max) strength of the linear illumination gradient.
-    shading: depth of the rounded face shading (0 = flat).
+    shading: depth of a flat rounded face shading (0 = flat), besides the
+      directional light on the 3-D head.
     outline: darkness of an ink outline of the face and features (0 = none).
     noise_sd: (min, max) sd of the additive Gaussian sensor noise (0..255).
   """
@@ -69,8 +82,7 @@ class Style:
   hair: tuple
   background: tuple
   light_colour: tuple = (1.0, 1.0, 1.0)
-  light_gradient: tuple = (0.0, 0.45)
-  shading: float = 0.3
+  shading: float = 0.15
   outline: float = 0.0
   noise_sd: tuple = (1.0, 6.0)
 
@@ -84,18 +96,17 @@ STYLES: dict[str, Style] = {
               (120, 120, 120)),
         background=((110, 110, 120), (150, 140, 120), (80, 90, 100), (170, 170, 165),
                     (95, 80, 70)),
-        light_colour=(1.03, 1.0, 0.96), light_gradient=(0.0, 0.45), shading=0.32,
+        light_colour=(1.03, 1.0, 0.96), shading=0.15,
         outline=0.0, noise_sd=(1.0, 6.0)),
-    # Cool fluorescent light from above, flatter shading with ink outlines,
-    # saturated backgrounds: a visibly different "dataset".
-    "fera_like": Style(
+    # Cool fluorescent light, a faint ink outline, saturated backgrounds.
+    "bp4d_like": Style(
         skin=((230, 196, 176), (205, 160, 130), (178, 128, 96), (130, 90, 66),
               (92, 62, 46)),
         hair=((30, 24, 22), (70, 45, 30), (10, 10, 12), (160, 90, 50)),
         background=((40, 70, 120), (60, 110, 80), (120, 50, 60), (200, 200, 210),
                     (30, 30, 40)),
-        light_colour=(0.94, 1.0, 1.08), light_gradient=(0.1, 0.35), shading=0.15,
-        outline=0.45, noise_sd=(2.0, 9.0)),
+        light_colour=(0.94, 1.0, 1.08), shading=0.1,
+        outline=0.2, noise_sd=(2.0, 9.0)),
 }
 
 
@@ -119,6 +130,15 @@ class Identity:
       times the rounded shading of the neutral face (darker towards its edge).
     chin_dots: float64 [n, 2] chin dimpling pattern, offsets from landmark 8.
     background: uint8 [C, C, 3] the subject's fixed background (raw frame).
+    forehead_lines, glabella_lines, nasolabial_folds, crows_feet: strengths
+      (0 = none, 1 = the AU's level-5 cue) of permanent folds that mimic
+      AU1+2, AU4, AU10/12 and AU6 (identity confounders).
+    brow_shape: the neutral brows' offset toward AU4 (< 0: low-set, drawn
+      in) or AU1+2 (> 0: raised, arched), as a share of the level-5 motion.
+    depth: float32 [C, C] height of the 3-D head surface over the canvas
+      (unit face frame, toward the camera; 0 = the silhouette plane).
+    normals: float32 [C, C, 3] unit normals of that surface (x right, y down,
+      z toward the camera).
   """
   shape: np.ndarray
   skin: np.ndarray
@@ -134,6 +154,13 @@ class Identity:
   texture: np.ndarray
   chin_dots: np.ndarray
   background: np.ndarray
+  forehead_lines: float = 0.0
+  glabella_lines: float = 0.0
+  nasolabial_folds: float = 0.0
+  crows_feet: float = 0.0
+  brow_shape: float = 0.0
+  depth: np.ndarray | None = None
+  normals: np.ndarray | None = None
 
 
 def _scale_about(pts, idx, centre, sx, sy):
@@ -214,8 +241,21 @@ def _background(rng, style, size):
   return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def make_identity(rng: np.random.Generator, style: Style, size: int) -> Identity:
-  """A random subject of `style` for a canvas / raw frame of side `size`."""
+# Identity confounders: name -> (probability, strength) defaults (the
+# builder's fields of the same names).
+CONFOUNDERS = {"forehead_lines": (0.3, 0.6), "glabella_lines": (0.25, 0.6),
+               "nasolabial_folds": (0.35, 0.6), "crows_feet": (0.25, 0.6),
+               "brow_shape": (0.4, 0.5)}
+
+
+def make_identity(rng: np.random.Generator, style: Style, size: int,
+                  confounders: Mapping[str, tuple] | None = None) -> Identity:
+  """A random subject of `style` for a canvas / raw frame of side `size`.
+
+  confounders: {name: (probability, strength)} of the identity confounders
+  (CONFOUNDERS keys; default: none). Each is present with its probability, at
+  strength x U(0.3, 1) (brow_shape: either sign).
+  """
   skin = np.asarray(style.skin[rng.integers(len(style.skin))], np.float64)
   skin = np.clip(skin * rng.uniform(0.95, 1.05, 3), 0, 255)
   hair = np.asarray(style.hair[rng.integers(len(style.hair))], np.float64)
@@ -225,12 +265,165 @@ def make_identity(rng: np.random.Generator, style: Style, size: int) -> Identity
                     [rng.integers(4)], np.float64)
   chin_dots = np.stack([rng.uniform(-0.07, 0.07, 14), rng.uniform(-0.07, -0.015, 14)], 1)
   shape = neutral_shape(rng)
-  return Identity(
-      shape=shape, skin=skin, hair=hair, brow=brow, lip=lip, iris=iris,
+  base = dict(
+      skin=skin, hair=hair, brow=brow, lip=lip, iris=iris,
       brow_width=float(rng.uniform(0.018, 0.03)), hairline=float(rng.uniform(0.04, 0.14)),
       hair_style=int(rng.integers(4)), hair_length=float(rng.uniform(0.25, 0.75)),
-      age=float(rng.uniform(0.0, 0.35)), texture=_texture(rng, size) * _shading(shape, style, size),
+      age=float(rng.uniform(0.0, 0.35)), texture=_texture(rng, size),
       chin_dots=chin_dots, background=_background(rng, style, size))
+  conf = {}
+  crng = np.random.default_rng(rng.integers(2 ** 63))   # confounders: own stream
+  for name in CONFOUNDERS:
+    prob, strength_ = (confounders or {}).get(name, (0.0, 0.0))
+    present, amount = crng.uniform() < prob, strength_ * crng.uniform(0.3, 1.0)
+    sign = 1.0 if crng.uniform() < 0.5 else -1.0
+    conf[name] = float(amount * (sign if name == "brow_shape" else 1.0)) if present else 0.0
+  if conf["brow_shape"] > 0:
+    shape = shape + conf["brow_shape"] * (AU_DISPLACEMENTS[1] + AU_DISPLACEMENTS[2]) / 2
+  elif conf["brow_shape"] < 0:
+    shape = shape - conf["brow_shape"] * AU_DISPLACEMENTS[4]
+  depth = head_depth(shape, size)
+  base["texture"] = base["texture"] * _shading(shape, style, size)
+  return Identity(shape=shape, **base, **conf, depth=depth, normals=_normals(depth, size))
+
+
+# ---------------------------------------------------------------------------
+# The 3-D head: a height field over the canvas, rotated and projected
+
+
+def head_depth(shape: np.ndarray, size: int) -> np.ndarray:
+  """Height [C, C] float32 of the head surface toward the camera, unit face frame.
+
+  A flattened ellipsoid around the face (depth 0.45 at its centre, 0 at the
+  silhouette), a nose ridge rising from the bridge (27) to the tip (30) to
+  0.13 (about 20 mm at an inter-ocular distance of 63 mm), eye sockets 0.04
+  deep and a slightly forward mouth and chin, placed on the neutral `shape`.
+  """
+  m = canvas_matrix(size)
+  g = (np.arange(size, dtype=np.float64) - m[0, 2]) / m[0, 0]
+  x, y = g[None, :], g[:, None]
+  r2 = ((x - 0.5) / 0.5) ** 2 + ((y - 0.52) / 0.6) ** 2
+  h = 0.45 * np.clip(1 - r2, 0, None) ** 0.35
+  top, tip = shape[27], shape[30]
+  w = max(0.03, (shape[35, 0] - shape[31, 0]) * 0.45)
+  t = np.clip((y - top[1]) / max(tip[1] - top[1], 1e-3), 0, None)
+  ridge = np.where(t <= 1, 0.02 + 0.11 * t, 0.13 * np.exp(-((y - tip[1]) / 0.035) ** 2 / 2))
+  h += ridge * np.exp(-((x - tip[0]) / w) ** 2 / 2)
+  for eye in (tpl.RIGHT_EYE, tpl.LEFT_EYE):
+    c = shape[list(eye)].mean(0)
+    h -= 0.04 * np.exp(-((x - c[0]) / 0.06) ** 2 / 2 - ((y - c[1]) / 0.04) ** 2 / 2)
+  mc = shape[list(tpl.MOUTH)].mean(0)
+  h += 0.03 * np.exp(-((x - mc[0]) / 0.1) ** 2 / 2 - ((y - mc[1] - 0.03) / 0.09) ** 2 / 2)
+  return np.maximum(h, 0).astype(np.float32)
+
+
+def _normals(depth: np.ndarray, size: int) -> np.ndarray:
+  f = canvas_matrix(size)[0, 0]
+  gy, gx = np.gradient(depth.astype(np.float64) * f)
+  n = np.stack([-gx, -gy, np.ones_like(gx)], -1)
+  return (n / np.linalg.norm(n, axis=-1, keepdims=True)).astype(np.float32)
+
+
+# Rotation centre of the head (unit face frame, on the silhouette plane).
+HEAD_CENTRE = np.array([0.5, 0.5])
+
+
+def rotation(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
+  """[3, 3] head -> camera rotation (degrees; x right, y down, z toward the
+  camera): R = Rz(roll) Ry(yaw) Rx(pitch). yaw > 0 turns the nose toward
+  +x, pitch > 0 moves the nose down (chin down), roll > 0 turns the face
+  counter-clockwise in the image."""
+  a, b, c = np.deg2rad([yaw, pitch, roll])
+  ry = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+  rx = np.array([[1, 0, 0], [0, np.cos(b), np.sin(b)], [0, -np.sin(b), np.cos(b)]])
+  rz = np.array([[np.cos(c), np.sin(c), 0], [-np.sin(c), np.cos(c), 0], [0, 0, 1]])
+  return rz @ ry @ rx
+
+
+def project(points: np.ndarray, yaw: float, pitch: float, roll: float = 0.0,
+            distance: float = 5.0) -> np.ndarray:
+  """Perspective projection of 3-D points [N, 3] (unit face frame x, y and
+  depth z toward the camera) after rotating the head about HEAD_CENTRE:
+  [N, 2] in the unit face frame. The camera looks down -z from `distance`
+  units in front of the silhouette plane (focal length = distance, so the
+  silhouette plane keeps its scale at pose 0)."""
+  pts = np.asarray(points, np.float64)
+  q = np.concatenate([pts[:, :2] - HEAD_CENTRE, pts[:, 2:3]], 1) @ rotation(yaw, pitch, roll).T
+  return q[:, :2] * (distance / (distance - q[:, 2:3])) + HEAD_CENTRE
+
+
+def _sample(img: np.ndarray, xy_px: np.ndarray) -> np.ndarray:
+  """Bilinear samples of a float32 [C, C] image at pixel coords [..., 2] (0 outside)."""
+  xy = np.asarray(xy_px, np.float32)
+  flat = xy.reshape(-1, xy.shape[-2] if xy.ndim > 2 else 1, 2)
+  out = cv2.remap(img, flat[..., 0], flat[..., 1], cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+  return out.reshape(xy.shape[:-1])
+
+
+def landmarks_3d(ident: Identity, lm_unit: np.ndarray, size: int) -> np.ndarray:
+  """[68, 3]: landmarks (unit frame) with their depth on the subject's head."""
+  m = canvas_matrix(size)
+  z = _sample(ident.depth, lm_unit * m[0, 0] + m[:, 2])
+  return np.concatenate([lm_unit, z[:, None]], 1)
+
+
+_RAY_STEPS = 16
+
+
+def pose_maps(depth: np.ndarray, yaw: float, pitch: float, distance: float, affine: np.ndarray,
+              size: int, step: int = 3) -> tuple[np.ndarray, np.ndarray]:
+  """Backward maps (map_x, map_y) float32 [size, size]: for every raw-frame
+  pixel, the canvas pixel the camera sees there (cv2.remap convention).
+
+  Each pixel's ray is marched from the front through the rotated height
+  field `depth` and the first crossing taken (the far side of the nose and
+  cheeks is hidden, as it should be); then `affine` [2, 3] (roll, scale and
+  shift, posed canvas -> raw) is undone first. Computed on a grid every
+  `step` pixels and interpolated (the maps are smooth).
+  """
+  m = canvas_matrix(size)
+  f, off = m[0, 0], m[:, 2]
+  n = -(-size // step)
+  o = (np.arange(n) + 0.5) * size / n - 0.5          # cv2.resize's sample positions
+  ox, oy = np.meshgrid(o, o)
+  inv = cv2.invertAffineTransform(affine)
+  qx = inv[0, 0] * ox + inv[0, 1] * oy + inv[0, 2]
+  qy = inv[1, 0] * ox + inv[1, 1] * oy + inv[1, 2]
+  u = (qx - off[0]) / f - HEAD_CENTRE[0]
+  v = (qy - off[1]) / f - HEAD_CENTRE[1]
+  r = rotation(yaw, pitch)
+  # Ray of a pixel, head frame: a + t b (camera at t = 0, the pixel's point on
+  # the silhouette plane at t = 1); R^T applied to row vectors is "@ r".
+  a = np.array([0.0, 0.0, distance]) @ r
+  b = np.stack([u, v, np.full_like(u, -distance)], -1) @ r      # [n, n, 3]
+
+  def gap(t):   # > 0 in front of the surface; and the canvas px of the point
+    x = a[0] + t * b[..., 0]
+    y = a[1] + t * b[..., 1]
+    px = np.stack([(x + HEAD_CENTRE[0]) * f + off[0], (y + HEAD_CENTRE[1]) * f + off[1]], -1)
+    return a[2] + t * b[..., 2] - _sample(depth, px), px
+
+  t = (1 - np.linspace(0.7, -0.75, _RAY_STEPS) / distance)[:, None, None]
+  g, _ = gap(np.broadcast_to(t, (_RAY_STEPS,) + u.shape))
+  inside = g <= 0
+  first = np.maximum(np.where(inside.any(0), inside.argmax(0), _RAY_STEPS - 1), 1)
+  t_lo = t[first - 1, 0, 0]
+  t_hi = t[first, 0, 0]
+  g_lo = np.take_along_axis(g, first[None] - 1, 0)[0]
+  g_hi = np.take_along_axis(g, first[None], 0)[0]
+  for _ in range(2):   # regula falsi inside the bracket
+    w = np.clip(g_lo / np.where(g_lo - g_hi == 0, 1, g_lo - g_hi), 0, 1)
+    tm = t_lo + w * (t_hi - t_lo)
+    gm, _ = gap(tm)
+    front = gm > 0
+    t_lo, g_lo = np.where(front, tm, t_lo), np.where(front, gm, g_lo)
+    t_hi, g_hi = np.where(front, t_hi, tm), np.where(front, g_hi, gm)
+  w = np.clip(g_lo / np.where(g_lo - g_hi == 0, 1, g_lo - g_hi), 0, 1)
+  _, px = gap(t_lo + w * (t_hi - t_lo))
+  mx, my = px[..., 0].astype(np.float32), px[..., 1].astype(np.float32)
+  return (cv2.resize(mx, (size, size), interpolation=cv2.INTER_LINEAR),
+          cv2.resize(my, (size, size), interpolation=cv2.INTER_LINEAR))
 
 
 # ---------------------------------------------------------------------------
@@ -397,33 +590,45 @@ AU_DISPLACEMENTS: dict[int, np.ndarray] = {
 assert tuple(AU_DISPLACEMENTS) == SYNTHETIC_AUS
 
 
-def strength(level: float) -> float:
-  """Share of an AU's full display (level 5) shown at `level` 0..5.
+def level1_strength(au: int, cue_ratio: float = CUE_RATIO) -> float:
+  """Strength of AU `au` at level 1: cue_ratio x CUE_SCALE[au], in [0.01, 0.8]."""
+  return float(np.clip(cue_ratio * CUE_SCALE[au], 0.01, 0.8))
 
-  ONSET + (1 - ONSET) level / 5 for level > 0: an active AU is visible from
-  level 1 on, above the between-subject variation of its region
-  (measure_cues.py), and grows by equal steps up to 1 at level 5.
+
+def strength(level: float, level1: float) -> float:
+  """Share of an AU's full display (level 5) shown at `level` 0..5: 0 at
+  level 0, `level1` at level 1 (`level1_strength`), then equal steps up to 1
+  at level 5. A level-1 cue is then of the order of how much subjects differ
+  in the AU's region (measure_cues.py), so levels 1-2 are ambiguous, as they
+  are for FACS coders, and the cue grows with every level above.
   """
-  return ONSET + (1 - ONSET) * level / 5 if level > 0 else 0.0
+  if level <= 0:
+    return 0.0
+  if level < 1:
+    return level * level1
+  return level1 + (1 - level1) * (min(level, 5) - 1) / 4
 
 
-def as_strengths(intensities) -> dict[int, float]:
+def as_strengths(intensities, cue_ratio: float = CUE_RATIO) -> dict[int, float]:
   """{au: strength(level)} from [16] levels in SYNTHETIC_AUS order or a dict."""
   if isinstance(intensities, Mapping):
-    return {a: strength(float(intensities.get(a, 0))) for a in SYNTHETIC_AUS}
-  y = np.asarray(intensities, np.float64)
-  if y.shape != (len(SYNTHETIC_AUS),):
-    raise ValueError(f"expected {len(SYNTHETIC_AUS)} intensities, got {y.shape}")
-  return {a: strength(v) for a, v in zip(SYNTHETIC_AUS, y)}
+    levels = [float(intensities.get(a, 0)) for a in SYNTHETIC_AUS]
+  else:
+    levels = np.asarray(intensities, np.float64)
+    if levels.shape != (len(SYNTHETIC_AUS),):
+      raise ValueError(f"expected {len(SYNTHETIC_AUS)} intensities, got {levels.shape}")
+  return {a: strength(v, level1_strength(a, cue_ratio)) for a, v in zip(SYNTHETIC_AUS, levels)}
 
 
-def expression_landmarks(shape: np.ndarray, intensities) -> np.ndarray:
-  """Landmarks [68, 2] (unit frame) of a neutral shape [68, 2] showing the AUs."""
-  s = as_strengths(intensities)
+def expression_landmarks(shape: np.ndarray, intensities, cue_ratio: float = CUE_RATIO,
+                         gain: float = 1.0) -> np.ndarray:
+  """Landmarks [68, 2] (unit frame) of a neutral shape [68, 2] showing the AUs;
+  `gain` scales the motion (the subject's expressivity)."""
+  s = as_strengths(intensities, cue_ratio)
   lm = np.array(shape, np.float64)
   for au, d in AU_DISPLACEMENTS.items():
     if s[au]:
-      lm += s[au] * d
+      lm += gain * s[au] * d
   # Lids never cross: lower lid at least a sliver below the upper one.
   for up, lo in ((37, 41), (38, 40), (43, 47), (44, 46)):
     lm[lo, 1] = max(lm[lo, 1], lm[up, 1] + 0.004)
@@ -544,34 +749,39 @@ def _cue_layers(p, s, ident, f, size):
   def wl(strength):   # wrinkle darkness grows with strength, 0 -> invisible
     return _grey(255 * min(1.0, strength))
 
+  # Identity confounders: permanent folds where the AUs put theirs.
+  s1, s2 = max(s[1], ident.forehead_lines), max(s[2], ident.forehead_lines)
+  g4, c6 = max(s[4], ident.glabella_lines), max(s[6], ident.crows_feet)
   # Forehead wrinkles: centre (AU1) and lateral (AU2).
   inner_top = min(p[20, 1], p[23, 1])
   for k in range(3):
-    if s[1] > 0:
+    if s1 > 0:
       y = inner_top - (0.05 + 0.04 * k) * f
-      _line(dark, _curve((p[20, 0], y), (p[23, 0], y), 0.008 * f), wl(s[1] * (1 - 0.2 * k)), th)
-    if s[2] > 0:
+      _line(dark, _curve((p[20, 0], y), (p[23, 0], y), 0.008 * f), wl(s1 * (1 - 0.2 * k)), th)
+    if s2 > 0:
       for o, i in ((17, 19), (25, 26)):
         y = min(p[o, 1], p[i, 1]) - (0.045 + 0.04 * k) * f
         a, b = (p[o, 0], y), (p[i, 0], y)
-        _line(dark, _curve(a, b, 0.006 * f), wl(s[2] * (1 - 0.2 * k)), th)
-  # Glabella furrows (AU4; AU9 adds a horizontal procerus line).
-  if s[4] > 0:
+        _line(dark, _curve(a, b, 0.006 * f), wl(s2 * (1 - 0.2 * k)), th)
+  # Glabella furrows (AU4, or permanent lines).
+  if g4 > 0:
     yb = (p[21, 1] + p[22, 1]) / 2
     for dx in (-0.022, 0.022):
       x = (p[21, 0] + p[22, 0]) / 2 + dx * f
-      _line(dark, [(x, yb - 0.035 * f), (x + 0.2 * dx * f, yb + 0.035 * f)], wl(s[4]), th * 1.3)
+      _line(dark, [(x, yb - 0.035 * f), (x + 0.2 * dx * f, yb + 0.035 * f)], wl(g4), th * 1.3)
+  if s[4] > 0:
     # Lowered brows shadow the upper lids.
     for eye in (tpl.RIGHT_EYE, tpl.LEFT_EYE):
       c = p[list(eye)].mean(0) - u(0, 0.03)
       _ellipse(dark, c, u(0.06, 0.02), 0, wl(0.45 * s[4]))
   # Cheek raiser (AU6): crow's feet, infraorbital furrow, cheek bulge.
-  if s[6] > 0:
+  if c6 > 0:
     for corner, sign in ((36, -1), (45, 1)):
       o = p[corner] + u(sign * 0.015, 0)
       for ang in (-0.45, 0.0, 0.45):
         e = o + 0.055 * f * np.array([sign * np.cos(ang), np.sin(ang)])
-        _line(dark, [o, e], wl(2 * s[6]), th * 1.3)
+        _line(dark, [o, e], wl(2 * c6), th * 1.3)
+  if s[6] > 0:
     for eye in (tpl.RIGHT_EYE, tpl.LEFT_EYE):
       c = p[list(eye)].mean(0)
       a, b = c + u(-0.06, 0.045), c + u(0.06, 0.045)
@@ -593,7 +803,8 @@ def _cue_layers(p, s, ident, f, size):
       c = p[28] + u(sign * 0.045, 0)
       _line(dark, [c, c + u(sign * 0.02, 0.03)], wl(s[9]), th)
   # Nasolabial folds: AU12 > AU10 > AU9, plus the subject's age.
-  nl = min(1.0, 1.0 * s[12] + 0.8 * s[10] + 0.6 * s[9] + 0.3 * s[6] + ident.age)
+  nl = min(1.0, 1.0 * s[12] + 0.8 * s[10] + 0.6 * s[9] + 0.3 * s[6] + ident.age
+           + ident.nasolabial_folds)
   for ala, corner, sign in ((31, 48, -1), (35, 54, 1)):
     a = p[ala] + u(sign * 0.03, -0.01)
     b = p[corner] + u(sign * 0.025, 0.02)
@@ -628,7 +839,8 @@ def _cue_layers(p, s, ident, f, size):
   return dark, light
 
 
-def render_face(ident: Identity, intensities, style: Style, size: int):
+def render_face(ident: Identity, intensities, style: Style, size: int, *,
+                cue_ratio: float = CUE_RATIO, gain: float = 1.0, light=None):
   """Draws the face on the head canvas.
 
   Args:
@@ -636,13 +848,18 @@ def render_face(ident: Identity, intensities, style: Style, size: int):
     intensities: [16] intensities 0..5 in SYNTHETIC_AUS order (or {au: level}).
     style: the dataset look.
     size: canvas side C (= raw frame side).
+    cue_ratio: level-1 cue over the between-subject variation (`level1_strength`).
+    gain: scale of the landmark motion (the subject's expressivity).
+    light: None (flat) or (unit light direction [3] in the head's frame,
+      intensity of the directional light; ambient = 1): Lambert shading of
+      the 3-D head, and relief of the furrows and bulges.
 
   Returns:
     (rgb float32 [C, C, 3], alpha uint8 [C, C], landmarks [68, 2] canvas px,
     landmarks [68, 2] unit frame).
   """
-  s = as_strengths(intensities)
-  lm_unit = expression_landmarks(ident.shape, intensities)
+  s = as_strengths(intensities, cue_ratio)
+  lm_unit = expression_landmarks(ident.shape, intensities, cue_ratio, gain)
   m = canvas_matrix(size)
   f = m[0, 0]
   p = lm_unit * f + m[:, 2]
@@ -730,13 +947,23 @@ def render_face(ident: Identity, intensities, style: Style, size: int):
     _blend(img, sl, ident.lip * 0.45, mask)
 
   # Skin cues, texture and rounded shading, all multiplicative on the head.
-  dark, light = _cue_layers(p, s, ident, f, size)
-  dark = cv2.GaussianBlur(dark, (3, 3), 0).astype(np.float32) / 255
-  light = cv2.GaussianBlur(light, (0, 0), 0.03 * f).astype(np.float32) / 255
-  _ellipse(light, p[30] + u(0, 0.01), u(0.025, 0.02), 0, (0.25,))   # nose-tip highlight
-  gain = ident.texture * (1 - 0.7 * dark) * (1 + 0.3 * light)
+  # Furrows and wrinkles are grooves, bulges are raised: a height map whose
+  # slopes catch or turn away from the light (relief), plus the shadow in
+  # the groove itself.
+  dark, bulge = _cue_layers(p, s, ident, f, size)
+  dark = cv2.GaussianBlur(dark, (0, 0), 0.7).astype(np.float32) / 255
+  bulge = cv2.GaussianBlur(bulge, (0, 0), 0.03 * f).astype(np.float32) / 255
+  shade = ident.texture * (1 - 0.45 * dark) * (1 + 0.15 * bulge)
+  lx, ly, lz, power = (0.0, -0.34, 0.94, 0.5) if light is None else (*light[0], light[1])
+  relief_h = 1.5 * bulge - dark
+  gx = cv2.Sobel(relief_h, cv2.CV_32F, 1, 0, ksize=3) / 8
+  gy = cv2.Sobel(relief_h, cv2.CV_32F, 0, 1, ksize=3) / 8
+  shade *= np.clip(1 - 1.6 * power * (gx * lx + gy * ly) / (1 + power), 0.5, 1.5)
+  hl = np.zeros_like(shade)
+  _ellipse(hl, p[30] + u(0, 0.01), u(0.025, 0.02), 0, (0.25,))   # nose-tip highlight
+  shade *= 1 + cv2.GaussianBlur(hl, (0, 0), 0.03 * f)
   facef = face.astype(np.float32) / 255
-  img *= (gain * facef + (1 - facef))[..., None]
+  img *= (shade * facef + (1 - facef))[..., None]
 
   # Hairline over the forehead, drawn after the skin shading; what falls
   # outside the head is cut away by alpha when the head is composited.
@@ -758,11 +985,23 @@ def render_face(ident: Identity, intensities, style: Style, size: int):
     _line(img, p[list(tpl.NOSE_BRIDGE)][1:] + u(0.012, 0), ink, 0.008 * f)
     _line(img, np.concatenate([p[list(tpl.MOUTH_OUTER)], p[[48]]]),
           (ident.lip * (1 - style.outline)).tolist(), 0.008 * f)
+  if light is not None and ident.normals is not None:   # Lambert on the 3-D head
+    ndl = ident.normals @ np.asarray(light[0], np.float32)
+    img *= ((1 + light[1] * np.maximum(ndl, 0)) / (1 + light[1]))[..., None]
   return img, alpha, p, lm_unit
 
 
 # ---------------------------------------------------------------------------
-# The raw frame: pose, background, light, occluder, noise, tracker
+# The camera frame: pose, background, light, occluder, degradations, tracker
+
+OCCLUDER_TYPES = ("hand", "hair", "glasses", "mask")
+# Named face regions each occluder type is placed over.
+OCCLUDER_REGIONS = {
+    "hand": ("mouth", "chin", "cheek_left", "cheek_right", "eyes", "nose"),
+    "hair": ("brows", "eyes"),
+    "glasses": ("eyes",),
+    "mask": ("nose", "mouth", "chin"),   # all three at once
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -770,124 +1009,385 @@ class Nuisance:
   """Per-frame nuisance of `render_frame`.
 
   Attributes:
-    angle: in-plane head rotation (degrees).
+    yaw, pitch, roll: head pose in degrees (`rotation`).
     scale: head scale relative to the canvas.
     shift: [2] head translation (fraction of the frame side).
-    light_dir: illumination gradient direction (radians).
-    light_gain: illumination gradient strength.
-    brightness: global exposure multiplier.
+    light: (azimuth deg, elevation deg, intensity) of the directional light
+      (camera frame; ambient = 1).
+    cast: RGB multiplier (colour temperature).
+    exposure: global exposure multiplier.
+    blur: Gaussian blur sd in pixels of the camera frame (after `face_size`).
+    jpeg_quality: 1..100, 100 = not compressed.
+    face_size: wanted inter-ocular distance (px) of a frontal face of the
+      template's proportions in the camera frame; the rendered frame is shrunk
+      to it when smaller (the recorded one is measured, `Frame.face_size`).
     noise_sd: sensor noise sd (0..255).
-    occluder: "none", "upper" or "lower".
-    occluder_seed: seed of the occluder's shape and colour.
+    occluder: "none" or one of OCCLUDER_TYPES.
+    occluder_region: the named region it covers (OCCLUDER_REGIONS).
+    occluder_seed: seed of its shape and colour (fixed over its span).
     landmark_noise: tracker noise sd as a fraction of the inter-ocular distance.
+    distance: camera distance (unit face frame) of the perspective projection.
   """
-  angle: float = 0.0
+  yaw: float = 0.0
+  pitch: float = 0.0
+  roll: float = 0.0
   scale: float = 1.0
   shift: tuple = (0.0, 0.0)
-  light_dir: float = 0.0
-  light_gain: float = 0.0
-  brightness: float = 1.0
+  light: tuple = (0.0, 20.0, 0.0)
+  cast: tuple = (1.0, 1.0, 1.0)
+  exposure: float = 1.0
+  blur: float = 0.0
+  jpeg_quality: int = 100
+  face_size: float = 1e9
   noise_sd: float = 0.0
   occluder: str = "none"
+  occluder_region: str = ""
   occluder_seed: int = 0
   landmark_noise: float = 0.0
+  distance: float = 5.0
 
 
-def sample_nuisance(rng: np.random.Generator, style: Style, *, occluder_rate: float,
-                    landmark_noise: float) -> Nuisance:
-  """Random nuisance of one frame: rotation +-15 deg, scale, shift, light, noise, occluder."""
-  occ = "none"
-  if rng.uniform() < occluder_rate:
-    occ = "upper" if rng.uniform() < 0.5 else "lower"
-  return Nuisance(
-      angle=float(rng.uniform(-15, 15)), scale=float(rng.uniform(0.88, 1.08)),
-      shift=tuple(float(v) for v in rng.uniform(-0.06, 0.06, 2)),
-      light_dir=float(rng.uniform(0, 2 * np.pi)),
-      light_gain=float(rng.uniform(*style.light_gradient)),
-      brightness=float(rng.uniform(0.8, 1.15)),
-      noise_sd=float(rng.uniform(*style.noise_sd)), occluder=occ,
-      occluder_seed=int(rng.integers(2 ** 31)),
-      landmark_noise=float(landmark_noise * rng.uniform(0.5, 1.5)))
+def _ar1(rng, n, frames):
+  """Unit-variance stationary AR(1) series [n] with correlation time `frames`."""
+  a = float(np.exp(-1.0 / max(frames, 1e-6)))
+  e = rng.standard_normal(n)
+  x = np.empty(n)
+  x[0] = e[0]
+  for i in range(1, n):
+    x[i] = a * x[i - 1] + np.sqrt(1 - a * a) * e[i]
+  return x
+
+
+def _pose_series(rng, n, sd, limit, drift, frames):
+  mean = rng.normal(0, sd * np.sqrt(1 - drift))
+  return np.clip(mean + sd * np.sqrt(drift) * _ar1(rng, n, frames), -limit, limit)
+
+
+def occluder_spans(rng: np.random.Generator, params, num_frames: int) -> list[tuple]:
+  """Per frame (type, region, seed): occluders come in spans of mean length
+  `params.occluder_frames`, type k covering a share `params.<k>_rate` of the
+  frames (a Markov chain started at its stationary distribution)."""
+  rates = np.array([getattr(params, f"{k}_rate") for k in OCCLUDER_TYPES], np.float64)
+  span = max(float(params.occluder_frames), 1.0)
+  free = 1 - rates.sum()
+  start = rates / (span * free) if free > 0 else rates * 0
+  stationary = np.concatenate([[free], rates])
+  state = int(rng.choice(len(stationary), p=stationary / stationary.sum()))
+  out, current = [], None
+
+  def new(k):
+    typ = OCCLUDER_TYPES[k - 1]
+    regions = OCCLUDER_REGIONS[typ]
+    region = "+".join(regions) if typ == "mask" else regions[int(rng.integers(len(regions)))]
+    return (typ, region, int(rng.integers(2 ** 31)))
+
+  current = new(state) if state else None
+  for _ in range(num_frames):
+    out.append(current or ("none", "", 0))
+    u = rng.uniform()
+    if state == 0:
+      cum = np.cumsum(start)
+      k = int(np.searchsorted(cum, u, side="right"))
+      if k < len(rates):
+        state, current = k + 1, new(k + 1)
+    elif u < 1 / span:
+      state, current = 0, None
+  return out
+
+
+def sample_sequence(rng: np.random.Generator, params, style: Style,
+                    num_frames: int) -> list[Nuisance]:
+  """Nuisance of the frames of one sequence (`params`: a SyntheticAuConfig,
+  read by field name): pose = per-sequence mean + smooth drift, clipped to
+  +-<x>_max; light, colour cast, face size and JPEG quality per sequence
+  (light with a small per-frame flicker); blur, noise, scale and shift per
+  frame; occluders in spans (`occluder_spans`)."""
+  p = params
+  n = num_frames
+  yaw = _pose_series(rng, n, p.yaw_sd, p.yaw_max, p.pose_drift, p.pose_drift_frames)
+  pitch = _pose_series(rng, n, p.pitch_sd, p.pitch_max, p.pose_drift, p.pose_drift_frames)
+  roll = _pose_series(rng, n, p.roll_sd, p.roll_max, p.pose_drift, p.pose_drift_frames)
+  az = float(np.clip(rng.normal(0, p.light_azimuth_sd), -80, 80))
+  el = float(np.clip(rng.normal(*p.light_elevation), -60, 80))
+  power = float(rng.uniform(*p.light_intensity))
+  t = rng.uniform(-1, 1) * p.colour_cast
+  cast = tuple(float(c) * v for c, v in zip(style.light_colour, (1 + t, 1.0, 1 - t)))
+  face = float(rng.uniform(*p.face_size))
+  jpeg = int(rng.integers(p.jpeg_quality[0], p.jpeg_quality[1] + 1))
+  exposure = float(rng.uniform(*p.exposure))
+  occ = occluder_spans(rng, p, n)
+  flicker = 1 + 0.03 * rng.standard_normal(n)
+  out = []
+  for i in range(n):
+    out.append(Nuisance(
+        yaw=float(yaw[i]), pitch=float(pitch[i]), roll=float(roll[i]),
+        scale=float(rng.uniform(*p.scale_range)),
+        shift=tuple(float(v) for v in rng.uniform(-p.shift_max, p.shift_max, 2)),
+        light=(az, el, power * float(flicker[i])), cast=cast, exposure=exposure,
+        blur=float(rng.uniform(*p.blur_sd)), jpeg_quality=jpeg, face_size=face,
+        noise_sd=float(rng.uniform(*style.noise_sd)), occluder=occ[i][0],
+        occluder_region=occ[i][1], occluder_seed=occ[i][2],
+        landmark_noise=float(p.landmark_noise * rng.uniform(0.5, 1.5)),
+        distance=float(p.camera_distance)))
+  return out
 
 
 def pose_matrix(nuis: Nuisance, size: int) -> np.ndarray:
-  """[2, 3] map from head-canvas to raw-frame pixels."""
-  m = cv2.getRotationMatrix2D((size / 2, size / 2), nuis.angle, nuis.scale)
+  """[2, 3] map from posed-canvas to raw-frame pixels: roll, scale, shift."""
+  m = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), nuis.roll, nuis.scale)
   m[:, 2] += np.asarray(nuis.shift) * size
   return m
 
 
-def _occlude(img, lm, nuis, size):
-  """Draws an occluder over the eyes/brows or mouth/chin; returns occluded point ids."""
+def light_vector(azimuth: float, elevation: float) -> np.ndarray:
+  """Unit vector toward the light, camera frame (azimuth > 0: from the image's
+  right, elevation > 0: from above)."""
+  a, e = np.deg2rad([azimuth, elevation])
+  return np.array([np.sin(a) * np.cos(e), -np.sin(e), np.cos(a) * np.cos(e)])
+
+
+# --- AU regions -------------------------------------------------------------
+
+
+def _au_ellipses(lm: np.ndarray) -> dict[int, list]:
+  """{au: [(centre [2], axes [2])]} of each AU's face region, unit frame."""
+  c = lambda *idx: lm[list(idx)].mean(0)
+  v = lambda x, y: np.array([x, y])
+  mouth_w = (lm[54, 0] - lm[48, 0]) / 2
+  return {
+      1: [(c(19, 20, 23, 24) + v(0, -0.06), v(0.14, 0.07))],
+      2: [(c(17, 18, 19) + v(0, -0.05), v(0.08, 0.06)), (c(24, 25, 26) + v(0, -0.05),
+                                                         v(0.08, 0.06))],
+      4: [(c(21, 22) + v(0, -0.005), v(0.09, 0.05))],
+      5: [(c(37, 38), v(0.06, 0.025)), (c(43, 44), v(0.06, 0.025))],
+      6: [(c(40, 41) + v(-0.03, 0.045), v(0.09, 0.05)), (c(46, 47) + v(0.03, 0.045),
+                                                         v(0.09, 0.05))],
+      7: [(c(40, 41) + v(0, 0.008), v(0.06, 0.022)), (c(46, 47) + v(0, 0.008),
+                                                      v(0.06, 0.022))],
+      9: [(c(27, 28, 29), v(0.055, 0.07))],
+      10: [(c(31, 35, 50, 52), v(0.11, 0.04))],
+      12: [(lm[48] + v(-0.03, -0.035), v(0.05, 0.05)), (lm[54] + v(0.03, -0.035),
+                                                        v(0.05, 0.05))],
+      14: [(lm[48] + v(-0.01, 0), v(0.03, 0.03)), (lm[54] + v(0.01, 0), v(0.03, 0.03))],
+      15: [(lm[48] + v(-0.01, 0.045), v(0.035, 0.045)), (lm[54] + v(0.01, 0.045),
+                                                         v(0.035, 0.045))],
+      17: [(c(57, 8), v(0.08, 0.065))],
+      20: [(lm[48] + v(-0.045, 0.01), v(0.05, 0.035)), (lm[54] + v(0.045, 0.01),
+                                                        v(0.05, 0.035))],
+      23: [(c(*range(48, 60)), v(mouth_w, 0.045))],
+      25: [(c(*range(60, 68)), v(mouth_w * 0.85, 0.04))],
+      26: [(c(62, 57, 8), v(0.13, 0.11))],
+  }
+
+
+def au_region_bits(lm_unit: np.ndarray, size: int) -> np.ndarray:
+  """uint16 [C, C] canvas image: bit k set where AU SYNTHETIC_AUS[k]'s region is."""
+  m = canvas_matrix(size)
+  f = m[0, 0]
+  bits = np.zeros((size, size), np.uint16)
+  tmp = np.zeros((size, size), np.uint8)
+  for k, (au, ells) in enumerate(_au_ellipses(lm_unit).items()):
+    tmp[:] = 0
+    for centre, axes in ells:
+      cv2.ellipse(tmp, tuple(int(v) for v in _fx(centre * f + m[:, 2])),
+                  tuple(int(v) for v in _fx(axes * f)), 0, 0, 360, 1, -1, cv2.LINE_8, _SHIFT)
+    bits |= tmp.astype(np.uint16) << np.uint16(k)
+  return bits
+
+
+def covered_fraction(region_bits: np.ndarray, occluder: np.ndarray) -> np.ndarray:
+  """[16]: per AU, the share of its region's pixels (bit k of region_bits) that
+  the occluder mask (bool, same shape) covers; 0 where the region is empty."""
+  out = np.zeros(len(SYNTHETIC_AUS))
+  for k in range(len(SYNTHETIC_AUS)):
+    r = ((region_bits >> np.uint16(k)) & 1).astype(bool)
+    n = r.sum()
+    out[k] = (r & occluder).sum() / n if n else 0.0
+  return out
+
+
+# --- occluders ----------------------------------------------------------------
+
+
+def _region_centre(lm, region):
+  idx = {"brows": range(17, 27), "eyes": range(36, 48), "nose": range(27, 36),
+         "mouth": range(48, 68), "chin": (7, 8, 9, 57, 57),
+         "cheek_right": (2, 3, 31, 48, 41), "cheek_left": (13, 14, 35, 54, 46)}
+  return np.mean([lm[list(idx[r])].mean(0) for r in region.split("+")], 0)
+
+
+def _occluder(img, lm, nuis, style, hair_colour):
+  """Draws the occluder of `nuis` on img (raw px, landmarks lm); returns its mask (bool)."""
+  size = img.shape[0]
   rng = np.random.default_rng(nuis.occluder_seed)
-  iod = np.hypot(*(lm[36:42].mean(0) - lm[42:48].mean(0)))
-  if nuis.occluder == "upper":
-    region = list(tpl.RIGHT_BROW + tpl.LEFT_BROW + tpl.RIGHT_EYE + tpl.LEFT_EYE)
-    if rng.uniform() < 0.5:   # one side only (a hand or a lock of hair)
-      region = list(tpl.RIGHT_BROW + tpl.RIGHT_EYE) if rng.uniform() < 0.5 else \
-          list(tpl.LEFT_BROW + tpl.LEFT_EYE)
-  else:
-    region = list(tpl.MOUTH) + [6, 7, 8, 9, 10]
-    if rng.uniform() < 0.5:
-      region = [i for i in region if (lm[i, 0] < lm[57, 0]) == (rng.uniform() < 0.5)] or region
-  c = lm[region].mean(0) + rng.normal(0, 0.1 * iod, 2)
-  spread = lm[region].max(0) - lm[region].min(0)
-  axes = (spread / 2 + 0.2 * iod) * rng.uniform(0.8, 1.3, 2)
-  colour = [(200, 160, 130), (40, 35, 35), (90, 110, 160), (170, 60, 50), (210, 210, 200)]
-  col = np.asarray(colour[rng.integers(len(colour))], np.float64) * rng.uniform(0.8, 1.1)
-  angle = float(rng.uniform(-30, 30))
+  iod = float(np.hypot(*(lm[36:42].mean(0) - lm[42:48].mean(0))))
+  iod = max(iod, 4.0)
+  eye_axis = lm[42:48].mean(0) - lm[36:42].mean(0)
+  ang = float(np.degrees(np.arctan2(eye_axis[1], eye_axis[0])))
   mask = np.zeros((size, size), np.uint8)
-  _ellipse(mask, c, axes, angle, 255)
-  sl, o = _roi([c - axes.max(), c + axes.max()], 2, size)
-  layer = np.empty(img[sl].shape, np.float32)
-  layer[:] = col
-  # A few stripes give the occluder a texture of its own.
-  for _ in range(int(rng.integers(0, 4))):
-    off = rng.normal(0, axes.min() / 2, 2)
-    _line(layer, [c - o + off - axes * 0.8, c - o + off + axes * 0.8], (col * 0.7).tolist(), 2)
-  _blend(img, sl, layer, mask[sl])
-  inside = mask[np.clip(lm[:, 1].astype(int), 0, size - 1),
-                np.clip(lm[:, 0].astype(int), 0, size - 1)] > 127
-  return img, np.flatnonzero(inside)
+  layer = img.copy()
+  typ, region = nuis.occluder, nuis.occluder_region
+  c = _region_centre(lm, region)
+  if typ == "hand":
+    skin = np.asarray(style.skin[rng.integers(len(style.skin))], np.float64)
+    skin = skin * rng.uniform(0.85, 1.1)
+    side = rng.choice([-1.0, 1.0])
+    palm = c + np.array([side * 0.45 * iod, 0.55 * iod]) + rng.normal(0, 0.1 * iod, 2)
+    tilt = ang + side * rng.uniform(20, 60)
+    _ellipse(mask, palm, (0.5 * iod, 0.65 * iod), tilt, 255)
+    _ellipse(layer, palm, (0.5 * iod, 0.65 * iod), tilt, (skin * 0.9).tolist())
+    for k in range(4):   # fingers across the region
+      t = np.deg2rad(tilt - 90 * side + (k - 1.5) * 12)
+      base = palm + 0.3 * iod * np.array([np.cos(t), np.sin(t)]) + (k - 1.5) * 0.16 * iod * \
+          np.array([-np.sin(t), np.cos(t)])
+      tip = base + (0.75 - 0.08 * abs(k - 1.5)) * iod * np.array([np.cos(t), np.sin(t)])
+      mid = (base + tip) / 2
+      axes = (0.42 * np.hypot(*(tip - base)) + 0.05 * iod, 0.085 * iod)
+      _ellipse(mask, mid, axes, np.degrees(t), 255)
+      _ellipse(layer, mid, axes, np.degrees(t), skin.tolist())
+      _ellipse(layer, mid, axes, np.degrees(t), (skin * 0.7).tolist(), max(1, int(0.02 * iod)))
+  elif typ == "hair":
+    side = rng.choice([-1.0, 1.0])
+    top = c + np.array([side * rng.uniform(0.1, 0.6) * iod, -1.2 * iod])
+    reach = 0.35 if region == "brows" else 0.75
+    bottom = c + np.array([side * rng.uniform(-0.2, 0.3) * iod, reach * iod])
+    w = rng.uniform(0.3, 0.6) * iod
+    pts = np.array([top + (-w, 0), top + (w, 0), bottom + (w * 0.4, 0), bottom - (w * 0.4, 0)])
+    left = _curve(pts[0], pts[3], side * 0.2 * iod, 8)
+    right = _curve(pts[1], pts[2], side * 0.2 * iod, 8)
+    poly = np.concatenate([left, right[::-1]])
+    _poly(mask, poly, 255)
+    _poly(layer, poly, (np.asarray(hair_colour) * rng.uniform(0.8, 1.2)).tolist())
+    for k in range(6):   # strands
+      a = pts[0] + (pts[1] - pts[0]) * (k + 0.5) / 6
+      b = pts[3] + (pts[2] - pts[3]) * (k + 0.5) / 6
+      _line(layer, _curve(a, b, side * 0.2 * iod), (np.asarray(hair_colour) * 0.6).tolist(), 1)
+  elif typ == "glasses":
+    dark = rng.uniform() < 0.35
+    frame = [(20, 20, 22), (90, 60, 40), (150, 150, 160)][rng.integers(3)]
+    th = max(1, int(round(0.04 * iod)))
+    rims = np.zeros_like(mask)
+    for eye in (tpl.RIGHT_EYE, tpl.LEFT_EYE):
+      e = lm[list(eye)].mean(0) + np.array([0, 0.03 * iod])
+      axes = (0.36 * iod, 0.24 * iod)
+      if dark:
+        _ellipse(mask, e, axes, ang, 255)
+        _ellipse(layer, e, axes, ang, (25, 25, 30))
+      _ellipse(rims, e, axes, ang, 255, th)
+      _ellipse(layer, e, axes, ang, frame, th)
+    a, b = lm[39] + (0.0, -0.05 * iod), lm[42] + (0.0, -0.05 * iod)
+    _line(rims, [a, b], 255, th)
+    _line(layer, [a, b], frame, th)
+    for eye, jaw in ((36, 0), (45, 16)):   # temples toward the ears
+      _line(rims, [lm[eye], lm[jaw] + (lm[jaw] - lm[eye]) * 0.1], 255, th)
+      _line(layer, [lm[eye], lm[jaw] + (lm[jaw] - lm[eye]) * 0.1], frame, th)
+    mask = np.maximum(mask, rims)
+  elif typ == "mask":
+    colour = [(150, 190, 215), (235, 238, 240), (60, 60, 70), (130, 170, 150)][rng.integers(4)]
+    top = [lm[1], (lm[29] + lm[28]) / 2, lm[15]]
+    upper = np.concatenate([_curve(top[0], top[1], -0.15 * iod, 6),
+                            _curve(top[1], top[2], -0.15 * iod, 6)[1:]])
+    jaw = lm[list(range(14, 1, -1))]
+    centre = lm[list(range(2, 15))].mean(0)
+    lower = centre + (jaw - centre) * 1.04 + np.array([0, 0.04 * iod])
+    poly = np.concatenate([upper, lower])
+    _poly(mask, poly, 255)
+    _poly(layer, poly, colour)
+    for k in (0.3, 0.5, 0.7):   # pleats
+      a = lm[2] + (lm[5] - lm[2]) * k
+      b = lm[14] + (lm[11] - lm[14]) * k
+      _line(layer, _curve(a, b, 0.1 * iod), (np.asarray(colour) * 0.8).tolist(), 1)
+  m = cv2.GaussianBlur(mask, (3, 3), 0)
+  _blend(img, (slice(None), slice(None)), layer, m)
+  return mask > 127
+
+
+class Frame(NamedTuple):
+  """One rendered camera frame (`render_frame`).
+
+  image: uint8 [H, H, 3], H = the camera frame side (<= the raw side).
+  landmarks: true landmarks [68, 2], camera-frame px.
+  observed: tracker landmarks [68, 2] (true + noise, more under an occluder).
+  au_covered: [16] per AU (SYNTHETIC_AUS order), the share of its region
+    covered by the occluder (0 without one).
+  face_size: inter-ocular distance (px, between the eye centres of the true
+    landmarks) in the camera frame: the face's resolution as the aligner gets
+    it (smaller under yaw).
+  """
+  image: np.ndarray
+  landmarks: np.ndarray
+  observed: np.ndarray
+  au_covered: np.ndarray
+  face_size: float
 
 
 def render_frame(ident: Identity, intensities, nuis: Nuisance, style: Style, size: int,
-                 rng: np.random.Generator):
-  """One raw frame.
+                 rng: np.random.Generator, *, cue_ratio: float = CUE_RATIO,
+                 gain: float = 1.0) -> Frame:
+  """One camera frame.
+
+  The head is drawn on its canvas (`render_face`, lit by the frame's light in
+  the head's frame), seen by a perspective camera at the frame's yaw and
+  pitch (`pose_maps`, far-side self-occlusion included), rolled, scaled and
+  shifted over the subject's background; then the occluder, exposure and
+  colour cast; the frame is shrunk to the wanted face size, blurred, given
+  sensor noise and JPEG-compressed, in that order (a camera's order).
 
   Args:
-    ident: the subject; intensities: [16] levels in SYNTHETIC_AUS order.
-    nuis: pose, light, noise and occluder of the frame.
-    style: the dataset look; size: raw frame side (= canvas side).
+    ident, intensities, style, size: as `render_face` (size = raw frame side).
+    nuis: the frame's nuisance.
     rng: source of the sensor and tracker noise of this frame.
-
-  Returns:
-    (rgb uint8 [size, size, 3], true landmarks [68, 2] raw px,
-    observed (tracker) landmarks [68, 2] raw px).
+    cue_ratio, gain: as `render_face`.
   """
-  canvas, alpha, p, _ = render_face(ident, intensities, style, size)
-  pose = pose_matrix(nuis, size)
-  head = cv2.warpAffine(canvas, pose, (size, size), flags=cv2.INTER_LINEAR)
-  a = cv2.warpAffine(alpha, pose, (size, size), flags=cv2.INTER_LINEAR)
+  r = rotation(nuis.yaw, nuis.pitch, nuis.roll)
+  l_head = r.T @ light_vector(*nuis.light[:2])
+  canvas, alpha, p, lm_unit = render_face(ident, intensities, style, size, cue_ratio=cue_ratio,
+                                          gain=gain, light=(l_head, nuis.light[2]))
+  affine = pose_matrix(nuis, size)
+  mx, my = pose_maps(ident.depth, nuis.yaw, nuis.pitch, nuis.distance, affine, size)
+  head = cv2.remap(canvas, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+  a = cv2.remap(alpha, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
   img = ident.background.astype(np.float32)
   _blend(img, (slice(None), slice(None)), head, a)
-  lm = p @ pose[:, :2].T + pose[:, 2]
-  occluded = np.zeros(0, int)
+  m = canvas_matrix(size)
+  posed = project(landmarks_3d(ident, lm_unit, size), nuis.yaw, nuis.pitch, 0.0, nuis.distance)
+  lm = (posed * m[0, 0] + m[:, 2]) @ affine[:, :2].T + affine[:, 2]
+  covered = np.zeros(len(SYNTHETIC_AUS))
+  occ_mask = None
   if nuis.occluder != "none":
-    img, occluded = _occlude(img, lm, nuis, size)
-  # Illumination: a linear gradient across the frame and a colour cast.
-  ramp = np.arange(size, dtype=np.float32) / size - 0.5
-  g = np.cos(nuis.light_dir) * ramp[None, :] + np.sin(nuis.light_dir) * ramp[:, None]
-  light = nuis.brightness * (1 + nuis.light_gain * 2 * g)
-  img *= light[..., None] * np.asarray(style.light_colour, np.float32)
+    occ_mask = _occluder(img, lm, nuis, style, ident.hair)
+    bits = cv2.remap(au_region_bits(lm_unit, size), mx, my, cv2.INTER_NEAREST,
+                     borderMode=cv2.BORDER_CONSTANT)
+    covered = covered_fraction(bits, occ_mask)
+  img *= np.float32(nuis.exposure) * np.asarray(nuis.cast, np.float32)
+  # Camera resolution: the frontal inter-ocular distance at this scale is
+  # 0.4 FACE_FRACTION size scale px; shrink the frame to the wanted one.
+  native = 0.4 * FACE_FRACTION * size * nuis.scale
+  k = min(1.0, nuis.face_size / native)
+  out = size
+  if k < 1:
+    out = max(16, int(round(size * k)))
+    img = cv2.resize(img, (out, out), interpolation=cv2.INTER_AREA)
+    k = out / size
+    lm = (lm + 0.5) * k - 0.5
+  if nuis.blur > 0.3:
+    img = cv2.GaussianBlur(img, (0, 0), nuis.blur)
   noise = rng.standard_normal(img.shape, dtype=np.float32)
   noise *= np.float32(nuis.noise_sd)
   img += noise
   img = cv2.convertScaleAbs(np.maximum(img, 0))   # rounds and saturates to uint8
+  if nuis.jpeg_quality < 100:
+    _, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY,
+                                                    int(nuis.jpeg_quality)])
+    img = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
   # Tracker: Gaussian jitter scaled by the inter-ocular distance; worse on
   # occluded points, as real trackers are.
   iod = np.hypot(*(lm[36:42].mean(0) - lm[42:48].mean(0)))
   sd = np.full((68, 1), nuis.landmark_noise * iod)
-  sd[occluded] *= 3
+  if occ_mask is not None:
+    full = (lm + 0.5) / k - 0.5
+    inside = occ_mask[np.clip(full[:, 1].astype(int), 0, size - 1),
+                      np.clip(full[:, 0].astype(int), 0, size - 1)]
+    sd[inside] *= 3
   observed = lm + rng.standard_normal((68, 2)) * sd
-  return img, lm, observed
+  return Frame(img, lm, observed, covered, float(iod))
