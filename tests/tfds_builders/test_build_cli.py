@@ -8,6 +8,10 @@ import pytest
 
 from tests.fixtures import raw_trees as rt
 from tfds_builders import build as cli
+from tfds_builders.ckplus.ckplus import Ckplus
+from tfds_builders.disfa.disfa import Disfa
+
+CK_VERSION, DISFA_VERSION = str(Ckplus.VERSION), str(Disfa.VERSION)
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -48,13 +52,13 @@ def test_killed_build_then_rerun(tmp_path, capsys):
   assert proc.returncode == -9, proc.stderr.decode()[-2000:]
   cfg_dir = data / "ckplus" / "default_image_size32"
   assert [p.name for p in cfg_dir.iterdir() if p.name.startswith("incomplete.")]
-  assert not (cfg_dir / "1.0.0").exists()  # nothing a rerun would take as built
+  assert not (cfg_dir / CK_VERSION).exists()  # nothing a rerun would take as built
   cli.main(["ckplus", f"--manual_dir={tmp_path / 'raw'}", f"--data_dir={data}",
                 "--image_size=32"])
   out = capsys.readouterr().out
   assert "removed the leftover of an interrupted build" in out
   assert "skipped / tolerated" in out
-  assert sorted(p.name for p in cfg_dir.iterdir()) == ["1.0.0"]
+  assert sorted(p.name for p in cfg_dir.iterdir()) == [CK_VERSION]
   from tfds_builders.ckplus import Ckplus
   built = Ckplus(data_dir=str(data), config=cli.make_config(Ckplus, None, image_size=32))
   assert {k: v.num_examples for k, v in built.info.splits.items()} == {"S005": 1, "S010": 1}
@@ -88,12 +92,12 @@ def test_rebuild_from_another_source_is_refused_until_overwrite(tmp_path, capsys
   with pytest.raises(KeyboardInterrupt):
     cli.main(_ck_args(tmp_path / "B", data, "--overwrite"))
   monkeypatch.undo()
-  assert not (cfg_dir / "1.0.0").exists()
+  assert not (cfg_dir / CK_VERSION).exists()
   b = cli.build("ckplus", str(tmp_path / "B"), str(data), image_size=32)
   assert b.info.metadata["source"]["manual_dir"] == str((tmp_path / "B").resolve())
   cli.main(_ck_args(tmp_path / "A", data, "--overwrite"))
   assert "deleted the previous build" in capsys.readouterr().out
-  assert sorted(p.name for p in cfg_dir.iterdir()) == ["1.0.0"]
+  assert sorted(p.name for p in cfg_dir.iterdir()) == [CK_VERSION]
   from tfds_builders.ckplus import Ckplus
   built = Ckplus(data_dir=str(data), config=cli.make_config(Ckplus, None, image_size=32))
   assert built.info.metadata["source"]["manual_dir"] == str((tmp_path / "A").resolve())
@@ -165,4 +169,4 @@ def test_strict_stops_at_the_first_unreadable_file(tmp_path):
   assert proc.returncode == 1
   assert f"{au1}: line 3 is not" in proc.stderr and "--strict" in proc.stderr
   assert "Traceback" not in proc.stderr
-  assert not list((tmp_path / "data").glob("disfa/*/1.0.0"))
+  assert not list((tmp_path / "data").glob(f"disfa/*/{DISFA_VERSION}"))
