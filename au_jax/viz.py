@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 import numpy as np  # noqa: E402
 
 from au_jax.io import read_jsonl  # noqa: E402
@@ -140,29 +141,39 @@ def strata_series(strata: dict, metric: str) -> dict:
   return out
 
 
+_STRATA_XLABEL = {"occlusion": "AU region covered (au_covered)", "yaw": "|yaw| (degrees)",
+                  "intensity": "true intensity", "expressivity": "expressivity tertile"}
+
+
 def strata_figure(strata: dict, metric: str):
   """The panels of `strata_series` (None when no stratification has the metric)."""
   series = strata_series(strata, metric)
   if not series:
     return None
-  fig, axes = plt.subplots(1, len(series), figsize=(3.2 * len(series), 3.2), squeeze=False)
+  fig, axes = plt.subplots(1, len(series), figsize=(3.2 * len(series), 3.4), squeeze=False)
+  any_flag = False
   for ax, (name, (names, means, per_au, flagged)) in zip(axes[0], series.items()):
     x = np.arange(len(names))
     for values in per_au.values():
       ax.plot(x, values, color="0.75", lw=0.8, marker=".", ms=3)
     means = np.asarray(means, np.float64)
     flagged = np.asarray(flagged)
-    ax.plot(x, means, color="C0", lw=1.8, marker="o", ms=5, label="mean over AUs")
+    ax.plot(x, means, color="C0", lw=1.8, marker="o", ms=5)
     if flagged.any():
-      ax.plot(x[flagged], means[flagged], ls="none", marker="o", ms=9, mfc="none", color="C3",
-              label=f"some AU < {strata['min_positives']} positives")
+      any_flag = True
+      ax.plot(x[flagged], means[flagged], ls="none", marker="o", ms=10, mfc="none", color="C3")
     ax.set_xticks(x, names)
-    ax.set(title=name, xlabel=strata["by"][name]["field"])
+    ax.set(title=name, xlabel=_STRATA_XLABEL.get(name, strata["by"][name]["field"]))
     ax.grid(alpha=0.3)
   axes[0][0].set_ylabel(metric.upper() + (" (lower is better)" if metric in _ERRORS else ""))
-  axes[0][0].legend(fontsize=7)
-  fig.suptitle(f"{metric.upper()} per stratum ({strata['split']}; grey: each AU)", fontsize=10)
-  fig.tight_layout()
+  handles = [Line2D([], [], color="C0", lw=1.8, marker="o", label="mean over AUs"),
+             Line2D([], [], color="0.75", lw=0.8, marker=".", label="each AU")]
+  if any_flag:
+    handles.append(Line2D([], [], ls="none", marker="o", ms=10, mfc="none", color="C3",
+                          label=f"some AU has < {strata['min_positives']} positives"))
+  fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+  fig.suptitle(f"{metric.upper()} per stratum ({strata['split']} split)", fontsize=10)
+  fig.tight_layout(rect=(0, 0.08, 1, 1))
   return fig
 
 
