@@ -296,3 +296,19 @@ def test_engine_report_has_strata_table_and_plots(tmp_path, monkeypatch, with_nu
   else:
     assert list(saved["strata"]["by"]) == ["intensity"]
     assert md.count("lack the nuisance fields au_covered, yaw, expressivity") == 1
+
+
+def test_plot_series_are_the_strata_means_and_per_au_values():
+  from au_jax import viz
+  test = _index(4, 60, seed=12)
+  out = strata.stratify(_preds(test, 13), test, AUS, INTENSITY_CODED, .5)
+  series = viz.strata_series(out, "icc")
+  assert list(series) == list(out["by"])       # every stratification has ICC values
+  names, means, per_au, flagged = series["yaw"]
+  tables = out["by"]["yaw"]["strata"]
+  assert names == list(tables)
+  assert means == [tables[k]["mean"]["icc"] for k in names]
+  assert per_au["AU12"] == [tables[k]["per_au"]["AU12"]["icc"] for k in names]
+  assert np.isnan(per_au["AU25"]).all()         # occurrence only: no ICC
+  assert flagged == [bool(tables[k]["few_positives"]) for k in names]
+  assert viz.strata_series({"by": {}, "split": "test", "min_positives": 30}, "f1") == {}
