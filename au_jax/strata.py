@@ -268,7 +268,8 @@ def format_strata(strata: dict) -> str:
     lines += [f"- {note}"]
   lines += [(f"- `*`: fewer than {strata['min_positives']} positive frames of the AU in the "
              "stratum: reported, not decided on"), ""]
-  fmt = lambda v: "–" if v is None or not np.isfinite(v) else f"{v:.3f}"
+  fmt = lambda v: ("–" if v is None or not np.isfinite(v)
+                   else f"{0.0 if abs(v) < 5e-4 else v:.3f}")   # no "-0.000"
   for name, s in strata["by"].items():
     tables = s["strata"]
     cols = [k for k in OCCURRENCE_KEYS + INTENSITY_KEYS
