@@ -16,14 +16,11 @@ import jax
 import jaxlib
 import numpy as np
 
+from au_jax import host_memory, strata, viz
 from au_jax import metrics as M
-from au_jax import host_memory
-from au_jax import aus as au_lib
 from au_jax.data import pipeline, sharding
 from au_jax.io import atomic_write
-
-INTENSITY_KEYS = ("icc", "mae", "mse", "pcc")
-OCCURRENCE_KEYS = ("f1", "accuracy", "auc", "phi")
+from au_jax.strata import INTENSITY_KEYS, OCCURRENCE_KEYS  # re-exported: callers use these
 
 
 def predict_split(predict_step, state, split, transform, *, batch_size, mesh,
@@ -49,35 +46,18 @@ def tune_thresholds(preds, index, metric="f1") -> np.ndarray:
 
 
 def split_metrics(preds, index, info, thresholds=0.5) -> dict:
-  """Per-AU and mean metrics of one split's predictions."""
-  aus = info.aus
-  thr = np.broadcast_to(np.asarray(thresholds, np.float64), (len(aus),))
-  occ = M.occurrence_metrics(index.occurrence, preds["occurrence"], thr)
-  inten_true = np.where(np.asarray(info.intensity_coded)[None], index.intensity, -1)
-  inten = M.intensity_metrics(inten_true, preds["intensity"])
-  per_au = {}
-  for a, au in enumerate(aus):
-    row = {"threshold": float(thr[a]),
-           "n_occurrence": int((index.occurrence[:, a] >= 0).sum()),
-           "base_rate": _rate(index.occurrence[:, a])}
-    if row["n_occurrence"]:
-      row.update({k: float(occ[k][a]) for k in OCCURRENCE_KEYS if k in occ})
-    if info.intensity_coded[a] and (inten_true[:, a] >= 0).any():
-      row["n_intensity"] = int((inten_true[:, a] >= 0).sum())
-      row.update({k: float(inten[k][a]) for k in INTENSITY_KEYS if k in inten})
-    per_au[au_lib.au_label(au)] = row
-  keys = [k for k in OCCURRENCE_KEYS + INTENSITY_KEYS]
-  mean = {}
-  for k in keys:
-    vals = [r[k] for r in per_au.values() if k in r and np.isfinite(r[k])]
-    if vals:
-      mean[k] = float(np.mean(vals))
-  return {"per_au": per_au, "mean": mean, "n": int(len(index))}
+  """Per-AU and mean metrics of one split's predictions (au_jax.strata.au_table
+  of every record)."""
+  return strata.au_table(index.occurrence, index.intensity, preds, info.aus,
+                         info.intensity_coded, thresholds)
 
 
-def _rate(col):
-  valid = col >= 0
-  return float(col[valid].mean()) if valid.any() else float("nan")
+def stratified_metrics(preds, index, info, thresholds=0.5, train_index=None,
+                       split="test") -> dict:
+  """Every metric of `split_metrics` per stratum of the records' nuisance
+  (au_jax.strata.stratify; the expressivity cut points from `train_index`)."""
+  return strata.stratify(preds, index, info.aus, info.intensity_coded, thresholds,
+                         train_index=train_index, split=split)
 
 
 def format_table(result: dict, title: str = "") -> str:
@@ -126,7 +106,14 @@ def write_report(workdir: str, report: dict) -> None:
         f"- evaluated on: {_environment_line(report.get('environment') or {})}",
         "", format_table(report["test"], "Test"), "",
         format_table(report["validation"], "Validation (thresholds tuned here)"), ""]
+  if report.get("strata"):
+    md += [strata.format_strata(report["strata"]), ""]
   atomic_write(os.path.join(workdir, "report.md"), "\n".join(md))
+  if report.get("strata"):
+    try:  # figures must never lose a written report
+      viz.strata_plots(report["strata"], os.path.join(workdir, "plots"))
+    except Exception as e:
+      print(f"[au_jax] could not write the strata plots: {e!r}", flush=True)
 
 
 def _environment_line(env: dict) -> str:

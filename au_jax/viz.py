@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 import numpy as np  # noqa: E402
 
 from au_jax.io import read_jsonl  # noqa: E402
@@ -118,3 +119,75 @@ def learning_curves(metrics_path: str, out_path: str) -> dict:
   series = learning_curve_series(read_jsonl(metrics_path))
   _save(learning_curve_figure(series), out_path)
   return series
+
+
+# One figure per metric: a panel per stratification (occlusion, |yaw|, true
+# intensity, expressivity), the mean over AUs of each stratum, each AU faint.
+def strata_series(strata: dict, metric: str) -> dict:
+  """{stratification: (stratum names, mean per stratum, {AU: values per stratum},
+  [stratum has an AU flagged for few positives])} of one metric; NaN where
+  undefined. Stratifications without any finite value of the metric are left out."""
+  out = {}
+  for name, s in strata["by"].items():
+    tables = s["strata"]
+    names = list(tables)
+    means = [tables[k]["mean"].get(metric, np.nan) for k in names]
+    aus = list(next(iter(tables.values()))["per_au"]) if tables else []
+    per_au = {au: [tables[k]["per_au"][au].get(metric, np.nan) for k in names] for au in aus}
+    flagged = [bool(tables[k]["few_positives"]) for k in names]
+    if np.isfinite(np.asarray(means + [v for vs in per_au.values() for v in vs],
+                              np.float64)).any():
+      out[name] = (names, means, per_au, flagged)
+  return out
+
+
+_STRATA_XLABEL = {"occlusion": "AU region covered (au_covered)", "yaw": "|yaw| (degrees)",
+                  "intensity": "true intensity", "expressivity": "expressivity tertile"}
+
+
+def strata_figure(strata: dict, metric: str):
+  """The panels of `strata_series` (None when no stratification has the metric)."""
+  series = strata_series(strata, metric)
+  if not series:
+    return None
+  fig, axes = plt.subplots(1, len(series), figsize=(3.2 * len(series), 3.4), squeeze=False)
+  any_flag = False
+  for ax, (name, (names, means, per_au, flagged)) in zip(axes[0], series.items()):
+    x = np.arange(len(names))
+    for values in per_au.values():
+      ax.plot(x, values, color="0.75", lw=0.8, marker=".", ms=3)
+    means = np.asarray(means, np.float64)
+    flagged = np.asarray(flagged)
+    ax.plot(x, means, color="C0", lw=1.8, marker="o", ms=5)
+    if flagged.any():
+      any_flag = True
+      ax.plot(x[flagged], means[flagged], ls="none", marker="o", ms=10, mfc="none", color="C3")
+    ax.set_xticks(x, names)
+    ax.set(title=name, xlabel=_STRATA_XLABEL.get(name, strata["by"][name]["field"]))
+    ax.grid(alpha=0.3)
+  axes[0][0].set_ylabel(metric.upper() + (" (lower is better)" if metric in _ERRORS else ""))
+  handles = [Line2D([], [], color="C0", lw=1.8, marker="o", label="mean over AUs"),
+             Line2D([], [], color="0.75", lw=0.8, marker=".", label="each AU")]
+  if any_flag:
+    handles.append(Line2D([], [], ls="none", marker="o", ms=10, mfc="none", color="C3",
+                          label=f"some AU has < {strata['min_positives']} positives"))
+  fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+  fig.suptitle(f"{metric.upper()} per stratum ({strata['split']} split)", fontsize=10)
+  fig.tight_layout(rect=(0, 0.08, 1, 1))
+  return fig
+
+
+STRATA_METRICS = ("f1", "accuracy", "auc", "phi", "icc", "mae", "mse", "pcc")
+
+
+def strata_plots(strata: dict, out_dir: str) -> list[str]:
+  """Write strata_<metric>.png for every metric some stratum has; returns the paths."""
+  paths = []
+  for metric in STRATA_METRICS:
+    fig = strata_figure(strata, metric)
+    if fig is None:
+      continue
+    path = os.path.join(out_dir, f"strata_{metric}.png")
+    _save(fig, path)
+    paths.append(path)
+  return paths

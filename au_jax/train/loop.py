@@ -413,6 +413,8 @@ def final_evaluation(config, workdir, predict_step, state, splits, transforms, m
       "validation": evaluate.split_metrics(preds["validation"], splits["validation"].index,
                                            info, thr),
       "test": evaluate.split_metrics(preds["test"], splits["test"].index, info, thr),
+      "strata": evaluate.stratified_metrics(preds["test"], splits["test"].index, info, thr,
+                                            train_index=splits["train"].index),
   }
   eps = float(config.train.divergence.constant_eps)
   if constant_predictions(preds["validation"], eps):
