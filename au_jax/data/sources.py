@@ -61,6 +61,7 @@ import tensorflow_datasets as tfds
 
 from au_jax import aus as au_lib
 from au_jax import defaults
+from au_jax.data import label_index
 from au_jax.data.builds import describe_source, split_name
 from au_jax.data.label_index import LabelIndex
 from au_jax.errors import ConfigKeyError, ConfigValueError, UserError
@@ -366,8 +367,8 @@ class _DatasetPart:
     cache_dir = os.path.join(self.builder.data_dir, "au_jax_label_index")
     path = os.path.join(cache_dir, f"{split_name(subject)}.npz")
     if os.path.exists(path):
-      with np.load(path, allow_pickle=False) as z:
-        if int(z["n"]) == len(source):
+      with np.load(path, allow_pickle=False) as z:   # a cache from before nuisance: reread
+        if int(z["n"]) == len(source) and "with_nuisance" in z.files:
           return {k: z[k] for k in z.files}
     n = len(source)
     records = source.__getitems__(list(range(n))) if n else []
@@ -379,6 +380,8 @@ class _DatasetPart:
         if n else np.zeros((0, len(self.aus)), np.int32),
         frame=np.array([r["frame"] for r in records], np.int32),
         sequence=np.array([_text(r["sequence"]) for r in records], dtype=np.str_),
+        with_nuisance=np.bool_(True),
+        **label_index.nuisance_arrays(records, len(self.aus)),
     )
     os.makedirs(cache_dir, exist_ok=True)
     tmp = path + f".tmp{os.getpid()}.npz"
@@ -575,7 +578,7 @@ def load_split(data_cfg, split: str, info_parts=None) -> Split:
   role = "test" if split == "test" and info.test_datasets else "train"
   parts = [p for p in parts if p.role == role]
   members = train_splits(data_cfg) if split == "train" else (split,)
-  entries, arrays = [], []
+  entries, arrays, nuisance = [], [], []
   for part in parts:
     subjects = list(dict.fromkeys(s for m in members for s in part.present(part.subjects(m), m)))
     for subj, src in zip(subjects, part.subject_sources(subjects)):
@@ -584,6 +587,8 @@ def load_split(data_cfg, split: str, info_parts=None) -> Split:
       inten = part.to_union(a["intensity"])
       occ = part.occurrence(part.to_union(a["occurrence"]), inten)
       arrays.append((part.code, f"{part.name}:{subj}", a["sequence"], a["frame"], inten, occ))
+      nuisance.append((len(inten), label_index.subject_nuisance(a, part.src, part.columns,
+                                                                 len(info.aus))))
   if not entries:
     raise ConfigValueError(f"split {split!r} has no subjects under the configured protocols "
                      f"{[p.protocol for p in parts]}")
@@ -603,5 +608,6 @@ def load_split(data_cfg, split: str, info_parts=None) -> Split:
       sequence=cat(seq_codes, np.int32),
       frame=cat([a[3] for a in arrays], np.int32),
       dataset=cat([np.full(len(a[4]), a[0], np.int32) for a in arrays], np.int32),
-      subjects=tuple(subj_names), sequences=tuple(seq_names), datasets=info.datasets)
+      subjects=tuple(subj_names), sequences=tuple(seq_names), datasets=info.datasets,
+      nuisance=label_index.concat_nuisance(nuisance, len(info.aus)))
   return Split(split, RecordSource(entries), index, info)

@@ -148,15 +148,18 @@ def run(config, workdir: str, first_report: dict) -> dict:
   thr = np.asarray(first_report["thresholds"], np.float64)
   info_parts = sources.load_data_info(cfg.data)
   test = sources.load_split(cfg.data, "test", info_parts)
+  train = sources.load_split(cfg.data, "train", info_parts)
   with np.load(os.path.join(rdir, "test_predictions.npz")) as z:
     preds = {k: z[k] for k in z.files if not k.endswith("_true")}
   report.update(
       threshold_metric=first_report["threshold_metric"],
       thresholds=thr.tolist(),
       test=evaluate.split_metrics(preds, test.index, info_parts[0], thr),
+      strata=evaluate.stratified_metrics(preds, test.index, info_parts[0], thr,
+                                         train_index=train.index),
       validation=first_report["validation"],
       retrain=dict(train_splits=list(TRAIN_SPLITS),
-                   train_records=len(sources.load_split(cfg.data, "train", info_parts).index),
+                   train_records=len(train.index),
                    steps=sum(1 if "fit" in st else int(st["steps"]) for st in cfg.train.stages),
                    thresholds="the first run's, tuned on validation",
                    first_workdir=os.path.dirname(rdir)))
