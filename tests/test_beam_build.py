@@ -31,8 +31,8 @@ def _assert_same(a, b):
       assert x.keys() == y.keys()
       for f in x:
         np.testing.assert_array_equal(x[f], y[f], err_msg=f"{split} record {i} {f}")
-  assert a.info.metadata["build_report"] == b.info.metadata["build_report"]
-  assert a.info.metadata["subjects"] == b.info.metadata["subjects"]
+  for k in ("build_report", "subjects", "source"):
+    assert a.info.metadata.get(k) == b.info.metadata.get(k), k
 
 
 @needs_beam
@@ -49,6 +49,46 @@ def test_disfa_beam_two_workers_equals_single_process(tmp_path):
   assert len(single.info.metadata["build_report"]) >= 3
   assert sum(s.num_examples for s in single.info.splits.values()) == 14
   _assert_same(single, beam2)
+
+
+@needs_beam
+@pytest.mark.slow
+def test_beam_build_failures_name_the_subject(tmp_path):
+  from tests.fixtures import raw_trees as rt
+  from tfds_builders import build
+  facts = rt.make_disfa(tmp_path / "raw")
+  (facts["root"] / "Videos_LeftCamera" / "LeftVideoSN002_comp.avi").write_bytes(b"")
+  kw = dict(image_size=32, detector="haar", beam_workers=2)
+  # --strict: the unreadable file stops the build, naming the subject and the file.
+  with pytest.raises(SystemExit, match=r"subject 'SN002' failed: RawFormatError: .*"
+                                       r"LeftVideoSN002_comp.avi: empty file"):
+    build.build("disfa", str(tmp_path / "raw"), str(tmp_path / "strict"), strict=True, **kw)
+  # Without it SN002 has no record left: one process drops its split, Beam cannot.
+  with pytest.raises(SystemExit, match=r"subject 'SN002' yielded no record"):
+    build.build("disfa", str(tmp_path / "raw"), str(tmp_path / "lenient"), **kw)
+
+
+@needs_beam
+@pytest.mark.slow
+def test_synthetic_au_beam_two_workers_equals_single_process(tmp_path):
+  """The base class' path (no raw tree, no skip report)."""
+  import tensorflow_datasets as tfds
+
+  from tfds_builders import build
+  from tfds_builders.synthetic_au import SyntheticAu
+  from tfds_builders.synthetic_au.synthetic_au import SyntheticAuConfig
+  config = SyntheticAuConfig(name="beam_test", num_subjects=3, sequences_per_subject=1,
+                             frames_per_sequence=4, image_size=32)
+  built = []
+  for name, options in (("single", None), ("beam", build.beam_options(beam_workers=2))):
+    b = SyntheticAu(data_dir=str(tmp_path / name), config=config)
+    if options is not None:
+      common.use_beam(b)
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(beam_options=options))
+    built.append(SyntheticAu(data_dir=str(tmp_path / name), config=config))
+  assert sum(s.num_examples for s in built[0].info.splits.values()) == 12
+  assert "build_report" not in built[0].info.metadata
+  _assert_same(*built)
 
 
 @pytest.mark.skipif(not _NO_BEAM, reason="apache-beam is installed")

@@ -149,10 +149,21 @@ def beam_options(beam_workers: int | None = None, pipeline_options: str | None =
     raise SystemExit(str(e)) from None
   flags = [f"--{o.strip()}" for o in (pipeline_options or "").split(",") if o.strip()]
   if beam_workers is not None:
+    if beam_workers > 1:   # worker processes import the builders as this process does
+      _export_import_root()
     flags += ["--runner=DirectRunner", f"--direct_num_workers={beam_workers}",
               "--direct_running_mode=" + ("multi_processing" if beam_workers > 1
                                           else "in_memory")]
   return beam.options.pipeline_options.PipelineOptions(flags)
+
+
+def _export_import_root() -> None:
+  """Puts the folder holding tfds_builders and au_jax on PYTHONPATH (inherited by the
+  DirectRunner's worker processes), so that a checkout works from any directory."""
+  root = str(Path(__file__).resolve().parent.parent)
+  paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+  if root not in paths:
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
 
 
 def build(name: str, manual_dir: str, data_dir: str, config: str | None = None, *,
@@ -180,6 +191,7 @@ def build(name: str, manual_dir: str, data_dir: str, config: str | None = None, 
                      f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
   cfg = make_config(cls, config, **overrides)
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   from tfds_builders import raw_utils  # pylint: disable=g-import-not-at-top
   data_dir = os.path.expanduser(data_dir)
   label = f"{cls.name}/{cfg.name}"

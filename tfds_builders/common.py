@@ -194,10 +194,12 @@ class AUDatasetBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     subjects = self._split_subjects(dl_manager)
     self._beam_report_dir = _report_dir(self.data_dir)
     init = {k: v for k, v in vars(self).items() if k in _EXTRA_INIT_ARGS}
+    manual_dir = (str(dl_manager.manual_dir) if getattr(self, "MANUAL_DOWNLOAD_INSTRUCTIONS", None)
+                  else None)   # TFDS refuses manual_dir to a builder without a manual download
     items = (pipeline
              | "Subjects" >> beam.Create(list(enumerate(subjects)))
              | "Examples" >> beam.FlatMap(_subject_work, builder=self, init=init,
-                                          manual_dir=str(dl_manager.manual_dir)))
+                                          manual_dir=manual_dir))
     parts = items | "BySubject" >> beam.Partition(_partition, len(subjects) + 1)
     _ = parts[len(subjects)] | "Reports" >> beam.Map(_write_report,
                                                      directory=str(self._beam_report_dir))

@@ -70,7 +70,8 @@ class WorkdirLock:
 
   def __init__(self, workdir: str, process_index: int = 0):
     # Each process of a multi-process run holds its own lock on the shared workdir.
-    self.path = os.path.join(workdir, ".lock" + (f".process{process_index}" if process_index else ""))
+    suffix = f".process{process_index}" if process_index else ""
+    self.path = os.path.join(workdir, ".lock" + suffix)
     self._f = None
 
   def acquire(self) -> None:
