@@ -3,6 +3,17 @@ r"""Train and evaluate an au-jax experiment.
   python launch.py --config=configs/gudi_synthetic.py --workdir=runs/gudi
   python launch.py --config=configs/ccnn_disfa.py:fold=2 --config.train.batch_size=64
 
+A multi-process run (several hosts, or several processes on one host) runs
+the same command in every process, adding who it is:
+
+  python launch.py --config=... --workdir=/shared/run \
+      --coordinator_address=host0:12345 --num_processes=2 --process_id=0   # and 1, ...
+
+(or the environment's JAX_COORDINATOR_ADDRESS; --distributed lets JAX detect
+all three on a TPU slice, SLURM or Open MPI). --workdir must be the same
+folder for all of them; process 0 writes the metrics and report, all of them
+take part in checkpoints (docs/scale.md).
+
 Rerunning the same command resumes from the workdir's last checkpoint; a
 rerun with a config that would change results is refused (see README, "When
 something goes wrong"). Mistakes in what was asked for (config keys and
@@ -10,6 +21,7 @@ values, the workdir, a missing dataset, a full disk) end in one or two plain
 lines and exit status 2; anything else is a bug and keeps its traceback.
 """
 import errno
+import os
 import sys
 
 if __name__ == "__main__":   # machine tuning, before JAX starts its backend
@@ -22,6 +34,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from au_jax import evaluate, experiment  # noqa: E402
 from au_jax.errors import UserError  # noqa: E402
+from au_jax.train import distributed  # noqa: E402
 # Registers the dataset builders with TFDS, so that a dataset not yet built is built on first use.
 from tfds_builders import (bp4d, ckplus, disfa, semaine, synthetic_au,  # noqa: E402, F401
                            unbc_mcmaster)
@@ -29,6 +42,18 @@ from tfds_builders import (bp4d, ckplus, disfa, semaine, synthetic_au,  # noqa: 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, report).")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "Multi-process run: host:port of process 0, where it listens "
+    "and the others connect (default: $JAX_COORDINATOR_ADDRESS).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None,
+                                      "Multi-process run: how many processes take part.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None,
+                                   "Multi-process run: this process, 0..num_processes-1.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Multi-process run whose processes JAX detects from the cluster "
+    "(Cloud TPU slice, SLURM, Open MPI); flags given above take precedence.")
+_DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
+    "distributed_timeout", 300, "Seconds a process waits for all the others to connect.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 # OS errors that say something about the machine, not about au-jax.
@@ -73,6 +98,11 @@ def main(argv):
   except (KeyError, ValueError, TypeError, AttributeError, OSError) as e:
     _fail(_config_message(e))
   try:
+    coordinator = _COORDINATOR.value
+    if coordinator is None and (_NUM_PROCESSES.value is not None or _DISTRIBUTED.value):
+      coordinator = os.environ.get("JAX_COORDINATOR_ADDRESS")
+    distributed.initialize(coordinator, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                           auto=_DISTRIBUTED.value, timeout_s=_DISTRIBUTED_TIMEOUT.value)
     report = experiment.train_and_evaluate(config, _WORKDIR.value)
   except UserError as e:
     _fail(str(e))
@@ -80,6 +110,8 @@ def main(argv):
     if e.errno not in _DISK_ERRORS:
       raise
     _fail(f"cannot write {e.filename or 'to the workdir'}: {e.strerror}")
+  if not distributed.is_writer():   # process 0 prints and writes the report
+    return
   print(evaluate.format_table(report["test"], f"{report['model']} — test"))
   if report.get("diverged"):
     print(f"\n**DIVERGED**: {report['diverged']}")

@@ -3,6 +3,7 @@
   python -m tfds_builders.build disfa --manual_dir=/data/DISFA --data_dir=~/tensorflow_datasets
   python -m tfds_builders.build semaine/segment --manual_dir=/data/FERA2015_SEMAINE
   python -m tfds_builders.build bp4d --manual_dir=/data/BP4D --frame_step=10 --image_size=128
+  python -m tfds_builders.build bp4d --manual_dir=/data/BP4D --beam_workers=8
 
 NAME[/CONFIG] picks a builder and one of its named configs (default:
 "default"). --image_size, --frame_step, --alignment, --missing_landmarks and
@@ -16,6 +17,13 @@ Unreadable raw files (a malformed label line, a zero-byte video, a corrupt
 image) skip the frame, sequence or subject that needs them; each one is
 counted and listed with its file (and line) in the report. --strict stops the
 build at the first one instead, naming the file and line.
+
+Beam (pip install 'au-jax[beam]'): --beam_workers=N builds the subjects as
+one Apache Beam pipeline on this machine (DirectRunner, N worker processes,
+one work item per subject); --beam_pipeline_options="runner=...,..." passes
+any Beam pipeline options instead (Dataflow, Flink, Spark: docs/scale.md).
+The records and the skip report are those of the single-process build; a
+subject left without any record fails a Beam build, naming the subject.
 
 Rebuilds: the metadata records the source of a build ("source": the absolute
 --manual_dir and a fingerprint of its top two levels, see
@@ -125,16 +133,52 @@ def check_source(builder, source: dict, label: str) -> None:
   print(f"{label}: already built from {source['manual_dir']}; reusing it (--overwrite rebuilds)")
 
 
+def beam_options(beam_workers: int | None = None, pipeline_options: str | None = None):
+  """Beam PipelineOptions of a build, or None for a single-process build.
+
+  beam_workers: DirectRunner with that many worker processes on this
+  machine. pipeline_options: "key=value,..." Beam options (e.g.
+  "runner=FlinkRunner,flink_master=host:8081"), used as given.
+  """
+  if beam_workers is None and not pipeline_options:
+    return None
+  from tfds_builders import common  # pylint: disable=g-import-not-at-top
+  try:
+    beam = common.beam_module()
+  except ImportError as e:
+    raise SystemExit(str(e)) from None
+  flags = [f"--{o.strip()}" for o in (pipeline_options or "").split(",") if o.strip()]
+  if beam_workers is not None:
+    if beam_workers > 1:   # worker processes import the builders as this process does
+      _export_import_root()
+    flags += ["--runner=DirectRunner", f"--direct_num_workers={beam_workers}",
+              "--direct_running_mode=" + ("multi_processing" if beam_workers > 1
+                                          else "in_memory")]
+  return beam.options.pipeline_options.PipelineOptions(flags)
+
+
+def _export_import_root() -> None:
+  """Puts the folder holding tfds_builders and au_jax on PYTHONPATH (inherited by the
+  DirectRunner's worker processes), so that a checkout works from any directory."""
+  root = str(Path(__file__).resolve().parent.parent)
+  paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+  if root not in paths:
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+
 def build(name: str, manual_dir: str, data_dir: str, config: str | None = None, *,
-          overwrite: bool = False, strict: bool = False, **overrides):
+          overwrite: bool = False, strict: bool = False, beam_workers: int | None = None,
+          beam_pipeline_options: str | None = None, **overrides):
   """Builds and returns the (reloaded) builder; raises SystemExit on bad input.
 
   An existing build of the same config is reused when it was made from the
   same source, refused when not, and rebuilt with overwrite=True. strict:
   stop at the first unreadable raw file (see raw_utils.RawAUBuilder).
+  beam_workers / beam_pipeline_options: build with Apache Beam (`beam_options`).
   """
   cls = builder_class(name)
   check_overrides(overrides)
+  options = beam_options(beam_workers, beam_pipeline_options)
   manual = Path(os.path.expanduser(manual_dir)) if manual_dir else None
   if manual is None or not manual.exists():
     raise SystemExit(f"--manual_dir {manual_dir!r} is missing or empty.\n\n"
@@ -147,6 +191,7 @@ def build(name: str, manual_dir: str, data_dir: str, config: str | None = None, 
                      f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
   cfg = make_config(cls, config, **overrides)
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   from tfds_builders import raw_utils  # pylint: disable=g-import-not-at-top
   data_dir = os.path.expanduser(data_dir)
   label = f"{cls.name}/{cfg.name}"
@@ -159,13 +204,21 @@ def build(name: str, manual_dir: str, data_dir: str, config: str | None = None, 
       builder = cls(data_dir=data_dir, config=cfg, strict=strict)
     else:
       check_source(builder, raw_utils.describe_source(manual), label)
+  if options is not None and not builder.is_prepared():
+    from tfds_builders import common  # pylint: disable=g-import-not-at-top
+    common.use_beam(builder)
   try:
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=str(manual), beam_options=options))
   except raw_utils.RawFormatError as e:
     hint = ("\n--strict: the build stopped here; without --strict this file would be "
             "skipped and counted." if strict and e.path != manual else "")
     raise SystemExit(f"{e}{hint}") from None
+  except RuntimeError as e:   # a Beam worker's failure: the line that names the subject
+    if options is None:
+      raise
+    lines = [ln for ln in str(e).splitlines() if ": subject " in ln]
+    raise SystemExit(lines[-1].split("RuntimeError: ")[-1] if lines else str(e)) from None
   builder = cls(data_dir=data_dir, config=cfg)
   print(f"\n{cls.name}/{cfg.name}: {builder.data_dir}")
   for split, info in sorted(builder.info.splits.items()):
@@ -189,10 +242,18 @@ def main(argv=None) -> None:
                   help="rebuild even if this config is already built in --data_dir")
   ap.add_argument("--strict", action="store_true",
                   help="stop at the first unreadable raw file instead of skipping it")
+  ap.add_argument("--beam_workers", type=positive_int,
+                  help="build with Apache Beam on this machine, N worker processes "
+                       "(needs the [beam] extra)")
+  ap.add_argument("--beam_pipeline_options",
+                  help='Beam options "key=value,...", e.g. "runner=DataflowRunner,project=P,'
+                       'region=R,temp_location=gs://B/tmp" (needs the [beam] extra)')
   args = ap.parse_args(argv)
   name, _, config = args.name.partition("/")
   build(name, args.manual_dir, args.data_dir, config or None, overwrite=args.overwrite,
-        strict=args.strict, **{k: getattr(args, k) for k in OVERRIDES})
+        strict=args.strict, beam_workers=args.beam_workers,
+        beam_pipeline_options=args.beam_pipeline_options,
+        **{k: getattr(args, k) for k in OVERRIDES})
 
 
 if __name__ == "__main__":

@@ -48,7 +48,11 @@ per-sequence statistics and temporal models can rely on it.
 from __future__ import annotations
 
 import abc
+import copy
 import dataclasses
+import json
+import logging
+import types
 from typing import Any, Iterator, Mapping, Sequence
 
 import cv2
@@ -56,6 +60,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from au_jax.data.builds import split_name  # noqa: F401  (shared with au_jax)
+
+log = logging.getLogger(__name__)
 
 NUISANCE_KEYS = ("yaw", "pitch", "roll", "occluder", "au_covered", "illumination", "blur",
                  "jpeg_quality", "face_size", "expressivity", "expression",
@@ -226,12 +232,168 @@ class AUDatasetBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     )
 
   def _split_generators(self, dl_manager):
+    subjects = self._split_subjects(dl_manager)
+    return {split_name(s): self._generate_examples(dl_manager=dl_manager, subject=s)
+            for s in subjects}
+
+  def _generate_examples(self, dl_manager, subject):
+    yield from self._examples(dl_manager, subject)
+
+  # -- Beam builds (see `use_beam`): one work item per subject, one pipeline.
+  def _split_subjects(self, dl_manager) -> list[str]:
     subjects = list(self._subjects(dl_manager))
     names = [split_name(s) for s in subjects]
     if len(set(names)) != len(names):
       raise ValueError(f"subject ids collide as split names: {subjects}")
-    return {n: self._generate_examples(dl_manager=dl_manager, subject=s)
-            for n, s in zip(names, subjects)}
+    return subjects
 
-  def _generate_examples(self, dl_manager, subject):
-    yield from self._examples(dl_manager, subject)
+  def _beam_split_generators(self, dl_manager, pipeline):
+    """{split: PCollection}: every subject's records made by one Beam work item.
+
+    The subjects are listed here (the driver); each worker then runs
+    `_subject_work` on a fresh builder, so no state is shared between workers
+    or subjects. Its per-subject skip counts come back beside the records and
+    are merged in subject order (`_process_pipeline_result`), which gives the
+    same `build_report` as a single-process build.
+    """
+    beam = beam_module()
+    subjects = self._split_subjects(dl_manager)
+    self._beam_report_dir = _report_dir(self.data_dir)
+    init = {k: v for k, v in vars(self).items() if k in _EXTRA_INIT_ARGS}
+    manual_dir = (str(dl_manager.manual_dir) if getattr(self, "MANUAL_DOWNLOAD_INSTRUCTIONS", None)
+                  else None)   # TFDS refuses manual_dir to a builder without a manual download
+    items = (pipeline
+             | "Subjects" >> beam.Create(list(enumerate(subjects)))
+             | "Examples" >> beam.FlatMap(_subject_work, builder=self, init=init,
+                                          manual_dir=manual_dir))
+    parts = items | "BySubject" >> beam.Partition(_partition, len(subjects) + 1)
+    _ = parts[len(subjects)] | "Reports" >> beam.Map(_write_report,
+                                                     directory=str(self._beam_report_dir))
+    return {split_name(s): parts[i] | f"Records_{split_name(s)}" >> beam.Map(_payload)
+            for i, s in enumerate(subjects)}
+
+  def _process_pipeline_result(self, pipeline_result) -> None:
+    """After a Beam build: the workers' skip reports merged into the metadata."""
+    del pipeline_result
+    directory = getattr(self, "_beam_report_dir", None)
+    if directory is None:
+      return
+    reports = {}
+    for f in directory.glob("*.json"):
+      r = json.loads(f.read_text())
+      reports[r["index"]] = r["report"]
+    directory.rmtree()
+    base = self.info.metadata.get("build_report")
+    if base is not None:
+      self.info.metadata["build_report"] = merge_reports(
+          base, [reports[i] for i in sorted(reports)])
+
+
+# Keyword arguments of a builder's __init__ that are not config (RawAUBuilder's
+# strict) and that a Beam worker's fresh builder must get too.
+_EXTRA_INIT_ARGS = ("strict",)
+
+
+def beam_module():
+  """apache_beam, imported through TFDS' lazy import; a one-line error without it."""
+  try:
+    return tfds.core.lazy_imports_lib.lazy_imports.apache_beam
+  except ImportError:
+    raise ImportError("Beam builds need apache-beam: pip install 'au-jax[beam]' "
+                      "(or: pip install apache-beam)") from None
+
+
+def use_beam(builder: AUDatasetBuilder) -> AUDatasetBuilder:
+  """Makes `builder.download_and_prepare` build every split in one Beam pipeline.
+
+  Pass `tfds.download.DownloadConfig(beam_options=...)` (runner, workers) to
+  download_and_prepare. The records are those of the single-process build.
+  A subject left without any record fails the build, naming the subject (a
+  Beam split cannot be dropped once the pipeline is made; the single-process
+  build drops and counts it).
+  """
+  beam_module()
+  # An instance attribute: it also replaces a subclass' own _split_generators
+  # (RawAUBuilder wraps the single-process generators).
+  builder._split_generators = types.MethodType(AUDatasetBuilder._beam_split_generators, builder)
+  return builder
+
+
+def _report_dir(data_dir):
+  from etils import epath  # pylint: disable=g-import-not-at-top
+  d = epath.Path(data_dir) / "beam_build_reports"
+  d.mkdir(parents=True, exist_ok=True)
+  return d
+
+
+def _subject_work(item, *, builder, init, manual_dir):
+  """A Beam work item: (index, (position, record)) of a subject, then (-1, report).
+
+  A pure function of (config, subject): the builder is made afresh from its
+  constructor arguments, lists its subjects (a licensed builder scans the raw
+  tree) and runs the subject's own generator, with the builder's skip rules.
+  """
+  index, subject = item
+  b = type(builder)(**builder._original_state, **init)  # pylint: disable=protected-access
+  dl = types.SimpleNamespace(manual_dir=manual_dir)
+  try:
+    b._subjects(dl)  # pylint: disable=protected-access
+    before = copy.deepcopy(b.info.metadata.get("build_report", {}))
+    count = 0
+    for _, record in b._generate_examples(dl, subject):  # pylint: disable=protected-access
+      # TFDS' Beam writer orders an unshuffled split by integer key: the
+      # position in the subject's generator keeps the single-process order.
+      yield index, (count, record)
+      count += 1
+  except Exception as e:
+    raise RuntimeError(f"{b.name}: subject {subject!r} failed: {type(e).__name__}: {e}") from e
+  if not count:
+    raise RuntimeError(f"{b.name}: subject {subject!r} yielded no record (see its skips in a "
+                       f"single-process build); a Beam build cannot leave its split out: build "
+                       f"without Beam to skip it, or remove the subject from the raw tree")
+  yield -1, dict(index=index, subject=subject,
+                 report=report_delta(b.info.metadata.get("build_report", {}), before))
+
+
+def _partition(item, n):
+  return item[0] if item[0] >= 0 else n - 1   # the reports go to the last partition
+
+
+def _payload(item):
+  return item[1]
+
+
+def _write_report(item, *, directory):
+  from etils import epath  # pylint: disable=g-import-not-at-top
+  _, report = item
+  (epath.Path(directory) / f"{report['index']:06d}.json").write_text(json.dumps(report))
+
+
+def report_delta(after: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
+  """What a `build_report` (SkipReport.as_dict form) gained since `before`."""
+  out = {}
+  for reason, v in after.items():
+    b = before.get(reason, {"count": 0, "examples": []})
+    if v["count"] > b["count"]:
+      out[reason] = dict(v, count=v["count"] - b["count"],
+                         examples=list(v["examples"][len(b["examples"]):]))
+  return out
+
+
+def merge_reports(base: Mapping[str, Any], deltas: Sequence[Mapping[str, Any]],
+                  max_examples: int = 3) -> dict[str, Any]:
+  """base plus the per-subject deltas, in order, as one SkipReport would count them.
+
+  Examples are kept up to max_examples per reason, all of them for a "listed"
+  reason (unreadable files), in the order a single process meets them.
+  """
+  out = {r: dict(v, examples=list(v["examples"])) for r, v in base.items()}
+  for delta in deltas:
+    for reason, v in delta.items():
+      cur = out.setdefault(reason, {"count": 0, "examples": []})
+      cur["count"] += v["count"]
+      if v.get("listed"):
+        cur["listed"] = True
+      room = None if cur.get("listed") else max(0, max_examples - len(cur["examples"]))
+      cur["examples"] += v["examples"][:room]
+  return {r: out[r] for r in sorted(out)}

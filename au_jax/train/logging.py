@@ -52,6 +52,16 @@ class MetricsWriter:
     self._f.close()
 
 
+class NullWriter:
+  """MetricsWriter of the processes of a multi-process run other than process 0."""
+
+  def write(self, **record) -> None:
+    del record
+
+  def close(self) -> None:
+    pass
+
+
 def progress(total: int, initial: int, desc: str = "train"):
   interactive = sys.stderr.isatty()
   return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True,

@@ -20,8 +20,9 @@ from au_jax import defaults, evaluate, models, reports, viz
 from au_jax.data import pipeline, samplers, sharding, sources
 from au_jax.errors import ConfigValueError, UserError, WorkdirError
 from au_jax.io import atomic_write
-from au_jax.train import checkpoint, fitted, schedule, selection, steps, transfer, validate
-from au_jax.train.logging import MetricsWriter, progress
+from au_jax.train import (checkpoint, distributed, fitted, schedule, selection, steps, transfer,
+                          validate)
+from au_jax.train.logging import MetricsWriter, NullWriter, progress
 from au_jax.train.state import initial_state
 from au_jax.train.workdir import open_workdir
 
@@ -112,9 +113,11 @@ def train(config, workdir: str) -> dict:
   sources.check_datasets(config.data)   # an unknown dataset name: before any file is written
   if config.train.init_from.workdir:     # a missing source run: before any file or compile
     transfer.check_source(config.train.init_from.workdir)
-  lock = open_workdir(config, workdir)   # refuses a changed config before touching a file
+  lock = open_workdir(config, workdir, jax.process_index())   # refuses a changed config first
   try:
-    return _train_and_evaluate(config, workdir)
+    report = _train_and_evaluate(config, workdir)
+    distributed.barrier("au_jax: run written")   # process 0's files are complete for all
+    return report
   finally:
     lock.release()
 
@@ -129,7 +132,9 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   threads = int(config.data.num_threads)
   records_per_step = pipeline.records_per_step(batch_size, method.train_copies)
 
-  save_data_info(workdir, info)
+  writes = distributed.is_writer()   # process 0 writes the run's files (checkpoints: all)
+  if writes:
+    save_data_info(workdir, info)
   splits = {s: sources.load_split(config.data, s, info_parts)
             for s in ("train", "validation", "test")}
   if batch_size > len(splits["train"].index):
@@ -175,7 +180,8 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   for s in best_ckpt.all_steps():
     if s != sel.best_step:
       best_ckpt.delete(s)
-  writer = MetricsWriter(os.path.join(workdir, "metrics.jsonl"), resume_step=step)
+  writer = (MetricsWriter(os.path.join(workdir, "metrics.jsonl"), resume_step=step) if writes
+            else NullWriter())
   base_key = jax.random.PRNGKey(seed + 1)
   step_fns: dict = {}
   precision = tcfg.precision
@@ -301,6 +307,8 @@ def _train_and_evaluate(config, workdir: str) -> dict:
                                            eval_every=eval_every))
   writer.write(step=total, split="test", **report["test"]["mean"])
   writer.close()
+  if not writes:
+    return report
   try:
     viz.learning_curves(os.path.join(workdir, "metrics.jsonl"),
                         os.path.join(workdir, "plots", "learning_curves.png"))
@@ -421,6 +429,8 @@ def final_evaluation(config, workdir, predict_step, state, splits, transforms, m
     report["diverged"] = (f"the model tested (step {int(state.step)}) predicts the same values "
                           f"for every validation record: its metrics are meaningless. Lower "
                           f"the learning rate or train longer.")
+  if not distributed.is_writer():
+    return report
   if ecfg.save_predictions:
     tmp = os.path.join(workdir, f"test_predictions.tmp{os.getpid()}.npz")
     np.savez(tmp, **preds["test"], intensity_true=splits["test"].index.intensity,

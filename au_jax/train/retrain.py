@@ -41,7 +41,7 @@ import numpy as np
 
 from au_jax import evaluate
 from au_jax.data import sources
-from au_jax.train import loop, validate
+from au_jax.train import distributed, loop, validate
 
 RETRAIN_DIR = "retrain"
 TRAIN_SPLITS = ("train", "validation")
@@ -163,5 +163,6 @@ def run(config, workdir: str, first_report: dict) -> dict:
                    steps=sum(1 if "fit" in st else int(st["steps"]) for st in cfg.train.stages),
                    thresholds="the first run's, tuned on validation",
                    first_workdir=os.path.dirname(rdir)))
-  evaluate.write_report(rdir, report)
+  if distributed.is_writer():
+    evaluate.write_report(rdir, report)
   return report

@@ -68,8 +68,10 @@ def config_differences(saved: dict, new: dict) -> list[tuple[str, object, object
 class WorkdirLock:
   """An exclusive lock on a workdir for the lifetime of one process's run."""
 
-  def __init__(self, workdir: str):
-    self.path = os.path.join(workdir, ".lock")
+  def __init__(self, workdir: str, process_index: int = 0):
+    # Each process of a multi-process run holds its own lock on the shared workdir.
+    suffix = f".process{process_index}" if process_index else ""
+    self.path = os.path.join(workdir, ".lock" + suffix)
     self._f = None
 
   def acquire(self) -> None:
@@ -95,8 +97,12 @@ class WorkdirLock:
       self._f = None
 
 
-def open_workdir(config, workdir: str) -> WorkdirLock:
-  """Check `workdir` against `config`, lock it and save the config (see module doc)."""
+def open_workdir(config, workdir: str, process_index: int = 0) -> WorkdirLock:
+  """Check `workdir` against `config`, lock it and save the config (see module doc).
+
+  process_index: this process of a multi-process run; each holds its own lock
+  and process 0 alone saves the config.
+  """
   if not workdir or not str(workdir).strip():
     raise WorkdirError("--workdir is empty: name the run directory (it is created)")
   if os.path.exists(workdir) and not os.path.isdir(workdir):
@@ -120,10 +126,12 @@ def open_workdir(config, workdir: str) -> WorkdirLock:
           f"--config.train.allow_config_change=True (the change is recorded).")
   try:
     os.makedirs(workdir, exist_ok=True)
-    lock = WorkdirLock(workdir)
+    lock = WorkdirLock(workdir, process_index)
   except OSError as e:
     raise WorkdirError(f"cannot create --workdir {workdir}: {e.strerror}") from None
   lock.acquire()
+  if process_index:
+    return lock
   if diffs:
     with open(os.path.join(workdir, "config_changes.jsonl"), "a") as f:
       f.write(json.dumps(dict(time=time.strftime("%Y-%m-%d %H:%M:%S"),
