@@ -70,10 +70,9 @@ from au_jax.errors import UserError
 from au_jax.face import detect
 from au_jax.face.align import align_face
 from au_jax.face.tracking import FaceTracker
-from au_jax.inference import pipeline, plots, table
+from au_jax.inference import cache, pipeline, plots, table
 from au_jax.inference.model import OCCURRENCE_RULES, TrainedModel
 from au_jax.io import atomic_write, positive_int
-from au_jax.train.fitted import evenly_spaced
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -83,6 +82,17 @@ class Predictor(TrainedModel):
   """A trained model (TrainedModel, au_jax/inference/model.py) with the media front
   end: detection, alignment and tracking of raw images, folders and videos, and
   their tables."""
+
+  @classmethod
+  def from_workdir(cls, workdir: str, batch_size: int = 64, allow_unfinished: bool = False,
+                   compilation_cache: str | bool | None = True) -> Predictor:
+    """`TrainedModel.from_workdir`, with JAX's persistent compilation cache on
+    (au_jax/inference/cache.py): `compilation_cache` a folder, False for none,
+    True for the user's JAX setting, $AU_JAX_CACHE_DIR or ~/.cache/au-jax/jax."""
+    folder = cache.enable(compilation_cache)
+    p = super().from_workdir(workdir, batch_size=batch_size, allow_unfinished=allow_unfinished)
+    p.source["compilation_cache"] = folder
+    return p
 
   def fit_session_images(self, images: Sequence[np.ndarray], detector: str = "auto"):
     """`fit_session` of the faces found in raw images (None when none is found)."""
@@ -690,6 +700,7 @@ def _fit_input_session(predictor: Predictor, path: str, kind: str, detector: str
   them (decoding is cheap next to detection), a second keeps the chosen ones.
   None when no face is found among them (each block of frames is then its own
   session)."""
+  from au_jax.train.fitted import evenly_spaced  # models with sessions only
   scratch = dict(problems=[], ignored=[])
   n = sum(fr.image is not None for fr in iter_frames(path, kind, dict(scratch), _DecoderLog()))
   keep = set(evenly_spaced(np.arange(n), predictor.session_sample).tolist())
@@ -826,7 +837,8 @@ def _write_csv(predictor, plans, skipped, output, *, progress, plot, options) ->
   return summary
 
 
-def load_predictor(workdir: str, batch_size: int, allow_unfinished: bool = False) -> Predictor:
+def load_predictor(workdir: str, batch_size: int, allow_unfinished: bool = False,
+                   compilation_cache: str | bool | None = True) -> Predictor:
   """Predictor.from_workdir, with a missing, damaged or unfinished workdir as a UserError."""
   if not workdir.strip():
     raise UsageError("--workdir is empty: pass the training workdir (config.json, checkpoints)")
@@ -836,7 +848,8 @@ def load_predictor(workdir: str, batch_size: int, allow_unfinished: bool = False
   for f in ("config.json", "data_info.json"):
     if not os.path.isfile(os.path.join(path, f)):
       raise UsageError(f"--workdir {workdir} has no {f}: is it an au-jax training workdir?")
-  return Predictor.from_workdir(path, batch_size=batch_size, allow_unfinished=allow_unfinished)
+  return Predictor.from_workdir(path, batch_size=batch_size, allow_unfinished=allow_unfinished,
+                                compilation_cache=compilation_cache)
 
 
 def _split_equals_input(argv: Sequence[str]) -> list[str]:
@@ -886,6 +899,10 @@ def main(argv=None) -> None:
                   help="also write the (first) video with boxes, landmarks and top AUs drawn "
                        "(short clips: it is re-read and re-encoded)")
   ap.add_argument("--batch_size", type=positive_int, default=64)
+  ap.add_argument("--compilation_cache", default=None, metavar="DIR",
+                  help="JAX's persistent compilation cache (safe to delete; 'off': none); "
+                       f"default: JAX_COMPILATION_CACHE_DIR, ${cache.ENV_VAR}, else "
+                       "$XDG_CACHE_HOME/au-jax/jax or ~/.cache/au-jax/jax")
   args = ap.parse_args(_split_equals_input(sys.argv[1:] if argv is None else argv))
   progress = sys.stderr.isatty() and os.environ.get("AU_JAX_NO_PROGRESS") != "1"
   lock = OutputLock(args.output)
@@ -905,7 +922,8 @@ def main(argv=None) -> None:
         raise UsageError("--detector dlib needs the [face] extra: pip install 'au-jax[face]' "
                          "(dlib-bin, face_recognition_models)")
     lock.acquire()      # before the model loads: a second run on this output stops at once
-    predictor = load_predictor(args.workdir, args.batch_size, args.allow_unfinished)
+    predictor = load_predictor(args.workdir, args.batch_size, args.allow_unfinished,
+                               args.compilation_cache)
     options = dict(detector=args.detector, detect_every=args.detect_every,
                    detect_width=args.detect_width, max_faces=args.max_faces,
                    min_confidence=args.min_confidence, landmarks=not args.no_landmarks)

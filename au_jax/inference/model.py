@@ -30,9 +30,8 @@ from au_jax import aus as au_lib
 from au_jax import defaults, models
 from au_jax.data.sources import DataInfo
 from au_jax.face.template import CANONICAL_68
-from au_jax.inference import workdir_check
+from au_jax.inference import cache, workdir_check
 from au_jax.train import steps
-from au_jax.train.fitted import evenly_spaced, strip_labels
 from au_jax.train.state import initial_state
 
 # Per method: (how AUxx_c follows from the outputs, whether `occurrence` is a
@@ -64,6 +63,7 @@ class TrainedModel:
     # where the model came from (from_workdir): workdir, checkpoint folder and step, ...
     self.source: dict = dict(step=self.step)
     self._predict = steps.make_predict_step(method)
+    self._compiled = False
 
   @classmethod
   def from_workdir(cls, workdir: str, batch_size: int = 64,
@@ -119,7 +119,7 @@ class TrainedModel:
           f"pass --allow_unfinished (allow_unfinished=True) to predict with it as it is")
     blank = _blank_record(size, info.num_aus)
     example = _batch([_transform(method, blank, _session_stats(method, [blank]))])
-    fresh, _, _ = initial_state(method, config.train, example)
+    fresh = _abstract_state(method, config.train, example)
     state, folder, step = workdir_check.restore_state(workdir, fresh)
     workdir_check.check_fitted(method, state.fitted, segments, folder, step)
     thresholds = workdir_check.read_thresholds(workdir, info.num_aus, required=finished)
@@ -137,6 +137,7 @@ class TrainedModel:
     network built with other outputs switched on); returns self."""
     self.method = method
     self._predict = steps.make_predict_step(method)
+    self._compiled = False
     return self
 
   @property
@@ -198,7 +199,12 @@ class TrainedModel:
       examples = [_transform(self.method, r, session) for r in chunk]
       k = len(examples)
       examples += [examples[0]] * (self.batch_size - k)      # fixed shape: one compilation
-      pred = self._predict(self.params, self.model_state, self.fitted, _batch(examples))
+      if self._compiled:
+        pred = self._predict(self.params, self.model_state, self.fitted, _batch(examples))
+      else:                    # the call that compiles (or loads it from the cache)
+        with cache.report_cache_errors():
+          pred = self._predict(self.params, self.model_state, self.fitted, _batch(examples))
+        self._compiled = True
       for key, value in pred.items():   # every output (DSIN's stages, heatmap maps, ...)
         outs.setdefault(key, []).append(np.asarray(value)[:k])
     if not outs:
@@ -228,6 +234,17 @@ class TrainedModel:
     return label.astype(np.int32)
 
 
+def _abstract_state(method, train_cfg, example):
+  """The shapes and dtypes of a fresh TrainState (the restore's template), traced
+  without running the initialisers (running them eagerly compiles dozens of
+  small programs, seconds at start-up); each leaf on the default device."""
+  import jax  # pylint: disable=import-outside-toplevel
+  shapes = jax.eval_shape(lambda: initial_state(method, train_cfg, example)[0])
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
+                      shapes)
+
+
 def _transform(method, record, session):
   if method.sessions is None:
     return method.transform(record, None, False)
@@ -237,6 +254,8 @@ def _transform(method, record, session):
 def _session_stats(method, records):
   if method.sessions is None:
     return None
+  # au_jax.train.fitted imports the evaluation stack: only models with sessions need it
+  from au_jax.train.fitted import evenly_spaced, strip_labels
   rows = evenly_spaced(np.arange(len(records)), method.sessions.max_records)
   return method.sessions.fit([strip_labels(records[int(i)]) for i in rows])
 
