@@ -121,7 +121,7 @@ def estimate(landmarks: np.ndarray, width: float, height: float, k: np.ndarray |
   try:
     if guess is not None and np.isfinite(guess).all():
       rvec = cv2.Rodrigues(euler_to_matrix(guess[3:]))[0]
-      tvec = np.asarray(guess[:3], np.float64).reshape(3, 1)
+      tvec = np.array(guess[:3], np.float64).reshape(3, 1)   # a copy: solvePnP writes into it
       found, rvec, tvec = cv2.solvePnP(obj, img, k, None, rvec, tvec, useExtrinsicGuess=True,
                                        flags=cv2.SOLVEPNP_ITERATIVE)
     else:

@@ -26,6 +26,9 @@ import sys
 import tempfile
 import warnings
 
+import jax
+from jax.experimental.compilation_cache import compilation_cache as cc
+
 ENV_VAR = "AU_JAX_CACHE_DIR"
 OFF = ("off", "0", "none", "false")
 # JAX's warnings when an entry cannot be read (damaged) or written.
@@ -58,7 +61,6 @@ def enable(setting: str | bool | None = None, *, quiet: bool = False) -> str | N
       setting, else $AU_JAX_CACHE_DIR, else `default_dir()`).
     quiet: no line on stderr when the folder cannot be written.
   """
-  import jax  # pylint: disable=import-outside-toplevel (only when a cache is asked for)
   if setting is False or (isinstance(setting, str) and setting.strip().lower() in OFF):
     return None
   if setting is None or setting is True:
@@ -81,7 +83,6 @@ def enable(setting: str | bool | None = None, *, quiet: bool = False) -> str | N
     # Every program of a predict run is worth keeping: the default keeps only
     # those that took >= 1 s to compile.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    from jax.experimental.compilation_cache import compilation_cache as cc
     cc.reset_cache()               # a process that compiled before sees the new folder
   return folder
 
@@ -100,7 +101,6 @@ def report_cache_errors():
     else:
       warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
   if bad:
-    import jax  # pylint: disable=import-outside-toplevel
     print(f"[au_jax] compilation cache: {bad} entr{'y' if bad == 1 else 'ies'} in "
           f"{jax.config.jax_compilation_cache_dir} could not be used (recompiled); deleting the "
           f"folder is safe", file=sys.stderr)

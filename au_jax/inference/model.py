@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 
+import jax
 import numpy as np
 
 from au_jax import aus as au_lib
@@ -32,6 +33,7 @@ from au_jax.data.sources import DataInfo
 from au_jax.face.template import CANONICAL_68
 from au_jax.inference import cache, workdir_check
 from au_jax.train import steps
+from au_jax.train.fitted import evenly_spaced, strip_labels
 from au_jax.train.state import initial_state
 
 # Per method: (how AUxx_c follows from the outputs, whether `occurrence` is a
@@ -238,7 +240,6 @@ def _abstract_state(method, train_cfg, example):
   """The shapes and dtypes of a fresh TrainState (the restore's template), traced
   without running the initialisers (running them eagerly compiles dozens of
   small programs, seconds at start-up); each leaf on the default device."""
-  import jax  # pylint: disable=import-outside-toplevel
   shapes = jax.eval_shape(lambda: initial_state(method, train_cfg, example)[0])
   sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
@@ -254,8 +255,6 @@ def _transform(method, record, session):
 def _session_stats(method, records):
   if method.sessions is None:
     return None
-  # au_jax.train.fitted imports the evaluation stack: only models with sessions need it
-  from au_jax.train.fitted import evenly_spaced, strip_labels
   rows = evenly_spaced(np.arange(len(records)), method.sessions.max_records)
   return method.sessions.fit([strip_labels(records[int(i)]) for i in rows])
 
