@@ -137,7 +137,8 @@ def test_an_openface_reader_selects_every_column_by_name_in_our_csv(predictor, t
     cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(photos[name], cv2.COLOR_RGB2BGR))
   out = tmp_path / "aus.csv"
   write_csv(predictor, [str(folder)], str(out), detector="haar")
-  header = next(csv.reader(open(out)))
+  with open(out, newline="") as f:
+    header = next(csv.reader(f))
   for group in (OPENFACE_2_2_META, OPENFACE_2_2_POSE, OPENFACE_2_2_LANDMARKS, OPENFACE_2_2_AUS):
     assert _in_order(header, group)
   got = read_openface(out)
