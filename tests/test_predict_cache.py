@@ -60,6 +60,11 @@ def test_a_folder_that_cannot_be_written_turns_it_off_in_one_line(tmp_path, caps
   assert jax.config.jax_compilation_cache_dir == before
 
 
+def _summary(out):
+  with open(f"{out}.summary.json") as f:
+    return json.load(f)
+
+
 def _entries(folder):
   return sorted(glob.glob(os.path.join(folder, "*-cache")))
 
@@ -78,7 +83,8 @@ def test_a_damaged_entry_is_recompiled_not_a_crash(damage, tmp_path, capsys, jax
   entries = _entries(folder)
   assert entries, "the program was not written to the cache"
   for e in entries:
-    data = open(e, "rb").read()
+    with open(e, "rb") as f:
+      data = f.read()
     with open(e, "wb") as out:
       out.write(b"not an executable" * 5 if damage == "garbage" else data[:len(data) // 2])
   jax.clear_caches()                       # the next call reads the (damaged) entry
@@ -113,15 +119,14 @@ def test_cli_predicts_with_an_unwritable_cache_and_says_so_once(tmp_path, capsys
   err = capsys.readouterr().err
   assert sum("compilation cache off" in line for line in err.splitlines()) == 1
   assert out.read_text().count("\n") == 2                      # header + the face
-  summary = json.load(open(f"{out}.summary.json"))
-  assert summary["model"]["compilation_cache"] is None
+  assert _summary(out)["model"]["compilation_cache"] is None
   # a writable folder: the predict program is kept there
   folder = str(tmp_path / "cache")
   jax.clear_caches()
   main(["--workdir", str(workdir), "--input", photo, "--output", str(out), "--detector", "haar",
         "--compilation_cache", folder])
   assert any("jit_predict" in os.path.basename(e) for e in _entries(folder))
-  assert json.load(open(f"{out}.summary.json"))["model"]["compilation_cache"] == folder
+  assert _summary(out)["model"]["compilation_cache"] == folder
 
 
 @pytest.mark.slow
