@@ -83,8 +83,8 @@ def test_a_damaged_entry_is_recompiled_not_a_crash(damage, tmp_path, capsys, jax
   entries = _entries(folder)
   assert entries, "the program was not written to the cache"
   for e in entries:
-    with open(e, "rb") as f:
-      data = f.read()
+    with open(e, "rb") as src:
+      data = src.read()
     with open(e, "wb") as out:
       out.write(b"not an executable" * 5 if damage == "garbage" else data[:len(data) // 2])
   jax.clear_caches()                       # the next call reads the (damaged) entry
