@@ -51,7 +51,7 @@ def test_recovers_known_poses_exactly_without_noise():
 
 
 def test_angle_error_with_one_pixel_landmark_noise():
-  # The documented figure (docs/inference.md, benchmarks/pose_accuracy.py): 200
+  # The documented figure (docs/performance.md, benchmarks/pose_accuracy.py): 200
   # poses (|pitch| <= 25, |yaw| <= 40, |roll| <= 20 degrees, 400-900 mm away,
   # 640x480 camera), landmarks with Gaussian noise of 1 px.
   rng = np.random.default_rng(0)
