@@ -24,18 +24,26 @@ and `aus.csv.lock` keeps a second run off the same output.
 
 The table (au_jax/inference/table.py) has OpenFace 2.x columns: input,
 frame, face_id, timestamp, confidence, success, the face box, landmarks
-x_0..x_67, y_0..y_67 in input pixels, AUxx_r (intensity 0-5, AUs coded for
-intensity), AUxx_c (0/1) and AUxx_p (occurrence probability, methods that
-have one). AUxx_c follows from AUxx_r / AUxx_p by the method's rule in
-OCCURRENCE_RULES (au_jax/inference/model.py), so the two never contradict
-each other. Every face is reported, with ids kept across a video by tracking
+x_0..x_67, y_0..y_67 in input pixels, head pose pose_Tx..pose_Rz (mm and
+radians as OpenFace defines them, smoothed over a track; au_jax/face/pose.py),
+AUxx_r (intensity 0-5, AUs coded for intensity), AUxx_c (0/1) and AUxx_p
+(occurrence probability, methods that have one). By default
+(--columns=openface) the AU columns are OpenFace 2.x's 17 AUxx_r and 18
+AUxx_c in its order, empty (NaN) for AUs the model does not predict, then the
+model's other AUs, so readers of OpenFace files select them by name;
+--columns=model keeps the model's AUs only. AUxx_c follows from AUxx_r /
+AUxx_p by the method's rule in OCCURRENCE_RULES (au_jax/inference/model.py),
+so the two never contradict each other. Every face is reported, with ids kept across a video by tracking
 (au_jax/face/tracking.py: full detection every `detect_every` frames on a
 frame downscaled to `detect_width`, re-detection in a window around each
 face in between); a frame without a face has one row with face_id -1 and
 success = 0. Videos
 run through a bounded decode | faces | predict pipeline of threads
 (au_jax/inference/pipeline.py); predictions are made in fixed-size batches
-(the last one padded), so the jitted function compiles once.
+(the last one padded), so the jitted function compiles once, and JAX's
+persistent compilation cache (au_jax/inference/cache.py: ~/.cache/au-jax/jax
+by default, --compilation_cache=DIR or "off", safe to delete) keeps it for the
+next run.
 
 `Predictor` is the trained model of au_jax/inference/model.py (`TrainedModel`:
 the workdir restored and checked, `predict` on aligned faces, `fit_session`)
