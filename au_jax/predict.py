@@ -33,12 +33,12 @@ AUxx_c in its order, empty (NaN) for AUs the model does not predict, then the
 model's other AUs, so readers of OpenFace files select them by name;
 --columns=model keeps the model's AUs only. AUxx_c follows from AUxx_r /
 AUxx_p by the method's rule in OCCURRENCE_RULES (au_jax/inference/model.py),
-so the two never contradict each other. Every face is reported, with ids kept across a video by tracking
-(au_jax/face/tracking.py: full detection every `detect_every` frames on a
-frame downscaled to `detect_width`, re-detection in a window around each
-face in between); a frame without a face has one row with face_id -1 and
-success = 0. Videos
-run through a bounded decode | faces | predict pipeline of threads
+so the two never contradict each other. Every face is reported, with ids
+kept across a video by tracking (au_jax/face/tracking.py: full detection
+every `detect_every` frames on a frame downscaled to `detect_width`,
+re-detection in a window around each face in between); a frame without a
+face has one row with face_id -1 and success = 0. Videos run through a
+bounded decode | faces | predict pipeline of threads
 (au_jax/inference/pipeline.py); predictions are made in fixed-size batches
 (the last one padded), so the jitted function compiles once, and JAX's
 persistent compilation cache (au_jax/inference/cache.py: ~/.cache/au-jax/jax
