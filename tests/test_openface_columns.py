@@ -155,6 +155,13 @@ def test_an_openface_reader_selects_every_column_by_name_in_our_csv(predictor, t
   assert got["pose"][~ok].isna().all().all()
   tz, ry = got["pose"].loc[ok, "pose_Tz"].iloc[0], got["pose"].loc[ok, "pose_Ry"].iloc[0]
   assert 100 < tz < 5000 and abs(ry) < 1.0            # a face in front of the camera, in radians
+  # --columns=model: the model's own AUs only
+  write_csv(predictor, [str(folder)], str(out), detector="haar", columns="model")
+  with open(out, newline="") as f:
+    header = next(csv.reader(f))
+  assert [c for c in header if c.startswith("AU")] == (
+      [f"AU{a:02d}_r" for a in DISFA_AUS] + [f"AU{a:02d}_c" for a in DISFA_AUS]
+      + [f"AU{a:02d}_p" for a in DISFA_AUS])
   # the same numbers as the Predictor's own prediction of that face (the CSV's landmarks)
   lm = got["landmarks"][ok].to_numpy(np.float64).reshape(2, 68).T
   direct = predictor.predict_images([photos["astronaut"]], landmarks=[lm])
