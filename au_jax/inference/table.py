@@ -21,6 +21,11 @@ The AU columns come in one of two sets (`Layout.au_set`):
   outside OpenFace's set (AUxx_r, then AUxx_c), then AUxx_p of every model AU.
 - "model": only the model's AUs: AUxx_r, AUxx_c, AUxx_p in the model's order.
 
+Each group keeps OpenFace's order within it; the groups' order differs in one
+place (OpenFace writes the pose before the landmarks), which readers that select
+columns by name do not see. OpenFace's gaze, 3-D landmark and shape-parameter
+columns are not written.
+
 A frame where no face is found (or that cannot be decoded) has ONE row with
 face_id = -1, success = 0, confidence 0, empty box, landmarks and pose (NaN in
 the DataFrame) and zero predicted AUs (as OpenFace: filter on `success`).
