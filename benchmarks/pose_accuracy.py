@@ -23,6 +23,7 @@ points to the image's left (the subject's right), pose_Rx > 0 when it points dow
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -60,7 +61,7 @@ def projected(n: int, noise_px: float, seed: int = 0, width: int = 640,
   err = np.degrees(est[:, 3:] - truth[:, 3:])
   yaw = np.abs(np.degrees(truth[:, 4]))
   by_yaw = {}
-  for lo, hi in zip(YAW_BINS[:-1], YAW_BINS[1:]):
+  for lo, hi in itertools.pairwise(YAW_BINS):
     sel = (yaw >= lo) & (yaw < hi)
     if sel.any():
       by_yaw[f"|yaw| {lo}-{hi}"] = dict(n=int(sel.sum()),
