@@ -24,18 +24,26 @@ and `aus.csv.lock` keeps a second run off the same output.
 
 The table (au_jax/inference/table.py) has OpenFace 2.x columns: input,
 frame, face_id, timestamp, confidence, success, the face box, landmarks
-x_0..x_67, y_0..y_67 in input pixels, AUxx_r (intensity 0-5, AUs coded for
-intensity), AUxx_c (0/1) and AUxx_p (occurrence probability, methods that
-have one). AUxx_c follows from AUxx_r / AUxx_p by the method's rule in
-OCCURRENCE_RULES (au_jax/inference/model.py), so the two never contradict
-each other. Every face is reported, with ids kept across a video by tracking
-(au_jax/face/tracking.py: full detection every `detect_every` frames on a
-frame downscaled to `detect_width`, re-detection in a window around each
-face in between); a frame without a face has one row with face_id -1 and
-success = 0. Videos
-run through a bounded decode | faces | predict pipeline of threads
+x_0..x_67, y_0..y_67 in input pixels, head pose pose_Tx..pose_Rz (mm and
+radians as OpenFace defines them, smoothed over a track; au_jax/face/pose.py),
+AUxx_r (intensity 0-5, AUs coded for intensity), AUxx_c (0/1) and AUxx_p
+(occurrence probability, methods that have one). By default
+(--columns=openface) the AU columns are OpenFace 2.x's 17 AUxx_r and 18
+AUxx_c in its order, empty (NaN) for AUs the model does not predict, then the
+model's other AUs, so readers of OpenFace files select them by name;
+--columns=model keeps the model's AUs only. AUxx_c follows from AUxx_r /
+AUxx_p by the method's rule in OCCURRENCE_RULES (au_jax/inference/model.py),
+so the two never contradict each other. Every face is reported, with ids
+kept across a video by tracking (au_jax/face/tracking.py: full detection
+every `detect_every` frames on a frame downscaled to `detect_width`,
+re-detection in a window around each face in between); a frame without a
+face has one row with face_id -1 and success = 0. Videos run through a
+bounded decode | faces | predict pipeline of threads
 (au_jax/inference/pipeline.py); predictions are made in fixed-size batches
-(the last one padded), so the jitted function compiles once.
+(the last one padded), so the jitted function compiles once, and JAX's
+persistent compilation cache (au_jax/inference/cache.py: ~/.cache/au-jax/jax
+by default, --compilation_cache=DIR or "off", safe to delete) keeps it for the
+next run.
 
 `Predictor` is the trained model of au_jax/inference/model.py (`TrainedModel`:
 the workdir restored and checked, `predict` on aligned faces, `fit_session`)
@@ -68,9 +76,10 @@ import numpy as np
 from au_jax import xla_options
 from au_jax.errors import UserError
 from au_jax.face import detect
+from au_jax.face import pose as head_pose
 from au_jax.face.align import align_face
 from au_jax.face.tracking import FaceTracker
-from au_jax.inference import pipeline, plots, table
+from au_jax.inference import cache, pipeline, plots, table
 from au_jax.inference.model import OCCURRENCE_RULES, TrainedModel
 from au_jax.io import atomic_write, positive_int
 from au_jax.train.fitted import evenly_spaced
@@ -83,6 +92,17 @@ class Predictor(TrainedModel):
   """A trained model (TrainedModel, au_jax/inference/model.py) with the media front
   end: detection, alignment and tracking of raw images, folders and videos, and
   their tables."""
+
+  @classmethod
+  def from_workdir(cls, workdir: str, batch_size: int = 64, allow_unfinished: bool = False,
+                   compilation_cache: str | bool | None = True) -> Predictor:
+    """`TrainedModel.from_workdir`, with JAX's persistent compilation cache on
+    (au_jax/inference/cache.py): `compilation_cache` a folder, False for none,
+    True for the user's JAX setting, $AU_JAX_CACHE_DIR or ~/.cache/au-jax/jax."""
+    folder = cache.enable(compilation_cache)
+    p = super().from_workdir(workdir, batch_size=batch_size, allow_unfinished=allow_unfinished)
+    p.source["compilation_cache"] = folder
+    return p
 
   def fit_session_images(self, images: Sequence[np.ndarray], detector: str = "auto"):
     """`fit_session` of the faces found in raw images (None when none is found)."""
@@ -130,16 +150,18 @@ class Predictor(TrainedModel):
 
   # ------------------------------------------------------------ tables of media
 
-  def layout(self, landmarks: bool = True) -> table.Layout:
-    """The columns of this model's table (see au_jax/inference/table.py)."""
+  def layout(self, landmarks: bool = True, columns: str = "openface") -> table.Layout:
+    """The columns of this model's table (see au_jax/inference/table.py);
+    `columns`: the AU column set, "openface" (OpenFace 2.x's AUs, then the
+    model's others) or "model" (the model's AUs only)."""
     return table.Layout(
         aus=tuple(self.info.aus),
         r_index=tuple(k for k, c in enumerate(self.info.intensity_coded) if c),
         with_p=OCCURRENCE_RULES.get(self.config.model.name, ("threshold", True))[1],
-        landmarks=landmarks)
+        landmarks=landmarks, au_set=columns)
 
-  def csv_columns(self, landmarks: bool = True) -> list[str]:
-    return self.layout(landmarks).columns
+  def csv_columns(self, landmarks: bool = True, columns: str = "openface") -> list[str]:
+    return self.layout(landmarks, columns).columns
 
   def stream_video(self, path: str, **options) -> Iterator:
     """`predict_video` in chunks: pandas DataFrames of `chunk_frames` frames
@@ -163,6 +185,11 @@ class Predictor(TrainedModel):
       max_faces: at most this many faces per frame, the largest (0: all).
       min_confidence: drop faces scoring below (default: the backend's).
       landmarks: False leaves out the 136 landmark columns.
+      columns: the AU columns, "openface" (default: OpenFace 2.x's 17 AUxx_r
+        and 18 AUxx_c in its order, NaN for AUs the model does not predict,
+        then the model's other AUs) or "model" (the model's AUs only).
+      pose_smoothing: weight of a frame's own head pose against its track's
+        smoothed pose of the frame before (1: no smoothing).
       chunk_frames: frames per chunk (stream_video).
       threads: False runs decode, faces and predict in the caller.
     Raises:
@@ -205,7 +232,8 @@ class Predictor(TrainedModel):
       if "skipped" in entry:
         raise UserError(f"{path}: {entry['skipped']}")
       if not any_chunk:
-        df = table.empty_frame(self.layout(options.get("landmarks", True)))
+        df = table.empty_frame(self.layout(options.get("landmarks", True),
+                                           options.get("columns", "openface")))
         df.attrs["summary"] = entry
         yield df
     finally:
@@ -215,7 +243,9 @@ class Predictor(TrainedModel):
                     still: bool = False, session=None, detector: str = "auto",
                     detect_every: int = 10, detect_width: int | None = None, max_faces: int = 0,
                     min_confidence: float | None = None, landmarks: bool = True,
-                    chunk_frames: int = 256, threads: bool = True) -> Iterator:
+                    columns: str = "openface", pose_smoothing: float = 0.5,
+                    chunk_frames: int = 256, threads: bool = True,
+                    pandas: bool = True) -> Iterator:
     """DataFrame chunks of the faces of `frames` (decode | faces | predict pipeline).
 
     Args:
@@ -223,13 +253,16 @@ class Predictor(TrainedModel):
         (face ids persist), or unrelated images when `still`.
       entry: summary entry whose counts (frames, faces, problems) are updated.
       session: session statistics for models that use them.
+      pandas: False yields {column: numpy array} instead of DataFrames (the
+        CSV writer's way, without importing pandas).
       others: as `predict_video`.
     """
+    layout = self.layout(landmarks, columns)
     tracker = FaceTracker(detector, detect_every=1 if still else detect_every,
                           detect_width=detect_width, max_faces=max_faces,
                           min_score=min_confidence)
+    smoother = head_pose.PoseSmoother(pose_smoothing)
     entry = entry if entry is not None else _new_entry("", "frames")
-    layout = self.layout(landmarks)
 
     def faces_of(fr: "_Frame") -> table.FrameRows:
       rows = table.FrameRows(fr.source, fr.number, fr.timestamp, [], fr.problem)
@@ -237,18 +270,24 @@ class Predictor(TrainedModel):
         return rows
       if still:
         tracker.reset()
+        smoother.reset()
       try:
         found = tracker(fr.image)
       except Exception as e:  # pylint: disable=broad-except (one frame never stops a video)
         tracker.reset()
+        smoother.reset()
         rows.problem = f"face detection failed ({type(e).__name__})"
         return rows
+      height, width = fr.image.shape[:2]
       for f in found:
         try:
           f.aligned = align_face(fr.image, f.landmarks68, size=self.image_size,
                                  method=self.alignment)
         except ValueError:
           continue
+        guess = smoother.previous(f.face_id, fr.number)
+        f.pose = smoother.smooth(f.face_id, fr.number,
+                                 head_pose.estimate(f.landmarks68, width, height, guess=guess))
         rows.faces.append(f)
       return rows
 
@@ -270,7 +309,7 @@ class Predictor(TrainedModel):
         entry["frames_with_face"] += bool(r.faces)
         if r.problem:
           entry["problems"].append(dict(path=r.source, frame=r.number, reason=r.problem))
-      yield table.chunk_frame(layout, group, pred)
+      yield table.chunk_frame(layout, group, pred, pandas)
 
 
 
@@ -619,14 +658,18 @@ class _CsvSink:
       self.abandon()
       raise UsageError(f"cannot write {self.partial}: {e.strerror or e}") from None
 
-  def write(self, df) -> None:
-    """Appends the rows of a table chunk (floats with 3 decimals, NaN empty)."""
+  def write(self, chunk) -> None:
+    """Appends the rows of a table chunk, {column: array} or a DataFrame (floats
+    with 3 decimals, NaN empty)."""
+    if not isinstance(chunk, dict):
+      chunk = {c: chunk[c].to_numpy() for c in chunk.columns}
+    rows = table.csv_rows(chunk)
     try:
-      df.to_csv(self._f, header=False, index=False, float_format="%.3f", na_rep="")
+      self._w.writerows(rows)
       self._f.flush()
     except OSError as e:
       raise UsageError(f"cannot write {self.partial}: {e.strerror or e}") from None
-    self.rows += len(df)
+    self.rows += len(rows)
 
   def commit(self) -> None:
     try:
@@ -663,10 +706,10 @@ def _predict_input(predictor: Predictor, path: str, kind: str, sink: _CsvSink, *
   summary entry {path, kind, frames, faces, problems, ignored, ...}.
   """
   entry = _new_entry(path, kind)
-  for df in _input_chunks(predictor, path, kind, entry, log, options):
-    sink.write(df)
+  for chunk in _input_chunks(predictor, path, kind, entry, log, dict(options, pandas=False)):
+    sink.write(chunk)
     if plot_rows is not None:
-      plot_rows.append(df)
+      plot_rows.append(chunk)
   return entry
 
 
@@ -793,7 +836,8 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
 
 
 def _write_csv(predictor, plans, skipped, output, *, progress, plot, options) -> dict:
-  sink = _CsvSink(output, predictor.csv_columns(options.get("landmarks", True)))
+  sink = _CsvSink(output, predictor.csv_columns(options.get("landmarks", True),
+                                                options.get("columns", "openface")))
   log = _DecoderLog()
   entries: list[dict] = []
   plot_rows: list | None = [] if plot else None
@@ -822,11 +866,12 @@ def _write_csv(predictor, plans, skipped, output, *, progress, plot, options) ->
     print(file=sys.stderr)
   if plot:
     import pandas as pd  # pandas (slow to import) only for the DataFrame API
-    plots.au_traces(pd.concat(plot_rows, ignore_index=True), plot)
+    plots.au_traces(pd.concat([pd.DataFrame(c) for c in plot_rows], ignore_index=True), plot)
   return summary
 
 
-def load_predictor(workdir: str, batch_size: int, allow_unfinished: bool = False) -> Predictor:
+def load_predictor(workdir: str, batch_size: int, allow_unfinished: bool = False,
+                   compilation_cache: str | bool | None = True) -> Predictor:
   """Predictor.from_workdir, with a missing, damaged or unfinished workdir as a UserError."""
   if not workdir.strip():
     raise UsageError("--workdir is empty: pass the training workdir (config.json, checkpoints)")
@@ -836,7 +881,8 @@ def load_predictor(workdir: str, batch_size: int, allow_unfinished: bool = False
   for f in ("config.json", "data_info.json"):
     if not os.path.isfile(os.path.join(path, f)):
       raise UsageError(f"--workdir {workdir} has no {f}: is it an au-jax training workdir?")
-  return Predictor.from_workdir(path, batch_size=batch_size, allow_unfinished=allow_unfinished)
+  return Predictor.from_workdir(path, batch_size=batch_size, allow_unfinished=allow_unfinished,
+                                compilation_cache=compilation_cache)
 
 
 def _split_equals_input(argv: Sequence[str]) -> list[str]:
@@ -879,6 +925,10 @@ def main(argv=None) -> None:
   ap.add_argument("--min_confidence", type=float, default=None,
                   help="drop faces the detector scores below this (default: dlib 0, Haar 1.5)")
   ap.add_argument("--no_landmarks", action="store_true", help="leave out x_0..y_67")
+  ap.add_argument("--columns", default="openface", choices=table.COLUMN_SETS,
+                  help="AU columns: openface (default) = OpenFace 2.x's 17 AUxx_r and 18 "
+                       "AUxx_c in its order, empty for AUs the model does not predict, then the "
+                       "model's other AUs and AUxx_p; model = the model's AUs only")
   ap.add_argument("--plot", default=None, metavar="PNG",
                   help="also write AU intensity traces per face over time (first input) "
                        "to this PNG")
@@ -886,6 +936,10 @@ def main(argv=None) -> None:
                   help="also write the (first) video with boxes, landmarks and top AUs drawn "
                        "(short clips: it is re-read and re-encoded)")
   ap.add_argument("--batch_size", type=positive_int, default=64)
+  ap.add_argument("--compilation_cache", default=None, metavar="DIR",
+                  help="JAX's persistent compilation cache (safe to delete; 'off': none); "
+                       f"default: JAX_COMPILATION_CACHE_DIR, ${cache.ENV_VAR}, else "
+                       "$XDG_CACHE_HOME/au-jax/jax or ~/.cache/au-jax/jax")
   args = ap.parse_args(_split_equals_input(sys.argv[1:] if argv is None else argv))
   progress = sys.stderr.isatty() and os.environ.get("AU_JAX_NO_PROGRESS") != "1"
   lock = OutputLock(args.output)
@@ -905,10 +959,12 @@ def main(argv=None) -> None:
         raise UsageError("--detector dlib needs the [face] extra: pip install 'au-jax[face]' "
                          "(dlib-bin, face_recognition_models)")
     lock.acquire()      # before the model loads: a second run on this output stops at once
-    predictor = load_predictor(args.workdir, args.batch_size, args.allow_unfinished)
+    predictor = load_predictor(args.workdir, args.batch_size, args.allow_unfinished,
+                               args.compilation_cache)
     options = dict(detector=args.detector, detect_every=args.detect_every,
                    detect_width=args.detect_width, max_faces=args.max_faces,
-                   min_confidence=args.min_confidence, landmarks=not args.no_landmarks)
+                   min_confidence=args.min_confidence, landmarks=not args.no_landmarks,
+                   columns=args.columns)
     summary = write_csv(predictor, args.input, args.output, progress=progress,
                         plot=args.plot, overwrite=args.overwrite, lock=lock, **options)
     if args.overlay:

@@ -45,6 +45,8 @@ class TrackedFace:
     landmarks68: float32 [68, 2] in frame pixels.
     detected: True when found by a full-frame detection, False when tracked.
     aligned: the face registered to the model's template (set by the Predictor).
+    pose: head pose [6] (pose_Tx .. pose_Rz, au_jax/face/pose.py), smoothed over
+      the track (set by the Predictor).
   """
   face_id: int
   box: np.ndarray
@@ -52,6 +54,7 @@ class TrackedFace:
   landmarks68: np.ndarray
   detected: bool
   aligned: object = None
+  pose: object = None
 
 
 class _Backend:

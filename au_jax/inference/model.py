@@ -24,13 +24,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 
+import jax
 import numpy as np
 
 from au_jax import aus as au_lib
 from au_jax import defaults, models
 from au_jax.data.sources import DataInfo
 from au_jax.face.template import CANONICAL_68
-from au_jax.inference import workdir_check
+from au_jax.inference import cache, workdir_check
 from au_jax.train import steps
 from au_jax.train.fitted import evenly_spaced, strip_labels
 from au_jax.train.state import initial_state
@@ -64,6 +65,7 @@ class TrainedModel:
     # where the model came from (from_workdir): workdir, checkpoint folder and step, ...
     self.source: dict = dict(step=self.step)
     self._predict = steps.make_predict_step(method)
+    self._compiled = False
 
   @classmethod
   def from_workdir(cls, workdir: str, batch_size: int = 64,
@@ -119,7 +121,7 @@ class TrainedModel:
           f"pass --allow_unfinished (allow_unfinished=True) to predict with it as it is")
     blank = _blank_record(size, info.num_aus)
     example = _batch([_transform(method, blank, _session_stats(method, [blank]))])
-    fresh, _, _ = initial_state(method, config.train, example)
+    fresh = _abstract_state(method, config.train, example)
     state, folder, step = workdir_check.restore_state(workdir, fresh)
     workdir_check.check_fitted(method, state.fitted, segments, folder, step)
     thresholds = workdir_check.read_thresholds(workdir, info.num_aus, required=finished)
@@ -137,6 +139,7 @@ class TrainedModel:
     network built with other outputs switched on); returns self."""
     self.method = method
     self._predict = steps.make_predict_step(method)
+    self._compiled = False
     return self
 
   @property
@@ -198,7 +201,12 @@ class TrainedModel:
       examples = [_transform(self.method, r, session) for r in chunk]
       k = len(examples)
       examples += [examples[0]] * (self.batch_size - k)      # fixed shape: one compilation
-      pred = self._predict(self.params, self.model_state, self.fitted, _batch(examples))
+      if self._compiled:
+        pred = self._predict(self.params, self.model_state, self.fitted, _batch(examples))
+      else:                    # the call that compiles (or loads it from the cache)
+        with cache.report_cache_errors():
+          pred = self._predict(self.params, self.model_state, self.fitted, _batch(examples))
+        self._compiled = True
       for key, value in pred.items():   # every output (DSIN's stages, heatmap maps, ...)
         outs.setdefault(key, []).append(np.asarray(value)[:k])
     if not outs:
@@ -226,6 +234,16 @@ class TrainedModel:
       coded = np.asarray(self.info.intensity_coded, bool)[None]
       label = np.where(coded, intensity >= level - 0.5, label)
     return label.astype(np.int32)
+
+
+def _abstract_state(method, train_cfg, example):
+  """The shapes and dtypes of a fresh TrainState (the restore's template), traced
+  without running the initialisers (running them eagerly compiles dozens of
+  small programs, seconds at start-up); each leaf on the default device."""
+  shapes = jax.eval_shape(lambda: initial_state(method, train_cfg, example)[0])
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
+                      shapes)
 
 
 def _transform(method, record, session):

@@ -19,10 +19,15 @@ from au_jax.errors import UserError
 
 
 def _value_columns(df) -> tuple[list[str], str]:
-  r = [c for c in df.columns if c.startswith("AU") and c.endswith("_r")]
+  """The AU columns to draw: AUxx_r (else AUxx_p) of the AUs the model predicts
+  (OpenFace's AUs it does not predict are empty columns)."""
+  def named(suffix):
+    return [c for c in df.columns if c.startswith("AU") and c.endswith(suffix)
+            and (len(df) == 0 or df[c].notna().any())]
+  r = named("_r")
   if r:
     return r, "intensity (0-5)"
-  return [c for c in df.columns if c.startswith("AU") and c.endswith("_p")], "probability"
+  return named("_p"), "probability"
 
 
 def au_traces(df, path: str, *, max_faces: int = 6) -> str:

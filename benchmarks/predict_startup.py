@@ -1,0 +1,96 @@
+r"""Wall time of `python -m au_jax.predict` on one photo: cold and warm compilation cache.
+
+  python -m benchmarks.predict_startup --workdir=runs/gudi --repeats 5 \
+      --out=benchmarks/results/predict_startup.json
+
+Each run is a fresh process (what a script calling the command once per photo
+pays), timed from start to exit, predicting one 512x512 photo with one face
+(skimage's astronaut, au_jax/inference/demo_media.py) with the --detector
+(default Haar: no optional package). Four settings, --repeats runs each:
+
+  import   python -c "import au_jax.predict" (the import floor)
+  off      --compilation_cache=off: every program compiled in the run
+  cold     a new, empty cache folder per run (compiled, then written)
+  warm     one cache folder filled by a first run (not timed), then read
+
+Reported per setting: every run's seconds, the min (the figure to quote on a
+shared machine: other processes only ever add time) and the median, with the
+load average at the start. The workdir is any trained au-jax workdir (e.g.
+`python launch.py --config=configs/gudi_synthetic.py:runlocal --workdir=/tmp/gudi_tiny`).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+
+from au_jax.inference import demo_media
+from benchmarks import common
+
+
+def _run(cmd: list[str], env: dict) -> float:
+  t0 = time.perf_counter()
+  out = subprocess.run(cmd, env=env, cwd=common.ROOT, capture_output=True, text=True,
+                       check=False)
+  dt = time.perf_counter() - t0
+  if out.returncode != 0:
+    raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+  return dt
+
+
+def measure(workdir: str, repeats: int, detector: str = "haar", scratch: str | None = None
+            ) -> dict:
+  """{setting: {"runs": [s], "min": s, "median": s}} (see the module docstring)."""
+  with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+    photo = os.path.join(tmp, "astronaut.png")
+    cv2.imwrite(photo, cv2.cvtColor(demo_media.photos()["astronaut"], cv2.COLOR_RGB2BGR))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    env["AU_JAX_NO_PROGRESS"] = "1"
+
+    def predict(cache: str) -> list[str]:
+      return [sys.executable, "-m", "au_jax.predict", f"--workdir={workdir}",
+              f"--input={photo}", f"--output={os.path.join(tmp, 'aus.csv')}",
+              f"--detector={detector}", f"--compilation_cache={cache}", "--overwrite"]
+
+    warm = os.path.join(tmp, "warm")
+    _run(predict(warm), env)                              # fills the warm cache (not timed)
+    runs: dict[str, list[float]] = {k: [] for k in ("import", "off", "cold", "warm")}
+    for i in range(repeats):                               # interleaved: load drifts hit all
+      runs["import"].append(_run([sys.executable, "-c", "import au_jax.predict"], env))
+      runs["off"].append(_run(predict("off"), env))
+      runs["cold"].append(_run(predict(os.path.join(tmp, f"cold{i}")), env))
+      runs["warm"].append(_run(predict(warm), env))
+  return {k: dict(runs=[round(x, 3) for x in v], min=round(min(v), 3),
+                  median=round(statistics.median(v), 3)) for k, v in runs.items()}
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("--workdir", required=True, help="a trained au-jax workdir")
+  ap.add_argument("--repeats", type=int, default=5)
+  ap.add_argument("--detector", default="haar", choices=("haar", "dlib", "auto"))
+  ap.add_argument("--scratch", default=None, help="folder for the photo, CSV and caches")
+  ap.add_argument("--out", default=f"{common.RESULTS}/predict_startup.json")
+  args = ap.parse_args(argv)
+  load = list(os.getloadavg())
+  res = measure(args.workdir, args.repeats, args.detector, args.scratch)
+  result = dict(what="wall seconds of one `python -m au_jax.predict` process on one 512x512 "
+                     "photo (one face), fresh process per run; min = the figure to quote on a "
+                     "shared machine",
+                workdir=os.path.abspath(args.workdir), detector=args.detector,
+                repeats=args.repeats, load_average_at_start=load, settings=res,
+                environment=common.environment())
+  common.write_json(args.out, result)
+  for k, v in res.items():
+    print(f"{k:7s} min {v['min']:.2f} s  median {v['median']:.2f} s  runs {v['runs']}")
+  print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+  main()
