@@ -19,6 +19,12 @@ _TEST_XLA_FLAGS = "--xla_force_host_platform_device_count=4"
 if os.environ.get("AU_JAX_TEST_XLA_OPT", "0") != "default":
   _TEST_XLA_FLAGS += " --xla_backend_optimization_level=0"
 os.environ.setdefault("XLA_FLAGS", _TEST_XLA_FLAGS)
+
+
+def subprocess_xla_flags(devices: int = 1) -> str:
+  """XLA_FLAGS for a test's subprocess (launch.py, a fresh interpreter): the
+  tests' optimisation level with `devices` host devices."""
+  return _TEST_XLA_FLAGS.replace("device_count=4", f"device_count={devices}")
 os.environ.setdefault("AU_JAX_NO_PROGRESS", "1")
 
 # One persistent XLA compilation cache for the session (a fresh temporary

@@ -16,7 +16,7 @@ import pytest
 
 from au_jax.errors import UserError
 from au_jax.train import distributed
-from tests.conftest import ROOT
+from tests.conftest import ROOT, subprocess_xla_flags
 
 ARG = "runlocal"   # gudi_synthetic's smoke run: 6 steps of batch 8
 # A checkpoint every 2 steps, on the 2-step windows of the logged train loss.
@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 def _launch(workdir, data_dir, *extra):
   env = dict(os.environ, AU_JAX_DATA_DIR=data_dir, AU_JAX_NO_PROGRESS="1",
-             XLA_FLAGS="--xla_force_host_platform_device_count=1")
+             XLA_FLAGS=subprocess_xla_flags(1))
   return subprocess.Popen(
       [sys.executable, os.path.join(ROOT, "launch.py"),
        f"--config={ROOT}/configs/gudi_synthetic.py:{ARG}", f"--workdir={workdir}", *FLAGS,

@@ -17,7 +17,7 @@ import pytest
 from au_jax.errors import ConfigKeyError, WorkdirError
 from au_jax import experiment
 from au_jax.train.workdir import WorkdirLock
-from tests.conftest import ROOT, tiny_config
+from tests.conftest import ROOT, tiny_config, subprocess_xla_flags
 
 GUDI = "--config=configs/gudi_synthetic.py:runlocal"
 _SLOW = pytest.mark.slow   # entries that train or compile through the engine
@@ -100,7 +100,7 @@ def test_catalogue_of_user_errors_ends_in_plain_lines(launch_in_process, tmp_pat
 def test_user_errors_end_a_launch_py_process_with_status_2(tiny_data_dir, tmp_path):
   """One config-file mistake and one the engine finds, as real processes."""
   env = dict(os.environ, AU_JAX_DATA_DIR=tiny_data_dir, AU_JAX_NO_PROGRESS="1",
-             XLA_FLAGS="--xla_force_host_platform_device_count=1")
+             XLA_FLAGS=subprocess_xla_flags(1))
   cases = [CATALOGUE[1], CATALOGUE[-1]]
   procs = [subprocess.Popen([sys.executable, "launch.py",
                              *[a.replace("{w}", str(tmp_path / str(i))) for a in args]],

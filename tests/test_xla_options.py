@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from au_jax import xla_options as X
+from tests.conftest import subprocess_xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAG = X.EIGEN_CONV_FLAG
@@ -130,7 +131,8 @@ print(json.dumps(out))
 
 
 def _start_net(**env):
-  env = {**{k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", X.ENV_VAR)}, **env}
+  env = {**{k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", X.ENV_VAR)},
+         "XLA_FLAGS": subprocess_xla_flags(1), **env}
   return subprocess.Popen([sys.executable, "-c", _NET], env=env, cwd=ROOT, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

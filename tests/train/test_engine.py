@@ -14,7 +14,7 @@ import pytest
 from au_jax.data import pipeline, samplers, sharding, sources
 from au_jax import experiment
 from au_jax.train import fitted, loop, steps
-from tests.conftest import ROOT, tiny_config
+from tests.conftest import ROOT, tiny_config, subprocess_xla_flags
 
 
 @pytest.mark.slow
@@ -42,7 +42,7 @@ def test_runlocal_writes_report_metrics_and_plot(tiny_data_dir, tmp_path):
 
 def _launch(workdir, data_dir, arg, compilation_cache=True):
   env = dict(os.environ, AU_JAX_DATA_DIR=data_dir, AU_JAX_NO_PROGRESS="1",
-             XLA_FLAGS="--xla_force_host_platform_device_count=1")
+             XLA_FLAGS=subprocess_xla_flags(1))
   if not compilation_cache:   # tests/conftest.py's session cache: off for this process
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
   return subprocess.Popen(
