@@ -90,6 +90,15 @@ class LabelIndex:
   def __len__(self) -> int:
     return len(self.subject)
 
+  def take(self, rows) -> "LabelIndex":
+    """The records `rows` (an index array): every per-record field, nuisance included."""
+    rows = np.asarray(rows)
+    per_record = {f: np.asarray(getattr(self, f))[rows] for f in
+                  ("intensity", "occurrence", "subject", "sequence", "frame", "dataset")}
+    nuisance = (None if self.nuisance is None else
+                {k: np.asarray(v)[rows] for k, v in self.nuisance.items()})
+    return dataclasses.replace(self, nuisance=nuisance, **per_record)
+
   @property
   def num_aus(self) -> int:
     return self.intensity.shape[1]

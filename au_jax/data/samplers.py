@@ -11,7 +11,6 @@ it in `SAMPLERS` under the name configs use (`stage.sampler`).
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import numpy as np
@@ -201,9 +200,7 @@ class DatasetBalancedSampler(Sampler):
     per = -(-self.batch_size // len(self._rows))
     self._inner = []
     for d, rows in enumerate(self._rows):
-      sub = dataclasses.replace(
-          index, **{f: np.asarray(getattr(index, f))[rows] for f in
-                    ("intensity", "occurrence", "subject", "sequence", "frame", "dataset")})
+      sub = index.take(rows)
       inner_seed = int(np.random.SeedSequence((self.seed, 4, d)).generate_state(1)[0])
       self._inner.append(SAMPLERS[within](sub, per, inner_seed, **(within_kwargs or {})))
 

@@ -18,6 +18,7 @@ import socket
 import time
 
 import jax
+from jax.experimental import multihost_utils
 
 from au_jax.errors import UserError
 
@@ -75,7 +76,6 @@ def is_writer() -> bool:
 def barrier(name: str) -> None:
   """Waits until every process of the run reached `name` (nothing with one process)."""
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     multihost_utils.sync_global_devices(name)
 
 

@@ -104,3 +104,20 @@ def test_dataset_balanced(index):
   assert np.all(index.dataset[lv(3)][index.intensity[lv(3), 2] >= 0] == 0)
   with pytest.raises(ValueError):
     samplers.DatasetBalancedSampler(index, BATCH, seed=0, within="dataset_balanced")
+
+
+def test_take_keeps_every_per_record_field_with_the_nuisance(index):
+  """LabelIndex.take (the dataset-balanced sampler's per-dataset index): the
+  records' nuisance is subset with the labels."""
+  import dataclasses
+  n = len(index)
+  with_nuisance = dataclasses.replace(index, nuisance={
+      "yaw": np.arange(n, dtype=np.float32), "au_covered": np.full((n, 4), .5, np.float32)})
+  rows = np.flatnonzero(index.dataset == 1)
+  sub = with_nuisance.take(rows)
+  np.testing.assert_array_equal(sub.nuisance["yaw"], rows.astype(np.float32))
+  np.testing.assert_array_equal(sub.frame, index.frame[rows])
+  np.testing.assert_array_equal(sub.intensity, index.intensity[rows])
+  assert sub.nuisance["au_covered"].shape == (len(rows), 4) and sub.subjects == index.subjects
+  sampler = samplers.make_sampler("dataset_balanced", with_nuisance, BATCH, seed=0)
+  assert len(sampler.indices(0)) == BATCH
