@@ -223,16 +223,18 @@ def dependency_graphs(panels, pairs, labels, path: str, min_abs: float = 2.0,
   fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5.4), squeeze=False)
   for ax, (title, _), w in zip(axes[0], panels, weights):
     order = np.argsort(np.where(np.isfinite(w), np.abs(w), -1))
+    drawn = 0
     for p in order:
       t = w[p]
       if not np.isfinite(t) or abs(t) < min_abs:
         continue
+      drawn += 1
       ax.plot(*xy[pairs[p]].T, color="tab:red" if t > 0 else "tab:blue", lw=width(abs(t)),
               alpha=0.35 + 0.6 * abs(t) / big, zorder=1)
     ax.scatter(*xy.T, s=500, color="white", edgecolor="black", zorder=2)
     for (x, y), lab in zip(xy, labels):
       ax.text(x, y, str(lab), ha="center", va="center", fontsize=9, zorder=3)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(f"{title}\n{drawn} of {int(np.isfinite(w).sum())} pairs drawn", fontsize=9)
     ax.set_aspect("equal")
     ax.axis("off")
   levels = sorted({round(v, 1) for v in (min_abs, big / 2, big) if v >= min_abs})
