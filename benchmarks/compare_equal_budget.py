@@ -51,14 +51,15 @@ the AUs as the unstratified metric is, then over seeds; per AU too, an AU
 flagged where some run has fewer than 30 positive frames in the stratum), and
 the |yaw| bins 0-10, 10-25, 25-40 degrees.
 
-The budget (64,000 images) and its arithmetic: the measured training
-throughputs (benchmarks/results/compare_methods.json, `throughput`, on this
-2-core machine) are CCNN-IT 466, FERA 2015 CNN 63, DSIN 1191, multi-label CNN
-1372 and heat maps (disfa_like) 240 images/s, so one seed trains in
-64,000 x (1/466 + 1/63 + 1/1191 + 1/1372 + 1/240) = 1,520 s, plus about 2
-minutes per run of build, compilation, evaluation and reports (the wall times
-in the same file minus their training time), 2,100 s per seed: 5 seeds in
-about 3 hours (about 2.3 hours where the FERA 2015 CNN runs at 120 images/s).
+The budget (64,000 images) and its arithmetic (docs/results.md): the training
+throughputs measured on this 2-core machine by benchmarks/compare_methods.py
+(benchmarks/results/compare_methods.json, `throughput`: CCNN-IT 466, FERA
+2015 CNN 63, DSIN 1191, multi-label CNN 1372, heat maps (disfa_like) 240
+images/s) give 64,000 x (1/466 + 1/63 + 1/1191 + 1/1372 + 1/240) = 1,521 s
+of training per seed; the same file's runs spent 53-187 s each (about 115 s
+on average) outside training (compilation, evaluation, reports), so about
+1,521 + 5 x 115 = 2,100 s per seed and 5 seeds in about 2.9 hours (2.2 hours
+where the FERA 2015 CNN trains at 120 images/s).
 """
 from __future__ import annotations
 
