@@ -401,6 +401,12 @@ def _join(values) -> str:
   return ", ".join(format(v, ",") if isinstance(v, int) else str(v) for v in values)
 
 
+def _stratum_cell(s: dict, metric: str, au: str) -> str:
+  v = s.get("per_au", {}).get(metric, {}).get(au, float("nan"))
+  return ("–" if not np.isfinite(v) else f"{v:.2f}") + (
+      "*" if au in s.get("few_positives", []) else "")
+
+
 def markdown(summary: dict, table: str, budget: int | None) -> str:
   methods = summary["methods"]
   seeds = sorted({s for e in methods.values() for s in e["seeds"]})
@@ -411,12 +417,12 @@ def markdown(summary: dict, table: str, budget: int | None) -> str:
   else:
     head = ("### Each paper's recipe: every synthetic config unchanged (its own steps, batch "
             "and selection metric, stated per row)")
-  lines = [head, "", f"synthetic_au/disfa_like, protocol default, {len(summary['aus'])} AUs; "
-           f"seeds {','.join(map(str, seeds))}; mean ± 95% t half-width over seeds of the "
-           "mean over AUs.", "",
-           "| method | predicts | images seen | batch | steps | selected on | thresholds on "
-           "| F1 | 2AFC | ICC(3,1) | MAE | seeds |", "|---" * 12 + "|"]
-  for method, e in methods.items():
+  lines = [head, "", (f"synthetic_au/disfa_like, protocol default, {len(summary['aus'])} AUs; "
+                      f"seeds {','.join(map(str, seeds))}; mean ± 95% t half-width over seeds "
+                      "of the mean over AUs."), "",
+           ("| method | predicts | images seen | batch | steps | selected on | thresholds on "
+            "| F1 | 2AFC | ICC(3,1) | MAE | seeds |"), "|---" * 12 + "|"]
+  for e in methods.values():
     cells = [_fmt(e.get(m)) for m in ("f1", "auc", "icc", "mae")]
     lines.append(f"| {e['title']} | {e['task']} | {_join(e['images_seen'])} | {e['batch_size']} "
                  f"| {_join(e['steps'])} | {_join(e['select_metric'])} | "
@@ -436,30 +442,26 @@ def markdown(summary: dict, table: str, budget: int | None) -> str:
     have = {k: e for k, e in methods.items() if any(m in s for s in e["strata"].values())}
     if not have:
       continue
-    lines += [f"{NAMES[m]} per stratum (test frames of each stratum; visible: the AU's "
-              "region au_covered < .1, occluded: >= .5; mean over AUs, then over seeds; `*`: "
-              f"some AU has fewer than {MIN_POSITIVES} positive frames there in some run):", "",
+    lines += [(f"{NAMES[m]} per stratum (test frames of each stratum; visible: the AU's "
+               "region au_covered < .1, occluded: >= .5; mean over AUs, then over seeds; `*`: "
+               f"some AU has fewer than {MIN_POSITIVES} positive frames there in some run):"), "",
               "| method | " + " | ".join(heads[c] for c in cols) + " |",
               "|---" * (len(cols) + 1) + "|"]
-    for k, e in have.items():
+    for e in have.values():
       cells = []
       for c in cols:
         s = e["strata"].get(c, {})
         cells.append(_fmt(s.get(m)) + (" *" if s.get("few_positives") else ""))
       lines.append(f"| {e['title']} | " + " | ".join(cells) + " |")
-    lines += ["", f"{NAMES[m]} per AU, visible / occluded (mean over seeds; `*`: fewer than "
-              f"{MIN_POSITIVES} positive frames in some run):", "",
+    lines += ["", (f"{NAMES[m]} per AU, visible / occluded (mean over seeds; `*`: fewer than "
+                   f"{MIN_POSITIVES} positive frames in some run):"), "",
               "| method | " + " | ".join(summary["aus"]) + " |",
               "|---" * (len(summary["aus"]) + 1) + "|"]
-    for k, e in have.items():
+    for e in have.values():
       vis, occ = e["strata"].get("occlusion/visible", {}), e["strata"].get("occlusion/occluded", {})
-
-      def cell(s, a):
-        v = s.get("per_au", {}).get(m, {}).get(a, float("nan"))
-        return ("–" if not np.isfinite(v) else f"{v:.2f}") + (
-            "*" if a in s.get("few_positives", []) else "")
       lines.append(f"| {e['title']} | " + " | ".join(
-          f"{cell(vis, a)} / {cell(occ, a)}" for a in summary["aus"]) + " |")
+          f"{_stratum_cell(vis, m, a)} / {_stratum_cell(occ, m, a)}" for a in summary["aus"])
+          + " |")
     lines.append("")
   return "\n".join(lines)
 
@@ -522,7 +524,8 @@ def main(argv=None):
           "runs": every, "summary": summary})
       with open(md_path, "w") as f:
         f.write(markdown(summary, args.table, budget) + "\n")
-  print(open(md_path).read())
+  with open(md_path) as f:
+    print(f.read())
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def test_report_draws_truth_beside_learned(tmp_path, monkeypatch):
   monkeypatch.setattr(ccnn_report, "true_dependence", lambda src, data_dir: (DEP, ""))
   out = ccnn_report.ccnn_outputs(str(wd))
   (panels, _), = drawn
-  assert [t for t, _ in panels][0].startswith("true") and len(panels) == 2
+  assert panels[0][0].startswith("true") and len(panels) == 2
   assert np.array_equal(panels[1][1], THETA)
   assert panels[0][1][0] == 8.0 and np.isnan(panels[0][1][2])
   assert (wd / "plots" / "dependency_graph_0.png").stat().st_size > 0
@@ -82,14 +82,19 @@ def test_report_draws_truth_beside_learned(tmp_path, monkeypatch):
   assert saved["theta_vs_truth"]["synthetic_au/disfa_like"]["rows"][0]["rank_theta"] == 1
 
 
+class _Info:
+  """A licensed dataset's metadata: no dependence."""
+  metadata = None
+
+
 class _Builder:
-  class info:   # noqa: N801  (a licensed dataset's metadata: no dependence)
-    metadata = {"aus": [1, 2, 4, 6]}
+  info = _Info
 
 
 def test_report_without_truth_draws_learned_only_and_says_so(tmp_path, monkeypatch):
   wd = _workdir(tmp_path)
   drawn = _panels(monkeypatch)
+  monkeypatch.setattr(_Info, "metadata", {"aus": [1, 2, 4, 6]})
   monkeypatch.setattr(ccnn_report.sources, "get_builder", lambda *a, **k: _Builder)
   out = ccnn_report.ccnn_outputs(str(wd))
   (panels, kwargs), = drawn

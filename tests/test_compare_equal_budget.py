@@ -65,7 +65,7 @@ def test_refusal_names_the_key_unless_paper_recipe(item, key):
   method = item.split(":")[0]
   with pytest.raises(ceb.TableError, match=key.replace("[", r"\[").replace("]", r"\]")):
     ceb.plan(method, "equal_budget", BUDGET, sets)
-  overrides, config = ceb.plan(method, "paper_recipe", BUDGET, sets)
+  overrides, _ = ceb.plan(method, "paper_recipe", BUDGET, sets)
   assert overrides == sets[method]   # the recipe table: the config unchanged but for --set
 
 

@@ -270,12 +270,12 @@ def theta_recovery_md(cmp: dict, name: str, graph: str) -> list[str]:
   """The theta-recovery section of ccnn_report.md (rows by decreasing |true theta|)."""
   rows = sorted(cmp["rows"], key=lambda r: -abs(r["true_theta"]))
   md = [f"## Theta recovery: learned theta vs the label model's true dependence, {name}", "",
-        f"Spearman(learned theta, true Frank theta) = {cmp['spearman_theta']:.3f}; "
-        f"Spearman(learned theta, Kendall tau) = {cmp['spearman_tau']:.3f}; signs agree on "
-        f"{cmp['sign_agreement']:.0%} of the pairs with a nonzero true theta; {cmp['n_pairs']} "
-        f"pairs. Graph (true left, learned right): {graph}", "",
-        "| pair | learned theta | true theta | Kendall tau | rank learned | rank true "
-        "| sign agrees |", "|---|---|---|---|---|---|---|"]
+        (f"Spearman(learned theta, true Frank theta) = {cmp['spearman_theta']:.3f}; "
+         f"Spearman(learned theta, Kendall tau) = {cmp['spearman_tau']:.3f}; signs agree on "
+         f"{cmp['sign_agreement']:.0%} of the pairs with a nonzero true theta; "
+         f"{cmp['n_pairs']} pairs. Graph (true left, learned right): {graph}"), "",
+        ("| pair | learned theta | true theta | Kendall tau | rank learned | rank true "
+         "| sign agrees |"), "|---|---|---|---|---|---|---|"]
   md += [f"| {r['pair']} | {r['theta']:.2f} | {r['true_theta']:.2f} | {r['kendall_tau']:.2f} "
          f"| {r['rank_theta']:g} | {r['rank_true_theta']:g} | "
          f"{'–' if r['sign_agrees'] is None else ('yes' if r['sign_agrees'] else 'no')} |"
