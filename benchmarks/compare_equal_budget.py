@@ -40,7 +40,8 @@ are stated per row).
 Each (method, seed) trains in its own workdir `<workroot>/<table>/<method>_s<seed>`
 (`--config.seed=S`); a finished one (its report.json exists) is reused and an
 interrupted one resumes from its checkpoint, so a rerun of the command skips
-what is done. After each run, `--out` (default benchmarks/results/
+what is done (a workdir whose config.json has another seed or other override
+values, e.g. another --budget, is refused, naming the key). After each run, `--out` (default benchmarks/results/
 compare_<table>.json; with --runlocal under the workroot) holds every finished
 run and the summary, and the markdown beside it (`.md`): test metrics
 averaged over the AUs (those defined in every run of the table), then mean and
@@ -303,12 +304,28 @@ def record(method: str, seed: int, workdir: str, report: dict, config, cmd) -> d
               "missing")}
 
 
+def check_workdir(workdir: str, seed: int, overrides: dict) -> None:
+  """Raise TableError where a workdir's saved config (config.json) was trained
+  with another seed or other values of the overrides (e.g. another --budget in
+  the same --workroot): a finished run is reused only for the same table."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return
+  saved = common.read_json(path)
+  for key, want in {"seed": seed, **overrides}.items():
+    got = _get(saved, key)
+    if got != want:
+      raise TableError(f"{workdir} was trained with config.{key} = {got!r}, this table's is "
+                       f"{want!r}: give another --workroot")
+
+
 def one_run(workroot: str, table: str, method: str, seed: int, overrides: dict, config,
             runlocal: bool) -> dict:
   wd = os.path.join(os.path.abspath(workroot), table, f"{method}_s{seed}")
   report_path = os.path.join(wd, "report.json")
   cmd = command(method, seed, wd, overrides, runlocal)
   timing = os.path.join(wd, "compare_wall.json")
+  check_workdir(wd, seed, overrides)
   if not os.path.exists(report_path):
     resumed = os.path.isdir(wd)
     t, load = time.time(), os.getloadavg()[0]
@@ -511,8 +528,11 @@ def main(argv=None):
   for seed in seeds:          # seed-major: an interrupted table has every method for its seeds
     for method in methods:
       overrides, config = plans[method]
-      runs.append(one_run(args.workroot, args.table, method, seed, overrides, config,
-                          args.runlocal))
+      try:
+        runs.append(one_run(args.workroot, args.table, method, seed, overrides, config,
+                            args.runlocal))
+      except TableError as e:
+        sys.exit(f"refused: {e}")
       every = kept + runs
       summary = summarise(every)
       common.write_json(args.out, {

@@ -83,6 +83,22 @@ def test_command_passes_the_overrides_to_launch():
   assert "--config.train.select_metric=f1" in cmd
 
 
+def test_a_finished_run_of_another_budget_is_not_reused(tmp_path):
+  import json
+  overrides, _ = ceb.plan("gudi", "equal_budget", BUDGET, {})
+  saved = {"seed": 1, "train": {"stages": [{"steps": 320}], "select_metric": "icc",
+                                "patience": 0, "eval_every": 32},
+           "eval": {"threshold_metric": "f1"}}
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  with pytest.raises(ceb.TableError, match=r"config.train.stages\[0\].steps = 320"):
+    ceb.check_workdir(str(tmp_path), 1, overrides)
+  saved["train"].update(stages=[{"steps": 640}], eval_every=64)
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  ceb.check_workdir(str(tmp_path), 1, overrides)            # the same table: reused
+  with pytest.raises(ceb.TableError, match="config.seed"):
+    ceb.check_workdir(str(tmp_path), 2, overrides)
+
+
 def _report(f1s, iccs, vis_f1, occ_f1, yaw_f1, few=()):
   """A fake report.json with two AUs."""
   aus = ["AU01", "AU12"]
