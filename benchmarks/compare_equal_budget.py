@@ -442,8 +442,8 @@ def markdown(summary: dict, table: str, budget: int | None) -> str:
   for e in methods.values():
     cells = [_fmt(e.get(m)) for m in ("f1", "auc", "icc", "mae")]
     lines.append(f"| {e['title']} | {e['task']} | {_join(e['images_seen'])} | {e['batch_size']} "
-                 f"| {_join(e['steps'])} | {_join(e['select_metric'])} | "
-                 f"{_join(e['threshold_metric'])} | " + " | ".join(cells)
+                 f"| {_join(e['steps'])} | {_join(NAMES.get(x, x) for x in e['select_metric'])} | "
+                 f"{_join(NAMES.get(x, x) for x in e['threshold_metric'])} | " + " | ".join(cells)
                  + f" | {len(e['seeds'])} |")
   lines.append("")
   left = {NAMES[m]: [a for a in summary["aus"] if a not in v]
@@ -470,6 +470,9 @@ def markdown(summary: dict, table: str, budget: int | None) -> str:
         s = e["strata"].get(c, {})
         cells.append(_fmt(s.get(m)) + (" *" if s.get("few_positives") else ""))
       lines.append(f"| {e['title']} | " + " | ".join(cells) + " |")
+    lines += ["", "AUs in each stratum's mean (defined in every run): " + "; ".join(
+        f"{heads[c]} {len(summary['strata_aus_in_mean'][c][m])} of {len(summary['aus'])}"
+        for c in cols if c in summary["strata_aus_in_mean"])]
     lines += ["", (f"{NAMES[m]} per AU, visible / occluded (mean over seeds; `*`: fewer than "
                    f"{MIN_POSITIVES} positive frames in some run):"), "",
               "| method | " + " | ".join(summary["aus"]) + " |",

@@ -160,7 +160,8 @@ def test_strata_columns():
   assert math.isclose(st["occlusion/occluded"]["per_au"]["f1"]["AU12"], 0.3)
   assert st["occlusion/visible"]["few_positives"] == ["AU12"]
   md = ceb.markdown(s, "equal_budget", BUDGET)
-  assert "64,000 training images per run" in md
+  assert "64,000 training images per run" in md and "| ICC(3,1) | F1 |" in md
+  assert "visible 2 of 2; occluded 1 of 2" in md
   row = next(line for line in md.splitlines()
              if line.startswith("| FERA 2015 CNN") and "*" in line)
   assert "0.483 ± " in row          # visible F1 mean of 0.5, 0.5, 0.45, flagged
