@@ -191,3 +191,58 @@ def strata_plots(strata: dict, out_dir: str) -> list[str]:
     _save(fig, path)
     paths.append(path)
   return paths
+
+
+def dependency_graphs(panels, pairs, labels, path: str, min_abs: float = 2.0,
+                      note: str = "", name: str = "theta") -> None:
+  """Pairwise dependence graphs side by side, on one scale, with a legend.
+
+  Args:
+    panels: [(title, weights [P])] (NaN: a pair the panel has no value for).
+    pairs: [P, 2] indices into `labels`; labels: the nodes, on a circle.
+    path: the PNG written.
+    min_abs: edges with |weight| below it are not drawn (every panel).
+    note: a line under the panels (e.g. why a panel is missing).
+    name: the weight's name in the legend.
+
+  Colour is the sign (red: positive dependence, blue: negative); width and
+  opacity grow with |weight|, on the largest |weight| of all panels, so
+  the panels' strengths compare directly.
+  """
+  pairs = np.asarray(pairs, int).reshape(-1, 2)
+  n = len(labels)
+  ang = np.pi / 2 - 2 * np.pi * np.arange(n) / n
+  xy = np.stack([np.cos(ang), np.sin(ang)], 1)
+  weights = [np.asarray(w, float) for _, w in panels]
+  finite = [np.abs(w[np.isfinite(w)]) for w in weights]
+  big = max([float(f.max()) for f in finite if f.size] + [1e-6])
+
+  def width(a):
+    return 0.5 + 6 * a / big
+
+  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5.4), squeeze=False)
+  for ax, (title, _), w in zip(axes[0], panels, weights):
+    order = np.argsort(np.where(np.isfinite(w), np.abs(w), -1))
+    drawn = 0
+    for p in order:
+      t = w[p]
+      if not np.isfinite(t) or abs(t) < min_abs:
+        continue
+      drawn += 1
+      ax.plot(*xy[pairs[p]].T, color="tab:red" if t > 0 else "tab:blue", lw=width(abs(t)),
+              alpha=0.35 + 0.6 * abs(t) / big, zorder=1)
+    ax.scatter(*xy.T, s=500, color="white", edgecolor="black", zorder=2)
+    for (x, y), lab in zip(xy, labels):
+      ax.text(x, y, str(lab), ha="center", va="center", fontsize=9, zorder=3)
+    ax.set_title(f"{title}\n{drawn} of {int(np.isfinite(w).sum())} pairs drawn", fontsize=9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+  levels = sorted({round(v, 1) for v in (min_abs, big / 2, big) if v >= min_abs})
+  handles = [Line2D([], [], color="tab:red", lw=3, label=f"{name} > 0 (positive dependence)"),
+             Line2D([], [], color="tab:blue", lw=3, label=f"{name} < 0 (negative dependence)")]
+  handles += [Line2D([], [], color="grey", lw=width(v), label=f"|{name}| = {v:g}") for v in levels]
+  fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=8,
+             frameon=False, bbox_to_anchor=(0.5, -0.02))
+  text = f"edges with |{name}| >= {min_abs:g}; width and opacity ~ |{name}| (max {big:.1f})"
+  fig.text(0.5, -0.07, text + (f"\n{note}" if note else ""), ha="center", va="top", fontsize=8)
+  _save(fig, path)

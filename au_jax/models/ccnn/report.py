@@ -8,12 +8,18 @@ checkpoints/) this writes:
   - per-AU ICC(3,1) and MAE on the test split for BOTH decodings (MAP of the
     CRF and expected intensity), in the layout of the paper's Table 1 (one
     row per method/decoding, one column per AU, then the average);
-  - the learned dependency graph (Fig. 3): AUs on a circle, one edge per pair
-    with |theta| >= `min_abs_theta`, width proportional to |theta|, red for
-    positive and blue for negative dependence; one plot per dataset (Eq. 12);
-  - for synthetic data, the learned theta of every pair beside the
-    generator's true Frank theta and Kendall tau (builder metadata
-    `dependence`), and their Spearman rank correlation.
+  - the dependency graph (Fig. 3): AUs on a circle, one edge per pair with
+    |theta| >= `min_abs_theta`, width proportional to |theta|, red for
+    positive and blue for negative dependence, with a legend; one plot per
+    dataset (Eq. 12). Where the dataset states its true dependence
+    (synthetic_au: builder metadata `dependence`, the label model's Frank
+    theta and Kendall tau per pair) the TRUE graph (its Frank theta) is drawn
+    beside the learned one on the same scale; otherwise (licensed data) the
+    learned graph alone, with one line saying there is no truth to draw;
+  - theta recovery, where there is a truth: the Spearman rank correlation of
+    the learned theta with the true Frank theta (and with Kendall tau) over
+    the pairs, and per pair the learned and true theta, their ranks among
+    the pairs and whether their signs agree.
 
 Paper symbol -> code name: theta_rs -> `theta` [D, P] (D datasets, P pairs);
 E -> `pairs` [P, 2]; Fig. 3's edge threshold -> `min_abs_theta`.
@@ -146,8 +152,12 @@ def theta_vs_truth(theta: np.ndarray, pairs: np.ndarray, aus, dependence: dict,
     dataset_aus: the dataset's AU list.
 
   Returns:
-    {"rows": [{"pair", "theta", "true_theta", "kendall_tau"}], "spearman_theta",
-     "spearman_tau"} over the pairs the dataset codes.
+    {"rows": [{"pair", "theta", "true_theta", "kendall_tau", "rank_theta",
+     "rank_true_theta", "sign_agrees"}], "spearman_theta", "spearman_tau",
+     "sign_agreement", "n_pairs"} over the pairs the dataset codes. Ranks are
+    1 = the most positive theta among the pairs (ties averaged); `sign_agrees`
+    is None where the true theta is 0; `sign_agreement` is the share of the
+    pairs with a nonzero true theta whose learned theta has its sign.
   """
   pos = {int(a): i for i, a in enumerate(dataset_aus)}
   ft, kt = np.asarray(dependence["frank_theta"], float), np.asarray(dependence["kendall_tau"], float)
@@ -159,33 +169,41 @@ def theta_vs_truth(theta: np.ndarray, pairs: np.ndarray, aus, dependence: dict,
       rows.append({"pair": f"{ar}-{as_}", "theta": float(theta[p]),
                    "true_theta": float(ft[i, j]), "kendall_tau": float(kt[i, j])})
   learned = [r["theta"] for r in rows]
-  return {"rows": rows,
-          "spearman_theta": _spearman(learned, [r["true_theta"] for r in rows]),
-          "spearman_tau": _spearman(learned, [r["kendall_tau"] for r in rows])}
+  true = [r["true_theta"] for r in rows]
+  if rows:
+    for r, a, b in zip(rows, M._average_ranks(-np.asarray(learned)),
+                       M._average_ranks(-np.asarray(true))):
+      r.update(rank_theta=float(a), rank_true_theta=float(b),
+               sign_agrees=None if r["true_theta"] == 0 else bool(
+                   np.sign(r["theta"]) == np.sign(r["true_theta"])))
+  signed = [r["sign_agrees"] for r in rows if r["sign_agrees"] is not None]
+  return {"rows": rows, "n_pairs": len(rows),
+          "spearman_theta": _spearman(learned, true),
+          "spearman_tau": _spearman(learned, [r["kendall_tau"] for r in rows]),
+          "sign_agreement": float(np.mean(signed)) if signed else float("nan")}
+
+
+def true_theta_of_pairs(pairs: np.ndarray, aus, dependence: dict, dataset_aus) -> np.ndarray:
+  """[P] true Frank theta of each model pair (NaN where the dataset does not code both AUs)."""
+  pos = {int(a): i for i, a in enumerate(dataset_aus)}
+  ft = np.asarray(dependence["frank_theta"], float)
+  out = np.full(len(pairs), np.nan)
+  for p, (r, s) in enumerate(pairs):
+    if int(aus[r]) in pos and int(aus[s]) in pos:
+      out[p] = ft[pos[int(aus[r])], pos[int(aus[s])]]
+  return out
 
 
 def plot_dependency_graph(theta: np.ndarray, pairs: np.ndarray, aus, path: str,
-                          min_abs_theta: float = 2.0, title: str = "") -> None:
-  """Fig. 3: AUs on a circle, edges with width ~ |theta|, red > 0, blue < 0."""
-  plt = viz.plt
-  n = len(aus)
-  ang = np.pi / 2 - 2 * np.pi * np.arange(n) / n
-  xy = np.stack([np.cos(ang), np.sin(ang)], 1)
-  fig, ax = plt.subplots(figsize=(5, 5))
-  big = max(float(np.max(np.abs(theta))) if len(theta) else 1.0, 1e-6)
-  for t, (r, s) in sorted(zip(theta, pairs), key=lambda x: abs(x[0])):
-    if abs(t) < min_abs_theta:
-      continue
-    ax.plot(*xy[[r, s]].T, color="tab:red" if t > 0 else "tab:blue",
-            lw=0.5 + 6 * abs(t) / big, alpha=0.35 + 0.6 * abs(t) / big, zorder=1)
-  ax.scatter(*xy.T, s=500, color="white", edgecolor="black", zorder=2)
-  for (x, y), au in zip(xy, aus):
-    ax.text(x, y, str(au), ha="center", va="center", fontsize=9, zorder=3)
-  ax.set_title(title or f"learned dependencies (|theta| >= {min_abs_theta}; "
-               f"max |theta| {big:.1f})", fontsize=9)
-  ax.set_aspect("equal")
-  ax.axis("off")
-  viz._save(fig, path)
+                          min_abs_theta: float = 2.0, title: str = "",
+                          true_theta: np.ndarray | None = None, note: str = "") -> None:
+  """Fig. 3: AUs on a circle, edges with width ~ |theta|, red > 0, blue < 0,
+  with a legend; `true_theta` ([P], NaN for a pair without truth): the true
+  graph on the left, on the same scale; without it, `note` says why."""
+  panels = [(title or "learned theta", theta)]
+  if true_theta is not None:
+    panels.insert(0, ("true Frank theta (the label model's)", true_theta))
+  viz.dependency_graphs(panels, pairs, aus, path, min_abs_theta, note=note)
 
 
 def ccnn_outputs(workdir: str, min_abs_theta: float = 2.0) -> dict:
@@ -212,30 +230,57 @@ def ccnn_outputs(workdir: str, min_abs_theta: float = 2.0) -> dict:
     data_dir = config["data"].get("data_dir")
     for d, src in enumerate(config["data"]["sources"]):
       name = datasets[d] if d < len(datasets) else src["name"]
-      plot_dependency_graph(theta[d], pairs, aus,
-                            os.path.join(workdir, "plots", f"dependency_graph_{d}.png"),
-                            min_abs_theta, title=f"learned theta, {name}")
-      try:
-        meta = sources.get_builder(src["name"], data_dir).info.metadata
-      except Exception as e:  # licensed data not present here: no truth to compare
-        print(f"[ccnn_report] no metadata for {src['name']}: {e}", flush=True)
+      graph = os.path.join(workdir, "plots", f"dependency_graph_{d}.png")
+      dependence, why = true_dependence(src["name"], data_dir)
+      if dependence is None:
+        line = f"{name}: no true dependence to compare with ({why}); the learned graph only."
+        out.setdefault("no_true_dependence", {})[name] = line
+        plot_dependency_graph(theta[d], pairs, aus, graph, min_abs_theta,
+                              title=f"learned theta, {name}", note=line)
+        md += [f"## Learned theta, {name}", "", line + f" Graph: plots/dependency_graph_{d}.png",
+               ""]
         continue
-      if "dependence" not in meta:
-        continue
-      cmp = theta_vs_truth(theta[d], pairs, aus, meta["dependence"], meta["aus"])
+      cmp = theta_vs_truth(theta[d], pairs, aus, dependence, dependence["aus"])
       out.setdefault("theta_vs_truth", {})[name] = cmp
-      rows = sorted(cmp["rows"], key=lambda r: -abs(r["true_theta"]))
-      md += [f"## Learned theta vs the generator's dependence, {name}", "",
-             f"Spearman(learned theta, true Frank theta) = {cmp['spearman_theta']:.3f}; "
-             f"Spearman(learned theta, Kendall tau) = {cmp['spearman_tau']:.3f} "
-             f"over {len(rows)} pairs. Graph: plots/dependency_graph_{d}.png", "",
-             "| pair | learned theta | true theta | Kendall tau |", "|---|---|---|---|"]
-      md += [f"| {r['pair']} | {r['theta']:.2f} | {r['true_theta']:.2f} | "
-             f"{r['kendall_tau']:.2f} |" for r in rows]
-      md.append("")
+      plot_dependency_graph(theta[d], pairs, aus, graph, min_abs_theta,
+                            title=f"learned theta, {name}",
+                            true_theta=true_theta_of_pairs(pairs, aus, dependence,
+                                                           dependence["aus"]))
+      md += theta_recovery_md(cmp, name, f"plots/dependency_graph_{d}.png")
   atomic_write(os.path.join(workdir, "ccnn_report.json"), json.dumps(out, indent=1))
   atomic_write(os.path.join(workdir, "ccnn_report.md"), "\n".join(md))
   return out
+
+
+def true_dependence(source: str, data_dir) -> tuple[dict | None, str]:
+  """(the builder metadata `dependence` with its `aus`, "") of a dataset, or
+  (None, why) where it states none (licensed data) or cannot be read here."""
+  try:   # never builds a dataset to read its metadata
+    meta = sources.get_builder(source, data_dir, build=False).info.metadata
+  except Exception as e:  # licensed data not present here: no truth to compare
+    return None, f"its metadata cannot be read here: {type(e).__name__}"
+  if not meta or "dependence" not in meta:
+    return None, "the dataset states no true dependence"
+  dep = dict(meta["dependence"])
+  dep.setdefault("aus", meta.get("aus"))
+  return dep, ""
+
+
+def theta_recovery_md(cmp: dict, name: str, graph: str) -> list[str]:
+  """The theta-recovery section of ccnn_report.md (rows by decreasing |true theta|)."""
+  rows = sorted(cmp["rows"], key=lambda r: -abs(r["true_theta"]))
+  md = [f"## Theta recovery: learned theta vs the label model's true dependence, {name}", "",
+        (f"Spearman(learned theta, true Frank theta) = {cmp['spearman_theta']:.3f}; "
+         f"Spearman(learned theta, Kendall tau) = {cmp['spearman_tau']:.3f}; signs agree on "
+         f"{cmp['sign_agreement']:.0%} of the pairs with a nonzero true theta; "
+         f"{cmp['n_pairs']} pairs. Graph (true left, learned right): {graph}"), "",
+        ("| pair | learned theta | true theta | Kendall tau | rank learned | rank true "
+         "| sign agrees |"), "|---|---|---|---|---|---|---|"]
+  md += [f"| {r['pair']} | {r['theta']:.2f} | {r['true_theta']:.2f} | {r['kendall_tau']:.2f} "
+         f"| {r['rank_theta']:g} | {r['rank_true_theta']:g} | "
+         f"{'–' if r['sign_agrees'] is None else ('yes' if r['sign_agrees'] else 'no')} |"
+         for r in rows]
+  return md + [""]
 
 
 if __name__ == "__main__":
