@@ -13,10 +13,10 @@ import numpy as np  # noqa: E402
 from au_jax.io import read_jsonl  # noqa: E402
 
 
-def _save(fig, path):
+def _save(fig, path, tight: bool = True):
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}.png"
-  fig.savefig(tmp, dpi=110, bbox_inches="tight")
+  fig.savefig(tmp, dpi=110, bbox_inches="tight" if tight else None)
   plt.close(fig)
   os.replace(tmp, path)
 
@@ -145,52 +145,67 @@ _STRATA_XLABEL = {"occlusion": "AU region covered (au_covered)", "yaw": "|yaw| (
                   "intensity": "true intensity", "expressivity": "expressivity tertile"}
 
 
-def strata_figure(strata: dict, metric: str):
-  """The panels of `strata_series` (None when no stratification has the metric)."""
-  series = strata_series(strata, metric)
-  if not series:
-    return None
-  fig, axes = plt.subplots(1, len(series), figsize=(3.2 * len(series), 3.4), squeeze=False)
-  any_flag = False
-  for ax, (name, (names, means, per_au, flagged)) in zip(axes[0], series.items()):
-    x = np.arange(len(names))
-    for values in per_au.values():
-      ax.plot(x, values, color="0.75", lw=0.8, marker=".", ms=3)
-    means = np.asarray(means, np.float64)
-    flagged = np.asarray(flagged)
-    ax.plot(x, means, color="C0", lw=1.8, marker="o", ms=5)
-    if flagged.any():
-      any_flag = True
-      ax.plot(x[flagged], means[flagged], ls="none", marker="o", ms=10, mfc="none", color="C3")
-    ax.set_xticks(x, names)
-    ax.set(title=name, xlabel=_STRATA_XLABEL.get(name, strata["by"][name]["field"]))
-    ax.grid(alpha=0.3)
-  axes[0][0].set_ylabel(metric.upper() + (" (lower is better)" if metric in _ERRORS else ""))
-  handles = [Line2D([], [], color="C0", lw=1.8, marker="o", label="mean over AUs"),
-             Line2D([], [], color="0.75", lw=0.8, marker=".", label="each AU")]
-  if any_flag:
-    handles.append(Line2D([], [], ls="none", marker="o", ms=10, mfc="none", color="C3",
-                          label=f"some AU has < {strata['min_positives']} positives"))
-  fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
-  fig.suptitle(f"{metric.upper()} per stratum ({strata['split']} split)", fontsize=10)
-  fig.tight_layout(rect=(0, 0.08, 1, 1))
-  return fig
-
-
 STRATA_METRICS = ("f1", "accuracy", "auc", "phi", "icc", "mae", "mse", "pcc")
 
 
+def strata_figure(strata: dict, metrics=STRATA_METRICS):
+  """One figure: a row per metric, a panel per stratification (the series of
+  `strata_series`); None when no stratification has any of `metrics`. A
+  fixed layout (no tight bounding boxes): one figure of ~30 panels draws in
+  about a second."""
+  rows = [(m, strata_series(strata, m)) for m in metrics]
+  rows = [(m, series) for m, series in rows if series]
+  if not rows:
+    return None
+  names = list(dict.fromkeys(n for _, series in rows for n in series))
+  fig, axes = plt.subplots(len(rows), len(names), figsize=(2.9 * len(names), 2.1 * len(rows)),
+                           squeeze=False)
+  any_flag = False
+  for r, (metric, series) in enumerate(rows):
+    for c, name in enumerate(names):
+      ax = axes[r][c]
+      if name not in series:
+        ax.axis("off")
+        continue
+      labels, means, per_au, flagged = series[name]
+      x = np.arange(len(labels))
+      for values in per_au.values():
+        ax.plot(x, values, color="0.75", lw=0.8, marker=".", ms=3)
+      means = np.asarray(means, np.float64)
+      flagged = np.asarray(flagged)
+      ax.plot(x, means, color="C0", lw=1.8, marker="o", ms=4)
+      if flagged.any():
+        any_flag = True
+        ax.plot(x[flagged], means[flagged], ls="none", marker="o", ms=9, mfc="none", color="C3")
+      ax.set_xticks(x, labels if r == len(rows) - 1 else [""] * len(x), fontsize=7)
+      ax.tick_params(labelsize=7)
+      ax.grid(alpha=0.3)
+      if r == 0:
+        ax.set_title(_STRATA_XLABEL.get(name, strata["by"][name]["field"]), fontsize=8)
+      if c == 0:
+        ax.set_ylabel(metric.upper() + (" (lower better)" if metric in _ERRORS else ""),
+                      fontsize=8)
+  handles = [Line2D([], [], color="C0", lw=1.8, marker="o", label="mean over AUs"),
+             Line2D([], [], color="0.75", lw=0.8, marker=".", label="each AU")]
+  if any_flag:
+    handles.append(Line2D([], [], ls="none", marker="o", ms=9, mfc="none", color="C3",
+                          label=f"some AU has < {strata['min_positives']} positives"))
+  fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+  h = fig.get_figheight()
+  fig.suptitle(f"Metrics per stratum ({strata['split']} split)", fontsize=10, y=1 - 0.1 / h)
+  fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.6 / h,
+                      bottom=0.55 / h, hspace=0.25, wspace=0.3)
+  return fig
+
+
 def strata_plots(strata: dict, out_dir: str) -> list[str]:
-  """Write strata_<metric>.png for every metric some stratum has; returns the paths."""
-  paths = []
-  for metric in STRATA_METRICS:
-    fig = strata_figure(strata, metric)
-    if fig is None:
-      continue
-    path = os.path.join(out_dir, f"strata_{metric}.png")
-    _save(fig, path)
-    paths.append(path)
-  return paths
+  """Write plots/strata.png (every metric against every stratification); the paths."""
+  fig = strata_figure(strata)
+  if fig is None:
+    return []
+  path = os.path.join(out_dir, "strata.png")
+  _save(fig, path, tight=False)
+  return [path]
 
 
 def dependency_graphs(panels, pairs, labels, path: str, min_abs: float = 2.0,

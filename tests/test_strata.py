@@ -288,7 +288,7 @@ def test_engine_report_has_strata_table_and_plots(tmp_path, monkeypatch, with_nu
     md = f.read()
   assert "### Strata (test)" in md and "#### intensity" in md
   plots = sorted(os.listdir(os.path.join(workdir, "plots")))
-  assert "strata_f1.png" in plots and "strata_icc.png" in plots
+  assert "strata.png" in plots
   if with_nuisance:
     assert list(saved["strata"]["by"]) == ["occlusion", "yaw", "intensity", "expressivity"]
     assert saved["strata"]["missing"] is None and "#### occlusion" in md
