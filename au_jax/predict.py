@@ -890,22 +890,24 @@ def write_csv_beam(load, inputs: Sequence[str], output: str, *, beam_workers: in
   own_lock = lock is None
   lock = OutputLock(output).acquire() if own_lock else lock
   try:
-    parts = beam.part_paths([p for p, _ in plans], output + ".per_input")
+    folder = os.path.abspath(output) + ".per_input"    # the same path on every worker
+    parts = beam.part_paths([p for p, _ in plans], folder)
     unique = list(dict.fromkeys(zip([p for p, _ in plans], parts)))
     results = dict(zip([u[1] for u in unique], beam.map_files(
-        load, functools.partial(_write_part, options=options), unique,
-        scratch=output + ".per_input", beam_workers=beam_workers, options=pipeline_options)))
+        load, functools.partial(_write_part, options=options), unique, scratch=folder,
+        beam_workers=beam_workers, options=pipeline_options)))
     entries, done = [], []
     for (path, kind), part in zip(plans, parts):
       r = results[part]
       if "load_error" in r:
         raise UsageError(f"the model did not load on a Beam worker ({r['worker']}): "
                          f"{r['load_error']}")
-      entry = r.get("entry") or dict(_new_entry(path, kind), error=r["error"],
-                                     skipped="prediction failed on a Beam worker")
       if "entry" in r:
         done.append(r)
-      entries.append(dict(entry, csv=part, worker=r["worker"]))
+        entries.append(dict(r["entry"], csv=part, worker=r["worker"]))
+      else:
+        entries.append(dict(_new_entry(path, kind), skipped="prediction failed on a Beam worker",
+                            error=r["error"], worker=r["worker"]))
     for e in [e for e in entries if "error" in e][:5]:
       print(f"[au_jax] failed: {e['path']} ({e['worker']}): {e['error']}", file=sys.stderr)
     if not done:
@@ -915,7 +917,7 @@ def write_csv_beam(load, inputs: Sequence[str], output: str, *, beam_workers: in
                    beam=dict(workers=beam_workers, pipeline_options=pipeline_options))
     try:
       atomic_write(output + ".summary.json", json.dumps(summary, indent=1) + "\n")
-      beam.merge_csv([e["csv"] for e in entries if "error" not in e], output)
+      beam.merge_csv([e["csv"] for e in entries if "csv" in e], output)
     except OSError as e:
       raise UsageError(f"cannot write {output}: {e.strerror or e}") from None
     return summary
@@ -1076,6 +1078,9 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
   xla_options.apply()   # XLA:CPU's Eigen convolutions; importing this module starts no backend
+  # The importable module's main, not this __main__ copy's: Beam workers
+  # (--beam_workers) unpickle the functions they are sent by their module's name.
+  from au_jax.predict import main  # noqa: F811
   try:
     main()
   except SystemExit as e:

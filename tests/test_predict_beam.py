@@ -17,7 +17,7 @@ import pytest
 
 from au_jax import predict
 from au_jax.errors import UserError
-from au_jax.inference import beam, demo_media
+from au_jax.inference import beam, demo_media, table
 from tests.fixtures.untrained import untrained_predictor
 
 _NO_BEAM = importlib.util.find_spec("apache_beam") is None
@@ -111,6 +111,9 @@ def test_one_load_per_worker_and_a_failing_file_is_counted(media, reference, tmp
   monkeypatch.setattr(predict, "_input_chunks", flaky)
   _loads.clear()
   out = str(tmp_path / "aus.csv")
+  stale = tmp_path / "aus.csv.per_input" / "chelsea.jpg.csv"    # an earlier run's
+  stale.parent.mkdir()
+  stale.write_text(",".join(table.META_COLUMNS) + "\n" + ",".join("1" * 6) + "\n")
   summary = predict.write_csv_beam(_counted_untrained, media, out, beam_workers=1, **OPTIONS)
   assert _loads == [os.getpid()]
   failed = summary["files"][1]
@@ -121,7 +124,7 @@ def test_one_load_per_worker_and_a_failing_file_is_counted(media, reference, tmp
   expected = [r for r in csv.reader(reference[0].decode().splitlines())
               if not r[0].endswith("chelsea.jpg")]
   assert list(csv.reader(open(out, newline=""))) == expected
-  assert not os.path.exists(failed["csv"])
+  assert "csv" not in failed and not stale.exists()
 
 
 @needs_beam
