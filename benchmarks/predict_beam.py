@@ -47,7 +47,8 @@ def _clips(folder: str, files: int, frames: int) -> list[str]:
     frame = cv2.resize(demo_media.demo_frame(i, frames), (320, 180))
     w.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
   w.release()
-  data = open(first, "rb").read()
+  with open(first, "rb") as f:
+    data = f.read()
   paths = [first]
   for k in range(1, files):
     paths.append(os.path.join(folder, f"clip{k:03d}.avi"))

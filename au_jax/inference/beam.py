@@ -33,8 +33,6 @@ import json
 import os
 import pickle
 import secrets
-import shutil
-import socket
 import threading
 from typing import Callable, Sequence
 
@@ -107,7 +105,7 @@ def _run_element(element: tuple, load: Callable, work: Callable) -> str:
   """One element on a worker: {index, worker, **work(predictor, path, part)},
   or with "error" (the file failed) or "load_error" (the model did not load)."""
   index, (path, part) = element
-  out = dict(index=index, worker=f"{socket.gethostname()}:{os.getpid()}")
+  out = dict(index=index, worker=f"{os.uname().nodename}:{os.getpid()}")
   status, value = load_once(load)
   if status == "error":
     out["load_error"] = value
@@ -188,7 +186,8 @@ def merge_csv(parts: Sequence[str], output: str) -> None:
             out.write(first)
           elif first != header:
             raise ValueError(f"{part} has other columns than {parts[0]}")
-          shutil.copyfileobj(f, out)
+          while block := f.read(1 << 20):
+            out.write(block)
       out.flush()
       os.fsync(out.fileno())
     os.replace(partial, output)
