@@ -70,6 +70,8 @@ def pipeline_options(beam_workers: int | None = None, options: str | None = None
     flags += ["--runner=DirectRunner", f"--direct_num_workers={beam_workers}",
               "--direct_running_mode=" + ("multi_processing" if beam_workers > 1
                                           else "in_memory")]
+    if not any(f.startswith("--default_sdk_harness_log_level=") for f in flags):
+      flags.append("--default_sdk_harness_log_level=WARNING")   # the workers' INFO lines
   return beam.options.pipeline_options.PipelineOptions(flags)
 
 
