@@ -9,8 +9,9 @@ runs `au_jax.predict.write_csv_beam`, which uses this module:
               Each worker process loads the predictor once (`load_once`: a
               process-wide cache keyed by the pickled loader, filled on the
               worker's first file, shared by its threads) and reuses it for
-              every file it is given. A file whose function raises becomes a
-              result with its error; the others are kept.
+              every file it is given, one file at a time per process. A file
+              whose function raises becomes a result with its error; the others
+              are kept.
   part_paths  where each input's own CSV goes: `<output>.per_input/` plus the
               input's path relative to the inputs' common folder, + ".csv".
   merge_csv   the merged table: the parts' rows in input order, under one
@@ -42,6 +43,10 @@ EXTRA = "pip install 'au-jax[beam]' (or: pip install apache-beam)"
 
 _LOADED: dict[bytes, tuple[str, object]] = {}
 _LOAD_LOCK = threading.Lock()
+# One file at a time per process: a file's decoding redirects the process's fd 2
+# (au_jax.predict's capture of OpenCV/FFmpeg messages), so two files in two threads
+# of one worker (Dataflow and Flink run several) would mix their counts.
+_WORK_LOCK = threading.Lock()
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -113,7 +118,8 @@ def _run_element(element: tuple, load: Callable, work: Callable) -> str:
     out["load_error"] = value
   else:
     try:
-      out.update(work(value, path, part))
+      with _WORK_LOCK:
+        out.update(work(value, path, part))
     except Exception as e:  # pylint: disable=broad-except (one file never stops the run)
       out["error"] = _one_line(e)
   return json.dumps(out)
