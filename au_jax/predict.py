@@ -14,6 +14,12 @@ Command line (images, folders, videos -> one CSV):
 
   python -m au_jax.predict --workdir=runs/ccnn --input=clip.mp4 photos/ --output=aus.csv
 
+Many files: quoted patterns (--input 'videos/*.mp4') are expanded, and
+--beam_workers=N (or --beam_pipeline_options=... for Dataflow / Flink / Spark)
+runs the same command as an Apache Beam pipeline (`write_csv_beam`,
+au_jax/inference/beam.py): one CSV per input under `aus.csv.per_input/`, merged
+into --output with the rows the plain command writes.
+
 The workdir is checked before it is used (au_jax/inference/workdir_check.py):
 a missing or damaged artefact (config, checkpoint, fitted state, report.json
 thresholds) ends in plain lines naming the file, exit 2, and a run that has
@@ -972,7 +978,8 @@ def main(argv=None) -> None:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--workdir", required=True, help="training workdir (checkpoints, config)")
   ap.add_argument("--input", required=True, nargs="+", action="extend",
-                  help="images, folders or videos (--input a b, --input=a b, or repeated)")
+                  help="images, folders or videos (--input a b, --input=a b, or repeated); "
+                       "quoted glob patterns ('videos/*.mp4') are expanded")
   ap.add_argument("--output", required=True,
                   help="CSV to write (never an input, nor inside one; an existing file that "
                        "is not an au-jax CSV is refused unless --overwrite)")
