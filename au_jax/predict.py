@@ -14,6 +14,12 @@ Command line (images, folders, videos -> one CSV):
 
   python -m au_jax.predict --workdir=runs/ccnn --input=clip.mp4 photos/ --output=aus.csv
 
+Many files: quoted patterns (--input 'videos/*.mp4') are expanded, and
+--beam_workers=N (or --beam_pipeline_options=... for Dataflow / Flink / Spark)
+runs the same command as an Apache Beam pipeline (`write_csv_beam`,
+au_jax/inference/beam.py): one CSV per input under `aus.csv.per_input/`, merged
+into --output with the rows the plain command writes.
+
 The workdir is checked before it is used (au_jax/inference/workdir_check.py):
 a missing or damaged artefact (config, checkpoint, fitted state, report.json
 thresholds) ends in plain lines naming the file, exit 2, and a run that has
@@ -64,6 +70,7 @@ import argparse
 import csv
 import json
 import fcntl
+import functools
 import os
 import secrets
 import sys
@@ -79,7 +86,7 @@ from au_jax.face import detect
 from au_jax.face import pose as head_pose
 from au_jax.face.align import align_face
 from au_jax.face.tracking import FaceTracker
-from au_jax.inference import cache, pipeline, plots, table
+from au_jax.inference import beam, cache, pipeline, plots, table
 from au_jax.inference.model import OCCURRENCE_RULES, TrainedModel
 from au_jax.io import atomic_write, positive_int
 from au_jax.train.fitted import evenly_spaced
@@ -870,6 +877,75 @@ def _write_csv(predictor, plans, skipped, output, *, progress, plot, options) ->
   return summary
 
 
+def write_csv_beam(load, inputs: Sequence[str], output: str, *, beam_workers: int | None = None,
+                   pipeline_options: str | None = None, overwrite: bool = False,
+                   lock: OutputLock | None = None, **options) -> dict:
+  """`write_csv` as an Apache Beam pipeline (au_jax/inference/beam.py): one
+  element per input, `load()` (a picklable function returning the Predictor)
+  called once per worker, each input written by `write_csv` to its own CSV under
+  `<output>.per_input/` (`beam.part_paths`), then `output` = their rows in input
+  order, equal to `write_csv`'s, with `<output>.summary.json`. An input whose
+  prediction raises is counted and named ("prediction failed on a Beam worker",
+  its error in the summary) and the others are kept. Options as `write_csv`;
+  beam_workers / pipeline_options as `beam.pipeline_options`."""
+  check_output(output, inputs, overwrite)
+  plans, skipped = plan_inputs(inputs)
+  if not plans:
+    raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
+                                                         for s in skipped[:3]))
+  own_lock = lock is None
+  lock = OutputLock(output).acquire() if own_lock else lock
+  try:
+    folder = os.path.abspath(output) + ".per_input"    # the same path on every worker
+    parts = beam.part_paths([p for p, _ in plans], folder)
+    unique = list(dict.fromkeys(zip([p for p, _ in plans], parts)))
+    results = dict(zip([u[1] for u in unique], beam.map_files(
+        load, functools.partial(_write_part, options=options), unique, scratch=folder,
+        beam_workers=beam_workers, options=pipeline_options)))
+    entries, done = [], []
+    for (path, kind), part in zip(plans, parts):
+      r = results[part]
+      if "load_error" in r:
+        raise UsageError(f"the model did not load on a Beam worker ({r['worker']}): "
+                         f"{r['load_error']}")
+      if "entry" in r:
+        done.append(r)
+        entries.append(dict(r["entry"], csv=part, worker=r["worker"]))
+      else:
+        entries.append(dict(_new_entry(path, kind), skipped="prediction failed on a Beam worker",
+                            error=r["error"], worker=r["worker"]))
+    for e in [e for e in entries if "error" in e][:5]:
+      print(f"[au_jax] failed: {e['path']} ({e['worker']}): {e['error']}", file=sys.stderr)
+    if not done:
+      raise UsageError(f"every input failed, e.g. {entries[0]['path']}: {entries[0]['error']}")
+    summary = _summarise(output, entries, skipped, complete=True)
+    summary.update(rows=sum(r["rows"] for r in done), model=done[0]["model"],
+                   beam=dict(workers=beam_workers, pipeline_options=pipeline_options))
+    try:
+      atomic_write(output + ".summary.json", json.dumps(summary, indent=1) + "\n")
+      beam.merge_csv([e["csv"] for e in entries if "csv" in e], output)
+    except OSError as e:
+      raise UsageError(f"cannot write {output}: {e.strerror or e}") from None
+    return summary
+  finally:
+    if own_lock:
+      lock.release()
+
+
+def _write_part(predictor: Predictor, path: str, part: str, *, options: dict) -> dict:
+  """One input of `write_csv_beam`, on a Beam worker: `write_csv` into its own CSV
+  (an earlier run's CSV of it is removed when this one fails)."""
+  os.makedirs(os.path.dirname(part), exist_ok=True)
+  try:
+    summary = write_csv(predictor, [path], part, **options)
+  except BaseException:
+    for f, ours in ((part, _is_our_csv), (part + ".summary.json", _is_our_summary)):
+      if ours(f):
+        os.remove(f)
+    raise
+  return dict(entry=summary["files"][0], rows=summary["rows"], model=summary["model"])
+
+
 def load_predictor(workdir: str, batch_size: int, allow_unfinished: bool = False,
                    compilation_cache: str | bool | None = True) -> Predictor:
   """Predictor.from_workdir, with a missing, damaged or unfinished workdir as a UserError."""
@@ -902,7 +978,8 @@ def main(argv=None) -> None:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--workdir", required=True, help="training workdir (checkpoints, config)")
   ap.add_argument("--input", required=True, nargs="+", action="extend",
-                  help="images, folders or videos (--input a b, --input=a b, or repeated)")
+                  help="images, folders or videos (--input a b, --input=a b, or repeated); "
+                       "quoted glob patterns ('videos/*.mp4') are expanded")
   ap.add_argument("--output", required=True,
                   help="CSV to write (never an input, nor inside one; an existing file that "
                        "is not an au-jax CSV is refused unless --overwrite)")
@@ -940,7 +1017,18 @@ def main(argv=None) -> None:
                   help="JAX's persistent compilation cache (safe to delete; 'off': none); "
                        f"default: JAX_COMPILATION_CACHE_DIR, ${cache.ENV_VAR}, else "
                        "$XDG_CACHE_HOME/au-jax/jax or ~/.cache/au-jax/jax")
+  ap.add_argument("--beam_workers", type=positive_int, default=None, metavar="N",
+                  help="run as an Apache Beam pipeline, one element per input, on N worker "
+                       "processes of this machine (DirectRunner; the [beam] extra): one CSV "
+                       "per input under OUTPUT.per_input/, merged into --output")
+  ap.add_argument("--beam_pipeline_options", default=None, metavar="K=V,...",
+                  help="Beam pipeline options, comma-separated, as given (e.g. "
+                       "'runner=FlinkRunner,flink_master=HOST:8081'): the same Beam run on "
+                       "Dataflow / Flink / Spark; inputs, workdir and output on paths every "
+                       "worker sees")
   args = ap.parse_args(_split_equals_input(sys.argv[1:] if argv is None else argv))
+  args.input = beam.expand_globs(args.input)
+  on_beam = args.beam_workers is not None or bool(args.beam_pipeline_options)
   progress = sys.stderr.isatty() and os.environ.get("AU_JAX_NO_PROGRESS") != "1"
   lock = OutputLock(args.output)
   try:
@@ -958,15 +1046,25 @@ def main(argv=None) -> None:
       if not detect.dlib_available():
         raise UsageError("--detector dlib needs the [face] extra: pip install 'au-jax[face]' "
                          "(dlib-bin, face_recognition_models)")
+    if on_beam and (args.plot or args.overlay):
+      raise UsageError("--plot and --overlay run without Beam: run them on that one input")
     lock.acquire()      # before the model loads: a second run on this output stops at once
-    predictor = load_predictor(args.workdir, args.batch_size, args.allow_unfinished,
-                               args.compilation_cache)
     options = dict(detector=args.detector, detect_every=args.detect_every,
                    detect_width=args.detect_width, max_faces=args.max_faces,
                    min_confidence=args.min_confidence, landmarks=not args.no_landmarks,
                    columns=args.columns)
-    summary = write_csv(predictor, args.input, args.output, progress=progress,
-                        plot=args.plot, overwrite=args.overwrite, lock=lock, **options)
+    if on_beam:
+      workdir = args.workdir.strip() and os.path.abspath(os.path.expanduser(args.workdir))
+      load = functools.partial(load_predictor, workdir, args.batch_size, args.allow_unfinished,
+                               args.compilation_cache)
+      summary = write_csv_beam(load, args.input, args.output, beam_workers=args.beam_workers,
+                               pipeline_options=args.beam_pipeline_options,
+                               overwrite=args.overwrite, lock=lock, **options)
+    else:
+      predictor = load_predictor(args.workdir, args.batch_size, args.allow_unfinished,
+                                 args.compilation_cache)
+      summary = write_csv(predictor, args.input, args.output, progress=progress,
+                          plot=args.plot, overwrite=args.overwrite, lock=lock, **options)
     if args.overlay:
       videos = [p for p, k in plans if k == "video"]
       if not videos:
@@ -987,6 +1085,9 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
   xla_options.apply()   # XLA:CPU's Eigen convolutions; importing this module starts no backend
+  # The importable module's main, not this __main__ copy's: Beam workers
+  # (--beam_workers) unpickle the functions they are sent by their module's name.
+  from au_jax.predict import main  # noqa: F811
   try:
     main()
   except SystemExit as e:
