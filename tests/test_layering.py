@@ -27,6 +27,8 @@ BELOW_NOT = (("au_jax.models", "au_jax.predict"),)
 # (file relative to the repository root, module imported inside a function): why.
 LAZY = {
     ("au_jax/face/detect.py", "dlib"): "optional: dlib's detector is an extra",
+    ("au_jax/inference/beam.py", "apache_beam"):
+        "optional: the [beam] extra; au_jax.predict must not need it",
     ("au_jax/inference/demo_media.py", "matplotlib"): "only for the demo figure",
     ("au_jax/inference/demo_media.py", "skimage.data"): "optional: the demo's sample photo",
     ("au_jax/inference/plots.py", "matplotlib"): "figures only when asked for",
