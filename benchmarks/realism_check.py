@@ -103,7 +103,7 @@ def figure(readings: dict, aus, path: str) -> None:
   import matplotlib.pyplot as plt
   names = list(readings)
   fig, axes = plt.subplots(len(names), 3, figsize=(11, 3.2 * len(names)),
-                           gridspec_kw=dict(width_ratios=[1, 1, 2.4]))
+                           gridspec_kw={"width_ratios": [1, 1, 2.4]})
   axes = np.atleast_2d(axes)
   for row, name in zip(axes, names):
     r = readings[name]
@@ -172,20 +172,20 @@ def main(argv=None) -> None:
         if key in r:
           entry[key] = {f"AU{a:02d}": round(float(v), 3) for a, v in zip(aus, r[key])}
     photos[name] = entry
-  result = dict(
-      command="python -m benchmarks.realism_check " + " ".join(
+  result = {
+      "command": "python -m benchmarks.realism_check " + " ".join(
           f"--{k}={v}" for k, v in vars(args).items() if v),
-      model=dict(workdir=args.workdir, name=config["model"]["name"],
-                 variant=config["model"].get("variant"),
-                 datasets=[s["name"] for s in config["data"]["sources"]],
-                 seed=config.get("seed"), checkpoint_step=predictor.step,
-                 test_mean=test_mean),
-      detector=backend, aus=aus,
-      notes=("intensity = decoded intensity, as AUxx_r of python -m au_jax.predict; "
-             "intensity_expected = sum of level x marginal probability; occurrence = "
-             "P(intensity >= the occurrence level). No ground truth: the FACS reading of "
-             "each photograph is in docs/benchmark.md."),
-      brow_lift_px=BROW_LIFT, photos=photos, environment=common.environment())
+      "model": {"workdir": args.workdir, "name": config["model"]["name"],
+                "variant": config["model"].get("variant"),
+                "datasets": [s["name"] for s in config["data"]["sources"]],
+                "seed": config.get("seed"), "checkpoint_step": predictor.step,
+                "test_mean": test_mean},
+      "detector": backend, "aus": aus,
+      "notes": ("intensity = decoded intensity, as AUxx_r of python -m au_jax.predict; "
+                "intensity_expected = sum of level x marginal probability; occurrence = "
+                "P(intensity >= the occurrence level). No ground truth: the FACS reading "
+                "of each photograph is in docs/benchmark.md."),
+      "brow_lift_px": BROW_LIFT, "photos": photos, "environment": common.environment()}
   common.write_json(args.out, result)
   if args.figure:
     figure(readings, aus, args.figure)
