@@ -26,7 +26,9 @@ Each photograph goes through `Predictor` as `python -m au_jax.predict` runs it
 the model's alignment and transform) and the JSON keeps, per AU, the decoded
 intensity the CSV's `AUxx_r` holds, the expected intensity under the model's
 marginals and the occurrence probability where the model gives them. The
-figure shows each photograph's face, the model's input and the readings.
+JSON also keeps the readings of the astronaut at brow lifts of 0-16 px (a
+dose-response of the edit). The figure shows each photograph's face, the
+model's input and the readings.
 Nothing is asserted: the FACS reading of each photograph is in docs/benchmark.md.
 """
 from __future__ import annotations
@@ -53,6 +55,7 @@ SOURCES = {
 BROW_LIFT = 8.0      # pixels at the brow line (her inter-ocular distance is ~42 px)
 _BROW_Y, _BROW_SD_Y = 90.0, 7.0
 _BROW_X, _BROW_SD_X = 226.0, 34.0
+LIFTS = (0.0, 4.0, 8.0, 12.0, 16.0)     # the dose-response of the edit, in px
 
 
 def raise_brows(rgb: np.ndarray, lift: float = BROW_LIFT) -> np.ndarray:
@@ -154,6 +157,13 @@ def main(argv=None) -> None:
       cv2.imwrite(os.path.join(args.write_photos, f"{name}.png"),
                   cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
   readings = {name: read_photo(predictor, rgb, args.detector) for name, rgb in photos_rgb.items()}
+  # Dose-response of the edit: the expected intensity of each AU at each brow lift.
+  lift_response = {}
+  for lift in LIFTS:
+    r = read_photo(predictor, raise_brows(photos_rgb["astronaut"], lift), args.detector)
+    key = "intensity_expected" if r is not None and "intensity_expected" in r else "intensity"
+    lift_response[f"{lift:g}"] = None if r is None else {
+        f"AU{a:02d}": round(float(v), 3) for a, v in zip(aus, r[key])}
 
   with open(os.path.join(args.workdir, "config.json")) as f:
     config = json.load(f)
@@ -185,7 +195,11 @@ def main(argv=None) -> None:
                 "intensity_expected = sum of level x marginal probability; occurrence = "
                 "P(intensity >= the occurrence level). No ground truth: the FACS reading "
                 "of each photograph is in docs/benchmark.md."),
-      "brow_lift_px": BROW_LIFT, "photos": photos, "environment": common.environment()}
+      "brow_lift_px": BROW_LIFT, "photos": photos,
+      "brow_lift_response": {"what": "astronaut with the brows raised by each lift (px): "
+                                     "expected intensity (decoded where the model has no "
+                                     "marginals)", "by_lift": lift_response},
+      "environment": common.environment()}
   common.write_json(args.out, result)
   if args.figure:
     figure(readings, aus, args.figure)
