@@ -82,7 +82,7 @@ from au_jax.face.tracking import FaceTracker
 from au_jax.inference import cache, pipeline, plots, table
 from au_jax.inference.model import OCCURRENCE_RULES, TrainedModel
 from au_jax.io import atomic_write, positive_int
-from au_jax.train.fitted import evenly_spaced
+from au_jax.train.records import evenly_spaced
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
