@@ -25,8 +25,8 @@ from au_jax.errors import UserError
 from au_jax.train.records import LABEL_KEYS, evenly_spaced, strip_labels
 from au_jax.train.steps import make_features_step
 
-__all__ = ["LABEL_KEYS", "evenly_spaced", "strip_labels", "session_table", "bind",
-           "check_fitted", "fit_head", "FitError", "BoundTransform"]
+__all__ = ["LABEL_KEYS", "BoundTransform", "FitError", "bind", "check_fitted", "evenly_spaced",
+           "fit_head", "session_table", "strip_labels"]
 
 
 class FitError(UserError, ValueError):
