@@ -13,15 +13,18 @@ pays), timed from start to exit, predicting one 512x512 photo with one face
   cold     a new, empty cache folder per run (compiled, then written)
   warm     one cache folder filled by a first run (not timed), then read
 
-Reported per setting: every run's seconds, the min (the figure to quote on a
-shared machine: other processes only ever add time) and the median, with the
-load average at the start. The workdir is any trained au-jax workdir (e.g.
+Reported per setting: every run's wall seconds, the min (the figure to quote
+on a shared machine: other processes only ever add time) and the median, and
+the CPU seconds of each run (user + system, all threads: less sensitive to
+other processes than wall time, though not immune), with the load average at
+the start and the end. The workdir is any trained au-jax workdir (e.g.
 `python launch.py --config=configs/gudi_synthetic.py:runlocal --workdir=/tmp/gudi_tiny`).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,19 +37,26 @@ from au_jax.inference import demo_media
 from benchmarks import common
 
 
-def _run(cmd: list[str], env: dict) -> float:
-  t0 = time.perf_counter()
+def _cpu() -> float:
+  r = resource.getrusage(resource.RUSAGE_CHILDREN)
+  return r.ru_utime + r.ru_stime
+
+
+def _run(cmd: list[str], env: dict) -> tuple[float, float]:
+  """(wall seconds, CPU seconds: user + system of the process and its threads)."""
+  c0, t0 = _cpu(), time.perf_counter()
   out = subprocess.run(cmd, env=env, cwd=common.ROOT, capture_output=True, text=True,
                        check=False)
-  dt = time.perf_counter() - t0
+  dt, cpu = time.perf_counter() - t0, _cpu() - c0
   if out.returncode != 0:
     raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
-  return dt
+  return dt, cpu
 
 
 def measure(workdir: str, repeats: int, detector: str = "haar", scratch: str | None = None
             ) -> dict:
-  """{setting: {"runs": [s], "min": s, "median": s}} (see the module docstring)."""
+  """{setting: {"runs": [s], "min": s, "median": s, "cpu_runs": [s], "cpu_min": s}}
+  (see the module docstring)."""
   with tempfile.TemporaryDirectory(dir=scratch) as tmp:
     photo = os.path.join(tmp, "astronaut.png")
     cv2.imwrite(photo, cv2.cvtColor(demo_media.photos()["astronaut"], cv2.COLOR_RGB2BGR))
@@ -60,14 +70,20 @@ def measure(workdir: str, repeats: int, detector: str = "haar", scratch: str | N
 
     warm = os.path.join(tmp, "warm")
     _run(predict(warm), env)                              # fills the warm cache (not timed)
-    runs: dict[str, list[float]] = {k: [] for k in ("import", "off", "cold", "warm")}
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in ("import", "off", "cold",
+                                                                   "warm")}
     for i in range(repeats):                               # interleaved: load drifts hit all
       runs["import"].append(_run([sys.executable, "-c", "import au_jax.predict"], env))
       runs["off"].append(_run(predict("off"), env))
       runs["cold"].append(_run(predict(os.path.join(tmp, f"cold{i}")), env))
       runs["warm"].append(_run(predict(warm), env))
-  return {k: dict(runs=[round(x, 3) for x in v], min=round(min(v), 3),
-                  median=round(statistics.median(v), 3)) for k, v in runs.items()}
+  out = {}
+  for k, v in runs.items():
+    wall, cpu = [w for w, _ in v], [c for _, c in v]
+    out[k] = dict(runs=[round(x, 3) for x in wall], min=round(min(wall), 3),
+                  median=round(statistics.median(wall), 3), cpu_runs=[round(x, 3) for x in cpu],
+                  cpu_min=round(min(cpu), 3))
+  return out
 
 
 def main(argv=None):
@@ -84,11 +100,13 @@ def main(argv=None):
                      "photo (one face), fresh process per run; min = the figure to quote on a "
                      "shared machine",
                 workdir=os.path.abspath(args.workdir), detector=args.detector,
-                repeats=args.repeats, load_average_at_start=load, settings=res,
+                repeats=args.repeats, load_average_at_start=load,
+                load_average_at_end=list(os.getloadavg()), settings=res,
                 environment=common.environment())
   common.write_json(args.out, result)
   for k, v in res.items():
-    print(f"{k:7s} min {v['min']:.2f} s  median {v['median']:.2f} s  runs {v['runs']}")
+    print(f"{k:7s} min {v['min']:.2f} s  median {v['median']:.2f} s  runs {v['runs']}  "
+          f"cpu min {v['cpu_min']:.2f} s")
   print(f"wrote {args.out}")
 
 
