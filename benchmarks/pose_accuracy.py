@@ -34,8 +34,8 @@ turns clockwise in the image). Statistics per setting:
   guessed camera  the same with the camera guessed from the frame size, as
                   predict does: the pose predict writes with perfect landmarks
   no jaw line     the two above without jaw points 0-7, 9-16 (diagnostic: the
-                  renderer's jaw line sits 4-13 mm behind the eyes, the
-                  template's 40-46 mm)
+                  renderer's jaw line sits 4-13 mm behind the eyes on a
+                  subject measured, the template's 40-46 mm)
   detector        `errors_on_frames`: --detector's landmarks (au_jax/face),
                   the template, the guessed camera: the whole pipeline
 
