@@ -8,10 +8,15 @@ pays), timed from start to exit, predicting one 512x512 photo with one face
 (skimage's astronaut, au_jax/inference/demo_media.py) with the --detector
 (default Haar: no optional package). Four settings, --repeats runs each:
 
-  import   python -c "import au_jax.predict" (the import floor)
+  import   python -c "import au_jax.predict" (the imports, and the interpreter's
+           shutdown, which the command skips)
   off      --compilation_cache=off: every program compiled in the run
   cold     a new, empty cache folder per run (compiled, then written)
   warm     one cache folder filled by a first run (not timed), then read
+
+With --baseline=DIR (the root of another checkout, e.g. `git worktree add` of
+main), `import` and `warm` are also timed with DIR's au_jax, interleaved with
+the rest, so that a change is compared under the same load.
 
 Reported per setting: every run's wall seconds, the min (the figure to quote
 on a shared machine: other processes only ever add time) and the median, and
@@ -42,19 +47,18 @@ def _cpu() -> float:
   return r.ru_utime + r.ru_stime
 
 
-def _run(cmd: list[str], env: dict) -> tuple[float, float]:
+def _run(cmd: list[str], env: dict, cwd: str = common.ROOT) -> tuple[float, float]:
   """(wall seconds, CPU seconds: user + system of the process and its threads)."""
   c0, t0 = _cpu(), time.perf_counter()
-  out = subprocess.run(cmd, env=env, cwd=common.ROOT, capture_output=True, text=True,
-                       check=False)
+  out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
   dt, cpu = time.perf_counter() - t0, _cpu() - c0
   if out.returncode != 0:
     raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
   return dt, cpu
 
 
-def measure(workdir: str, repeats: int, detector: str = "haar", scratch: str | None = None
-            ) -> dict:
+def measure(workdir: str, repeats: int, detector: str = "haar", scratch: str | None = None,
+            baseline: str | None = None) -> dict:
   """{setting: {"runs": [s], "min": s, "median": s, "cpu_runs": [s], "cpu_min": s}}
   (see the module docstring)."""
   with tempfile.TemporaryDirectory(dir=scratch) as tmp:
@@ -63,20 +67,27 @@ def measure(workdir: str, repeats: int, detector: str = "haar", scratch: str | N
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
     env["AU_JAX_NO_PROGRESS"] = "1"
 
-    def predict(cache: str) -> list[str]:
+    def predict(cache: str, out: str = "aus.csv") -> list[str]:
       return [sys.executable, "-m", "au_jax.predict", f"--workdir={workdir}",
-              f"--input={photo}", f"--output={os.path.join(tmp, 'aus.csv')}",
+              f"--input={photo}", f"--output={os.path.join(tmp, out)}",
               f"--detector={detector}", f"--compilation_cache={cache}", "--overwrite"]
 
-    warm = os.path.join(tmp, "warm")
+    warm, warm_b = os.path.join(tmp, "warm"), os.path.join(tmp, "warm_baseline")
     _run(predict(warm), env)                              # fills the warm cache (not timed)
-    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in ("import", "off", "cold",
-                                                                   "warm")}
+    names = ("import", "off", "cold", "warm")
+    if baseline:
+      names += ("baseline import", "baseline warm")
+      _run(predict(warm_b, "base.csv"), env, baseline)
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
     for i in range(repeats):                               # interleaved: load drifts hit all
       runs["import"].append(_run([sys.executable, "-c", "import au_jax.predict"], env))
       runs["off"].append(_run(predict("off"), env))
       runs["cold"].append(_run(predict(os.path.join(tmp, f"cold{i}")), env))
       runs["warm"].append(_run(predict(warm), env))
+      if baseline:
+        runs["baseline import"].append(
+            _run([sys.executable, "-c", "import au_jax.predict"], env, baseline))
+        runs["baseline warm"].append(_run(predict(warm_b, "base.csv"), env, baseline))
   out = {}
   for k, v in runs.items():
     wall, cpu = [w for w, _ in v], [c for _, c in v]
@@ -92,20 +103,24 @@ def main(argv=None):
   ap.add_argument("--repeats", type=int, default=5)
   ap.add_argument("--detector", default="haar", choices=("haar", "dlib", "auto"))
   ap.add_argument("--scratch", default=None, help="folder for the photo, CSV and caches")
+  ap.add_argument("--baseline", default=None, metavar="DIR",
+                  help="also time `import` and `warm` with the au_jax of this other checkout "
+                       "(its root), interleaved with these: a fair comparison on a busy machine")
   ap.add_argument("--out", default=f"{common.RESULTS}/predict_startup.json")
   args = ap.parse_args(argv)
   load = list(os.getloadavg())
-  res = measure(args.workdir, args.repeats, args.detector, args.scratch)
+  res = measure(args.workdir, args.repeats, args.detector, args.scratch, args.baseline)
   result = dict(what="wall seconds of one `python -m au_jax.predict` process on one 512x512 "
                      "photo (one face), fresh process per run; min = the figure to quote on a "
                      "shared machine",
                 workdir=os.path.abspath(args.workdir), detector=args.detector,
+                baseline=args.baseline,
                 repeats=args.repeats, load_average_at_start=load,
                 load_average_at_end=list(os.getloadavg()), settings=res,
                 environment=common.environment())
   common.write_json(args.out, result)
   for k, v in res.items():
-    print(f"{k:7s} min {v['min']:.2f} s  median {v['median']:.2f} s  runs {v['runs']}  "
+    print(f"{k:15s} min {v['min']:.2f} s  median {v['median']:.2f} s  runs {v['runs']}  "
           f"cpu min {v['cpu_min']:.2f} s")
   print(f"wrote {args.out}")
 
