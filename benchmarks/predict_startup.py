@@ -16,7 +16,9 @@ pays), timed from start to exit, predicting one 512x512 photo with one face
 
 With --baseline=DIR (the root of another checkout, e.g. `git worktree add` of
 main), `import` and `warm` are also timed with DIR's au_jax, interleaved with
-the rest, so that a change is compared under the same load.
+the rest, so that a change is compared under the same load; --baseline_env
+KEY=VALUE sets variables of those runs (PYTHONPATH=DIR: other package versions,
+with --baseline=. for this checkout).
 
 Reported per setting: every run's wall seconds, the min (the figure to quote
 on a shared machine: other processes only ever add time) and the median, and
@@ -58,7 +60,7 @@ def _run(cmd: list[str], env: dict, cwd: str = common.ROOT) -> tuple[float, floa
 
 
 def measure(workdir: str, repeats: int, detector: str = "haar", scratch: str | None = None,
-            baseline: str | None = None) -> dict:
+            baseline: str | None = None, baseline_env: dict | None = None) -> dict:
   """{setting: {"runs": [s], "min": s, "median": s, "cpu_runs": [s], "cpu_min": s}}
   (see the module docstring)."""
   with tempfile.TemporaryDirectory(dir=scratch) as tmp:
@@ -75,9 +77,10 @@ def measure(workdir: str, repeats: int, detector: str = "haar", scratch: str | N
     warm, warm_b = os.path.join(tmp, "warm"), os.path.join(tmp, "warm_baseline")
     _run(predict(warm), env)                              # fills the warm cache (not timed)
     names = ("import", "off", "cold", "warm")
+    env_b = {**env, **(baseline_env or {})}
     if baseline:
       names += ("baseline import", "baseline warm")
-      _run(predict(warm_b, "base.csv"), env, baseline)
+      _run(predict(warm_b, "base.csv"), env_b, baseline)
     runs: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
     for i in range(repeats):                               # interleaved: load drifts hit all
       runs["import"].append(_run([sys.executable, "-c", "import au_jax.predict"], env))
@@ -86,8 +89,8 @@ def measure(workdir: str, repeats: int, detector: str = "haar", scratch: str | N
       runs["warm"].append(_run(predict(warm), env))
       if baseline:
         runs["baseline import"].append(
-            _run([sys.executable, "-c", "import au_jax.predict"], env, baseline))
-        runs["baseline warm"].append(_run(predict(warm_b, "base.csv"), env, baseline))
+            _run([sys.executable, "-c", "import au_jax.predict"], env_b, baseline))
+        runs["baseline warm"].append(_run(predict(warm_b, "base.csv"), env_b, baseline))
   out = {}
   for k, v in runs.items():
     wall, cpu = [w for w, _ in v], [c for _, c in v]
@@ -106,15 +109,20 @@ def main(argv=None):
   ap.add_argument("--baseline", default=None, metavar="DIR",
                   help="also time `import` and `warm` with the au_jax of this other checkout "
                        "(its root), interleaved with these: a fair comparison on a busy machine")
+  ap.add_argument("--baseline_env", nargs="*", default=[], metavar="KEY=VALUE",
+                  help="environment of the baseline's runs (e.g. PYTHONPATH=DIR: other "
+                       "versions of packages)")
   ap.add_argument("--out", default=f"{common.RESULTS}/predict_startup.json")
   args = ap.parse_args(argv)
   load = list(os.getloadavg())
-  res = measure(args.workdir, args.repeats, args.detector, args.scratch, args.baseline)
+  baseline_env = dict(kv.split("=", 1) for kv in args.baseline_env)
+  res = measure(args.workdir, args.repeats, args.detector, args.scratch, args.baseline,
+                baseline_env)
   result = dict(what="wall seconds of one `python -m au_jax.predict` process on one 512x512 "
                      "photo (one face), fresh process per run; min = the figure to quote on a "
                      "shared machine",
                 workdir=os.path.abspath(args.workdir), detector=args.detector,
-                baseline=args.baseline,
+                baseline=args.baseline, baseline_env=baseline_env,
                 repeats=args.repeats, load_average_at_start=load,
                 load_average_at_end=list(os.getloadavg()), settings=res,
                 environment=common.environment())
