@@ -173,10 +173,12 @@ def angle_errors(est: np.ndarray, truth: np.ndarray, n: int | None = None) -> di
     out["angles_deg"][name]["mean_signed"] = round(float(err[:, j].mean()), 3)
     out["angles_deg"][name]["slope"] = round(float(np.polyfit(t[:, j], e[:, j], 1)[0]), 3)
   yaw = np.abs(t[:, 1])
-  out["by_yaw"] = {f"|yaw| {lo}-{hi}": dict(n=int(sel.sum()),
-                                            yaw_mean_abs=round(float(np.abs(err[sel, 1]).mean()), 3))
-                   for lo, hi in itertools.pairwise(YAW_BINS)
-                   if (sel := (yaw >= lo) & (yaw < hi)).any()}
+  out["by_yaw"] = {}
+  for lo, hi in itertools.pairwise(YAW_BINS):
+    sel = (yaw >= lo) & (yaw < hi)
+    if sel.any():
+      out["by_yaw"][f"|yaw| {lo}-{hi}"] = dict(
+          n=int(sel.sum()), yaw_mean_abs=round(float(np.abs(err[sel, 1]).mean()), 3))
   return out
 
 
