@@ -89,7 +89,7 @@ from au_jax.face.tracking import FaceTracker
 from au_jax.inference import beam, cache, pipeline, plots, table
 from au_jax.inference.model import OCCURRENCE_RULES, TrainedModel
 from au_jax.io import atomic_write, positive_int
-from au_jax.train.fitted import evenly_spaced
+from au_jax.train.records import evenly_spaced
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -1099,3 +1099,11 @@ if __name__ == "__main__":
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(EXIT_USAGE)
+  # Done: the CSV, its summary and any figure are written and closed, the lock
+  # released, the compiled program in the cache. Skip the interpreter's shutdown
+  # too: tearing down JAX's CPU client, orbax's and tensorstore's threads and
+  # some two thousand modules is a fixed cost on every run (docs/performance.md,
+  # "One photo from the command line"), paid by a script that predicts photo by photo.
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(0)

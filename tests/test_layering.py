@@ -9,7 +9,11 @@
   report restores a run with au_jax.inference.model);
 - no import inside a function names an au_jax module: an import that has to
   hide in a function hides a circle. Imports of optional or heavy
-  third-party packages may sit in a function; each is listed in LAZY with why.
+  third-party packages may sit in a function; each is listed in LAZY with why;
+- a module that imports by name at run time (importlib.import_module) is
+  listed in DYNAMIC with why, and every string in it that names an au_jax
+  module counts as an import of that module (the method table of
+  au_jax/models/__init__.py), so a circle through it is still found.
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ BELOW_NOT = (("au_jax.models", "au_jax.predict"),)
 
 # (file relative to the repository root, module imported inside a function): why.
 LAZY = {
+    ("au_jax/data/sources.py", "tensorflow_datasets"):
+        "slow to import: prediction reads DataInfo from this module and never TFDS",
     ("au_jax/face/detect.py", "dlib"): "optional: dlib's detector is an extra",
     ("au_jax/inference/beam.py", "apache_beam"):
         "optional: the [beam] extra; au_jax.predict must not need it",
@@ -41,9 +47,19 @@ LAZY = {
         "optional: figures skipped without it",
     ("au_jax/models/multilabel/report.py", "sklearn.manifold"):
         "optional: the t-SNE figure is skipped without scikit-learn",
+    ("au_jax/train/distributed.py", "jax.experimental"):
+        "multihost_utils only when a run has several processes",
     ("au_jax/xla_options.py", "jaxlib"): "xla_options is used before JAX is imported",
     ("au_jax/xla_options.py", "jax._src"): "xla_options is used before JAX is imported",
 }
+
+
+# file relative to the repository root: why it imports modules by name.
+DYNAMIC = {
+    "au_jax/models/__init__.py": "get_spec imports only the named method's package (PACKAGES)",
+    "au_jax/sweep.py": "loads the config file named on the command line (configs sit above)",
+}
+DYNAMIC_CALLS = ("import_module", "__import__")
 
 
 def module_name(path: pathlib.Path, root: pathlib.Path) -> str:
@@ -77,13 +93,39 @@ def imports(path: pathlib.Path, modules: set[str], root: pathlib.Path):
         yield (sub if sub in modules else base), node.lineno, id(node) in inside
 
 
+def dynamic_imports(path: pathlib.Path, modules: set[str]):
+  """(line of an importlib.import_module / __import__ call or None, [(au_jax module named by
+  a string of the file, line, inside a function)])."""
+  tree = ast.parse(path.read_text(), str(path))
+  inside = set()
+  for fn in ast.walk(tree):
+    if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+      inside.update(id(n) for n in ast.walk(fn) if n is not fn)
+  call, named = None, []
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Call):
+      f = node.func
+      name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+      if name in DYNAMIC_CALLS and call is None:
+        call = node.lineno
+    elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+          and node.value in modules):
+      named.append((node.value, node.lineno, id(node) in inside))
+  return call, named
+
+
 def import_graph(root: pathlib.Path):
   """{module: {imported au_jax module: (file, line)}} and the function-local imports."""
   files = {module_name(p, root): p for p in sorted((root / PACKAGE).rglob("*.py"))}
-  graph, local, above = {m: {} for m in files}, [], []
+  graph, local, above, dynamic = {m: {} for m in files}, [], [], []
   for mod, path in files.items():
     rel = path.relative_to(root).as_posix()
-    for name, line, in_function in imports(path, set(files), root):
+    found = list(imports(path, set(files), root))
+    call, named = dynamic_imports(path, set(files))
+    if call is not None:
+      dynamic.append((rel, call))
+      found += named
+    for name, line, in_function in found:
       top = name.split(".")[0]
       if top in ABOVE:
         above.append(f"{rel}:{line} imports {name}")
@@ -94,7 +136,7 @@ def import_graph(root: pathlib.Path):
         target = target.rpartition(".")[0]
       if target and target != mod:
         graph[mod].setdefault(target, (rel, line))
-  return graph, files, local, above
+  return graph, files, local, above, dynamic
 
 
 def find_cycle(graph) -> list[str] | None:
@@ -143,8 +185,12 @@ def import_chain(graph, start: str, goal: str) -> list[str] | None:
 
 def check(root: pathlib.Path) -> list[str]:
   """Every layering problem of the package under `root`, as readable lines."""
-  graph, files, local, above = import_graph(root)
+  graph, files, local, above, dynamic = import_graph(root)
   problems = list(above)
+  for rel, line in dynamic:
+    if rel not in DYNAMIC:
+      problems.append(f"{rel}:{line} imports a module by name; import it, or list the file in "
+                      f"DYNAMIC with the reason")
   for package, banned in BELOW_NOT:
     for mod in sorted(graph):
       if mod != package and not mod.startswith(package + "."):
@@ -172,8 +218,9 @@ def test_au_jax_has_no_import_circle_and_imports_nothing_above_it():
 
 
 def test_every_lazy_import_listed_is_still_there():
-  _, _, local, _ = import_graph(ROOT)
+  _, _, local, _, dynamic = import_graph(ROOT)
   assert set(LAZY) <= {(rel, name) for rel, name, _ in local}
+  assert set(DYNAMIC) <= {rel for rel, _ in dynamic}
 
 
 def _write(root: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
@@ -210,6 +257,25 @@ def _write(root: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
       "au_jax/models/r.py": "import au_jax.viz\n",
       "au_jax/viz.py": "def f():\n  from au_jax.predict import P\n"},
      "au_jax/models/r.py reaches au_jax.predict: au_jax/models/r.py:1 -> au_jax/viz.py:2"),
+    # a circle through the method table of au_jax/models/__init__.py
+    ({"au_jax/__init__.py": "",
+      "au_jax/models/__init__.py": "import importlib\nPACKAGES = {'m': 'au_jax.models.m'}\n"
+                                   "def get(n):\n  return importlib.import_module(PACKAGES[n])\n",
+      "au_jax/models/m/__init__.py": "from au_jax.models.m import model\n",
+      "au_jax/models/m/model.py": "from au_jax.models import get\n"},
+     "import circle: au_jax/models/__init__.py:2 -> au_jax/models/m/__init__.py:1"),
+    # ... and through the table to au_jax.predict
+    ({"au_jax/__init__.py": "", "au_jax/predict.py": "",
+      "au_jax/models/__init__.py": "import importlib\nPACKAGES = {'m': 'au_jax.models.m'}\n"
+                                   "def get(n):\n  return importlib.import_module(PACKAGES[n])\n",
+      "au_jax/models/m.py": "import au_jax.predict\n"},
+     "au_jax/models/__init__.py reaches au_jax.predict: au_jax/models/__init__.py:2"),
+    ({"au_jax/__init__.py": "", "au_jax/a.py": "import importlib\n"
+                                               "def f():\n  importlib.import_module('x')\n"},
+     "au_jax/a.py:3 imports a module by name; import it, or list the file in DYNAMIC"),
+    ({"au_jax/__init__.py": "", "au_jax/a.py": "def f():\n  __import__('au_jax.b')\n",
+      "au_jax/b.py": ""},
+     "au_jax/a.py:2 imports a module by name"),
 ])
 def test_the_check_finds_what_it_looks_for(tmp_path, files, expected):
   problems = check(_write(tmp_path, files))

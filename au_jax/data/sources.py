@@ -57,7 +57,6 @@ import os
 from typing import Any, Sequence
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from au_jax import aus as au_lib
 from au_jax import defaults
@@ -80,6 +79,7 @@ def default_data_dir() -> str:
 def _builder_of(name: str, data_dir: str):
   """TFDS's builder object of `name` (nothing is built or read yet); an unknown
   dataset or config is a ConfigKeyError."""
+  import tensorflow_datasets as tfds  # slow to import: prediction imports this module, never TFDS
   try:
     return tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
@@ -127,6 +127,7 @@ def get_builder(name: str, data_dir: str | None = None, manual_dir: str | None =
     builder.download_and_prepare()
     return builder
   if manual_dir and build:
+    import tensorflow_datasets as tfds  # slow to import: prediction imports this module, never TFDS
     if not os.path.isdir(os.path.expanduser(manual_dir)):
       raise DatasetNotFoundError(f"manual_dir {manual_dir!r} for {name} does not exist")
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
@@ -338,6 +339,7 @@ class _DatasetPart:
     return [s for s in subjects if split_name(s) in known]
 
   def subject_sources(self, subjects):
+    import tensorflow_datasets as tfds  # slow to import: prediction imports this module, never TFDS
     return [self.builder.as_data_source(split=split_name(s),
                                         decoders={"image": tfds.decode.SkipDecoding()})
             for s in subjects]

@@ -25,7 +25,12 @@ a depth per point (nose tip 30 mm in front of the eyes, ears 40-46 mm behind).
 A person's own face differs from it, so the absolute distance (pose_Tz) scales
 with their face size and the angles carry a few degrees of shape bias; the
 error of the fit itself (template projected at known poses, landmark noise) is
-measured in tests/test_pose.py and benchmarks/pose_accuracy.py.
+measured in tests/test_pose.py and benchmarks/pose_accuracy.py, which also
+measures it on raw synthetic_au frames rendered at known poses (checked in
+tests/test_pose_rendered.py; the figures in docs/performance.md). The pose is
+only as good as the landmarks: the Haar approximation of au_jax/face/detect.py
+(no dlib) places a template in the face box, so its landmarks, and the pose
+fitted to them, carry no head turn.
 
 `PoseSmoother` smooths each track's pose over consecutive frames (exponential,
 restarted when a face id reappears after a gap).

@@ -33,7 +33,7 @@ from au_jax.data.sources import DataInfo
 from au_jax.face.template import CANONICAL_68
 from au_jax.inference import cache, workdir_check
 from au_jax.train import steps
-from au_jax.train.fitted import evenly_spaced, strip_labels
+from au_jax.train.records import evenly_spaced, strip_labels
 from au_jax.train.state import initial_state
 
 # Per method: (how AUxx_c follows from the outputs, whether `occurrence` is a

@@ -22,24 +22,15 @@ import numpy as np
 
 from au_jax import evaluate
 from au_jax.errors import UserError
+from au_jax.train.records import LABEL_KEYS, evenly_spaced, strip_labels
 from au_jax.train.steps import make_features_step
 
-LABEL_KEYS = ("intensity", "occurrence")
+__all__ = ["LABEL_KEYS", "BoundTransform", "FitError", "bind", "check_fitted", "evenly_spaced",
+           "fit_head", "session_table", "strip_labels"]
 
 
 class FitError(UserError, ValueError):
   """Fitted state could not be fitted from the data (names the head / AU)."""
-
-
-def strip_labels(record: dict) -> dict:
-  return {k: v for k, v in record.items() if k not in LABEL_KEYS}
-
-
-def evenly_spaced(rows: np.ndarray, n: int) -> np.ndarray:
-  """At most `n` of `rows`, evenly spaced (all of them when there are fewer)."""
-  if n <= 0 or len(rows) <= n:
-    return rows
-  return rows[np.linspace(0, len(rows) - 1, n).astype(int)]
 
 
 def session_table(sessions, source, index, num_threads: int = 2) -> dict:
