@@ -47,8 +47,6 @@ LAZY = {
         "optional: figures skipped without it",
     ("au_jax/models/multilabel/report.py", "sklearn.manifold"):
         "optional: the t-SNE figure is skipped without scikit-learn",
-    ("au_jax/train/distributed.py", "jax.experimental"):
-        "multihost_utils only when a run has several processes",
     ("au_jax/xla_options.py", "jaxlib"): "xla_options is used before JAX is imported",
     ("au_jax/xla_options.py", "jax._src"): "xla_options is used before JAX is imported",
 }
