@@ -49,7 +49,8 @@ def au_traces(df, path: str, *, max_faces: int = 6) -> str:
       continue
     sub = faces[faces["face_id"] == fid]
     # One line per input (a folder's images or one video), gaps where the face is absent.
-    full = df.drop_duplicates(["input", "frame"])[["input", "frame", xcol]]
+    # (images: the x column is "frame" itself, selected once)
+    full = df.drop_duplicates(["input", "frame"])[list(dict.fromkeys(["input", "frame", xcol]))]
     merged = full.merge(sub[["input", "frame"] + cols], on=["input", "frame"], how="left")
     for k, c in enumerate(cols):
       ax.plot(merged[xcol].to_numpy(), merged[c].to_numpy(), lw=1.2, color=cmap(k % 20),

@@ -1,6 +1,7 @@
 """The model contract every method implements.
 
-A method registers a `ModelSpec` in `au_jax.models.MODELS`. `spec.build(
+A method registers its package in `au_jax.models.PACKAGES` (its `SPEC`, a `ModelSpec`, is
+`au_jax.models.MODELS[name]`). `spec.build(
 model_cfg, data_info)` returns a `Method`: the Flax module plus pure
 functions the engine, evaluation and inference call:
 
