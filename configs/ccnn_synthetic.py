@@ -8,7 +8,8 @@ r"""Copula CNN (CCNN-IT, Walecki et al., CVPR 2017) on the synthetic `disfa_like
 
 The embedded default: no licence, no download (disfa_like is built on first
 use: ~50 CPU-seconds, over two cores). Args: `variant` = cnn | ocnn | scnn |
-ccnn (Table 1's baselines),`it` = true | false (iterative balanced batches, Alg. 1), `multi` (Eq. 12:
+ccnn (Table 1's baselines), `it` = true | false (iterative balanced batches,
+Alg. 1), `multi` (Eq. 12:
 disfa_like + bp4d_like, dataset-specific pairwise parameters, dataset-balanced
 batches), `steps` (total optimiser steps), `seed`, `decode` = map | expected,
 `lam` (lambda of Eq. 11, one for all AUs; default 1e-4) or `lambda_file` (one
