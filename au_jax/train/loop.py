@@ -233,7 +233,9 @@ def _train_and_evaluate(config, workdir: str) -> dict:
                                 precision=precision,
                                 batch_size=int(ecfg.batch_size), mesh=mesh, num_threads=threads)
         step += 1
-        state = state.replace(step=sharding.replicate(jnp.asarray(step, jnp.int32), mesh))
+        # Replicated like the rest of the state: a fitted head left on the host
+        # would give the step other input shardings, and a recompilation.
+        state = sharding.replicate(state.replace(step=jnp.asarray(step, jnp.int32)), mesh)
         writer.write(step=step, split="train", stage=seg.name, cycle=seg.cycle, fit=seg.fit)
         bar.update(1)
         # The fitted state is part of the selected model; a fit before any
