@@ -201,6 +201,10 @@ def test_runs(name, arg, fixture_data_dir, tmp_path, request):
                                          "report.json")))
     assert report["test"]["n"] > 0 and report["test"]["mean"]
     return
+  if name == "dsin_disfa" and "bp4d_workdir=" not in (arg or ""):
+    # trained as the paper does: from the BP4D run (the default's plain DISFA
+    # training differs only in not copying; test_the_engine_accepts covers it)
+    arg = ",".join(a for a in (arg, "bp4d_workdir=fixture") if a)
   if arg and "bp4d_workdir=" in arg:
     workdir = request.getfixturevalue("dsin_bp4d_workdir")
     arg = re.sub(r"bp4d_workdir=[^,]+", f"bp4d_workdir={workdir}", arg)
@@ -208,3 +212,31 @@ def test_runs(name, arg, fixture_data_dir, tmp_path, request):
   report = experiment.train_and_evaluate(config, str(tmp_path / "run"))
   assert report["test"]["n"] > 0 and report["test"]["mean"]
   assert (tmp_path / "run" / "report.json").exists()
+  if name == "dsin_disfa":
+    _assert_convolutions_transferred(request.getfixturevalue("dsin_bp4d_workdir"),
+                                     str(tmp_path / "run"))
+
+
+def _assert_convolutions_transferred(src: str, dst: str) -> None:
+  """DSIN's BP4D -> DISFA transfer (Sec. 4.3): through every stage of the DISFA
+  run, the patch CNNs' conv blocks (parameters and batch-norm statistics) end
+  exactly as the BP4D run's selected checkpoint; the FC layers move."""
+  import numpy as np
+  from flax import traverse_util
+
+  from au_jax.train import checkpoint
+  _, _, before = checkpoint.restore_workdir_raw(src, "best")
+  _, _, after = checkpoint.restore_workdir_raw(dst, "latest")
+  conv = [k for k in after["params"] if k.startswith("patch.") and
+          k.split(".")[1].startswith(("conv", "bn"))]
+  assert conv
+  for k in conv:
+    np.testing.assert_array_equal(np.asarray(after["params"][k]), np.asarray(before["params"][k]))
+  stats_b = traverse_util.flatten_dict(dict(before["model_state"]["batch_stats"]))
+  stats_a = traverse_util.flatten_dict(dict(after["model_state"]["batch_stats"]))
+  assert stats_a
+  for k, v in stats_a.items():
+    np.testing.assert_array_equal(np.asarray(v), np.asarray(stats_b[k]))
+  fc = "patch.fc1.kernel"
+  assert after["params"][fc].shape == before["params"][fc].shape
+  assert not np.allclose(np.asarray(after["params"][fc]), np.asarray(before["params"][fc]))
