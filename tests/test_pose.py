@@ -101,3 +101,17 @@ def test_smoother_follows_a_track_and_restarts_after_a_gap():
   assert abs(np.degrees(rz) - 180) < 1e-6
   with pytest.raises(ValueError):
     pose.PoseSmoother(alpha=0)
+
+
+def test_head_angles_are_the_records_yaw_pitch_roll():
+  """pose.head_angles inverts the rotation the synthetic renderer uses for the
+  records' yaw, pitch and roll (R = Rz(-roll) Ry(yaw) Rx(-pitch) in the
+  records' axes; OpenFace's with z flipped)."""
+  from tfds_builders.synthetic_au import render
+  f = np.diag([1.0, 1.0, -1.0])
+  rng = np.random.default_rng(3)
+  for yaw, pitch, roll in rng.uniform([-60, -30, -30], [60, 30, 30], (50, 3)):
+    euler = pose.matrix_to_euler(f @ render.rotation(yaw, pitch, roll) @ f)
+    np.testing.assert_allclose(pose.head_angles(np.r_[0.0, 0.0, 500.0, euler]),
+                               [yaw, pitch, roll], atol=1e-9)
+  assert np.isnan(pose.head_angles(np.full(6, np.nan))).all()

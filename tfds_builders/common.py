@@ -14,7 +14,8 @@ Record schema, one record = one frame:
 Nuisance of the frame (NUISANCE_KEYS), every record carries them; a dataset
 that does not know a value stores it as missing: NaN for floats, -1 for ints,
 "" for text (make_record's defaults), so a builder fills only what its
-dataset provides:
+dataset provides (the licensed builders: head pose, estimated from the raw
+landmarks by au_jax.face.pose; everything else missing):
 
   yaw, pitch, roll     float32, head pose in degrees (yaw > 0: the face turns
                        toward the image's right; pitch > 0: the chin goes down;

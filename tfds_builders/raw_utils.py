@@ -445,7 +445,8 @@ class RawAUBuilder(common.AUDatasetBuilder):
       where: path-like description of the frame for the report.
       **labels: au_intensity, au_occurrence, subject, sequence, frame.
     """
-    from au_jax.face import align, detect  # pylint: disable=g-import-not-at-top
+    from au_jax.face import align, detect, pose  # pylint: disable=g-import-not-at-top
+    from au_jax.face.schemes import to_68  # pylint: disable=g-import-not-at-top
     cfg = self.builder_config
     if landmarks is not None and not np.isfinite(np.asarray(landmarks, np.float64)).any():
       landmarks = None
@@ -463,7 +464,12 @@ class RawAUBuilder(common.AUDatasetBuilder):
     except ValueError as e:
       self._report.skip(f"alignment failed ({cfg.alignment})", f"{where}: {e}")
       return None
-    return common.make_record(image=face.image, landmarks=face.landmarks, **labels)
+    # Head pose from the raw landmarks (a generic 3-D face, the camera guessed
+    # from the frame size as OpenFace does; au_jax/face/pose.py), in degrees.
+    yaw, pitch, roll = pose.head_angles(pose.estimate(to_68(landmarks), image.shape[1],
+                                                      image.shape[0]))
+    return common.make_record(image=face.image, landmarks=face.landmarks, yaw=yaw, pitch=pitch,
+                              roll=roll, **labels)
 
 
 class _NonEmptySplits(dict):

@@ -143,6 +143,26 @@ def estimate(landmarks: np.ndarray, width: float, height: float, k: np.ndarray |
   return out
 
 
+def head_angles(pose6) -> np.ndarray:
+  """(yaw, pitch, roll) in degrees, as the dataset records give head pose
+  (tfds_builders/common.py: yaw > 0 turns the face toward the image's right,
+  pitch > 0 moves the chin down, roll > 0 tilts the head counter-clockwise in
+  the image), from a pose [6] of `estimate` (OpenFace's Rx, Ry, Rz, radians).
+
+  OpenFace's rotation has z away from the camera; in the records' axes (z
+  toward it) the same rotation is R = F R_openface F, F = diag(1, 1, -1), and
+  R = Rz(-roll) Ry(yaw) Rx(-pitch). NaN in, NaN out."""
+  euler = np.asarray(pose6, np.float64)[3:6]
+  if not np.isfinite(euler).all():
+    return np.full(3, np.nan)
+  f = np.diag([1.0, 1.0, -1.0])
+  r = f @ euler_to_matrix(euler) @ f
+  yaw = np.arcsin(np.clip(-r[2, 0], -1.0, 1.0))
+  pitch = -np.arctan2(r[2, 1], r[2, 2])
+  roll = -np.arctan2(r[1, 0], r[0, 0])
+  return np.rad2deg([yaw, pitch, roll])
+
+
 class PoseSmoother:
   """Exponential smoothing of each face id's pose over consecutive frames.
 

@@ -62,6 +62,10 @@ def test_records(built):
       assert np.isnan(lm[[60, 64]]).all()
       ok = np.delete(np.arange(68), [60, 64])
       np.testing.assert_allclose(lm[ok], template_pixels(32)[ok], atol=0.05)
+      # head pose from the raw landmarks (an upright, frontal template face)
+      assert np.isfinite([r["yaw"], r["pitch"], r["roll"]]).all(), (sn, f)
+      assert abs(r["yaw"]) < 15 and abs(r["roll"]) < 5, (sn, f, r["yaw"], r["roll"])
+      assert r["occluder"].decode() == "" and np.isnan(r["expressivity"])
 
 
 def test_report_and_protocols(built):

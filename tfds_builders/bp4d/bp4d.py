@@ -30,11 +30,13 @@ _DIR = Path(__file__).parent
 class Bp4d(raw_utils.RawAUBuilder):
   """BP4D-Spontaneous: occurrence of 12 AUs, intensity of 5, detected faces."""
 
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
       "1.0.0": "FERA 2015 and original layouts; 12 AUs; 9 -> -1.",
       "1.1.0": "Records carry the schema's nuisance fields (pose, occluder, light, ...), "
-               "stored as missing (NaN / -1 / ''): the dataset does not provide them."}
+               "stored as missing (NaN / -1 / ''): the dataset does not provide them.",
+      "1.2.0": "Head pose (yaw, pitch, roll) estimated from the raw landmarks "
+               "(au_jax.face.pose: a generic 3-D face, the camera guessed from the frame size)."}
   BUILDER_CONFIGS = [raw_utils.RawAUBuilderConfig(name="default")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   BP4D-Spontaneous is licensed: request it from Binghamton University
