@@ -186,7 +186,7 @@ def _distinct_smoke_cases():
 def dsin_bp4d_workdir(fixture_data_dir, tmp_path_factory):
   """A finished dsin_bp4d smoke run: the patch CNNs dsin_disfa's `bp4d_workdir` transfers."""
   workdir = str(tmp_path_factory.mktemp("dsin_bp4d_smoke"))
-  experiment.train_and_evaluate(smoke_config("dsin_bp4d", "runlocal", fixture_data_dir), workdir)
+  experiment.train_and_evaluate(smoke_config("dsin_bp4d", "", fixture_data_dir), workdir)
   return workdir
 
 
@@ -195,7 +195,7 @@ def dsin_bp4d_workdir(fixture_data_dir, tmp_path_factory):
 def test_runs(name, arg, fixture_data_dir, tmp_path, request):
   """Trains a couple of steps through the engine's entry point and reports on test."""
   if name == "dsin_bp4d" and smoke_config(name, arg, "").to_json_best_effort(sort_keys=True) == \
-      smoke_config(name, "runlocal", "").to_json_best_effort(sort_keys=True):
+      smoke_config(name, "", "").to_json_best_effort(sort_keys=True):
     # the run dsin_disfa's transfer starts from: trained once, by that fixture
     report = json.load(open(os.path.join(request.getfixturevalue("dsin_bp4d_workdir"),
                                          "report.json")))
