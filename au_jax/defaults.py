@@ -63,6 +63,7 @@ EVAL_DEFAULTS = dict(
     batch_size=256,           # evaluation batch (any size: the last batch is padded)
     threshold_metric="f1",    # per-AU thresholds tuned on validation for it; "" = 0.5
     save_predictions=True,    # workdir/test_predictions.npz
+    plots=True,               # the engine's figures: plots/learning_curves.png, strata.png
 )
 
 SECTIONS = {"data": DATA_DEFAULTS, "train": TRAIN_DEFAULTS, "eval": EVAL_DEFAULTS}

@@ -89,9 +89,10 @@ def environment() -> dict:
           "malloc_hugetlb": host_memory.status()["malloc_hugetlb"]}
 
 
-def write_report(workdir: str, report: dict) -> None:
+def write_report(workdir: str, report: dict, plots: bool = True) -> None:
   """report.json and report.md, written atomically (with the `environment`
-  the report was computed in, unless the caller gave one)."""
+  the report was computed in, unless the caller gave one); with `plots`,
+  plots/strata.png too."""
   report.setdefault("environment", environment())
   atomic_write(os.path.join(workdir, "report.json"),
                json.dumps(report, indent=1, default=_jsonable, allow_nan=True))
@@ -109,7 +110,7 @@ def write_report(workdir: str, report: dict) -> None:
   if report.get("strata"):
     md += [strata.format_strata(report["strata"]), ""]
   atomic_write(os.path.join(workdir, "report.md"), "\n".join(md))
-  if report.get("strata"):
+  if plots and report.get("strata"):
     try:  # figures must never lose a written report
       viz.strata_plots(report["strata"], os.path.join(workdir, "plots"))
     except Exception as e:

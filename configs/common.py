@@ -80,7 +80,8 @@ def train_config(**kwargs) -> ml_collections.ConfigDict:
 
 def eval_config(batch_size=256, **kwargs) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
-      batch_size=batch_size, threshold_metric="f1", save_predictions=True, **kwargs))
+      batch_size=batch_size, threshold_metric="f1", save_predictions=True, plots=True,
+      **kwargs))
 
 
 def base_config(seed: int = 0) -> ml_collections.ConfigDict:

@@ -124,9 +124,12 @@ def tiny_data_dir(tmp_path_factory):
   return d
 
 
-def tiny_config(config_module, data_dir, arg="runlocal"):
-  """A config's runlocal variant pointed at the test data dir."""
+def tiny_config(config_module, data_dir, arg="runlocal", plots=False):
+  """A config's runlocal variant pointed at the test data dir; without the
+  engine's figures unless `plots` (they cost ~2 CPU-s a run; the tests that
+  check them ask for them)."""
   import importlib
   config = importlib.import_module(config_module).get_config(arg)
   config.data.data_dir = data_dir
+  config.eval.plots = plots
   return config

@@ -20,7 +20,7 @@ from tests.conftest import ROOT, subprocess_xla_flags
 
 ARG = "runlocal"   # gudi_synthetic's smoke run: 6 steps of batch 8
 # A checkpoint every 2 steps, on the 2-step windows of the logged train loss.
-FLAGS = ("--config.train.checkpoint_every=2",)
+FLAGS = ("--config.train.checkpoint_every=2", "--config.eval.plots=False")
 
 
 def _free_port() -> int:

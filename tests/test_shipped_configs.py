@@ -153,6 +153,7 @@ def smoke_config(name: str, arg, data_dir: str):
                          for s in config.train.stages]
   config.train.update(log_every=1, eval_every=0, checkpoint_every=100)
   config.eval.batch_size = min(int(config.eval.batch_size), 8)
+  config.eval.plots = False   # the engine's figures are checked in tests/train/test_engine.py
   return config
 
 

@@ -269,7 +269,7 @@ def test_engine_report_has_strata_table_and_plots(tmp_path, monkeypatch, with_nu
   from au_jax.train import loop
   from tests.conftest import tiny_config
 
-  config = tiny_config("configs.gudi_synthetic", str(tmp_path / "data"))
+  config = tiny_config("configs.gudi_synthetic", str(tmp_path / "data"), plots=True)
   config.eval.save_predictions = False
   info = sources.DataInfo(aus=AUS, intensity_coded=INTENSITY_CODED,
                           occurrence_coded=(True,) * 3, datasets=("d",), metadata=({},))

@@ -312,8 +312,9 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   if not writes:
     return report
   try:
-    viz.learning_curves(os.path.join(workdir, "metrics.jsonl"),
-                        os.path.join(workdir, "plots", "learning_curves.png"))
+    if config.eval.plots:
+      viz.learning_curves(os.path.join(workdir, "metrics.jsonl"),
+                          os.path.join(workdir, "plots", "learning_curves.png"))
     reports.write(method.name, workdir)
   except Exception as e:  # extra outputs must never lose a finished run
     print(f"[au_jax] could not write plots / {method.name} outputs: {e!r}", flush=True)
@@ -438,5 +439,5 @@ def final_evaluation(config, workdir, predict_step, state, splits, transforms, m
     np.savez(tmp, **preds["test"], intensity_true=splits["test"].index.intensity,
              occurrence_true=splits["test"].index.occurrence)
     os.replace(tmp, os.path.join(workdir, "test_predictions.npz"))
-  evaluate.write_report(workdir, report)
+  evaluate.write_report(workdir, report, plots=bool(config.eval.plots))
   return report

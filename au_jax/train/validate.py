@@ -24,7 +24,7 @@ _TRAIN_REQUIRED = ("batch_size", "stages")
 _TRAIN_OTHER = ("optimizer", "group_optimizer")
 _DATA_KEYS = ("sources", "test_sources", "data_dir", "aus", "occurrence_threshold", "num_threads",
               "train_splits")
-_EVAL_KEYS = ("batch_size", "threshold_metric", "save_predictions")
+_EVAL_KEYS = ("batch_size", "threshold_metric", "save_predictions", "plots")
 _TOP_KEYS = ("seed", "num_devices", "data", "model", "train", "eval")
 
 

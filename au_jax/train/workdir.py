@@ -28,7 +28,7 @@ from au_jax.io import atomic_write
 # Dotted config keys whose value cannot change a run's results.
 NEUTRAL_KEYS = ("train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
                 "train.allow_config_change", "data.num_threads", "data.data_dir", "num_devices",
-                "eval.batch_size")
+                "eval.batch_size", "eval.plots")
 
 
 def _flatten(d, prefix="") -> dict:

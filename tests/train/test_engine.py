@@ -19,10 +19,10 @@ from tests.conftest import ROOT, tiny_config, subprocess_xla_flags
 
 @pytest.mark.slow
 def test_runlocal_writes_report_metrics_and_plot(tiny_data_dir, tmp_path):
-  config = tiny_config("configs.gudi_synthetic", tiny_data_dir)
+  config = tiny_config("configs.gudi_synthetic", tiny_data_dir, plots=True)
   report = experiment.train_and_evaluate(config, str(tmp_path))
   for f in ("report.json", "report.md", "metrics.jsonl", "config.json",
-            "plots/learning_curves.png", "test_predictions.npz"):
+            "plots/learning_curves.png", "plots/strata.png", "test_predictions.npz"):
     assert os.path.exists(tmp_path / f), f
   saved = json.load(open(tmp_path / "report.json"))
   assert saved["test"]["mean"] == pytest.approx(report["test"]["mean"])
@@ -48,7 +48,7 @@ def _launch(workdir, data_dir, arg, compilation_cache=True):
   return subprocess.Popen(
       [sys.executable, os.path.join(ROOT, "launch.py"),
        f"--config={ROOT}/configs/gudi_synthetic.py:{arg}", f"--workdir={workdir}",
-       "--config.train.checkpoint_every=2"],
+       "--config.train.checkpoint_every=2", "--config.eval.plots=False"],
       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
