@@ -126,7 +126,7 @@ def tiny_data_dir(tmp_path_factory):
 
 def tiny_config(config_module, data_dir, arg="runlocal", plots=False):
   """A config's runlocal variant pointed at the test data dir; without the
-  engine's figures unless `plots` (they cost ~2 CPU-s a run; the tests that
+  engine's figures unless `plots` (over a CPU-second a run; the tests that
   check them ask for them)."""
   import importlib
   config = importlib.import_module(config_module).get_config(arg)
