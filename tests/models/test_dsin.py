@@ -205,9 +205,9 @@ def small():
 def test_stage_weights_select_the_loss_terms(small, weights, nonzero):
   method, batch, v = small
 
-  def f(params):   # eager: its primitives' compilations are shared by the four cases
+  def f(params):
     return method.loss({**v, "params": params}, batch, jax.random.PRNGKey(1), True, weights)
-  (value, aux), grads = jax.value_and_grad(f, has_aux=True)(v["params"])
+  (value, aux), grads = jax.jit(jax.value_and_grad(f, has_aux=True))(v["params"])
   norms = {g: float(sum(jnp.sum(x ** 2) for x in jax.tree.leaves(grads[g]))) for g in grads}
   assert {g for g, n in norms.items() if n > 0} == nonzero
   m = aux["metrics"]

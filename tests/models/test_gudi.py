@@ -15,8 +15,10 @@ from au_jax.models.layers import LocalContrastNorm
 def test_feature_map_sizes_are_the_papers():
   model = GudiCNN(num_outputs=11)
   x = jnp.zeros((2, 48, 48, 1))
-  variables = model.init(jax.random.PRNGKey(0), x, train=False)
-  out, state = model.apply(variables, x, train=False, mutable=["intermediates"])
+  # shapes only: traced, not computed
+  variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x, train=False))
+  out, state = jax.eval_shape(
+      lambda v: model.apply(v, x, train=False, mutable=["intermediates"]), variables)
   inter = {k: v[0].shape for k, v in state["intermediates"].items()}
   assert inter["conv1_out"] == (2, 44, 44, 64)     # conv 5x5x64
   assert inter["pool1_out"] == (2, 22, 22, 64)     # max-pool 3x3 stride 2

@@ -1,5 +1,6 @@
 """AU heatmap regression against Sanchez et al. (BMVC 2018): Eq. 1, Eq. 2,
 the adaptive AU weights, the network's size and an end-to-end run."""
+import functools
 import warnings
 
 import jax
@@ -174,7 +175,7 @@ def test_loss_weights_this_batch_by_the_previous_one_and_carry_the_next():
   batch2 = dict(batch, intensity=batch["intensity"][:, ::-1].copy())
   for b in (batch, batch2):                                # two steps: w0 -> w1 -> w2
     w = np.asarray(v["au_weights"]["weights"])
-    value, aux = method.loss(v, b, jax.random.key(1), True)
+    value, aux = jax.jit(method.loss, static_argnums=3)(v, b, jax.random.key(1), True)
     assert set(aux["model_state"]) == {"batch_stats", "au_weights"}
     errs = _per_au_errors(method, v, b)
     # this batch's loss: its per-AU Huber errors weighted by the previous batch's shares
@@ -187,7 +188,8 @@ def test_loss_weights_this_batch_by_the_previous_one_and_carry_the_next():
 
 def _per_au_errors(method, variables, batch):
   """Per-AU errors of a training-mode forward pass, from the loss's own pieces."""
-  maps, _ = method.module.apply(variables, batch["image"], train=True, mutable=["batch_stats"])
+  maps, _ = jax.jit(functools.partial(method.module.apply, train=True, mutable=["batch_stats"]))(
+      variables, batch["image"])
   table = T.centre_table(AUS, T.JAANET_68)
   c, ok = T.au_centres(batch["landmarks"], table)
   c = T.to_map(c, 64, 16)
@@ -362,20 +364,22 @@ def test_baselines_resnet18_and_single_heatmaps():
   assert 10.5e6 <= count(res["params"]) <= 11.8e6
   net = SingleHeatmaps(3, features=8, depth=1)            # tiny: compiling is the cost
   img = jnp.asarray(np.random.default_rng(0).random((2, 16, 16, 3)), jnp.float32)
-  v = net.init(jax.random.key(1), img, train=False)
-  hg = HeatmapHourglass(3, features=8, depth=1).init(jax.random.key(0), img, train=False)
+  v = jax.jit(functools.partial(net.init, train=False))(jax.random.key(1), img)
+  hg = jax.eval_shape(lambda: HeatmapHourglass(3, features=8, depth=1).init(
+      jax.random.key(0), img, train=False))
   # N networks of one map each: N x the hourglass less (N - 1) x its N-way output layer
   assert count(v["params"]) == 3 * count(hg["params"]) - 2 * 3 * 9
   assert v["au_weights"]["weights"].shape == (3,)
-  maps = np.asarray(net.apply(v, img, train=False))
+  maps = np.asarray(jax.jit(functools.partial(net.apply, train=False))(v, img))
   assert maps.shape == (2, 4, 4, 3)
   one = {c: jax.tree.map(lambda p: p[1], v[c]["hourglasses"]) for c in ("params", "batch_stats")}
-  own = HeatmapHourglass(1, features=8, depth=1, own_au_weights=False).apply(one, img, train=False)
+  own = jax.jit(functools.partial(HeatmapHourglass(1, features=8, depth=1, own_au_weights=False
+                                                   ).apply, train=False))(one, img)
   np.testing.assert_allclose(maps[..., 1], np.asarray(own)[..., 0], atol=1e-5)
   method = get_spec("heatmaps").build(dict(name="heatmaps", arch="resnet18", input_size=16,
                                            widths=(4, 4, 4, 4)), _info())
   v = method.init(jax.random.key(0), {"image": np.asarray(img)})
-  out = method.predict(v, {"image": np.asarray(img)})
+  out = jax.eval_shape(method.predict, v, {"image": np.asarray(img)})
   assert out["intensity"].shape == (2, 5) and "heatmaps" not in out
   with pytest.raises(KeyError, match="features"):
     get_spec("heatmaps").build(dict(name="heatmaps", arch="resnet18", features=16), _info())
