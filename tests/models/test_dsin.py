@@ -92,7 +92,8 @@ def test_siu_cell_shares_parameters_across_iterations():
   shapes = []
   for t in (1, 4):
     model = DSIN(num_aus=3, num_inputs=2, iterations=t, **TINY)
-    v = model.init(jax.random.PRNGKey(0), jnp.zeros((2, 2, 8, 8, 3)), train=False)
+    v = jax.eval_shape(lambda m=model: m.init(jax.random.PRNGKey(0), jnp.zeros((2, 2, 8, 8, 3)),
+                                              train=False))
     shapes.append(jax.tree.map(jnp.shape, v["params"]["structure"]))
   assert shapes[0] == shapes[1]
   # and a one-step scan equals the cell applied once
@@ -233,8 +234,8 @@ def test_losses_mask_unknown_labels_and_padding_and_balance_by_rate(small):
   # balance=False: equal weights; pos_rates: fixed weights
   _, batch, v = small
   m_off, m_fix = _method(balance=False), _method(pos_rates=(0.5,) * 5)
-  a = m_off.loss(v, batch, None, False, dict(pp=1.0))[0]
-  b = m_fix.loss(v, batch, None, False, dict(pp=1.0))[0]
+  a = jax.jit(lambda v, b: m_off.loss(v, b, None, False, dict(pp=1.0))[0])(v, batch)
+  b = jax.jit(lambda v, b: m_fix.loss(v, b, None, False, dict(pp=1.0))[0])(v, batch)
   np.testing.assert_allclose(a, b, rtol=1e-6)      # equal rates = no balancing
 
 
@@ -246,9 +247,9 @@ def test_predict_is_the_final_si_prediction_or_the_fusion_without_si(small):
                              else ("patch_conv", "patch_fc", "fusion"))
     v = method.init(jax.random.PRNGKey(0), batch)
     ref = method.init_fitted()["anchors"]["reference"]
-    patches, _ = method.transform.inputs(batch["face"], batch["landmarks"], ref)
-    out = method.module.apply(v, patches, train=False)
-    pred = method.predict({**v, "fitted": method.init_fitted()}, batch)
+    patches, _ = jax.jit(method.transform.inputs)(batch["face"], batch["landmarks"], ref)
+    out = jax.jit(functools.partial(method.module.apply, train=False))(v, patches)
+    pred = jax.jit(method.predict)({**v, "fitted": method.init_fitted()}, batch)
     final = out["si"][:, -1] if iterations else out["fusion"]
     np.testing.assert_allclose(pred["occurrence"], final, atol=1e-6)
     np.testing.assert_allclose(pred["intensity"], 5 * final, atol=1e-5)
