@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy import integrate, optimize, stats
 
 from au_jax.aus import MAX_INTENSITY
 
@@ -37,6 +36,7 @@ def debye1(x: float) -> float:
   if abs(x) < 1e-8:
     return 1.0
   f = lambda t: t / np.expm1(t) if t != 0 else 1.0
+  from scipy import integrate  # scipy costs ~0.5 s of every launch.py start: only here
   return integrate.quad(f, 0.0, x)[0] / x
 
 
@@ -55,6 +55,7 @@ def frank_theta_from_tau(tau: float) -> float:
   hi = 1.0
   while abs(frank_tau(hi)) < abs(tau):
     hi *= 2
+  from scipy import optimize  # lazy: see debye1
   theta = optimize.brentq(lambda t: frank_tau(t) - abs(tau), 1e-6, hi, xtol=1e-10)
   return float(np.sign(tau) * theta)  # Frank: tau(-theta) = -tau(theta)
 
@@ -66,6 +67,7 @@ def dependence_summary(y: np.ndarray, aus: Sequence[int]) -> dict:
   (tau-b over all N frames; diagonal 1 / null, null where an AU is constant),
   and `marginals` [A][6] = P(y = 0..5).
   """
+  from scipy import stats  # lazy: see debye1
   y = np.asarray(y)
   a = len(aus)
   tau = [[1.0 if i == j else None for j in range(a)] for i in range(a)]
