@@ -133,17 +133,3 @@ def tiny_config(config_module, data_dir, arg="runlocal", plots=False):
   config.data.data_dir = data_dir
   config.eval.plots = plots
   return config
-
-
-# The files that take longest (CPU-seconds of the whole suite, measured), run
-# first: with `--dist loadfile` each file goes whole to the next free worker,
-# so a long file left to the end would keep one worker busy alone.
-LONGEST_FIRST = ("tests/models/test_dsin.py", "tests/models/test_heatmaps.py",
-                 "tests/test_shipped_configs.py", "tests/test_multiprocess.py",
-                 "tests/test_ccnn_dataset_configs.py", "tests/train/test_engine.py",
-                 "tests/models/test_ccnn.py", "tests/test_heatmaps_dataset_configs.py")
-
-
-def pytest_collection_modifyitems(session, config, items):
-  rank = {f: i for i, f in enumerate(LONGEST_FIRST)}
-  items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))   # stable
