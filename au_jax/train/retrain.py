@@ -164,5 +164,5 @@ def run(config, workdir: str, first_report: dict) -> dict:
                    thresholds="the first run's, tuned on validation",
                    first_workdir=os.path.dirname(rdir)))
   if distributed.is_writer():
-    evaluate.write_report(rdir, report, plots=bool(cfg.eval.plots))
+    evaluate.write_report(rdir, report, plots=bool(cfg.eval.get("plots", True)))
   return report

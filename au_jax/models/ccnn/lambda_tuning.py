@@ -29,12 +29,13 @@ import json
 import math
 import os
 
+import jax
 import ml_collections
 
 from au_jax import evaluate
 from au_jax.errors import ConfigValueError, WorkdirError
 from au_jax.io import atomic_write
-from au_jax.train import loop, retrain, validate
+from au_jax.train import distributed, loop, retrain, validate
 from au_jax.train.workdir import WorkdirLock, config_differences
 
 DEFAULT_GRID = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
@@ -119,8 +120,10 @@ def grid_runs(make_config, grid, workroot: str, log=print) -> dict[float, dict]:
       try:
         retrain.train_and_retrain(config, wd)
       except loop.TrainingDiverged as e:
-        os.makedirs(wd, exist_ok=True)
-        atomic_write(diverged, f"{e}\n")
+        if distributed.is_writer():   # one process writes a multi-process run's files
+          os.makedirs(wd, exist_ok=True)
+          atomic_write(diverged, f"{e}\n")
+        distributed.barrier("au_jax: lambda run marked diverged")
         log(f"[lambda] lambda={lam:g} diverged ({e}); it is left out of the selection")
     if os.path.exists(path) and not os.path.exists(diverged):
       with open(path) as f:
@@ -206,7 +209,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     os.makedirs(root, exist_ok=True)
   except OSError as e:
     raise WorkdirError(f"cannot create {root}: {e.strerror}") from None
-  lock = WorkdirLock(root)
+  lock = WorkdirLock(root, jax.process_index())   # each process of a run holds its own
   lock.acquire()
   try:
     print(f"[lambda] tuning lambda per AU on validation {metric} (Walecki et al. Sec. 3.3): "
@@ -216,7 +219,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     sel = select_lambdas(reports, metric)
     result = {"grid": list(grid), "metric": metric,
               "selection": SELECTION.format(metric=metric), "workroot": root, **sel}
-    write_json(os.path.join(root, LAMBDAS_FILE), result)
+    if distributed.is_writer():
+      write_json(os.path.join(root, LAMBDAS_FILE), result)
   finally:
     lock.release()
   report = retrain.train_and_retrain(with_lambda(config, sel["lambda"]), workdir)
@@ -228,11 +232,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
       **{"lambda": dict(zip(sel["validation"], sel["lambda"]))},
       validation={a: {f"{lam:g}": v for lam, v in row.items()}
                   for a, row in sel["validation"].items()})
-  evaluate.write_report(workdir, report)
-  md_path = os.path.join(workdir, "report.md")
-  with open(md_path) as f:
-    md = f.read()
-  atomic_write(md_path, md.rstrip("\n") + "\n\n" + markdown(report["lambda_tuning"]))
+  if distributed.is_writer():
+    evaluate.write_report(workdir, report, plots=bool(config.eval.get("plots", True)))
+    md_path = os.path.join(workdir, "report.md")
+    with open(md_path) as f:
+      md = f.read()
+    atomic_write(md_path, md.rstrip("\n") + "\n\n" + markdown(report["lambda_tuning"]))
+  distributed.barrier("au_jax: lambda tuning written")
   return report
 
 
