@@ -31,8 +31,13 @@ REPORTS: dict[str, Callable[[str], object]] = {
 }
 
 
-def write(model_name: str, workdir: str) -> None:
-  """The report of method `model_name` for a finished `workdir` (none for a method without one)."""
+# Reports that are figures only: left out with config.eval.plots=False.
+FIGURES_ONLY = ("heatmaps",)
+
+
+def write(model_name: str, workdir: str, plots: bool = True) -> None:
+  """The report of method `model_name` for a finished `workdir` (none for a
+  method without one, or for a figures-only report without `plots`)."""
   report = REPORTS.get(model_name)
-  if report is not None:
+  if report is not None and (plots or model_name not in FIGURES_ONLY):
     report(workdir)

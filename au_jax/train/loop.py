@@ -315,7 +315,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     if config.eval.plots:
       viz.learning_curves(os.path.join(workdir, "metrics.jsonl"),
                           os.path.join(workdir, "plots", "learning_curves.png"))
-    reports.write(method.name, workdir)
+    reports.write(method.name, workdir, plots=bool(config.eval.plots))
   except Exception as e:  # extra outputs must never lose a finished run
     print(f"[au_jax] could not write plots / {method.name} outputs: {e!r}", flush=True)
   return report

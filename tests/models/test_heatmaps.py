@@ -251,7 +251,7 @@ def runlocal_run(tiny_data_dir, tmp_path_factory):
   figures / robustness command read the same workdir): (report, workdir)."""
   from au_jax import experiment
   wd = tmp_path_factory.mktemp("heatmaps_runlocal")
-  config = tiny_config("configs.heatmaps_synthetic", tiny_data_dir)
+  config = tiny_config("configs.heatmaps_synthetic", tiny_data_dir, plots=True)   # its figures
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     report = experiment.train_and_evaluate(config, str(wd))
