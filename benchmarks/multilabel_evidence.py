@@ -5,7 +5,7 @@ r"""Multi-label CNN + QDA claims on the embedded default (issue 11, item 9): pai
   python -m benchmarks.multilabel_evidence --runlocal --steps=2 --seeds=0,1 \
       --workroot=/tmp/ml_ev_dry --out=/tmp/ml_ev_dry.json     # a dry run (minutes)
 
-Paper: Ghosh et al., ACII 2015 (../shared/papers/multilabel_cnn_ghosh_acii2015.txt).
+Paper: Ghosh et al., ACII 2015 (docs/multilabel.md).
 Trainings, one after the other (never two at once), each in its own workdir
 `<workroot>/<name>_s<seed>` (a finished run, one with report.json and
 test_predictions.npz, is reused; an unfinished one resumes from its
