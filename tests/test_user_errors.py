@@ -52,10 +52,19 @@ CATALOGUE = [
 ]
 
 
-def _check(args, expected, code, out, err):
+def _problems(expected, code, out, err) -> list[str]:
+  """What is wrong with a refused launch.py run's ending (empty: one plain line, exit 2)."""
   lines = [ln for ln in err.splitlines() if ln.startswith("launch.py:")]
-  assert code == 2 and "Traceback" not in err + out, f"{args}: exit {code}; {err[-600:]!r}"
-  assert expected in err and len(lines) == 1 and len(lines[0]) <= 600, f"{args}: {err!r}"
+  wrong = []
+  if code != 2:
+    wrong.append(f"exit status {code}, not 2")
+  if "Traceback" in err + out:
+    wrong.append("a traceback")
+  if expected not in err:
+    wrong.append(f"no {expected!r} on stderr")
+  if len(lines) != 1 or len(lines[0]) > 600:
+    wrong.append(f"{len(lines)} 'launch.py:' lines, not one plain line")
+  return [f"{w}; stderr tail: {err[-600:]!r}" for w in wrong]
 
 
 @pytest.fixture
@@ -93,7 +102,8 @@ def launch_in_process(tiny_data_dir, monkeypatch):
 def test_catalogue_of_user_errors_ends_in_plain_lines(launch_in_process, tmp_path, args,
                                                       expected):
   args = [a.replace("{w}", str(tmp_path / "w")) for a in args]
-  _check(args, expected, *launch_in_process(args))
+  code, out, err = launch_in_process(args)
+  assert not _problems(expected, code, out, err), (args, _problems(expected, code, out, err))
 
 
 @pytest.mark.slow
@@ -108,7 +118,7 @@ def test_user_errors_end_a_launch_py_process_with_status_2(tiny_data_dir, tmp_pa
                             text=True) for i, (args, _) in enumerate(cases)]
   for (args, expected), p in zip(cases, procs):
     out, err = p.communicate(timeout=300)
-    _check(args, expected, p.returncode, out, err)
+    assert not _problems(expected, p.returncode, out, err), (args, err[-600:])
 
 
 @pytest.mark.slow
