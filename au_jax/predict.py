@@ -804,6 +804,16 @@ def format_summary(summary: dict) -> str:
   return "\n".join(lines)
 
 
+def checked_plans(output: str, inputs: Sequence[str], overwrite: bool):
+  """`plan_inputs(inputs)` after `check_output`; UsageError when no input is left to read."""
+  check_output(output, inputs, overwrite)
+  plans, skipped = plan_inputs(inputs)
+  if not plans:
+    raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
+                                                         for s in skipped[:3]))
+  return plans, skipped
+
+
 def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
               progress: bool = False, plot: str | None = None, overwrite: bool = False,
               lock: OutputLock | None = None, **options) -> dict:
@@ -827,11 +837,7 @@ def write_csv(predictor: Predictor, inputs: Sequence[str], output: str, *,
       not write, is being written by another run, cannot be written, or no
       input is left to read.
   """
-  check_output(output, inputs, overwrite)
-  plans, skipped = plan_inputs(inputs)
-  if not plans:
-    raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
-                                                         for s in skipped[:3]))
+  plans, skipped = checked_plans(output, inputs, overwrite)
   own_lock = lock is None
   lock = OutputLock(output).acquire() if own_lock else lock
   try:
@@ -888,11 +894,7 @@ def write_csv_beam(load, inputs: Sequence[str], output: str, *, beam_workers: in
   prediction raises is counted and named ("prediction failed on a Beam worker",
   its error in the summary) and the others are kept. Options as `write_csv`;
   beam_workers / pipeline_options as `beam.pipeline_options`."""
-  check_output(output, inputs, overwrite)
-  plans, skipped = plan_inputs(inputs)
-  if not plans:
-    raise UsageError("nothing to predict: " + "; ".join(f"{s['path']}: {s['reason']}"
-                                                         for s in skipped[:3]))
+  plans, skipped = checked_plans(output, inputs, overwrite)
   own_lock = lock is None
   lock = OutputLock(output).acquire() if own_lock else lock
   try:
