@@ -321,6 +321,15 @@ def count_video_frames(path) -> int:
 
 # ------------------------------------------------------------------ builder base
 
+# The releases every licensed builder made together (the record schema, the
+# pose); each builder's RELEASE_NOTES adds its own 1.0.0 before them.
+SCHEMA_RELEASE_NOTES = {
+    "1.1.0": "Records carry the schema's nuisance fields (pose, occluder, light, ...), "
+             "stored as missing (NaN / -1 / ''): the dataset does not provide them.",
+    "1.2.0": "Head pose (yaw, pitch, roll) estimated from the raw landmarks "
+             "(au_jax.face.pose: a generic 3-D face, the camera guessed from the frame size).",
+}
+
 MISSING_LANDMARKS = ("detect", "skip")
 
 

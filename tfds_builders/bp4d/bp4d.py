@@ -33,10 +33,7 @@ class Bp4d(raw_utils.RawAUBuilder):
   VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
       "1.0.0": "FERA 2015 and original layouts; 12 AUs; 9 -> -1.",
-      "1.1.0": "Records carry the schema's nuisance fields (pose, occluder, light, ...), "
-               "stored as missing (NaN / -1 / ''): the dataset does not provide them.",
-      "1.2.0": "Head pose (yaw, pitch, roll) estimated from the raw landmarks "
-               "(au_jax.face.pose: a generic 3-D face, the camera guessed from the frame size)."}
+      **raw_utils.SCHEMA_RELEASE_NOTES}
   BUILDER_CONFIGS = [raw_utils.RawAUBuilderConfig(name="default")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   BP4D-Spontaneous is licensed: request it from Binghamton University

@@ -73,10 +73,7 @@ class Ckplus(raw_utils.RawAUBuilder):
   VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
       "1.0.0": "Peak frames (optionally + neutral first frames), 68 landmarks.",
-      "1.1.0": "Records carry the schema's nuisance fields (pose, occluder, light, ...), "
-               "stored as missing (NaN / -1 / ''): the dataset does not provide them.",
-      "1.2.0": "Head pose (yaw, pitch, roll) estimated from the raw landmarks "
-               "(au_jax.face.pose: a generic 3-D face, the camera guessed from the frame size)."}
+      **raw_utils.SCHEMA_RELEASE_NOTES}
   BUILDER_CONFIGS = [CkplusConfig(name="default"),
                      CkplusConfig(name="peak_and_neutral", include_neutral=True)]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\

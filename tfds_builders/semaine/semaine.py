@@ -45,10 +45,7 @@ class Semaine(raw_utils.RawAUBuilder):
   VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
       "1.0.0": "FERA 2015 release; EAF occurrence; session segments.",
-      "1.1.0": "Records carry the schema's nuisance fields (pose, occluder, light, ...), "
-               "stored as missing (NaN / -1 / ''): the dataset does not provide them.",
-      "1.2.0": "Head pose (yaw, pitch, roll) estimated from the raw landmarks "
-               "(au_jax.face.pose: a generic 3-D face, the camera guessed from the frame size)."}
+      **raw_utils.SCHEMA_RELEASE_NOTES}
   BUILDER_CONFIGS = [SemaineConfig(name="default"), SemaineConfig(name="segment", segment_only=True)]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   SEMAINE is licensed: the FERA 2015 release comes from the FERA 2015

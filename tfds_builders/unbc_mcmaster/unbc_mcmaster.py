@@ -57,10 +57,7 @@ class UnbcMcmaster(raw_utils.RawAUBuilder):
   VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
       "1.0.0": "Per-frame FACS (12 AUs), PSPI checked, AAM landmarks.",
-      "1.1.0": "Records carry the schema's nuisance fields (pose, occluder, light, ...), "
-               "stored as missing (NaN / -1 / ''): the dataset does not provide them.",
-      "1.2.0": "Head pose (yaw, pitch, roll) estimated from the raw landmarks "
-               "(au_jax.face.pose: a generic 3-D face, the camera guessed from the frame size)."}
+      **raw_utils.SCHEMA_RELEASE_NOTES}
   BUILDER_CONFIGS = [raw_utils.RawAUBuilderConfig(name="default")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   The UNBC-McMaster Shoulder Pain Expression Archive is licensed: request it
