@@ -1,23 +1,35 @@
-"""Plots (matplotlib, Agg backend, written atomically as PNG)."""
+"""Plots (matplotlib, written atomically as PNG).
+
+Every figure is a bare `matplotlib.figure.Figure`, never pyplot's: drawing
+a run's figures leaves the caller's matplotlib backend and pyplot state alone
+(a notebook keeps its own), and matplotlib is imported only when a figure is
+drawn, not when a run starts.
+"""
 from __future__ import annotations
 
 import os
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-import numpy as np  # noqa: E402
+from au_jax.io import read_jsonl
 
-from au_jax.io import read_jsonl  # noqa: E402
+
+def figure(**kwargs):
+  """A bare matplotlib Figure (kwargs: Figure's, e.g. figsize); `_save` writes it."""
+  from matplotlib.figure import Figure
+  return Figure(**kwargs)
+
+
+def _handle(**kwargs):
+  """A legend entry: an empty Line2D with `kwargs`."""
+  from matplotlib.lines import Line2D
+  return Line2D([], [], **kwargs)
 
 
 def _save(fig, path, tight: bool = True):
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}.png"
   fig.savefig(tmp, dpi=110, bbox_inches="tight" if tight else None)
-  plt.close(fig)
   os.replace(tmp, path)
 
 
@@ -69,7 +81,8 @@ def learning_curve_series(records: list[dict]) -> dict:
 
 def learning_curve_figure(series: dict):
   """Two panels: training loss per stage; validation metrics (or why there are none)."""
-  fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(11, 3.8))
+  fig = figure(figsize=(11, 3.8))
+  ax_train, ax_val = fig.subplots(1, 2)
   for stage, (steps, losses) in series["train"].items():
     ax_train.plot(steps, losses, lw=1, marker="o", ms=2.5, label=stage)
   if series["log_loss"]:
@@ -158,8 +171,8 @@ def strata_figure(strata: dict, metrics=STRATA_METRICS):
   if not rows:
     return None
   names = list(dict.fromkeys(n for _, series in rows for n in series))
-  fig, axes = plt.subplots(len(rows), len(names), figsize=(2.9 * len(names), 2.1 * len(rows)),
-                           squeeze=False)
+  fig = figure(figsize=(2.9 * len(names), 2.1 * len(rows)))
+  axes = fig.subplots(len(rows), len(names), squeeze=False)
   any_flag = False
   for r, (metric, series) in enumerate(rows):
     for c, name in enumerate(names):
@@ -185,10 +198,10 @@ def strata_figure(strata: dict, metrics=STRATA_METRICS):
       if c == 0:
         ax.set_ylabel(metric.upper() + (" (lower better)" if metric in _ERRORS else ""),
                       fontsize=8)
-  handles = [Line2D([], [], color="C0", lw=1.8, marker="o", label="mean over AUs"),
-             Line2D([], [], color="0.75", lw=0.8, marker=".", label="each AU")]
+  handles = [_handle(color="C0", lw=1.8, marker="o", label="mean over AUs"),
+             _handle(color="0.75", lw=0.8, marker=".", label="each AU")]
   if any_flag:
-    handles.append(Line2D([], [], ls="none", marker="o", ms=9, mfc="none", color="C3",
+    handles.append(_handle(ls="none", marker="o", ms=9, mfc="none", color="C3",
                           label=f"some AU has < {strata['min_positives']} positives"))
   fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
   h = fig.get_figheight()
@@ -235,7 +248,8 @@ def dependency_graphs(panels, pairs, labels, path: str, min_abs: float = 2.0,
   def width(a):
     return 0.5 + 6 * a / big
 
-  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5.4), squeeze=False)
+  fig = figure(figsize=(5 * len(panels), 5.4))
+  axes = fig.subplots(1, len(panels), squeeze=False)
   for ax, (title, _), w in zip(axes[0], panels, weights):
     order = np.argsort(np.where(np.isfinite(w), np.abs(w), -1))
     drawn = 0
@@ -253,9 +267,9 @@ def dependency_graphs(panels, pairs, labels, path: str, min_abs: float = 2.0,
     ax.set_aspect("equal")
     ax.axis("off")
   levels = sorted({round(v, 1) for v in (min_abs, big / 2, big) if v >= min_abs})
-  handles = [Line2D([], [], color="tab:red", lw=3, label=f"{name} > 0 (positive dependence)"),
-             Line2D([], [], color="tab:blue", lw=3, label=f"{name} < 0 (negative dependence)")]
-  handles += [Line2D([], [], color="grey", lw=width(v), label=f"|{name}| = {v:g}") for v in levels]
+  handles = [_handle(color="tab:red", lw=3, label=f"{name} > 0 (positive dependence)"),
+             _handle(color="tab:blue", lw=3, label=f"{name} < 0 (negative dependence)")]
+  handles += [_handle(color="grey", lw=width(v), label=f"|{name}| = {v:g}") for v in levels]
   fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=8,
              frameon=False, bbox_to_anchor=(0.5, -0.02))
   text = f"edges with |{name}| >= {min_abs:g}; width and opacity ~ |{name}| (max {big:.1f})"

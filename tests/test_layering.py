@@ -42,9 +42,11 @@ LAZY = {
     ("au_jax/inference/plots.py", "pandas"): "pandas is slow to import: only to read a CSV back",
     ("au_jax/inference/table.py", "pandas"): "pandas is slow to import: only for DataFrames",
     ("au_jax/predict.py", "pandas"): "pandas is slow to import: only for DataFrames",
-    ("au_jax/models/multilabel/report.py", "matplotlib"): "optional: figures skipped without it",
-    ("au_jax/models/multilabel/report.py", "matplotlib.pyplot"):
-        "optional: figures skipped without it",
+    ("au_jax/models/dsin/report.py", "matplotlib"): "figures only when drawn (au_jax.viz)",
+    ("au_jax/models/dsin/report.py", "matplotlib.patches"): "figures only when drawn (au_jax.viz)",
+    ("au_jax/viz.py", "matplotlib.figure"):
+        "figures only when drawn: a run starts without matplotlib",
+    ("au_jax/viz.py", "matplotlib.lines"): "figures only when drawn",
     ("au_jax/models/multilabel/report.py", "sklearn.manifold"):
         "optional: the t-SNE figure is skipped without scikit-learn",
     ("au_jax/xla_options.py", "jaxlib"): "xla_options is used before JAX is imported",

@@ -70,11 +70,12 @@ _IMPORTS = ("au_jax", "au_jax.predict", "au_jax.experiment", "au_jax.train.loop"
             "au_jax.data.sources", "au_jax.evaluate", "au_jax.host_memory", "au_jax.xla_options")
 
 
-def _changed_by_imports(first: tuple[str, ...], then: tuple[str, ...], run: str = "") -> list[str]:
+def _changed_by_imports(first: tuple[str, ...], then: tuple[str, ...], run: str = "",
+                        pre: str = "") -> list[str]:
   """Environment variables that importing `then` (and running `run`) changes,
-  after `first` was imported."""
+  after `first` was imported (and `pre` run)."""
   code = ("import importlib, os; "
-          f"[importlib.import_module(m) for m in {first!r}]; e = dict(os.environ); "
+          f"[importlib.import_module(m) for m in {first!r}]; {pre or 'pass'}; e = dict(os.environ); "
           f"[importlib.import_module(m) for m in {then!r}]; {run or 'pass'}; "
           "print(sorted(k for k in set(e) | set(os.environ) if e.get(k) != os.environ.get(k)))")
   env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", X.ENV_VAR)}
@@ -91,7 +92,14 @@ def test_importing_au_jax_changes_no_environment_variable():
   # imported first, au_jax's own modules must change nothing more.
   third_party = ("jax", "cv2", "tensorflow_datasets", "grain", "orbax.checkpoint", "flax",
                  "optax", "matplotlib")
-  assert _changed_by_imports(third_party, _IMPORTS) == []
+  # ... nor matplotlib's backend: the run's figures are bare Figures (au_jax.viz),
+  # drawn here too; pyplot is never imported, the backend never chosen.
+  backend = "dict.__getitem__(importlib.import_module('matplotlib').rcParams, 'backend')"
+  draw = ("import sys, tempfile; v = importlib.import_module('au_jax.viz'); f = v.figure(); "
+          "f.subplots().plot([0, 1]); v._save(f, os.path.join(tempfile.mkdtemp(), 'f.png')); "
+          f"assert {backend} is b0, {backend}; "
+          "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
+  assert _changed_by_imports(third_party, _IMPORTS, draw, pre=f"b0 = {backend}") == []
   # the check can fail: apply() (what importing au_jax used to do) changes XLA_FLAGS
   if X._major_minor(__import__("jaxlib").__version__) in X.SUPPORTED_JAXLIB:
     assert _changed_by_imports((), ("au_jax.xla_options",),

@@ -102,7 +102,8 @@ def markdown_table(rows: dict[str, np.ndarray], aus) -> str:
 def plot_chi(stats: dict, path: str, title: str = "") -> None:
   """Fig. 5 style: mean of chi per iteration (line) and +- std (envelope)."""
   t, mu, sd = (np.asarray(stats[k], float) for k in ("iteration", "mean", "std"))
-  fig, ax = viz.plt.subplots(figsize=(5, 3))
+  fig = viz.figure(figsize=(5, 3))
+  ax = fig.subplots()
   ax.fill_between(t, mu - sd, mu + sd, alpha=0.3, color="tab:blue", label="± std")
   ax.plot(t, mu, color="tab:blue", marker="o", label="mean")
   ax.set(xlabel="SI iteration t", ylabel="correction factor chi", ylim=(0, 1),
@@ -115,7 +116,8 @@ def plot_si_gain(fusion_f1: np.ndarray, si_f1: np.ndarray, aus, path: str,
                  si_name: str = "DSIN") -> None:
   """Per-AU F1 of PP+F and DSIN side by side (bars), the gain annotated."""
   x = np.arange(len(aus))
-  fig, ax = viz.plt.subplots(figsize=(max(4, 0.6 * len(aus) + 1.5), 3))
+  fig = viz.figure(figsize=(max(4, 0.6 * len(aus) + 1.5), 3))
+  ax = fig.subplots()
   ax.bar(x - 0.2, np.nan_to_num(fusion_f1), 0.4, label="PP+F")
   ax.bar(x + 0.2, np.nan_to_num(si_f1), 0.4, label=si_name)
   for i, (a, b) in enumerate(zip(fusion_f1, si_f1)):
@@ -130,13 +132,15 @@ def plot_si_gain(fusion_f1: np.ndarray, si_f1: np.ndarray, aus, path: str,
 def plot_patches(faces, windows, patch_size: int, names, path: str, reference=None) -> None:
   """The patch windows (boxes, named) on registered faces (one panel each),
   and the reference anchors (white crosses) the faces were registered to."""
-  plt = viz.plt
-  fig, axes = plt.subplots(1, len(faces), figsize=(3 * len(faces), 3.2), squeeze=False)
-  colours = plt.cm.tab10(np.arange(len(names)) % 10)
+  from matplotlib import colormaps
+  from matplotlib.patches import Rectangle
+  fig = viz.figure(figsize=(3 * len(faces), 3.2))
+  axes = fig.subplots(1, len(faces), squeeze=False)
+  colours = colormaps["tab10"](np.arange(len(names)) % 10)
   for ax, face, win in zip(axes[0], faces, windows):
     ax.imshow(face)
     for (x, y), name, c in zip(win, names, colours):
-      ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), patch_size, patch_size, fill=False,
+      ax.add_patch(Rectangle((x - 0.5, y - 0.5), patch_size, patch_size, fill=False,
                                  edgecolor=c, lw=1.5))
       ax.text(x, y - 1, name, color=c, fontsize=6, va="bottom")
     if reference is not None:

@@ -22,7 +22,7 @@ from au_jax.data import transforms as T
 from au_jax.data import sources
 from au_jax.inference.model import TrainedModel
 from au_jax.models import get_spec
-from au_jax.viz import _save, plt
+from au_jax.viz import _save, figure
 
 
 def load_test(workdir: str, batch_size: int = 16):
@@ -80,7 +80,8 @@ def _overlay(ax, image, heat, vmax=5.0):
 def plot_targets(images, maps, intensity, aus, path):
   """images [N, S, S, 3] in [0, 1]; maps [N, h, w, A]; one row per face."""
   n, a = len(images), len(aus)
-  fig, axes = plt.subplots(n, a, figsize=(1.8 * a, 1.9 * n), squeeze=False, layout="constrained")
+  fig = figure(figsize=(1.8 * a, 1.9 * n), layout="constrained")
+  axes = fig.subplots(n, a, squeeze=False)
   for i in range(n):
     for k in range(a):
       _overlay(axes[i, k], images[i], maps[i, ..., k])
@@ -94,8 +95,8 @@ def plot_heatmaps(images, pred, target, intensity, pred_intensity, aus, path):
   """Per frame two rows: predicted maps (with the predicted intensity) and
   target maps (with the label); column 0 the input."""
   n, a = len(images), len(aus)
-  fig, axes = plt.subplots(2 * n, a + 1, figsize=(1.7 * (a + 1), 1.8 * 2 * n), squeeze=False,
-                           layout="constrained")
+  fig = figure(figsize=(1.7 * (a + 1), 1.8 * 2 * n), layout="constrained")
+  axes = fig.subplots(2 * n, a + 1, squeeze=False)
   for i in range(n):
     for r, (maps, vals, name) in enumerate(((pred, pred_intensity, "pred"),
                                             (target, intensity, "target"))):

@@ -33,7 +33,7 @@ from au_jax.face.transforms import transform_points, warp_image
 from au_jax.io import atomic_write
 from au_jax.models.heatmaps import augment
 from au_jax.models.heatmaps.report import load_test
-from au_jax.viz import _save, plt
+from au_jax.viz import _save, figure
 
 
 def drop_level(sigmas, values, fraction: float = 0.1) -> float | None:
@@ -94,7 +94,8 @@ def evaluate_noise(workdir: str, sigmas, seed: int = 0, batch_size: int = 32) ->
 
 def plot_curves(result: dict, path: str) -> None:
   s = result["sigmas_256px"]
-  fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+  fig = figure(figsize=(9, 3.4))
+  a, b = fig.subplots(1, 2)
   a.plot(s, result["icc"], "o-")
   if result["icc_drop_sigma"] is not None:
     a.axvline(result["icc_drop_sigma"], ls="--", c="grey",

@@ -43,6 +43,7 @@ import numpy as np
 
 from au_jax import metrics as M
 from au_jax import aus as au_lib
+from au_jax import viz
 from au_jax.data import sources, transforms as T
 from au_jax.inference.model import TrainedModel
 from au_jax.io import atomic_write
@@ -81,11 +82,9 @@ def _fmt(v, pct=False):
 
 
 def plot_phi(pt, pp, aus, path):
-  import matplotlib  # optional here: the figure is skipped without it
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
   labels = [str(a) for a in aus]
-  fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+  fig = viz.figure(figsize=(9, 4))
+  axes = fig.subplots(1, 2)
   for ax, m, title in zip(axes, (pt, pp), ("(a) ground truth", "(b) predictions")):
     im = ax.imshow(np.nan_to_num(m), cmap="bwr", vmin=-1, vmax=1)
     ax.set_xticks(range(len(labels)), labels, fontsize=7)
@@ -94,7 +93,6 @@ def plot_phi(pt, pp, aus, path):
   fig.colorbar(im, ax=axes, shrink=0.8)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   fig.savefig(path, dpi=100)
-  plt.close(fig)
 
 
 def write_report(workdir: str) -> dict:
@@ -197,10 +195,8 @@ def tsne_figure(workdir: str, au: str, cap: int = TSNE_SAMPLE, seed: int = 0) ->
            **{f"{k}_{f}": v[f] for k, v in out.items()
               for f in ("embedding", "present", "rows", "features")})
   try:
-    import matplotlib  # optional here: the figure is skipped without it
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    fig = viz.figure(figsize=(10, 4.5))
+    axes = fig.subplots(1, 2)
     titles = {"train_domain": f"(a) {train_on} validation", "test_domain": f"(b) {test_on} test"}
     for ax, name in zip(axes, ("train_domain", "test_domain")):
       d = out[name]
@@ -215,7 +211,6 @@ def tsne_figure(workdir: str, au: str, cap: int = TSNE_SAMPLE, seed: int = 0) ->
     os.makedirs(os.path.join(workdir, "plots"), exist_ok=True)
     out["png"] = os.path.join(workdir, "plots", f"tsne_{label}.png")
     fig.savefig(out["png"], dpi=100)
-    plt.close(fig)
   except ImportError:   # matplotlib is optional
     pass
   return out
