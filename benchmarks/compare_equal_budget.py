@@ -317,6 +317,10 @@ def record(method: str, seed: int, workdir: str, report: dict, config, cmd) -> d
               "missing")}
 
 
+def _plain(v):
+  return [_plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
 def check_workdir(workdir: str, seed: int, overrides: dict) -> None:
   """Raise TableError where a workdir's saved config (config.json) was trained
   with another seed or other values of the overrides (e.g. another --budget in
@@ -327,7 +331,7 @@ def check_workdir(workdir: str, seed: int, overrides: dict) -> None:
   saved = common.read_json(path)
   for key, want in {"seed": seed, **overrides}.items():
     got = _get(saved, key)
-    if got != want:
+    if _plain(got) != _plain(want):     # JSON keeps a tuple as a list
       raise TableError(f"{workdir} was trained with config.{key} = {got!r}, this table's is "
                        f"{want!r}: give another --workroot")
 
