@@ -275,6 +275,21 @@ def _positives(by_seed, seeds, arms, strata) -> dict:
   return out
 
 
+def _few(positives: dict) -> list:
+  """AUs with fewer than MIN_POSITIVES positive frames in some run (reported, not decided)."""
+  return sorted(au for au, n in positives.items() if n < MIN_POSITIVES)
+
+
+def _stratum_result(per: dict, use: list, defined: list, positives: dict) -> dict:
+  """A stratum row's values: over the AUs with enough positives (`use`), or,
+  where none has, over every defined AU, marked not decided."""
+  if use:
+    return _result(per, use, _mean_over(use), _few(positives))
+  out = _result(per, defined, _mean_over(defined), _few(positives))
+  out["decided"] = False
+  return out
+
+
 def paired_mean(a: str, b: str, fa, fb=None, aus=None):
   """Row: per seed, mean over AUs of fa(a) - fb(b) (fb defaults to fa); `aus`:
   a fixed subset, or a function (by_seed, seeds) -> subset."""
@@ -297,7 +312,7 @@ def stratum_mean(a: str, b: str, metric: str, stratum: str):
     pos = _positives(by_seed, seeds, (a, b), (stratum,))
     defined = _defined(per)
     use = [au for au in defined if pos.get(au, 0) >= MIN_POSITIVES]
-    return _result(per, use, _mean_over(use), [au for au in defined if au not in use])
+    return _stratum_result(per, use, defined, pos)
   return row
 
 
@@ -313,7 +328,7 @@ def occluded_minus_visible(a: str, b: str, metric: str):
     pos = _positives(by_seed, seeds, (a, b), (OCCLUDED, VISIBLE))
     defined = _defined(per)
     use = [au for au in defined if pos.get(au, 0) >= MIN_POSITIVES]
-    return _result(per, use, _mean_over(use), [au for au in defined if au not in use])
+    return _stratum_result(per, use, defined, pos)
   return row
 
 
@@ -747,13 +762,15 @@ def evaluate_claim(claim: Claim, by_seed: dict, seeds: list[int] | None, plans: 
       d["verdict"] = "needs: " + "; ".join(needs or [v["needs"]])
     elif len(have) < len(s):
       d["verdict"] = f"incomplete ({len(have)}/{len(s)} seeds)"
+    elif v.get("decided") is False or (not v["aus"] and few):
+      d["verdict"] = f"reported, not decided (fewer than {MIN_POSITIVES} positives)"
     elif not v["aus"]:
-      d["verdict"] = (f"reported, not decided (fewer than {MIN_POSITIVES} positives)" if few
-                      else "NOT SHOWN (no AU defined)")
+      d["verdict"] = "NOT SHOWN (no AU defined)"
     rows.append({"label": row.label, "metric": row.metric, "decided_on": row.decided_on,
                  "direction": row.direction, "margin": row.margin, "seeds": s,
                  "per_seed": {str(k): x for k, x in v["per_seed"].items()}, "aus": v["aus"],
-                 "few_positives": few, "note": v.get("note", ""), **d})
+                 "few_positives": few, "note": v.get("note", ""),
+                 "decided": v.get("decided", True), **d})
   out = {"id": claim.id, "paper": claim.paper, "arms": list(claim.arms), "seeds": s,
          "rows": rows, "needs": list(claim.needs)}
   if "icc_drop_sigma" in claim.reported:
@@ -815,7 +832,8 @@ def markdown(summary: dict, budget: int, runlocal: bool) -> str:
       if r["note"]:
         notes.append(f"{c['id']} {r['label']}: {r['note']}")
       if r["aus"] and r["decided_on"] != "overall" and not r["note"]:
-        notes.append(f"{c['id']} {r['label']}: AUs {', '.join(r['aus'])}")
+        notes.append(f"{c['id']} {r['label']}: mean over "
+                     + ("" if r["decided"] else "(reported only) ") + ", ".join(r["aus"]))
     if c.get("icc_drop_sigma"):
       d = c["icc_drop_sigma"]
       lo, hi = d["ci95"]

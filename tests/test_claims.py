@@ -163,8 +163,11 @@ def test_stratum_rows_decide_only_on_aus_with_30_positives():
   for r in recs:
     r["strata"][C.OCCLUDED]["per_au"]["AU01"]["n_positives"] = 12
   out = C.evaluate_claim(claim, _by_seed(recs), None, {})
-  assert out["rows"][0]["verdict"].startswith("reported, not decided")
-  assert out["rows"][0]["few_positives"] == ["AU01", "AU02"]
+  row = out["rows"][0]
+  assert row["verdict"].startswith("reported, not decided")
+  assert row["few_positives"] == ["AU01", "AU02"]
+  # still reported: the mean over both AUs, (s - i) per seed = (0.1 + 0.1 s + 0.8) / 2
+  assert row["per_seed"] == pytest.approx({str(s): (0.9 + 0.1 * s) / 2 for s in seeds})
 
 
 def test_claim_verdicts_from_runs_incomplete_and_holds():
