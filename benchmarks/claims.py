@@ -432,6 +432,7 @@ class Row:
   decided_on: str = "overall"
   direction: int = +1
   margin: float | None = None
+  strata: tuple = ()            # (arm A, arm B): the strata columns, reported (4.1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -448,10 +449,11 @@ class Claim:
 CLAIMS = {c.id: c for c in (
     Claim("C1", "CCNN-IT: ordinal beats softmax", ("ocnn_it", "cnn_it"), 5,
           (Row("OCNN-IT − CNN-IT (softmax)", paired_mean("ocnn_it", "cnn_it", _test("icc")),
-               "icc"),)),
+               "icc", strata=("ocnn_it", "cnn_it")),)),
     Claim("C2", "CCNN-IT: copula beats independent, most on dependent pairs",
           ("ccnn_it", "ocnn_it"), 10,
-          (Row("CCNN-IT − OCNN-IT", paired_mean("ccnn_it", "ocnn_it", _test("icc")), "icc"),
+          (Row("CCNN-IT − OCNN-IT", paired_mean("ccnn_it", "ocnn_it", _test("icc")), "icc",
+               strata=("ccnn_it", "ocnn_it")),
            Row("(CCNN-IT − OCNN-IT) on the AUs of the 4 most dependent pairs − on the others",
                dependent_minus_other("ccnn_it", "ocnn_it", "icc"), "icc",
                "dependent vs other AUs"))),
@@ -473,15 +475,17 @@ CLAIMS = {c.id: c for c in (
                   "split's predictions (validation_predictions.npz beside "
                   "test_predictions.npz); until then D1 says needs"),)),
     Claim("D2", "DSIN: structure inference beats fusion", ("dsin_t10", "dsin_ppf"), 10,
-          (Row("DSIN_10 − PP+F", paired_mean("dsin_t10", "dsin_ppf", _test("f1")), "f1"),
+          (Row("DSIN_10 − PP+F", paired_mean("dsin_t10", "dsin_ppf", _test("f1")), "f1",
+               strata=("dsin_t10", "dsin_ppf")),
            Row("DSIN_10 − PP+F, occluded frames",
                stratum_mean("dsin_t10", "dsin_ppf", "f1", OCCLUDED), "f1", "occluded AUs"))),
     Claim("D3", "DSIN: more iterations help (one model per T)", ("dsin_t10", "dsin_t2"), 5,
-          (Row("DSIN_10 − DSIN_2", paired_mean("dsin_t10", "dsin_t2", _test("f1")), "f1"),)),
+          (Row("DSIN_10 − DSIN_2", paired_mean("dsin_t10", "dsin_t2", _test("f1")), "f1",
+               strata=("dsin_t10", "dsin_t2")),)),
     Claim("D4", "DSIN: correction factors help; threshold tuning helps",
           ("dsin_t10", "dsin_ncf"), 5,
           (Row("(a) DSIN_10 − DSIN_10^ncf", paired_mean("dsin_t10", "dsin_ncf", _test("f1")),
-               "f1"),
+               "f1", strata=("dsin_t10", "dsin_ncf")),
            Row("(b) DSIN^tt − DSIN_10 (tau .5), one run",
                paired_mean("dsin_t10", "dsin_t10", _dsin_row("DSIN^tt"), _dsin_row("DSIN_10")),
                "f1"))),
@@ -511,10 +515,12 @@ CLAIMS = {c.id: c for c in (
     Claim("H2", "heat maps: joint maps beat ResNet-18 at comparable size",
           ("hm_joint", "hm_resnet18"), 5,
           (Row("joint hourglass − ResNet-18", paired_mean("hm_joint", "hm_resnet18",
-                                                       _test("icc")), "icc"),)),
+                                                       _test("icc")), "icc",
+               strata=("hm_joint", "hm_resnet18")),)),
     Claim("H3", "heat maps: joint maps beat one map per AU", ("hm_joint", "hm_single"), 5,
           (Row("joint − single-AU hourglasses", paired_mean("hm_joint", "hm_single",
-                                                          _test("icc")), "icc"),)),
+                                                          _test("icc")), "icc",
+               strata=("hm_joint", "hm_single")),)),
     Claim("S1", "structure helps most where an AU's region is occluded",
           ("ccnn_it", "ocnn_it", "dsin_t10", "dsin_ppf"), 10,
           (Row("(CCNN-IT − OCNN-IT) occluded − visible",
@@ -748,6 +754,21 @@ def run_one(workroot: str, arm: str, seed: int, plan: dict, runlocal: bool,
 
 # --------------------------------------------------------------------------- summary
 
+def strata_cells(by_seed, seeds, a: str, b: str, metric: str) -> dict:
+  """Reported, not decided (4.1): A - B on each stratum column of
+  compare_equal_budget.STRATA, mean and 95 % interval over seeds, over the AUs
+  with >= MIN_POSITIVES positive frames there (every defined AU where none
+  has, `decided` False); `few_positives` lists the AUs under that count."""
+  out = {}
+  for name, stratum in ceb.STRATA:
+    col = f"{name}/{stratum}"
+    v = stratum_mean(a, b, metric, col)(by_seed, seeds)
+    iv = common.mean_interval([v["per_seed"][x] for x in seeds if x in v["per_seed"]])
+    out[col] = {"mean": iv["mean"], "ci95": iv["ci95"], "n": iv["n"], "aus": v["aus"],
+                "few_positives": v["few_positives"], "decided": v.get("decided", True)}
+  return out
+
+
 def evaluate_claim(claim: Claim, by_seed: dict, seeds: list[int] | None, plans: dict) -> dict:
   s = claim_seeds(claim, seeds)
   needs = sorted({plans[a]["needs"] for a in claim.arms if plans.get(a, {}).get("needs")})
@@ -770,7 +791,9 @@ def evaluate_claim(claim: Claim, by_seed: dict, seeds: list[int] | None, plans: 
                  "direction": row.direction, "margin": row.margin, "seeds": s,
                  "per_seed": {str(k): x for k, x in v["per_seed"].items()}, "aus": v["aus"],
                  "few_positives": few, "note": v.get("note", ""),
-                 "decided": v.get("decided", True), **d})
+                 "decided": v.get("decided", True),
+                 "strata": strata_cells(by_seed, s, *row.strata, row.metric) if row.strata
+                 else {}, **d})
   out = {"id": claim.id, "paper": claim.paper, "arms": list(claim.arms), "seeds": s,
          "rows": rows, "needs": list(claim.needs)}
   if "icc_drop_sigma" in claim.reported:
@@ -846,6 +869,27 @@ def markdown(summary: dict, budget: int, runlocal: bool) -> str:
       notes.append(f"{c['id']}: not reported yet, needs {n}")
   if notes:
     lines += [""] + [f"- {n}" for n in notes]
+  heads = {"occlusion/visible": "visible", "occlusion/occluded": "occluded",
+           "yaw/0-10": "\\|yaw\\| 0-10°", "yaw/10-25": "10-25°", "yaw/25-40": "25-40°"}
+  strata_rows = [(c, r) for c in summary["claims"] for r in c["rows"] if r.get("strata")]
+  if strata_rows:
+    intro = ("Strata, reported and not decided on (4.1): A − B on the test frames of each "
+             f"stratum, mean over the AUs with at least {MIN_POSITIVES} positive frames there "
+             "in every run, [95 % interval] over seeds; `*`: some AU left out for fewer "
+             "positives (`†`: every AU, the mean is over all defined AUs):")
+    lines += ["", intro, "",
+              "| claim | A − B | " + " | ".join(heads.values()) + " |",
+              "|---|---|" + "---|" * len(heads)]
+    for c, r in strata_rows:
+      cells = []
+      for col in heads:
+        x = r["strata"].get(col)
+        if not x or not _finite(x["mean"]):
+          cells.append("–")
+          continue
+        star = "†" if not x["decided"] else "*" if x["few_positives"] else ""
+        cells.append(_ci(x) + star)
+      lines.append(f"| {c['id']} | {r['label']} | " + " | ".join(cells) + " |")
   arms_head = ("Arms (test metric the arm selects on, mean over AUs, then mean ± 95 % "
                "half-width over seeds):")
   lines += ["", arms_head, "", "| arm | seeds | images | metric | value | wall s |",

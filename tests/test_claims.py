@@ -233,3 +233,24 @@ def test_h2_resnet_width_is_within_20_percent_of_the_hourglass():
   joint = params("dataset=disfa_like")
   resnet = params("dataset=disfa_like,arch=resnet18", widths=C.RESNET_WIDTHS)
   assert abs(resnet - joint) <= 0.2 * joint
+
+
+def test_strata_cells_are_reported_with_the_counts_rule():
+  seeds = [0, 1, 2]
+  recs = []
+  for s in seeds:
+    recs.append(_rec("s", s, strata=_strata((40, 10), (80, 80), (0.5 + 0.1 * s, 0.9),
+                                            (0.7, 0.6 + 0.05 * s))))
+    recs.append(_rec("i", s, strata=_strata((40, 35), (80, 80), (0.4, 0.1), (0.65, 0.6))))
+  cells = C.strata_cells(_by_seed(recs), seeds, "s", "i", "f1")
+  occ, vis = cells[C.OCCLUDED], cells[C.VISIBLE]
+  # occluded: AU02 (10 positives in "s") left out, AU01's differences 0.1, 0.2, 0.3
+  assert occ["aus"] == ["AU01"] and occ["few_positives"] == ["AU02"] and occ["decided"]
+  assert math.isclose(occ["mean"], 0.2) and np.allclose(occ["ci95"], _interval([0.1, 0.2, 0.3]))
+  # visible: both AUs, per seed (0.05 + 0.05 s) / 2
+  assert vis["aus"] == ["AU01", "AU02"] and not vis["few_positives"]
+  assert np.allclose(vis["ci95"], _interval([0.025, 0.05, 0.075]))
+  assert cells["yaw/0-10"]["n"] == 0            # no such stratum in the runs: nothing reported
+  # the C1 row carries these columns
+  out = C.evaluate_claim(C.CLAIMS["C1"], {}, None, {})
+  assert set(out["rows"][0]["strata"]) == {f"{a}/{b}" for a, b in ceb.STRATA}
