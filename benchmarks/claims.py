@@ -75,7 +75,9 @@ left with no such AU is "reported, not decided". A claim with fewer
 finished seeds than the plan's says "incomplete (k/n seeds)"; an arm that
 needs a config key the configs lack (H2's ResNet-18 width) is planned but
 not run, and its claim says "needs: ...". Every claim is reported, none
-dropped.
+dropped. Beside the rows comparing two trained arms, the same difference on
+each stratum column of compare_equal_budget.STRATA (visible, occluded, |yaw|
+bins) is reported, not decided on, under the same 30-positives rule.
 
 Claims whose plan reads differently here:
   - C1 "OCNN - SCNN": the claim is ordinal beats softmax; in this code the
