@@ -176,8 +176,10 @@ def scale_steps(steps, total: int) -> list[int]:
   return out
 
 
-def table_overrides(method: str, config, budget: int) -> dict:
-  """{override path (no "config." prefix): value} imposing the equal-budget table."""
+def table_overrides(method: str, config, budget: int, select: str | None = None) -> dict:
+  """{override path (no "config." prefix): value} imposing the equal-budget table
+  (`select`: a selection metric other than the task's, e.g. benchmarks/claims.py's
+  2AFC for the multi-label CNN)."""
   task = METHODS[method][2]
   per_step = images_per_step(config) * int(config.train.get("repeat", 1) or 1)
   if budget % per_step:
@@ -188,7 +190,7 @@ def table_overrides(method: str, config, budget: int) -> dict:
   new = scale_steps([config.train.stages[i]["steps"] for i in idx], budget // per_step)
   out = {f"train.stages[{i}].steps": s for i, s in zip(idx, new)}
   total_steps = budget // images_per_step(config)
-  out.update({"train.select_metric": SELECT[task], "train.patience": 0,
+  out.update({"train.select_metric": select or SELECT[task], "train.patience": 0,
               "train.eval_every": max(1, total_steps // EVALUATIONS),
               "eval.threshold_metric": THRESHOLD_METRIC})
   return out
@@ -201,14 +203,18 @@ def apply(config, overrides: dict):
   return out
 
 
-def check(method: str, config, budget: int, base, dataset: str = DATASET) -> None:
+def check(method: str, config, budget: int, base, dataset: str = DATASET,
+          select: str | None = None, datasets: list | None = None) -> None:
   """Raise TableError naming the key where `config` departs from the
-  equal-budget table (`base`: the config with the table's overrides only)."""
+  equal-budget table (`base`: the config with the table's overrides only;
+  `select`, `datasets`: another selection metric or training sources than the
+  task's and [`dataset`])."""
   task = METHODS[method][2]
   sources = [s["name"] for s in config.data.sources]
-  if sources != [dataset]:
-    raise TableError(f"{method}: config.data.sources is {sources}; the table trains every "
-                     f"method on [{dataset!r}]")
+  want_sources = list(datasets) if datasets is not None else [dataset]
+  if sources != want_sources:
+    raise TableError(f"{method}: config.data.sources is {sources}; the table trains "
+                     f"{method} on {want_sources}")
   got = images_seen(config)
   if got != budget:
     keys = ["train.batch_size", "model.train_copies", "train.repeat"] + [
@@ -218,7 +224,7 @@ def check(method: str, config, budget: int, base, dataset: str = DATASET) -> Non
         f"{method}: config.{key} = {_get(config, key)} gives {got:,} training images, the "
         f"table's budget is {budget:,} (config.{key} = {_get(base, key)}); use "
         "--table=paper_recipe for runs at their own budget")
-  for key, want in (("train.select_metric", SELECT[task]),
+  for key, want in (("train.select_metric", select or SELECT[task]),
                     ("eval.threshold_metric", THRESHOLD_METRIC), ("train.patience", 0)):
     if _get(config, key) != want:
       raise TableError(f"{method}: config.{key} = {_get(config, key)!r}; the table's is "
@@ -264,6 +270,13 @@ def _fmt_value(v) -> str:
 
 def command(method: str, seed: int, workdir: str, overrides: dict, runlocal: bool) -> list[str]:
   path, arg, _ = METHODS[method]
+  return launch_command(path, arg, seed, workdir, overrides, runlocal)
+
+
+def launch_command(path: str, arg: str, seed: int, workdir: str, overrides: dict,
+                   runlocal: bool) -> list[str]:
+  """launch.py's command line: config file `path` with its `arg` (+ runlocal),
+  `--config.seed` and one `--config.KEY=VALUE` per override."""
   arg = ",".join(a for a in (arg, "runlocal" if runlocal else "") if a)
   return ([sys.executable, os.path.join(ROOT, "launch.py"),
            f"--config={path}" + (f":{arg}" if arg else ""), f"--workdir={workdir}",
@@ -304,6 +317,10 @@ def record(method: str, seed: int, workdir: str, report: dict, config, cmd) -> d
               "missing")}
 
 
+def _plain(v):
+  return [_plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
 def check_workdir(workdir: str, seed: int, overrides: dict) -> None:
   """Raise TableError where a workdir's saved config (config.json) was trained
   with another seed or other values of the overrides (e.g. another --budget in
@@ -314,30 +331,41 @@ def check_workdir(workdir: str, seed: int, overrides: dict) -> None:
   saved = common.read_json(path)
   for key, want in {"seed": seed, **overrides}.items():
     got = _get(saved, key)
-    if got != want:
+    if _plain(got) != _plain(want):     # JSON keeps a tuple as a list
       raise TableError(f"{workdir} was trained with config.{key} = {got!r}, this table's is "
                        f"{want!r}: give another --workroot")
 
 
-def one_run(workroot: str, table: str, method: str, seed: int, overrides: dict, config,
-            runlocal: bool) -> dict:
-  wd = os.path.join(os.path.abspath(workroot), table, f"{method}_s{seed}")
+def train(wd: str, cmd: list[str], seed: int, overrides: dict, tag: str = "equal_budget"
+          ) -> tuple[dict, dict]:
+  """(report.json, {"wall_s", "load_at_start"[, "resumed"]} or {}) of the run in
+  `wd`, trained by `cmd` unless its report.json exists (an interrupted run
+  resumes from its checkpoint); a workdir trained with another seed or other
+  override values is refused (check_workdir)."""
   report_path = os.path.join(wd, "report.json")
-  cmd = command(method, seed, wd, overrides, runlocal)
   timing = os.path.join(wd, "compare_wall.json")
   check_workdir(wd, seed, overrides)
   if not os.path.exists(report_path):
     resumed = os.path.isdir(wd)
     t, load = time.time(), os.getloadavg()[0]
-    print("[equal_budget] " + " ".join(cmd), flush=True)
+    print(f"[{tag}] " + " ".join(cmd), flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True)
     wall = {"wall_s": round(time.time() - t, 1), "load_at_start": round(load, 2)}
     if resumed:
       wall["resumed"] = True
     common.write_json(timing, wall)
   with open(report_path) as f:
-    rec = record(method, seed, wd, json.load(f), config, cmd)
-  rec.update(common.read_json(timing, {}) if os.path.exists(timing) else {})
+    report = json.load(f)
+  return report, (common.read_json(timing, {}) if os.path.exists(timing) else {})
+
+
+def one_run(workroot: str, table: str, method: str, seed: int, overrides: dict, config,
+            runlocal: bool) -> dict:
+  wd = os.path.join(os.path.abspath(workroot), table, f"{method}_s{seed}")
+  cmd = command(method, seed, wd, overrides, runlocal)
+  report, wall = train(wd, cmd, seed, overrides)
+  rec = record(method, seed, wd, report, config, cmd)
+  rec.update(wall)
   return rec
 
 
