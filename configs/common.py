@@ -305,11 +305,9 @@ def heatmaps_model(aus, *, centres, input_size: int, features: int, arch: str, r
       label_noise=0.2, **overrides))
   if arch == "resnet18":   # its own widths (torchvision's), no hourglass keys
     del model.features, model.depth
-  if runlocal:
-    if arch == "resnet18":
-      model.widths = (8, 16, 32, 64)
-    else:
-      model.features = 16
+    model.widths = (8, 16, 32, 64) if runlocal else (64, 128, 256, 512)
+  elif runlocal:
+    model.features = 16
   return model
 
 
