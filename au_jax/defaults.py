@@ -62,7 +62,7 @@ TRAIN_DEFAULTS = dict(
 EVAL_DEFAULTS = dict(
     batch_size=256,           # evaluation batch (any size: the last batch is padded)
     threshold_metric="f1",    # per-AU thresholds tuned on validation for it; "" = 0.5
-    save_predictions=True,    # workdir/test_predictions.npz
+    save_predictions=True,    # workdir/{validation,test}_predictions.npz
     plots=True,               # the engine's figures: plots/learning_curves.png, strata.png
 )
 

@@ -434,10 +434,11 @@ def final_evaluation(config, workdir, predict_step, state, splits, transforms, m
                           f"the learning rate or train longer.")
   if not distributed.is_writer():
     return report
-  if ecfg.save_predictions:
-    tmp = os.path.join(workdir, f"test_predictions.tmp{os.getpid()}.npz")
-    np.savez(tmp, **preds["test"], intensity_true=splits["test"].index.intensity,
-             occurrence_true=splits["test"].index.occurrence)
-    os.replace(tmp, os.path.join(workdir, "test_predictions.npz"))
+  if ecfg.save_predictions:   # the selected model's outputs, beside the labels
+    for split in ("validation", "test"):
+      tmp = os.path.join(workdir, f"{split}_predictions.tmp{os.getpid()}.npz")
+      np.savez(tmp, **preds[split], intensity_true=splits[split].index.intensity,
+               occurrence_true=splits[split].index.occurrence)
+      os.replace(tmp, os.path.join(workdir, f"{split}_predictions.npz"))
   evaluate.write_report(workdir, report, plots=bool(config.eval.plots))
   return report

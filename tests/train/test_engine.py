@@ -38,6 +38,11 @@ def test_runlocal_writes_report_metrics_and_plot(tiny_data_dir, tmp_path):
   assert all(np.isfinite(x["loss"]) for x in train)
   assert any(x["split"] == "validation" for x in lines)
   assert "| **Mean** |" in open(tmp_path / "report.md").read()
+  # the selected model's validation outputs too (choices made on validation can be redone)
+  val = np.load(tmp_path / "validation_predictions.npz")
+  test = np.load(tmp_path / "test_predictions.npz")
+  assert sorted(val.files) == sorted(test.files) and "occurrence_true" in val.files
+  assert len(val["occurrence_true"]) == len(val["occurrence"]) != 0
 
 
 def _launch(workdir, data_dir, arg, compilation_cache=True):
