@@ -400,6 +400,10 @@ def test_figures_and_noise_robustness_on_a_tiny_run(runlocal_run):
   r = json.load(open(tmp_path / "noise_robustness.json"))
   assert r["sigmas_256px"] == [0.0, 30.0] and len(r["icc"]) == len(r["mse"]) == 2
   assert r["mse"][1] != r["mse"][0]                 # the noise changed the predictions
+  # every synthetic record has a yaw: the |yaw| bins partition them, a value per sigma each
+  assert sum(r["records_by_yaw"].values()) == r["records"]
+  assert set(r["icc_by_yaw"]) == set(r["records_by_yaw"])
+  assert all(len(v) == 2 for v in r["icc_by_yaw"].values())
   assert (tmp_path / "plots" / "noise_robustness.png").stat().st_size > 5000
 
 

@@ -17,6 +17,9 @@ steps come from sigma, not from redrawing). Writes
                           first falls 10% below its sigma = 0 value (linear
                           interpolation between the evaluated sigmas; null if
                           it never does). The paper: degradation from ~13 px.
+                          `icc_by_yaw`: the mean ICC at each sigma within each
+                          |yaw| bin of au_jax.strata (records with a head pose;
+                          `records_by_yaw` counts them).
   plots/noise_robustness.png  ICC and MSE against sigma (Fig. 4's two plots).
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import numpy as np
 
 from au_jax import metrics as M
+from au_jax import strata
 from au_jax.data import transforms as T
 from au_jax.face.transforms import transform_points, warp_image
 from au_jax.io import atomic_write
@@ -46,6 +50,12 @@ def drop_level(sigmas, values, fraction: float = 0.1) -> float | None:
       s0, s1, v0, v1 = sigmas[k - 1], sigmas[k], values[k - 1], values[k]
       return float(s0 + (v0 - level) / (v0 - v1) * (s1 - s0))
   return None
+
+
+def _nanmean(values) -> float:
+  """Mean of the finite values; NaN when there is none (no warning)."""
+  v = np.asarray(values, float)
+  return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan")
 
 
 def noisy_faces(faces, landmarks, z, sigma_px: float, method: str):
@@ -71,13 +81,18 @@ def evaluate_noise(workdir: str, sigmas, seed: int = 0, batch_size: int = 32) ->
                   np.stack([r["intensity"] for r in recs]), -1)
   z = np.random.default_rng(seed).standard_normal(landmarks.shape)
   scale = faces.shape[1] / augment.PAPER_INPUT
-  icc, mse = [], []
+  # |yaw| bins of the records that carry a head pose (au_jax.strata's bins)
+  yaw = split.index.field("yaw")   # None where the data has no pose
+  yaw_bins = {} if yaw is None else {k: m for k, m in strata.yaw_records(yaw).items() if m.any()}
+  icc, mse, icc_yaw = [], [], {k: [] for k in yaw_bins}
   for s in sigmas:
     f, lm = noisy_faces(faces, landmarks, z, s * scale, predictor.alignment)
     pred = predictor.predict(f, lm)["intensity"]
     m = M.intensity_metrics(true, pred)
     icc.append(np.asarray(m["icc"], float))
     mse.append(np.asarray(m["mse"], float))
+    for k, rows in yaw_bins.items():
+      icc_yaw[k].append(_nanmean(M.intensity_metrics(true[rows], pred[rows])["icc"]))
   mean_icc = [float(np.nanmean(v)) for v in icc]
   result = {
       "workdir": workdir, "aus": list(predictor.info.aus), "records": len(recs),
@@ -85,6 +100,8 @@ def evaluate_noise(workdir: str, sigmas, seed: int = 0, batch_size: int = 32) ->
       "icc": mean_icc, "mse": [float(np.nanmean(v)) for v in mse],
       "icc_per_au": [v.tolist() for v in icc], "mse_per_au": [v.tolist() for v in mse],
       "icc_drop_sigma": drop_level(sigmas, mean_icc, 0.1),
+      # mean ICC over AUs per sigma within each |yaw| bin (records with a pose only)
+      "icc_by_yaw": icc_yaw, "records_by_yaw": {k: int(m.sum()) for k, m in yaw_bins.items()},
   }
   atomic_write(os.path.join(workdir, "noise_robustness.json"),
                json.dumps(result, indent=1).replace("NaN", "null"))
