@@ -55,9 +55,7 @@ Eval-only arms read what the trained run recorded instead of training again:
   - D4's threshold tuning: DSIN^tt and DSIN_10 at tau = .5, rows of the same
     run's dsin_report.json (au_jax.models.dsin.report);
   - D1's best patch: the PP+F run's patch outputs; the patch is chosen on
-    validation F1 (tau = .5), which needs the run's validation predictions
-    (validation_predictions.npz beside test_predictions.npz): the engine
-    does not save them yet, so D1 says "needs: ..." until it does;
+    validation F1 (tau = .5) from the run's validation_predictions.npz;
   - C4: the disfa_like test subjects' ICC of each run, from ccnn_report.json's
     per-dataset decodings.
 
@@ -113,6 +111,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from au_jax.strata import YAW_BINS
 from benchmarks import common
 from benchmarks import compare_equal_budget as ceb
 
@@ -411,13 +410,22 @@ def _shared(by_seed, seeds):
   return [au_lib.au_label(a) for a in OCCURRENCE_SHARED]
 
 
-def _robust(sigma: float):
+def _robust(sigma: float, yaw_bin: str | None = None):
+  """The mean ICC at `sigma` of the noise curve (within one |yaw| bin of
+  au_jax.strata if `yaw_bin`)."""
   def f(r):
     rb = r.get("robustness")
     if not rb or float(sigma) not in rb["sigmas"]:
       return None
-    return {"mean": rb["icc"][rb["sigmas"].index(float(sigma))]}
+    icc = rb["icc"] if yaw_bin is None else rb.get("icc_by_yaw", {}).get(yaw_bin)
+    if icc is None:
+      return None
+    return {"mean": icc[rb["sigmas"].index(float(sigma))]}
   return f
+
+
+# H1's |yaw| bins (au_jax.strata.YAW_BINS), as robustness.py names them
+H1_YAW_BINS = tuple(f"{lo:g}-{hi:g}" for lo, hi in YAW_BINS)
 
 
 def _ccnn_disfa(r):
@@ -472,10 +480,7 @@ CLAIMS = {c.id: c for c in (
                paired_mean("ccnn_it_multi", "ccnn_it", _ccnn_disfa, aus=SHARED_INTENSITY_AUS),
                "icc", "shared AUs 6, 12, 17"),)),
     Claim("D1", "DSIN: patch fusion beats the best single patch", ("dsin_ppf",), 5,
-          (Row("PP+F − best patch (chosen on validation), tau .5", best_patch_row(), "f1"),),
-          needs=(("the best patch chosen on validation: the engine to save the validation "
-                  "split's predictions (validation_predictions.npz beside "
-                  "test_predictions.npz); until then D1 says needs"),)),
+          (Row("PP+F − best patch (chosen on validation), tau .5", best_patch_row(), "f1"),)),
     Claim("D2", "DSIN: structure inference beats fusion", ("dsin_t10", "dsin_ppf"), 10,
           (Row("DSIN_10 − PP+F", paired_mean("dsin_t10", "dsin_ppf", _test("f1")), "f1",
                strata=("dsin_t10", "dsin_ppf")),
@@ -510,10 +515,14 @@ CLAIMS = {c.id: c for c in (
                paired_mean("hm_joint", "hm_joint", _robust(0), _robust(20)), "icc"),
            Row("(b) ICC(0 px) − ICC(5 px) below .02",
                paired_mean("hm_joint", "hm_joint", _robust(0), _robust(5)), "icc",
-               margin=H1_MARGIN)),
-          reported=("icc_drop_sigma",),
-          needs=(("|yaw| bins: au_jax.models.heatmaps.robustness to write the ICC per |yaw| "
-                  "bin (au_jax.strata.yaw_records of the test records) at each sigma"),)),
+               margin=H1_MARGIN))
+          + tuple(Row(f"(a) ICC(0 px) − ICC(20 px), |yaw| {b}°",
+                      paired_mean("hm_joint", "hm_joint", _robust(0, b), _robust(20, b)), "icc",
+                      f"|yaw| {b}°") for b in H1_YAW_BINS)
+          + tuple(Row(f"(b) ICC(0 px) − ICC(5 px) below .02, |yaw| {b}°",
+                      paired_mean("hm_joint", "hm_joint", _robust(0, b), _robust(5, b)), "icc",
+                      f"|yaw| {b}°", margin=H1_MARGIN) for b in H1_YAW_BINS),
+          reported=("icc_drop_sigma",)),
     Claim("H2", "heat maps: joint maps beat ResNet-18 at comparable size",
           ("hm_joint", "hm_resnet18"), 5,
           (Row("joint hourglass − ResNet-18", paired_mean("hm_joint", "hm_resnet18",
@@ -707,7 +716,9 @@ def record(arm: str, seed: int, wd: str, report: dict, config, cmd, wall: dict) 
     if rb.get("seed") == seed:
       rec["robustness"] = {"sigmas": rb["sigmas_256px"],
                            "icc": [np.nan if x is None else x for x in rb["icc"]],
-                           "icc_drop_sigma": rb.get("icc_drop_sigma")}
+                           "icc_drop_sigma": rb.get("icc_drop_sigma"),
+                           "icc_by_yaw": {k: [np.nan if x is None else x for x in v]
+                                          for k, v in (rb.get("icc_by_yaw") or {}).items()}}
   return rec
 
 

@@ -254,3 +254,17 @@ def test_strata_cells_are_reported_with_the_counts_rule():
   # the C1 row carries these columns
   out = C.evaluate_claim(C.CLAIMS["C1"], {}, None, {})
   assert set(out["rows"][0]["strata"]) == {f"{a}/{b}" for a, b in ceb.STRATA}
+
+
+def test_h1_rows_per_yaw_bin_read_the_noise_curve_of_that_bin():
+  sig = [0.0, 5.0, 20.0]
+  recs = [_rec("hm_joint", s, robustness={
+      "sigmas": sig, "icc": [0.6, 0.59, 0.4],
+      "icc_by_yaw": {"0-10": [0.7, 0.69, 0.5 - 0.01 * s], "10-25": [0.5, 0.5, 0.45]}})
+      for s in range(3)]
+  rows = {r.label: r for r in C.CLAIMS["H1"].rows}
+  a0 = rows["(a) ICC(0 px) − ICC(20 px), |yaw| 0-10°"].value(_by_seed(recs), [0, 1, 2])
+  assert np.allclose([a0["per_seed"][s] for s in range(3)], [0.2, 0.21, 0.22])
+  # a bin the curve does not have (no record that far out) has no value
+  a2 = rows["(a) ICC(0 px) − ICC(20 px), |yaw| 25-40°"].value(_by_seed(recs), [0, 1, 2])
+  assert not a2["per_seed"]
