@@ -144,5 +144,17 @@ def main(argv=None) -> int:
   return 0 if summary else 1
 
 
+# The dataset builders launch.py registers, so that the command line, like
+# launch.py, builds a dataset on first use. tfds_builders sits above au_jax:
+# it is loaded by name, as the config file is.
+BUILDERS = ("bp4d", "ckplus", "disfa", "semaine", "synthetic_au", "unbc_mcmaster")
+
+
+def register_builders() -> None:
+  for name in BUILDERS:
+    importlib.import_module(f"tfds_builders.{name}")
+
+
 if __name__ == "__main__":
+  register_builders()
   sys.exit(main())

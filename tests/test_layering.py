@@ -57,7 +57,8 @@ LAZY = {
 # file relative to the repository root: why it imports modules by name.
 DYNAMIC = {
     "au_jax/models/__init__.py": "get_spec imports only the named method's package (PACKAGES)",
-    "au_jax/sweep.py": "loads the config file named on the command line (configs sit above)",
+    "au_jax/sweep.py": "loads the config file named on the command line and, as its command "
+                       "line, the dataset builders (configs and tfds_builders sit above)",
 }
 DYNAMIC_CALLS = ("import_module", "__import__")
 

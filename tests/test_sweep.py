@@ -57,3 +57,17 @@ def test_a_reused_fold_reports_the_retrained_model_when_there_is_one(tmp_path):
     (wd / "sweep_done").write_text("1\n")
   summary = sweep.run("configs/gudi_synthetic.py", "", "fold", ["a", "b"], str(tmp_path))
   assert summary["mean"]["auc"]["mean"] == pytest.approx(0.7)
+
+
+def test_the_command_line_registers_the_builders_launch_py_registers():
+  """`python -m au_jax.sweep` builds a dataset on first use as launch.py does:
+  it imports the same tfds_builders modules."""
+  import ast
+  import os
+
+  from au_jax import sweep
+  from tests.conftest import ROOT
+  tree = ast.parse(open(os.path.join(ROOT, "launch.py")).read())
+  launched = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+              and n.module == "tfds_builders" for a in n.names}
+  assert launched and set(sweep.BUILDERS) == launched
