@@ -12,12 +12,14 @@ from the subject's head height field (`head_depth`). Rendering a frame:
 2. `render_face`: the face is drawn with OpenCV on a square canvas fixed to
    the head (unit frame -> canvas by `canvas_matrix`): hair, skin with a fixed
    per-subject texture, brows, eyes, nose, lips, teeth, hairline. Appearance
-   cues of the AUs and the identity confounders (forehead wrinkles, glabella
-   furrows, crow's feet, cheek bulge, nose wrinkles, nasolabial folds,
-   dimples, chin dimpling, lip borders) form a height map of grooves and
-   bumps, shaded by the frame's light (relief) and darkened in the grooves;
-   the head is lit by a directional light (Lambert on the height field's
-   normals). `measure_cues.py` measures each cue against the between-subject
+   cues of the AUs and the identity confounders (forehead folds, glabella
+   furrows, crow's feet, cheek and lid bulges, nose wrinkles, nasolabial
+   folds, dimples, chin boss and dimpling) form a soft height map (`Relief`:
+   grooves and bulges blurred to widths that scale with the face), shaded by
+   the frame's light and a soft light from above (a furrow is a dark valley
+   with a lit edge on the side facing the light, a bulge a highlight above a
+   shadow) and darker at the valleys' floors; the head is lit by a
+   directional light (Lambert on the height field's normals). `measure_cues.py` measures each cue against the between-subject
    variation of its region.
 3. `render_frame`: a perspective camera sees the head rotated by yaw and pitch
    (`project` for the landmarks, ray casting into the height field for the
@@ -54,7 +56,7 @@ FACE_FRACTION = 0.6
 # tfds_builders.synthetic_au.measure_cues --scale` prints it). The level-1
 # strength CUE_RATIO x CUE_SCALE[au] makes the level-1 cue CUE_RATIO times the
 # between-subject variation (the builder's `cue_ratio` field).
-CUE_SCALE = {1: 0.1455, 2: 0.1222, 4: 0.1697, 5: 0.0471, 6: 0.2368, 7: 0.4464, 9: 0.0817,
+CUE_SCALE = {1: 0.1498, 2: 0.1246, 4: 0.1683, 5: 0.0471, 6: 0.2413, 7: 0.4483, 9: 0.0799,
              10: 0.0684, 12: 0.0947, 14: 0.1521, 15: 0.0789, 17: 0.1092, 20: 0.1134,
              23: 0.1776, 25: 0.0418, 26: 0.0858}
 CUE_RATIO = 1.0
@@ -445,13 +447,13 @@ def _d():
 
 def _au1():
   d = _d()
-  d[_R_BROW, 1] = d[_L_BROW, 1] = -0.09 * _INNER_W
+  d[_R_BROW, 1] = d[_L_BROW, 1] = -0.11 * _INNER_W
   return d
 
 
 def _au2():
   d = _d()
-  d[_R_BROW, 1] = d[_L_BROW, 1] = -0.085 * _OUTER_W
+  d[_R_BROW, 1] = d[_L_BROW, 1] = -0.10 * _OUTER_W
   return d
 
 
@@ -816,14 +818,14 @@ def _cue_layers(p, s, ident, f, size) -> Relief:
   for k in range(4):
     fade = 1 - 0.22 * k
     if s1 > 0 and (k < 3 or s1 > 0.6):
-      y = inner_top - (0.055 + 0.042 * k) * f
+      y = inner_top - (0.045 + 0.036 * k) * f
       r.groove(_curve((p[19, 0], y + 0.008 * f), (p[24, 0], y + 0.008 * f), 0.012 * f),
-               1.3 * s1 * fade)
+               1.6 * s1 * fade)
     if s2 > 0 and (k < 3 or s2 > 0.6):
       for o, i in ((17, 20), (26, 23)):
-        y = min(p[o, 1], p[i, 1]) - (0.05 + 0.042 * k) * f
+        y = min(p[o, 1], p[i, 1]) - (0.042 + 0.036 * k) * f
         r.groove(_curve((p[o, 0], y + 0.012 * f), (p[i, 0], y), 0.012 * f * np.sign(
-            p[i, 0] - p[o, 0])), 1.3 * s2 * fade)
+            p[i, 0] - p[o, 0])), 1.6 * s2 * fade)
   # Glabella (AU4 or permanent lines): two vertical furrows between the
   # brows, a fold across the nasal root, the drawn-in brows' skin bunched
   # above their inner ends, and the lowered brows' shadow on the upper lids.
@@ -850,12 +852,13 @@ def _cue_layers(p, s, ident, f, size) -> Relief:
         e = o + 0.055 * f * np.array([sign * np.cos(ang), np.sin(ang)])
         r.groove([o, e], 1.8 * c6, _FINE)
   # Cheek raiser (AU6): the cheek bulges up under the eye, bounded above by
-  # the infraorbital furrow.
-  if s[6] > 0:
-    for eye, sign in sides:
-      c = p[list(eye)].mean(0)
-      r.groove(_curve(c + u(-0.06, 0.045), c + u(0.06, 0.045), -0.015 * f), 1.2 * s[6])
-      r.bulge(c + u(sign * 0.015, 0.1 - 0.03 * s[6]), u(0.07, 0.04), 1.6 * s[6])
+  # the infraorbital furrow, which age also marks (eye bags).
+  # Anchored on the eye corners (the lids move with AUs 5 and 7); AU6 lifts it.
+  for eye, sign in sides:
+    c = p[[eye[0], eye[3]]].mean(0) + u(0, -0.015 * s[6])
+    r.groove(_curve(c + u(-0.06, 0.055), c + u(0.06, 0.055), -0.015 * f),
+             max(1.2 * s[6], 1.5 * ident.age))
+    r.bulge(c + u(sign * 0.015, 0.11 - 0.03 * s[6]), u(0.07, 0.04), 1.6 * s[6])
   # Lid tightener (AU7): the lower lid bulges, with a fine fold under it.
   if s[7] > 0:
     for lo in ((41, 40), (47, 46)):
