@@ -3,7 +3,8 @@ r"""What a model trained on synthetic_au reads on real photographs (a check by e
   python -m benchmarks.realism_check --workdir=runs/ccnn \
       --out=benchmarks/results/realism_check.json --figure=benchmarks/results/realism_check.png \
       --write_photos=/tmp/realism_photos
-  python -m au_jax.predict --workdir=runs/ccnn --input /tmp/realism_photos --output=/tmp/realism.csv
+  python -m au_jax.predict --workdir=runs/ccnn --input /tmp/realism_photos --output=/tmp/realism.csv \
+      --detect_width=512
 
 No ground truth and no download: the photographs are the public-domain ones
 that installed packages ship (`au_jax.inference.demo_media.photos()`):
@@ -24,7 +25,9 @@ that installed packages ship (`au_jax.inference.demo_media.photos()`):
 Each photograph goes through `Predictor` as `python -m au_jax.predict` runs it
 (detector `auto`: dlib when installed, else OpenCV Haar; the largest face;
 the model's alignment and transform) and the JSON keeps, per AU, the decoded
-intensity the CSV's `AUxx_r` holds, the expected intensity under the model's
+intensity the CSV's `AUxx_r` holds (when the CLI detects on the full-size
+photograph, `--detect_width=512`: its default detects on a 320-px copy, which
+moves the face box and can flip a MAP decoding), the expected intensity under the model's
 marginals and the occurrence probability where the model gives them. The
 JSON also keeps the readings of the astronaut at brow lifts of 0-16 px (a
 dose-response of the edit), and the readings of synthetic frames of the
@@ -89,6 +92,7 @@ def probe_frames(variant: str, level: float = PROBE_LEVEL, subjects: int = PROBE
   "1+2 folds only" (without the brow motion) or "6+12+25". Returns (images,
   true landmarks)."""
   import dataclasses
+
   from au_jax.aus import SYNTHETIC_AUS
   from tfds_builders.synthetic_au import render
   levels = {"neutral": {}, "1+2": {1: level, 2: level}, "1+2 motion only": {1: level, 2: level},
