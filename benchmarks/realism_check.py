@@ -3,7 +3,8 @@ r"""What a model trained on synthetic_au reads on real photographs (a check by e
   python -m benchmarks.realism_check --workdir=runs/ccnn \
       --out=benchmarks/results/realism_check.json --figure=benchmarks/results/realism_check.png \
       --write_photos=/tmp/realism_photos
-  python -m au_jax.predict --workdir=runs/ccnn --input /tmp/realism_photos --output=/tmp/realism.csv
+  python -m au_jax.predict --workdir=runs/ccnn --input /tmp/realism_photos --output=/tmp/realism.csv \
+      --detect_width=512
 
 No ground truth and no download: the photographs are the public-domain ones
 that installed packages ship (`au_jax.inference.demo_media.photos()`):
@@ -24,11 +25,16 @@ that installed packages ship (`au_jax.inference.demo_media.photos()`):
 Each photograph goes through `Predictor` as `python -m au_jax.predict` runs it
 (detector `auto`: dlib when installed, else OpenCV Haar; the largest face;
 the model's alignment and transform) and the JSON keeps, per AU, the decoded
-intensity the CSV's `AUxx_r` holds, the expected intensity under the model's
+intensity the CSV's `AUxx_r` holds (when the CLI detects on the full-size
+photograph, `--detect_width=512`: its default detects on a 320-px copy, which
+moves the face box and can flip a MAP decoding), the expected intensity under the model's
 marginals and the occurrence probability where the model gives them. The
 JSON also keeps the readings of the astronaut at brow lifts of 0-16 px (a
-dose-response of the edit). The figure shows each photograph's face, the
-model's input and the readings.
+dose-response of the edit), and the readings of synthetic frames of the
+model's own renderer (`synthetic_probe`: 8 new identities, frontal, AU1+2
+with and without its forehead folds or its brow motion, and a smile), which
+tell a miss of the domain gap from a miss of the training data. The figure
+shows each photograph's face, the model's input and the readings.
 Nothing is asserted: the FACS reading of each photograph is in docs/benchmark.md.
 """
 from __future__ import annotations
@@ -73,6 +79,67 @@ def raise_brows(rgb: np.ndarray, lift: float = BROW_LIFT) -> np.ndarray:
       * np.exp(-0.5 * ((x - _BROW_X) / _BROW_SD_X) ** 2)
   return cv2.remap(rgb, x, (y + d).astype(np.float32), cv2.INTER_CUBIC,
                    borderMode=cv2.BORDER_REFLECT)
+
+
+PROBE_LEVEL = 4
+PROBE_SUBJECTS = 8
+
+
+def probe_frames(variant: str, level: float = PROBE_LEVEL, subjects: int = PROBE_SUBJECTS):
+  """Frontal synthetic_au frames (disfa_like look, default confounders, mild
+  light and camera) of new identities, for one variant: "neutral", "1+2"
+  (AU1 and AU2 at `level`), "1+2 motion only" (without the forehead folds),
+  "1+2 folds only" (without the brow motion) or "6+12+25". Returns (images,
+  true landmarks)."""
+  import dataclasses
+
+  from au_jax.aus import SYNTHETIC_AUS
+  from tfds_builders.synthetic_au import render
+  levels = {"neutral": {}, "1+2": {1: level, 2: level}, "1+2 motion only": {1: level, 2: level},
+            "1+2 folds only": {1: level, 2: level},
+            "6+12+25": {6: level, 12: level, 25: level}}[variant]
+  style = render.STYLES["disfa_like"]
+  cue_layers, motion = render._cue_layers, dict(render.AU_DISPLACEMENTS)
+
+  def without_folds(p, s, ident, f, size):
+    return cue_layers(p, {**s, 1: 0.0, 2: 0.0}, ident, f, size)
+
+  images, landmarks = [], []
+  try:
+    if variant == "1+2 motion only":
+      render._cue_layers = without_folds
+    if variant == "1+2 folds only":
+      render.AU_DISPLACEMENTS.update({1: motion[1] * 0, 2: motion[2] * 0})
+    for i in range(subjects):
+      ident = render.make_identity(np.random.default_rng([77, i]), style, 160,
+                                   render.CONFOUNDERS)
+      ident = dataclasses.replace(ident, hairline=min(ident.hairline, 0.06))   # forehead visible
+      lv = np.array([levels.get(a, 0) for a in SYNTHETIC_AUS], float)
+      nuis = render.Nuisance(light=(0.0, 30.0, 0.5), face_size=34.0, noise_sd=2.0,
+                             jpeg_quality=90)
+      frame = render.render_frame(ident, lv, nuis, style, 160, np.random.default_rng(i))
+      images.append(frame.image)
+      landmarks.append(frame.landmarks)
+  finally:
+    render._cue_layers = cue_layers
+    render.AU_DISPLACEMENTS.update(motion)
+  return images, landmarks
+
+
+def synthetic_probe(predictor, aus) -> dict:
+  """Mean expected intensity of each AU over the probe frames of each variant
+  (aligned on their true landmarks)."""
+  import jax
+  out = {}
+  for variant in ("neutral", "1+2", "1+2 motion only", "1+2 folds only", "6+12+25"):
+    images, landmarks = probe_frames(variant)
+    aligned = [predictor.align(im, lm) for im, lm in zip(images, landmarks)]
+    batch = predictor.transform_batch(np.stack([a.image for a in aligned]),
+                                      np.stack([a.landmarks for a in aligned]))
+    res = jax.device_get(jax.jit(predictor.method.predict)(predictor.variables, batch))
+    val = np.asarray(res.get("intensity_expected", res["intensity"]), float).mean(0)
+    out[variant] = {f"AU{a:02d}": round(float(v), 3) for a, v in zip(aus, val)}
+  return out
 
 
 def photographs() -> dict[str, np.ndarray]:
@@ -165,6 +232,8 @@ def main(argv=None) -> None:
     lift_response[f"{lift:g}"] = None if r is None else {
         f"AU{a:02d}": round(float(v), 3) for a, v in zip(aus, r[key])}
 
+  probe = synthetic_probe(predictor, aus)
+
   with open(os.path.join(args.workdir, "config.json")) as f:
     config = json.load(f)
   report_path = os.path.join(args.workdir, "report.json")
@@ -199,6 +268,10 @@ def main(argv=None) -> None:
       "brow_lift_response": {"what": "astronaut with the brows raised by each lift (px): "
                                      "expected intensity (decoded where the model has no "
                                      "marginals)", "by_lift": lift_response},
+      "synthetic_probe": {"what": f"mean expected intensity over {PROBE_SUBJECTS} frontal "
+                                  f"synthetic_au frames of new identities per variant, AUs at "
+                                  f"level {PROBE_LEVEL} (benchmarks/realism_check.py:"
+                                  f"probe_frames)", "by_variant": probe},
       "environment": common.environment()}
   common.write_json(args.out, result)
   if args.figure:
@@ -206,6 +279,8 @@ def main(argv=None) -> None:
   for name, e in photos.items():
     vals = e.get("intensity_expected") or e.get("intensity") or {}
     print(name, " ".join(f"{k}={v:.2f}" for k, v in vals.items()))
+  for name, vals in probe.items():
+    print("synthetic", name, " ".join(f"{k}={v:.2f}" for k, v in vals.items()))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def bp4d(tmp_path_factory):
 def test_registered_and_loadable_by_name(tmp_path):
   builder = tfds.builder("synthetic_au/bp4d_like", data_dir=str(tmp_path))
   assert isinstance(builder, sa.SyntheticAu)
-  assert str(builder.version) == "2.0.0"
+  assert str(builder.version) == "2.1.0"
   assert builder.info.metadata["aus"] == list(FERA2015_OCC_AUS)
   names = {c.name for c in sa.SyntheticAu.BUILDER_CONFIGS}
   assert names == {"disfa_like", "bp4d_like", "disfa_like_tiny", "bp4d_like_tiny"}

@@ -12,12 +12,14 @@ from the subject's head height field (`head_depth`). Rendering a frame:
 2. `render_face`: the face is drawn with OpenCV on a square canvas fixed to
    the head (unit frame -> canvas by `canvas_matrix`): hair, skin with a fixed
    per-subject texture, brows, eyes, nose, lips, teeth, hairline. Appearance
-   cues of the AUs and the identity confounders (forehead wrinkles, glabella
-   furrows, crow's feet, cheek bulge, nose wrinkles, nasolabial folds,
-   dimples, chin dimpling, lip borders) form a height map of grooves and
-   bumps, shaded by the frame's light (relief) and darkened in the grooves;
-   the head is lit by a directional light (Lambert on the height field's
-   normals). `measure_cues.py` measures each cue against the between-subject
+   cues of the AUs and the identity confounders (forehead folds, glabella
+   furrows, crow's feet, cheek and lid bulges, nose wrinkles, nasolabial
+   folds, dimples, chin boss and dimpling) form a soft height map (`Relief`:
+   grooves and bulges blurred to widths that scale with the face), shaded by
+   the frame's light and a soft light from above (a furrow is a dark valley
+   with a lit edge on the side facing the light, a bulge a highlight above a
+   shadow) and darker at the valleys' floors; the head is lit by a
+   directional light (Lambert on the height field's normals). `measure_cues.py` measures each cue against the between-subject
    variation of its region.
 3. `render_frame`: a perspective camera sees the head rotated by yaw and pitch
    (`project` for the landmarks, ray casting into the height field for the
@@ -37,6 +39,7 @@ explicit `np.random.Generator`s seeded by the builder.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Mapping, NamedTuple
 
 import cv2
@@ -53,9 +56,9 @@ FACE_FRACTION = 0.6
 # tfds_builders.synthetic_au.measure_cues --scale` prints it). The level-1
 # strength CUE_RATIO x CUE_SCALE[au] makes the level-1 cue CUE_RATIO times the
 # between-subject variation (the builder's `cue_ratio` field).
-CUE_SCALE = {1: 0.1613, 2: 0.146, 4: 0.1292, 5: 0.0471, 6: 0.3754, 7: 0.4176, 9: 0.0853,
-             10: 0.0578, 12: 0.0676, 14: 0.1949, 15: 0.0739, 17: 0.1104, 20: 0.1335,
-             23: 0.1756, 25: 0.0416, 26: 0.0877}
+CUE_SCALE = {1: 0.1498, 2: 0.1246, 4: 0.1683, 5: 0.0471, 6: 0.2413, 7: 0.4483, 9: 0.0799,
+             10: 0.0684, 12: 0.0947, 14: 0.1521, 15: 0.0789, 17: 0.1092, 20: 0.1134,
+             23: 0.1776, 25: 0.0418, 26: 0.0858}
 CUE_RATIO = 1.0
 _SHIFT = 4            # OpenCV fixed-point bits for sub-pixel drawing
 _ONE = 1 << _SHIFT
@@ -444,13 +447,13 @@ def _d():
 
 def _au1():
   d = _d()
-  d[_R_BROW, 1] = d[_L_BROW, 1] = -0.075 * _INNER_W
+  d[_R_BROW, 1] = d[_L_BROW, 1] = -0.11 * _INNER_W
   return d
 
 
 def _au2():
   d = _d()
-  d[_R_BROW, 1] = d[_L_BROW, 1] = -0.07 * _OUTER_W
+  d[_R_BROW, 1] = d[_L_BROW, 1] = -0.10 * _OUTER_W
   return d
 
 
@@ -736,107 +739,177 @@ def _grey(v):
 # The face
 
 
-def _cue_layers(p, s, ident, f, size):
-  """Darkening and highlight layers [C, C] uint8 of the skin cues of the AUs.
+# Soft relief of the skin cues. Widths are Gaussian sds in the unit face frame
+# (x f = canvas px), so a cue keeps its shape at every face size: fine
+# wrinkles, furrows, deep folds, and the soft bulges.
+_FINE, _FURROW, _FOLD, _BULGE = 0.006, 0.011, 0.02, 0.028
+# Height (unit face frame) of a groove or bulge of depth 1: the relief's slope
+# is about height / width, so fine wrinkles are steep and folds gentle.
+_HEIGHT = 0.011
+_BUMP = 0.016         # height (unit face frame) of a bulge of height 1
+
+
+@functools.lru_cache(maxsize=64)
+def _line_peak(sigma: float) -> float:
+  """Centre value of a one-pixel line of value 1 after cv2.GaussianBlur(sigma)."""
+  img = np.zeros((1, 2 * int(np.ceil(4 * sigma)) + 3), np.float32)
+  img[0, img.shape[1] // 2] = 1
+  return float(cv2.GaussianBlur(img, (0, 0), sigma).max())
+
+
+class Relief:
+  """The skin cues of a face as a height map on the head canvas.
+
+  Grooves (furrows, wrinkles, folds) are drawn as one-pixel paths of their
+  depth, bulges as filled ellipses of their height, each width in its own
+  layer; `heights()` blurs every layer to its width (times f, the canvas px
+  per face unit) and scales it so that a groove of depth 1 is a valley
+  `_HEIGHT` face units deep whatever its width, a bulge of height 1 `_BUMP`
+  face units high. `shadow` is a plain
+  darkening (the shadow a lowered brow casts on the lids), not relief.
+  """
+
+  def __init__(self, f: float, size: int):
+    self.f = f
+    self.grooves = {w: np.zeros((size, size), np.float32) for w in (_FINE, _FURROW, _FOLD)}
+    self.bulges = np.zeros((size, size), np.float32)
+    self.shadow = np.zeros((size, size), np.float32)
+
+  def groove(self, pts, depth: float, width: float = _FURROW) -> None:
+    if depth > 0:
+      cv2.polylines(self.grooves[width], [_fx(pts)], False, (float(depth),), 1, cv2.LINE_8,
+                    _SHIFT)
+
+  def bulge(self, centre, axes, height: float) -> None:
+    if height > 0:
+      _ellipse(self.bulges, centre, np.asarray(axes, np.float64), 0, (float(height),))
+
+  def heights(self) -> tuple[np.ndarray, np.ndarray]:
+    """(height [C, C] in canvas px, > 0 raised; groove depth [C, C] >= 0, 1 at
+    the floor of a depth-1 groove)."""
+    depth = np.zeros_like(self.bulges)
+    for w, layer in self.grooves.items():
+      if layer.any():
+        sd = round(w * self.f, 3)
+        depth += cv2.GaussianBlur(layer, (0, 0), sd) * np.float32(1 / _line_peak(sd))
+    bump = cv2.GaussianBlur(self.bulges, (0, 0), _BULGE * self.f) if self.bulges.any() \
+        else self.bulges
+    return (bump * np.float32(_BUMP / _HEIGHT) - depth) * np.float32(_HEIGHT * self.f), depth
+
+
+def _cue_layers(p, s, ident, f, size) -> Relief:
+  """The relief of the skin cues of the AUs and of the identity confounders.
 
   p: [68, 2] landmarks in canvas px; s: {au: strength(level)}; f: px per unit.
+  A cue's depth (or height) grows with its AU's strength; at strength 0 it is
+  absent.
   """
-  dark = np.zeros((size, size), np.uint8)
-  light = np.zeros((size, size), np.uint8)
-  th = max(1.0, 0.012 * f)
+  r = Relief(f, size)
   u = lambda *xy: np.array(xy, np.float64) * f
-
-  def wl(strength):   # wrinkle darkness grows with strength, 0 -> invisible
-    return _grey(255 * min(1.0, strength))
+  sides = ((tpl.RIGHT_EYE, -1), (tpl.LEFT_EYE, 1))
 
   # Identity confounders: permanent folds where the AUs put theirs.
   s1, s2 = max(s[1], ident.forehead_lines), max(s[2], ident.forehead_lines)
   g4, c6 = max(s[4], ident.glabella_lines), max(s[6], ident.crows_feet)
-  # Forehead wrinkles: centre (AU1) and lateral (AU2).
+  # Forehead: horizontal folds over the inner brows (AU1, the frontalis'
+  # medial part) and over the outer brows (AU2, lateral part); with both they
+  # run across the forehead. A fourth, higher fold appears as they deepen.
   inner_top = min(p[20, 1], p[23, 1])
-  for k in range(3):
-    if s1 > 0:
-      y = inner_top - (0.05 + 0.04 * k) * f
-      _line(dark, _curve((p[20, 0], y), (p[23, 0], y), 0.008 * f), wl(s1 * (1 - 0.2 * k)), th)
-    if s2 > 0:
-      for o, i in ((17, 19), (25, 26)):
-        y = min(p[o, 1], p[i, 1]) - (0.045 + 0.04 * k) * f
-        a, b = (p[o, 0], y), (p[i, 0], y)
-        _line(dark, _curve(a, b, 0.006 * f), wl(s2 * (1 - 0.2 * k)), th)
-  # Glabella furrows (AU4, or permanent lines).
+  for k in range(4):
+    fade = 1 - 0.22 * k
+    if s1 > 0 and (k < 3 or s1 > 0.6):
+      y = inner_top - (0.045 + 0.036 * k) * f
+      r.groove(_curve((p[19, 0], y + 0.008 * f), (p[24, 0], y + 0.008 * f), 0.012 * f),
+               1.6 * s1 * fade)
+    if s2 > 0 and (k < 3 or s2 > 0.6):
+      for o, i in ((17, 20), (26, 23)):
+        y = min(p[o, 1], p[i, 1]) - (0.042 + 0.036 * k) * f
+        r.groove(_curve((p[o, 0], y + 0.012 * f), (p[i, 0], y), 0.012 * f * np.sign(
+            p[i, 0] - p[o, 0])), 1.6 * s2 * fade)
+  # Glabella (AU4 or permanent lines): two vertical furrows between the
+  # brows, a fold across the nasal root, the drawn-in brows' skin bunched
+  # above their inner ends, and the lowered brows' shadow on the upper lids.
+  yb = (p[21, 1] + p[22, 1]) / 2
+  xc = (p[21, 0] + p[22, 0]) / 2
   if g4 > 0:
-    yb = (p[21, 1] + p[22, 1]) / 2
-    for dx in (-0.022, 0.022):
-      x = (p[21, 0] + p[22, 0]) / 2 + dx * f
-      _line(dark, [(x, yb - 0.035 * f), (x + 0.2 * dx * f, yb + 0.035 * f)], wl(g4), th * 1.3)
+    for dx in (-0.026, 0.026):
+      x = xc + dx * f
+      r.groove([(x, yb - 0.045 * f), (x + 0.25 * dx * f, yb + 0.035 * f)], 1.3 * g4)
   if s[4] > 0:
-    # Lowered brows shadow the upper lids.
-    for eye in (tpl.RIGHT_EYE, tpl.LEFT_EYE):
+    r.groove(_curve((xc - 0.03 * f, yb + 0.05 * f), (xc + 0.03 * f, yb + 0.05 * f),
+                    -0.004 * f), 0.8 * s[4], _FINE)
+    for i in (21, 22):
+      r.bulge(p[i] + u(0, -0.02), u(0.03, 0.018), 1.2 * s[4])
+    for eye, _ in sides:
       c = p[list(eye)].mean(0) - u(0, 0.03)
-      _ellipse(dark, c, u(0.06, 0.02), 0, wl(0.45 * s[4]))
-  # Cheek raiser (AU6): crow's feet, infraorbital furrow, cheek bulge.
+      _ellipse(r.shadow, c, u(0.06, 0.02), 0, (0.5 * s[4],))
+  # Crow's feet (AU6 or permanent): fine wrinkles fanning from the outer eye
+  # corners.
   if c6 > 0:
     for corner, sign in ((36, -1), (45, 1)):
       o = p[corner] + u(sign * 0.015, 0)
       for ang in (-0.45, 0.0, 0.45):
         e = o + 0.055 * f * np.array([sign * np.cos(ang), np.sin(ang)])
-        _line(dark, [o, e], wl(2 * c6), th * 1.3)
-  if s[6] > 0:
-    for eye in (tpl.RIGHT_EYE, tpl.LEFT_EYE):
-      c = p[list(eye)].mean(0)
-      a, b = c + u(-0.06, 0.045), c + u(0.06, 0.045)
-      _line(dark, _curve(a, b, -0.015 * f), wl(1.2 * s[6]), th * 1.3)
-      _ellipse(light, c + u(0, 0.1 - 0.03 * s[6]), u(0.07, 0.035), 0, _grey(200 * s[6]))
-  # Lid tightener (AU7): the lower lid bulges: a fold line right under it
-  # and the bulge catching the light.
+        r.groove([o, e], 1.8 * c6, _FINE)
+  # Cheek raiser (AU6): the cheek bulges up under the eye, bounded above by
+  # the infraorbital furrow, which age also marks (eye bags).
+  # Anchored on the eye corners (the lids move with AUs 5 and 7); AU6 lifts it.
+  for eye, sign in sides:
+    c = p[[eye[0], eye[3]]].mean(0) + u(0, -0.015 * s[6])
+    r.groove(_curve(c + u(-0.06, 0.055), c + u(0.06, 0.055), -0.015 * f),
+             max(1.2 * s[6], 1.5 * ident.age))
+    r.bulge(c + u(sign * 0.015, 0.11 - 0.03 * s[6]), u(0.07, 0.04), 1.6 * s[6])
+  # Lid tightener (AU7): the lower lid bulges, with a fine fold under it.
   if s[7] > 0:
     for lo in ((41, 40), (47, 46)):
-      a, b = p[lo[0]] + u(-0.012, 0.014), p[lo[1]] + u(0.012, 0.014)
-      _line(dark, _curve(a, b, -0.006 * f), wl(1.6 * s[7]), th * 1.5)
-      _ellipse(light, (a + b) / 2 + u(0, 0.012), u(0.035, 0.012), 0, _grey(255 * s[7]))
-  # Nose wrinkles (AU9): across the bridge and diagonal "bunny lines".
+      a, b = p[lo[0]] + u(-0.012, 0.016), p[lo[1]] + u(0.012, 0.016)
+      r.groove(_curve(a, b, -0.006 * f), 1.4 * s[7], _FINE)
+      r.bulge((a + b) / 2 + u(0, -0.002), u(0.035, 0.01), 1.4 * s[7])
+  # Nose wrinkler (AU9): folds across the bridge and diagonal "bunny lines".
   if s[9] > 0:
     for k, t in enumerate((0.25, 0.5, 0.75)):
       c = p[27] * (1 - t) + p[29] * t
-      _line(dark, [c - u(0.035, 0), c + u(0.035, 0.004)], wl(s[9] * (1 - 0.15 * k)), th)
+      r.groove([c - u(0.035, 0), c + u(0.035, 0.004)], 1.4 * s[9] * (1 - 0.15 * k), _FINE)
     for sign in (-1, 1):
       c = p[28] + u(sign * 0.045, 0)
-      _line(dark, [c, c + u(sign * 0.02, 0.03)], wl(s[9]), th)
-  # Nasolabial folds: AU12 > AU10 > AU9, plus the subject's age.
-  nl = min(1.0, 1.0 * s[12] + 0.8 * s[10] + 0.6 * s[9] + 0.3 * s[6] + ident.age
+      r.groove([c, c + u(sign * 0.02, 0.03)], 1.4 * s[9], _FINE)
+  # Nasolabial folds: AU12 > AU10 > AU9, plus the subject's age and
+  # permanent folds; raised cheeks (AU12) bulge lateral to them.
+  nl = min(1.5, 1.2 * s[12] + 0.9 * s[10] + 0.7 * s[9] + 0.3 * s[6] + ident.age
            + ident.nasolabial_folds)
   for ala, corner, sign in ((31, 48, -1), (35, 54, 1)):
     a = p[ala] + u(sign * 0.03, -0.01)
     b = p[corner] + u(sign * 0.025, 0.02)
-    _line(dark, _curve(a, b, -sign * 0.02 * f), wl(0.9 * nl), th * 1.2)
-  if s[12] > 0:   # raised cheeks above the lip corners
-    for corner, sign in ((48, -1), (54, 1)):
-      _ellipse(light, p[corner] + u(sign * 0.065, -0.07), u(0.045, 0.035), 0, _grey(90 * s[12]))
-  # Dimples (AU14) lateral to the lip corners.
+    r.groove(_curve(a, b, -sign * 0.02 * f), nl, _FOLD)
+    if s[12] > 0:
+      r.bulge(p[corner] + u(sign * 0.07, -0.065), u(0.05, 0.04), 1.5 * s[12])
+  # Dimples (AU14): short pits lateral to the lip corners.
   if s[14] > 0:
     for corner, sign in ((48, -1), (54, 1)):
-      _ellipse(dark, p[corner] + u(sign * 0.024, 0), u(0.006 + 0.006 * s[14], 0.02),
-               sign * 15, wl(s[14]))
-  # Lip-corner depressor (AU15): marionette lines.
+      a = p[corner] + u(sign * 0.022, -0.012)
+      r.groove([a, a + u(sign * 0.004, 0.026)], 1.5 * s[14])
+  # Lip-corner depressor (AU15): marionette lines down from the corners.
   if s[15] > 0:
     for corner, sign in ((48, -1), (54, 1)):
       a = p[corner] + u(sign * 0.008, 0.01)
-      _line(dark, [a, a + u(sign * 0.012, 0.06)], wl(s[15]), th * 1.2)
+      r.groove([a, a + u(sign * 0.012, 0.06)], 1.3 * s[15])
   # Lip stretcher (AU20): horizontal stretch lines beside the corners.
   if s[20] > 0:
     for corner, sign in ((48, -1), (54, 1)):
       for dy in (-0.008, 0.01):
         a = p[corner] + u(sign * 0.012, dy)
-        _line(dark, [a, a + u(sign * 0.045, 0.006)], wl(s[20]), th)
-  # Chin: mentolabial sulcus (always faint; AU17 deepens it), chin dimpling.
+        r.groove([a, a + u(sign * 0.045, 0.006)], 1.3 * s[20], _FINE)
+  # Chin: the mentolabial sulcus (always faint; AU17 deepens it), the chin
+  # boss pushed up and forward (AU17) with its dimpling.
   mc = p[57] + (p[8] - p[57]) * 0.4
-  _line(dark, _curve(mc - u(0.05, 0), mc + u(0.05, 0), 0.012 * f),
-        wl(0.25 + 0.75 * s[17] + 0.3 * ident.age), th)
+  r.groove(_curve(mc - u(0.05, 0), mc + u(0.05, 0), 0.012 * f),
+           0.3 + 1.0 * s[17] + 0.3 * ident.age)
   if s[17] > 0:
     for d in ident.chin_dots:
-      _ellipse(dark, p[8] + d * f, (0.7, 0.7), 0, wl(0.9 * s[17]))
-    _ellipse(light, p[8] + u(0, -0.035), u(0.05, 0.025), 0, _grey(160 * s[17]))
-  return dark, light
+      c = p[8] + d * f
+      r.groove([c, c + u(0.003, 0.002)], 0.7 * s[17], _FINE)
+    r.bulge(p[8] + u(0, -0.04), u(0.055, 0.03), 1.8 * s[17])
+  return r
 
 
 def render_face(ident: Identity, intensities, style: Style, size: int, *,
@@ -947,18 +1020,22 @@ def render_face(ident: Identity, intensities, style: Style, size: int, *,
     _blend(img, sl, ident.lip * 0.45, mask)
 
   # Skin cues, texture and rounded shading, all multiplicative on the head.
-  # Furrows and wrinkles are grooves, bulges are raised: a height map whose
-  # slopes catch or turn away from the light (relief), plus the shadow in
-  # the groove itself.
-  dark, bulge = _cue_layers(p, s, ident, f, size)
-  dark = cv2.GaussianBlur(dark, (0, 0), 0.7).astype(np.float32) / 255
-  bulge = cv2.GaussianBlur(bulge, (0, 0), 0.03 * f).astype(np.float32) / 255
-  shade = ident.texture * (1 - 0.45 * dark) * (1 + 0.15 * bulge)
+  # The cues are a height map (`_cue_layers`): its slopes catch or turn away
+  # from the frame's light and from a soft light from above (a furrow is a
+  # soft dark valley with a lit edge on the side facing the light; a bulge a
+  # highlight above a shadow), and the valleys' floors are darker (less
+  # ambient light reaches them).
+  relief = _cue_layers(p, s, ident, f, size)
+  height, depth = relief.heights()
   lx, ly, lz, power = (0.0, -0.34, 0.94, 0.5) if light is None else (*light[0], light[1])
-  relief_h = 1.5 * bulge - dark
-  gx = cv2.Sobel(relief_h, cv2.CV_32F, 1, 0, ksize=3) / 8
-  gy = cv2.Sobel(relief_h, cv2.CV_32F, 0, 1, ksize=3) / 8
-  shade *= np.clip(1 - 1.6 * power * (gx * lx + gy * ly) / (1 + power), 0.5, 1.5)
+  gx = cv2.Sobel(height, cv2.CV_32F, 1, 0, ksize=3) * np.float32(1 / 8)
+  gy = cv2.Sobel(height, cv2.CV_32F, 0, 1, ksize=3) * np.float32(1 / 8)
+  # Lambert with the normal (-gx, -gy, 1): the change of n.l is -(gx lx + gy ly);
+  # the light from above is (0, -0.6, 0.8).
+  lit = (power * -(gx * np.float32(lx) + gy * np.float32(ly)) + 0.6 * gy) / (1 + power)
+  shade = ident.texture * np.clip(1 + 1.2 * lit, 0.45, 1.6)
+  shade *= 1 - 0.3 * np.minimum(depth, 1.5) - 0.45 * cv2.GaussianBlur(
+      relief.shadow, (0, 0), 0.02 * f)
   hl = np.zeros_like(shade)
   _ellipse(hl, p[30] + u(0, 0.01), u(0.025, 0.02), 0, (0.25,))   # nose-tip highlight
   shade *= 1 + cv2.GaussianBlur(hl, (0, 0), 0.03 * f)

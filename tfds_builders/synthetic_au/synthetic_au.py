@@ -360,7 +360,7 @@ class SyntheticAu(common.AUDatasetBuilder):
   """Procedural faces with 16 FACS AUs (intensity 0-5) from an expression
   model, with per-frame nuisance; see tfds_builders/synthetic_au/README.md."""
 
-  VERSION = tfds.core.Version("2.0.0")
+  VERSION = tfds.core.Version("2.1.0")
   RELEASE_NOTES = {
       "1.0.0": "First release.",
       "1.1.0": "Every AU visible from level 1 (strength onset, stronger AU6/7 cues; "
@@ -373,6 +373,14 @@ class SyntheticAu(common.AUDatasetBuilder):
                "JPEG, face resolution; identity confounders; level-1 cues of the order of "
                "the between-subject variation; every record carries its nuisance. "
                "Configs disfa_like and bp4d_like (replaces fera_like). 1.x is retired.",
+      "2.1.0": "Renderer only: the AU skin cues are shaded relief instead of line drawings "
+               "(furrows as soft valleys lit on the side facing the light, bulges of "
+               "the cheeks (6, 12), lower lids (7), brows (4) and chin (17), soft "
+               "forehead folds of 1 and 2 deepening with the level, widths scaling "
+               "with the face); larger brow motion of 1 and 2 at high levels; "
+               "CUE_SCALE re-measured so that level-1 cues stay of the order of the "
+               "between-subject variation. Labels, nuisance, targets and the analysis "
+               "plan are those of 2.0.0; no claim had been run on 2.0.0.",
   }
   BUILDER_CONFIGS = [
       SyntheticAuConfig(
