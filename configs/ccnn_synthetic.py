@@ -11,7 +11,9 @@ use: ~50 CPU-seconds, over two cores). Args: `variant` = cnn | ocnn | scnn |
 ccnn (Table 1's baselines), `it` = true | false (iterative balanced batches,
 Alg. 1), `multi` (Eq. 12:
 disfa_like + bp4d_like, dataset-specific pairwise parameters, dataset-balanced
-batches), `steps` (total optimiser steps), `seed`, `decode` = map | expected,
+batches), `dataset` = disfa_like | bp4d_like | disfa_like_large (the evidence
+config of the occlusion strata), `steps` (total optimiser steps), `seed`,
+`decode` = map | expected,
 `lam` (lambda of Eq. 11, one for all AUs; default 1e-4) or `lambda_file` (one
 lambda per AU, tuned on validation by benchmarks/ccnn_tune_lambda.py, as the
 paper does: "we tune the validation parameter lambda_r separately for each
@@ -54,9 +56,8 @@ def get_config(arg=None):
                          cycles=5, lam=1e-4, lambda_file="", scnn_table="full")
   config = common.base_config(arg.seed)
   names = [arg.dataset] + (["bp4d_like"] if arg.multi else [])
-  suffix = "_tiny" if arg.runlocal else ""
   config.data = common.data_config(
-      [dict(name=f"synthetic_au/{n}{suffix}", protocol=arg.protocol) for n in names])
+      [dict(name=common.synthetic_name(n, arg.runlocal), protocol=arg.protocol) for n in names])
   config.model = common.ccnn_model(arg.variant, arg.decode,
                                    common.ccnn_unary_l2(arg.lam, arg.lambda_file),
                                    **common.CCNN_CPU_NETWORK)

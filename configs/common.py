@@ -55,6 +55,14 @@ def data_dir() -> str:
   return os.path.expanduser(os.environ.get("AU_JAX_DATA_DIR", "~/tensorflow_datasets"))
 
 
+def synthetic_name(dataset: str, runlocal: bool = False) -> str:
+  """"synthetic_au/<dataset>", or its `_tiny` twin for a runlocal smoke run
+  (the twin of a `_large` config is the default's)."""
+  if runlocal:
+    dataset = dataset.removesuffix("_large") + "_tiny"
+  return f"synthetic_au/{dataset}"
+
+
 def data_config(sources, **kwargs) -> ml_collections.ConfigDict:
   """config.data: datasets (name/config + protocol [+ manual_dir]) and pipeline knobs."""
   return ml_collections.ConfigDict(dict(

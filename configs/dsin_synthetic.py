@@ -9,7 +9,8 @@ r"""DSIN (Corneanu et al., ECCV 2018) on the synthetic `disfa_like` dataset.
 Args: `T` SI iterations (paper's best 10; 0 = PP+F, no SI), `ncf` no
 correction factors (DSIN^ncf), `balance` class-balanced L_Pi (PP^ncb when
 false), `steps` steps for every stage (0 = this file's uneven ones), `seed`
-(init and data order), `runlocal` a tiny smoke run on disfa_like_tiny.
+(init and data order), `dataset` disfa_like | disfa_like_large (the evidence
+config of the occlusion strata), `runlocal` a tiny smoke run on disfa_like_tiny.
 
 Preprocessing (Sec. 4.1): a fit stage first computes the reference anchors
 (eye and mouth centres) as the mean over the TRAINING split's neutral frames
@@ -61,9 +62,11 @@ from configs import common
 
 
 def get_config(arg=None):
-  arg = common.parse_arg(arg, runlocal=False, T=10, ncf=False, balance=True, steps=0, seed=0)
+  arg = common.parse_arg(arg, runlocal=False, T=10, ncf=False, balance=True, steps=0, seed=0,
+                         dataset="disfa_like")
   config = common.base_config(arg.seed)
-  config.data = common.data_config([dict(name="synthetic_au/disfa_like", protocol="default")])
+  config.data = common.data_config([dict(name=common.synthetic_name(arg.dataset, arg.runlocal),
+                                         protocol="default")])
   config.model = common.dsin_model(T=arg.T, ncf=arg.ncf, balance=arg.balance, face_size=96,
                                    patch_size=24, features=(16, 32, 64), kernels=(5, 3, 3),
                                    fc_units=(128, 64))
@@ -74,6 +77,5 @@ def get_config(arg=None):
                                    eval_every=250)
   config.eval = common.eval_config(batch_size=128)
   if arg.runlocal:  # a tiny smoke run: minutes -> seconds
-    config.data.sources = [dict(name="synthetic_au/disfa_like_tiny", protocol="default")]
     common.dsin_smoke(config, alg1_stages((arg.steps or 3,) * 5, has_si=arg.T > 0))
   return config

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from au_jax.aus import DISFA_AUS, FERA2015_INT_AUS, FERA2015_OCC_AUS, SYNTHETIC_AUS
 import tfds_builders.synthetic_au as sa
+from au_jax.aus import DISFA_AUS, FERA2015_INT_AUS, FERA2015_OCC_AUS, SYNTHETIC_AUS
 from tfds_builders import common
 from tfds_builders.synthetic_au import expressions, render
 from tfds_builders.synthetic_au import synthetic_au as sau
@@ -49,7 +49,12 @@ def test_registered_and_loadable_by_name(tmp_path):
   assert str(builder.version) == "2.1.0"
   assert builder.info.metadata["aus"] == list(FERA2015_OCC_AUS)
   names = {c.name for c in sa.SyntheticAu.BUILDER_CONFIGS}
-  assert names == {"disfa_like", "bp4d_like", "disfa_like_tiny", "bp4d_like_tiny"}
+  assert names == {"disfa_like", "bp4d_like", "disfa_like_large", "disfa_like_tiny",
+                   "bp4d_like_tiny"}
+  # the large config differs from disfa_like in its number of subjects only
+  by_name = {c.name: dataclasses.asdict(c) for c in sa.SyntheticAu.BUILDER_CONFIGS}
+  large, default = by_name["disfa_like_large"], by_name["disfa_like"]
+  assert {k for k in large if large[k] != default[k]} == {"name", "description", "num_subjects"}
   assert tfds.builder("synthetic_au", data_dir=str(tmp_path)).builder_config.name == "disfa_like"
 
 

@@ -177,8 +177,8 @@ def test_pose_series_within_limits_and_spread():
     ("forehead_lines", (1.2, 0.5)), ("jpeg_quality", (0, 90)), ("unknown_rate", 2.0),
     ("blur_sd", (1.0, 0.5)), ("camera_distance", 0.5), ("label_model", "fera_like")])
 def test_bad_config_fields_fail_at_build_time_naming_the_field(tmp_path, field, value):
-  config = dataclasses.replace(sa.SyntheticAu.BUILDER_CONFIGS[2], name="bad",
-                               **{field: value})
+  tiny = next(c for c in sa.SyntheticAu.BUILDER_CONFIGS if c.name == "disfa_like_tiny")
+  config = dataclasses.replace(tiny, name="bad", **{field: value})
   with pytest.raises(ValueError, match=field):
     sa.SyntheticAu(config=config, data_dir=str(tmp_path))
   with pytest.raises(ValueError, match=field):

@@ -392,6 +392,12 @@ class SyntheticAu(common.AUDatasetBuilder):
           description="BP4D-like: occurrence of 11 AUs (intensity >= 1), intensity of AUs "
           "6/10/12/14/17, ~2% unknown codes; wider pose, lower resolution, more light "
           "variation; task elicitation; its own identities."),
+      # Ten times the subjects of disfa_like (240: 160 / 40 / 40 in protocol
+      # "default"), the same distributions: the evidence config of the claims
+      # decided on occluded frames (docs/benchmark.md, section 4.3).
+      SyntheticAuConfig(name="disfa_like_large", **_DISFA_LIKE, num_subjects=240,
+                        description="disfa_like with 240 subjects (the same distributions): "
+                        "enough occluded frames for the occlusion strata."),
       # Tiny versions (6 subjects x 24 frames, built in seconds) for the
       # configs' `runlocal` smoke runs and the end-to-end tests.
       SyntheticAuConfig(name="disfa_like_tiny", **_DISFA_LIKE, **_TINY,
