@@ -114,6 +114,7 @@ import numpy as np
 from au_jax.strata import YAW_BINS
 from benchmarks import common
 from benchmarks import compare_equal_budget as ceb
+from configs.common import synthetic_name
 
 BUDGET = ceb.BUDGET
 RUNLOCAL_BUDGET = 96
@@ -161,6 +162,16 @@ ARMS = {
     "dsin_t10": Arm("dsin", _DSIN, "T=10", "DSIN_10", rate="dsin"),
     "dsin_ppf": Arm("dsin", _DSIN, "T=0", "PP+F", rate="dsin"),
     "dsin_t2": Arm("dsin", _DSIN, "T=2", "DSIN_2", rate="dsin"),
+    # The occlusion strata's evidence config (docs/benchmark.md 4.3): S1 and
+    # D2's occluded row, on disfa_like_large (240 subjects, the same distributions).
+    "ccnn_it_large": Arm("ccnn", _CCNN, "dataset=disfa_like_large", "CCNN-IT (large)",
+                         datasets=("disfa_like_large",), rate="ccnn"),
+    "ocnn_it_large": Arm("ccnn", _CCNN, "dataset=disfa_like_large,variant=ocnn",
+                         "OCNN-IT (large)", datasets=("disfa_like_large",), rate="ccnn"),
+    "dsin_t10_large": Arm("dsin", _DSIN, "dataset=disfa_like_large,T=10", "DSIN_10 (large)",
+                          datasets=("disfa_like_large",), rate="dsin"),
+    "dsin_ppf_large": Arm("dsin", _DSIN, "dataset=disfa_like_large,T=0", "PP+F (large)",
+                          datasets=("disfa_like_large",), rate="dsin"),
     "dsin_ncf": Arm("dsin", _DSIN, "ncf", "DSIN_10^ncf", rate="dsin"),
     "ml": Arm("multilabel", _ML, "", "multi-label CNN + QDA", rate="multilabel"),
     "ml_bp4d_to_disfa": Arm("multilabel", _CROSS, "train=bp4d_like,test=disfa_like",
@@ -481,11 +492,13 @@ CLAIMS = {c.id: c for c in (
                "icc", "shared AUs 6, 12, 17"),)),
     Claim("D1", "DSIN: patch fusion beats the best single patch", ("dsin_ppf",), 5,
           (Row("PP+F − best patch (chosen on validation), tau .5", best_patch_row(), "f1"),)),
-    Claim("D2", "DSIN: structure inference beats fusion", ("dsin_t10", "dsin_ppf"), 10,
+    Claim("D2", "DSIN: structure inference beats fusion",
+          ("dsin_t10", "dsin_ppf", "dsin_t10_large", "dsin_ppf_large"), 10,
           (Row("DSIN_10 − PP+F", paired_mean("dsin_t10", "dsin_ppf", _test("f1")), "f1",
                strata=("dsin_t10", "dsin_ppf")),
-           Row("DSIN_10 − PP+F, occluded frames",
-               stratum_mean("dsin_t10", "dsin_ppf", "f1", OCCLUDED), "f1", "occluded AUs"))),
+           Row("DSIN_10 − PP+F, occluded frames (disfa_like_large)",
+               stratum_mean("dsin_t10_large", "dsin_ppf_large", "f1", OCCLUDED), "f1",
+               "occluded AUs"))),
     Claim("D3", "DSIN: more iterations help (one model per T)", ("dsin_t10", "dsin_t2"), 5,
           (Row("DSIN_10 − DSIN_2", paired_mean("dsin_t10", "dsin_t2", _test("f1")), "f1",
                strata=("dsin_t10", "dsin_t2")),)),
@@ -532,13 +545,13 @@ CLAIMS = {c.id: c for c in (
           (Row("joint − single-AU hourglasses", paired_mean("hm_joint", "hm_single",
                                                           _test("icc")), "icc",
                strata=("hm_joint", "hm_single")),)),
-    Claim("S1", "structure helps most where an AU's region is occluded",
-          ("ccnn_it", "ocnn_it", "dsin_t10", "dsin_ppf"), 10,
+    Claim("S1", "structure helps most where an AU's region is occluded (disfa_like_large)",
+          ("ccnn_it_large", "ocnn_it_large", "dsin_t10_large", "dsin_ppf_large"), 10,
           (Row("(CCNN-IT − OCNN-IT) occluded − visible",
-               occluded_minus_visible("ccnn_it", "ocnn_it", "icc"), "icc",
+               occluded_minus_visible("ccnn_it_large", "ocnn_it_large", "icc"), "icc",
                "occluded vs visible"),
            Row("(DSIN_10 − PP+F) occluded − visible",
-               occluded_minus_visible("dsin_t10", "dsin_ppf", "f1"), "f1",
+               occluded_minus_visible("dsin_t10_large", "dsin_ppf_large", "f1"), "f1",
                "occluded vs visible"))),
 )}
 
@@ -607,10 +620,9 @@ def arm_plan(name: str, budget: int, runlocal: bool = False) -> dict:
             "needs": arm.needs or f"config keys {missing}"}
   expected = ceb.apply(base, imposed)
   effective = ceb.apply(base, overrides)
-  tiny = "_tiny" if runlocal else ""
   try:
     ceb.check(arm.family, effective, budget, expected, select=SELECT[arm.family],
-              datasets=[f"synthetic_au/{d}{tiny}" for d in arm.datasets])
+              datasets=[synthetic_name(d, runlocal) for d in arm.datasets])
   except ceb.TableError as e:
     raise ClaimError(f"{name}: {e}") from None
   return {"overrides": overrides, "config": effective, "images": ceb.images_seen(effective),

@@ -62,13 +62,14 @@ def test_run_plan_runs_shared_arms_once_with_the_plan_seeds():
   assert len(plan) == len(set(plan))
   seeds = {a: sorted(s for x, s in plan if x == a) for a in C.ARMS}
   # arms of the 10-seed claims (C2, D2, S1) run 10 seeds, the others 5, each once
-  for arm in ("ccnn_it", "ocnn_it", "dsin_t10", "dsin_ppf"):
+  large = ("ccnn_it_large", "ocnn_it_large", "dsin_t10_large", "dsin_ppf_large")
+  for arm in ("ccnn_it", "ocnn_it", "dsin_t10", "dsin_ppf") + large:
     assert seeds[arm] == list(range(10))
   for arm in ("cnn_it", "ccnn_it_uniform", "ccnn_joint", "ccnn_it_multi", "dsin_t2",
               "dsin_ncf", "ml", "ml_bp4d_to_disfa", "ml_disfa_to_bp4d", "hm_joint",
               "hm_resnet18", "hm_single"):
     assert seeds[arm] == list(range(5))
-  assert len(plan) == 4 * 10 + 12 * 5
+  assert len(plan) == 8 * 10 + 12 * 5
   # seed-major: every arm of seed s before any of seed s + 1
   assert [s for _, s in plan] == sorted(s for _, s in plan)
   # --seeds applies to every claim; a subset of claims plans only its arms
@@ -268,3 +269,14 @@ def test_h1_rows_per_yaw_bin_read_the_noise_curve_of_that_bin():
   # a bin the curve does not have (no record that far out) has no value
   a2 = rows["(a) ICC(0 px) − ICC(20 px), |yaw| 25-40°"].value(_by_seed(recs), [0, 1, 2])
   assert not a2["per_seed"]
+
+
+def test_the_occlusion_claims_run_on_the_large_config():
+  """S1 and D2's occluded row on disfa_like_large (docs/benchmark.md 4.3); a
+  dry run reads its tiny twin."""
+  for arm in C.CLAIMS["S1"].arms:
+    assert arm.endswith("_large") and C.ARMS[arm].datasets == ("disfa_like_large",)
+    assert "dataset=disfa_like_large" in C.ARMS[arm].arg
+  assert {"dsin_t10_large", "dsin_ppf_large"} < set(C.CLAIMS["D2"].arms)
+  plan = C.arm_plan("dsin_t10_large", C.BUDGET, runlocal=False)
+  assert [s["name"] for s in plan["config"].data.sources] == ["synthetic_au/disfa_like_large"]
