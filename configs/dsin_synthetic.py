@@ -5,12 +5,14 @@ r"""DSIN (Corneanu et al., ECCV 2018) on the synthetic `disfa_like` dataset.
   python launch.py --config=configs/dsin_synthetic.py:ncf --workdir=runs/dsin_ncf
   python launch.py --config=configs/dsin_synthetic.py:balance=false --workdir=runs/dsin_ncb
   python launch.py --config=configs/dsin_synthetic.py:runlocal --workdir=/tmp/dsin_smoke
+  python launch.py --config=configs/dsin_synthetic.py:paper --workdir=runs/dsin_paper
 
 Args: `T` SI iterations (paper's best 10; 0 = PP+F, no SI), `ncf` no
 correction factors (DSIN^ncf), `balance` class-balanced L_Pi (PP^ncb when
 false), `steps` steps for every stage (0 = this file's uneven ones), `seed`
 (init and data order), `dataset` disfa_like | disfa_like_large (the evidence
-config of the occlusion strata), `runlocal` a tiny smoke run on disfa_like_tiny.
+config of the occlusion strata), `runlocal` a tiny smoke run on disfa_like_tiny,
+`paper` the paper's size (below; composes with the others, e.g. `paper,T=5`).
 
 Preprocessing (Sec. 4.1): a fit stage first computes the reference anchors
 (eye and mouth centres) as the mean over the TRAINING split's neutral frames
@@ -47,8 +49,12 @@ Smaller than the paper, for CPUs (2 cores): the aligned 96 x 96 synthetic
 faces are used at face_size 96 with 24 x 24 patches (the paper's 224 and 56,
 the same 1/4 ratio), and the patch CNNs are narrower (3 conv blocks 16/32/64,
 FC 128 -> 64: 651k parameters) than the module's paper-sized defaults
-(model.py: 15.3M). On CPU the vmapped patch CNNs run their convolutions as
-P ordinary convolutions (model.patch_conv="auto"; JAX's grouped-convolution
+(model.py: 15.3M). `paper` restores them: 224 x 224 faces (the 96-px
+records upsampled by the transform's resize), 56 x 56 patches and the
+module's patch CNNs (4 conv blocks 32/64/128/256, kernels 5/3/3/3, FC 512 ->
+128: 15.3M parameters); the data, batch, optimiser, stages and selection
+stay this file's. On CPU the vmapped patch CNNs run their convolutions as P
+ordinary convolutions (model.patch_conv="auto"; JAX's grouped-convolution
 batching is much slower on XLA:CPU).
 The data's occurrence rule is the project's (intensity >= 2), not the
 paper's DISFA rule (intensity > 3).
@@ -63,13 +69,15 @@ from configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, T=10, ncf=False, balance=True, steps=0, seed=0,
-                         dataset="disfa_like")
+                         dataset="disfa_like", paper=False)
   config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name=common.synthetic_name(arg.dataset, arg.runlocal),
                                          protocol="default")])
-  config.model = common.dsin_model(T=arg.T, ncf=arg.ncf, balance=arg.balance, face_size=96,
-                                   patch_size=24, features=(16, 32, 64), kernels=(5, 3, 3),
-                                   fc_units=(128, 64))
+  # paper: the module's paper-sized patch CNNs (au_jax/models/dsin/model.py) at 224 / 56
+  size = (dict(face_size=224, patch_size=56) if arg.paper else
+          dict(face_size=96, patch_size=24, features=(16, 32, 64), kernels=(5, 3, 3),
+               fc_units=(128, 64)))
+  config.model = common.dsin_model(T=arg.T, ncf=arg.ncf, balance=arg.balance, **size)
   per_stage = (800, 1000, 400, 3000, 1000)   # Alg. 1 steps 1-5: see the docstring
   if arg.steps:
     per_stage = (arg.steps,) * 5

@@ -2,13 +2,16 @@ r"""FERA 2015 CNN (Gudi et al., FG 2015) on the synthetic `disfa_like` dataset.
 
   python launch.py --config=configs/gudi_synthetic.py --workdir=runs/gudi
   python launch.py --config=configs/gudi_synthetic.py:runlocal --workdir=/tmp/gudi_smoke
+  python launch.py --config=configs/gudi_synthetic.py:paper --workdir=runs/gudi_paper
 
 The embedded default: no licence, no download (the dataset is built on first
 use). Network, preprocessing and post-processing as in the paper (see
 au_jax/models/gudi/model.py); SGD with momentum 0.9 and batch 100 as published. The
 paper gives no learning rate or number of epochs; we use 0.01 and 300 steps
 (about 8 epochs of the 3840 training frames). The paper's network is kept
-whole (its FC layer has 88.5M weights).
+whole (its FC layer has 88.5M weights): 48x48 input and the widths of Fig. 2
+are the paper's, so the `paper` arg (every synthetic config takes one: the
+paper's network at the paper's resolution) changes nothing here.
 Paper (BP4D test, FERA 2015): mean occurrence F1 0.522, intensity ICC 0.613
 (fully automated sub-challenge). Ours on synthetic data, run time and
 speed: docs/gudi.md.
@@ -27,7 +30,7 @@ from configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, protocol="default",
-                         dataset="disfa_like")
+                         dataset="disfa_like", paper=False)   # paper: already the paper's network
   config = common.base_config()
   config.data = common.data_config(
       [dict(name=f"synthetic_au/{arg.dataset}", protocol=arg.protocol)])
