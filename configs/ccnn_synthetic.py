@@ -34,7 +34,7 @@ momentum 0.9. Not given by the paper: lambda's values and the face's margin
 in the registered frame (face_margin = 0.1 keeps the whole face, chin
 included, inside every crop). CPU-friendly departures of THIS config (the 2-core default must
 train and evaluate in under 10 minutes; configs/ccnn_disfa.py keeps the
-paper's values): 5x5 kernels instead of 9x9, 48x48 input (40x40 crops)
+paper's values): 5x5 kernels instead of 9x9, 48x48 input (41x41 crops)
 instead of the paper's ~128x96, batch 64 instead of 128, learning rate 0.01
 instead of 0.001 (the short schedule), 600 steps (10k images), gradient
 clipping at norm 10 (the pair terms of 66 pairs make early gradients large).
