@@ -25,6 +25,9 @@ that cell's own, measures
   peak_rss_mib     the child's peak resident memory (ru_maxrss: JAX, the
                    compiled step, its buffers and the input pipeline)
   xla_temp_mib     the compiled step's temporary buffers (XLA's memory analysis)
+  device_peak_mib  on an accelerator: its peak bytes in use (memory_stats), and
+                   share_of_{bf16,fp32,tf32}_peak against the vendor's dense
+                   peak where benchmarks/accelerator.py's table knows the device
 
 at the config's batch size, in float32. The step timed is the whole model's
 (every parameter group trainable, the config's loss: `steps.make_train_step`
@@ -150,6 +153,9 @@ def measure_cell(method: str, size: str, steps: int, repeats: int, full_data: bo
              loss=loss, loss_finite=bool(loss == loss and abs(loss) != float("inf")),
              load_average_at_start=load0, load_average_at_end=list(os.getloadavg()))
   out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  stats = getattr(jax.devices()[0], "memory_stats", lambda: None)()
+  if stats and "peak_bytes_in_use" in stats:   # an accelerator's own memory
+    out["device_peak_mib"] = stats["peak_bytes_in_use"] / 2**20
   return out
 
 
@@ -193,7 +199,7 @@ def summary(result: dict) -> list[dict]:
       pap = syn
     row = dict(method=m)
     for tag, c in (("synthetic", syn), ("paper", pap)):
-      for k in ("num_params", "flops_per_step", "step_s", "peak_rss_mib", "compile_s",
+      for k in ("num_params", "flops_per_step", "step_s", "cpu_s", "peak_rss_mib", "compile_s",
                 "share_of_matmul_rate"):
         row[f"{tag}_{k}"] = c.get(k)
       for k, v in c.get("extrapolated", {}).items():
@@ -234,8 +240,13 @@ def main(argv=None) -> dict:
     result["matmul_gflop_per_s"] = common.matmul_rate(2048, "float32") / 1e9
   env = common.environment()
   env.pop("load_average")
-  env["command"] = (common.command() if argv is None
-                    else "python -m benchmarks.paper_size " + " ".join(argv))
+  command = (common.command() if argv is None
+             else "python -m benchmarks.paper_size " + " ".join(argv))
+  if result.get("command"):               # --resume: the first command is the run's
+    result.setdefault("resumed_by", []).append(command)
+    env.pop("command")
+  else:
+    env["command"] = command
   result.update(env, steps=args.steps, repeats=args.repeats, full_data=args.full_data,
                 precision="float32", flops_source=__import__(
                     "benchmarks.accelerator", fromlist=["FLOPS_SOURCE"]).FLOPS_SOURCE,
@@ -243,6 +254,11 @@ def main(argv=None) -> dict:
                                "real-data config's steps x batch images x measured seconds "
                                "per image; an extrapolation, not a training run"))
   result.setdefault("methods", {})
+  import jax
+
+  from benchmarks import accelerator
+  kind = getattr(jax.devices()[0], "device_kind", "")
+  result.update(device_kind=kind, vendor_peak_tflop_per_s=accelerator.device_peaks(kind))
   rate = result["matmul_gflop_per_s"]
   for size in sizes:                      # every synthetic cell first: the cheap ones
     for m in methods:
@@ -258,6 +274,8 @@ def main(argv=None) -> dict:
         cell = run_child(m, size, args)
         if cell.get("gflop_per_s"):
           cell["share_of_matmul_rate"] = cell["gflop_per_s"] / rate
+          for k, peak in (result.get("vendor_peak_tflop_per_s") or {}).items():
+            cell[f"share_of_{k}_peak"] = cell["gflop_per_s"] / (peak * 1e3)
         cell["extrapolated"] = extrapolate(cell, r["schedules"])
         r[size] = cell
         print(f"[paper_size] {m} {size}: " + json.dumps(
@@ -271,6 +289,7 @@ def main(argv=None) -> dict:
            if isinstance(c, dict) for k in ("load_average_at_start", "load_average_at_end")
            if k in c]
   result["load_average_1min_range"] = [min(loads), max(loads)] if loads else None
+  result["summary"] = summary(result)
   if args.out:
     common.write_json(args.out, result)
   print(json.dumps(result["summary"], indent=1))
