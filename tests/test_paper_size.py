@@ -6,7 +6,10 @@ through the method's own transform, so the input sizes are the ones training
 sees. Against the counts the papers or our docs state, and against the layer
 sizes the paper gives where it states no count (CCNN).
 """
+import functools
 import importlib
+import json
+import os
 
 import jax
 import numpy as np
@@ -16,10 +19,13 @@ from au_jax import aus as au_lists
 from au_jax import models
 from au_jax.data.sources import DataInfo
 from au_jax.inference import model as model_lib
+from benchmarks import paper_size
+from tests.conftest import ROOT
 
 RECORD_SIZE = 96   # tfds_builders/synthetic_au renders 96 x 96 faces
 
 
+@functools.lru_cache(maxsize=None)
 def built(name: str, arg=None):
   """(number of parameters, params shapes, the transformed example batch) of
   configs/<name>.py:<arg>."""
@@ -107,3 +113,44 @@ def test_paper_composes_with_other_args(name):
   # the smoke run keeps its tiny network (test_shipped_configs trains `runlocal,paper`)
   assert (config.get_config("runlocal,paper").model.to_dict()
           == config.get_config("runlocal").model.to_dict())
+
+
+def test_schedules_count_the_gradient_steps_of_each_config():
+  """The step budgets the benchmark extrapolates to, by hand from the configs' docstrings."""
+  assert paper_size.schedules("ccnn") == dict(
+      synthetic=dict(config="configs/ccnn_synthetic.py", steps=600, batch_size=64),
+      real_data=dict(config="configs/ccnn_disfa.py", steps=10000, batch_size=128))
+  dsin = paper_size.schedules("dsin")      # the anchors fit stage takes no gradient step
+  assert dsin["synthetic"]["steps"] == 800 + 1000 + 400 + 3000 + 1000
+  assert dsin["real_data"]["steps"] == 2000 + 2000 + 1000 + 4000 + 2000
+  assert paper_size.schedules("heatmaps")["real_data"] == dict(
+      config="configs/heatmaps_fera2015.py", steps=60000, batch_size=5)
+
+
+def test_extrapolation_is_steps_times_the_measured_step():
+  sched = dict(synthetic=dict(steps=600, batch_size=64),
+               real_data=dict(steps=10000, batch_size=128))
+  cell = dict(step_s=2.0, seconds_per_image=2.0 / 64)
+  out = paper_size.extrapolate(cell, sched)
+  assert out["synthetic_budget_h"] == 600 * 2.0 / 3600
+  assert out["real_data_schedule_h"] == 10000 * 128 * (2.0 / 64) / 3600
+  assert paper_size.extrapolate({"error": "timed out"}, sched) == {}
+
+
+def test_only_gudi_and_multilabel_are_paper_sized_already():
+  assert [m for m in paper_size.METHODS if paper_size.paper_is_synthetic(m)] == [
+      "gudi", "multilabel"]
+
+
+def test_the_committed_measurement_is_of_these_configs():
+  """benchmarks/results/paper_size_cpu.json measured the networks the configs build now."""
+  with open(os.path.join(ROOT, "benchmarks", "results", "paper_size_cpu.json")) as f:
+    result = json.load(f)
+  for method, cells in result["methods"].items():
+    for size in paper_size.SIZES:
+      cell = cells[size]
+      if cell.get("same_as"):
+        cell = cells[cell["same_as"]]
+      assert cell["num_params"] == built(f"{method}_synthetic", "paper" if size == "paper"
+                                         else None)[0], (method, size)
+      assert cell["loss_finite"] and cell["step_s"] > 0 and cell["flops_per_step"] > 0
