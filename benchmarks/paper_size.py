@@ -58,6 +58,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -150,7 +151,7 @@ def measure_cell(method: str, size: str, steps: int, repeats: int, full_data: bo
              seconds_per_image=t["s"] / e.batch_size,
              gflop_per_s=flops / t["s"] / 1e9 if flops else None,
              xla_temp_mib=getattr(mem, "temp_size_in_bytes", 0) / 2**20 if mem else None,
-             loss=loss, loss_finite=bool(loss == loss and abs(loss) != float("inf")),
+             loss=loss, loss_finite=math.isfinite(loss),
              load_average_at_start=load0, load_average_at_end=list(os.getloadavg()))
   out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   stats = getattr(jax.devices()[0], "memory_stats", lambda: None)()
@@ -167,7 +168,7 @@ def run_child(method: str, size: str, args) -> dict:
   t = time.perf_counter()
   try:
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
-                       cwd=common.ROOT)
+                       cwd=common.ROOT, check=False)
   except subprocess.TimeoutExpired:
     return {"error": f"timed out after {args.timeout} s", "wall_s": time.perf_counter() - t}
   lines = [ln for ln in p.stdout.splitlines() if ln.startswith(MARK)]
@@ -234,6 +235,9 @@ def main(argv=None) -> dict:
     raise SystemExit(f"paper_size.py: unknown {bad}; methods {list(METHODS)}, sizes "
                      f"{list(SIZES)}")
   os.environ.setdefault("AU_JAX_NO_PROGRESS", "1")
+  import jax
+
+  from benchmarks import accelerator
   result = common.read_json(args.out, {}) if args.resume else {}
   result.setdefault("load_average_at_start", list(os.getloadavg()))
   if "matmul_gflop_per_s" not in result:
@@ -248,15 +252,11 @@ def main(argv=None) -> dict:
   else:
     env["command"] = command
   result.update(env, steps=args.steps, repeats=args.repeats, full_data=args.full_data,
-                precision="float32", flops_source=__import__(
-                    "benchmarks.accelerator", fromlist=["FLOPS_SOURCE"]).FLOPS_SOURCE,
+                precision="float32", flops_source=accelerator.FLOPS_SOURCE,
                 extrapolation=("hours = steps x measured step_s (synthetic budget), or the "
                                "real-data config's steps x batch images x measured seconds "
                                "per image; an extrapolation, not a training run"))
   result.setdefault("methods", {})
-  import jax
-
-  from benchmarks import accelerator
   kind = getattr(jax.devices()[0], "device_kind", "")
   result.update(device_kind=kind, vendor_peak_tflop_per_s=accelerator.device_peaks(kind))
   rate = result["matmul_gflop_per_s"]

@@ -25,7 +25,7 @@ from tests.conftest import ROOT
 RECORD_SIZE = 96   # tfds_builders/synthetic_au renders 96 x 96 faces
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def built(name: str, arg=None):
   """(number of parameters, params shapes, the transformed example batch) of
   configs/<name>.py:<arg>."""
