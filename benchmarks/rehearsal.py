@@ -1,0 +1,294 @@
+r"""Dress rehearsal: DISFA- and BP4D-sized raw trees through build, train, evaluate, predict.
+
+  nice -n 15 python -m benchmarks.rehearsal --work=/tmp/rehearsal --frame_fraction=0.01
+
+Runs every stage as a user would, as a subprocess of the real command line
+(`benchmarks.rehearsal_trees`, `tfds_builders.build`, `launch.py`,
+`au_jax.predict`), one after the other, and records each into
+benchmarks/results/rehearsal.json as soon as it finishes: wall time, CPU time
+(user + system of the child and its descendants), peak resident memory (the
+largest single process, from wait4; and the whole process tree's sum, sampled
+every 0.2 s), the disk of its outputs and the sizes of named output files.
+A stage already recorded with exit status 0 is skipped, so the script resumes
+after an interruption (`--redo=NAME,...` reruns stages). `--summary` prints the
+table and the extrapolation to the full datasets from the recorded stages only.
+
+Stages (names as recorded):
+  generate_disfa, generate_bp4d   raw trees, `--frame_fraction` of the real frames per subject
+  build_<ds>_{single,beam1,beam2} one process; Beam DirectRunner with 1 and 2 workers
+  train_<config>                  launch.py on the single-process build for `--steps` steps
+                                  per stage, then its test evaluation (report, predictions)
+  predict_{plain,beam2}           au_jax.predict on `--predict_videos` generated DISFA videos
+
+Extrapolation: every per-frame quantity is linear in frames (stated as such, not
+measured): full-size value = measured value / frames x full frames; on N workers
+= that / N (perfect scaling: an upper bound on the speed-up, which this 2-core
+machine could not measure).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = _ROOT / "benchmarks" / "results" / "rehearsal.json"
+
+# Full sizes (datasets.md): DISFA 27 x 4845 frames (SN010 4844); BP4D ~146k coded frames.
+FULL_FRAMES = {"disfa": 27 * 4845 - 1, "bp4d": 146_000}
+
+# config, dataset, config args (the paper's network; only the length is cut).
+TRAINS = (
+    ("ccnn_disfa", "disfa", "fold=1,lam=1e-4,steps={steps}"),
+    ("dsin_bp4d", "bp4d", "fold=1,steps={steps}"),
+    ("heatmaps_fera2015", "bp4d", "steps={steps}"),
+    ("gudi_fera2015", "bp4d", "steps={steps}"),
+    ("multilabel_disfa", "disfa", "steps={steps}"),
+)
+BUILD_MODES = {"single": [], "beam1": ["--beam_workers=1"], "beam2": ["--beam_workers=2"]}
+# Output files whose sizes are recorded (relative to the stage's output folder).
+NAMED_OUTPUTS = ("test_predictions.npz", "report.json", "report.md", "metrics.jsonl",
+                 "config.json", "aus.csv", "aus.csv.summary.json")
+
+
+def disk_bytes(path) -> int:
+  """Allocated bytes (st_blocks) of every file under path (0 if missing)."""
+  path = Path(path)
+  if path.is_file():
+    return path.stat().st_blocks * 512
+  total = 0
+  for dirpath, _, files in os.walk(path):
+    for f in files:
+      try:
+        total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+      except FileNotFoundError:
+        pass
+  return total
+
+
+def named_sizes(folder) -> dict[str, int]:
+  """{relative path: bytes} of NAMED_OUTPUTS found anywhere under folder."""
+  out = {}
+  folder = Path(folder)
+  if not folder.is_dir():
+    return out
+  for dirpath, _, files in os.walk(folder):
+    for f in files:
+      if f in NAMED_OUTPUTS:
+        p = Path(dirpath) / f
+        out[str(p.relative_to(folder))] = p.stat().st_size
+  return out
+
+
+class TreeRss:
+  """Samples the summed RSS of a process and its descendants; keeps the peak."""
+
+  def __init__(self, pid: int, every: float = 0.2):
+    import psutil
+    self._proc, self._every, self.peak = psutil.Process(pid), every, 0
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._run, daemon=True)
+    self._thread.start()
+
+  def _run(self):
+    import psutil
+    while not self._stop.is_set():
+      try:
+        procs = [self._proc] + self._proc.children(recursive=True)
+        rss = 0
+        for p in procs:
+          try:
+            rss += p.memory_info().rss
+          except psutil.Error:
+            pass
+        self.peak = max(self.peak, rss)
+      except psutil.Error:
+        return
+      self._stop.wait(self._every)
+
+  def stop(self) -> int:
+    self._stop.set()
+    self._thread.join()
+    return self.peak
+
+
+def run_measured(cmd: list[str], log_path: Path, env=None) -> dict:
+  """Runs cmd (stdout+stderr to log_path); returns rc, wall_s, cpu_s, peak RSS."""
+  log_path.parent.mkdir(parents=True, exist_ok=True)
+  with open(log_path, "w") as log:
+    log.write("$ " + shlex.join(cmd) + "\n")
+    log.flush()
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=_ROOT, env=env)
+    sampler = TreeRss(proc.pid)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    tree_peak = sampler.stop()
+  return dict(rc=proc.returncode, wall_s=round(wall, 1),
+              cpu_s=round(ru.ru_utime + ru.ru_stime, 1),
+              peak_rss_process_mb=round(ru.ru_maxrss / 1024, 1),    # Linux: KiB
+              peak_rss_tree_mb=round(tree_peak / 2**20, 1))
+
+
+def _frames_of_build(data_dir: Path, dataset: str) -> int | None:
+  """Records of a finished build (its dataset_info.json splits), None if not found."""
+  for info in Path(data_dir).glob(f"{dataset}/*/*/dataset_info.json"):
+    splits = json.loads(info.read_text()).get("splits", [])
+    return sum(int(n) for s in splits for n in s.get("shardLengths", []))
+  return None
+
+
+def stages(args) -> list[tuple[str, dict]]:
+  """[(name, {cmd, out, frames_of, dataset})] in run order."""
+  work = Path(args.work).resolve()
+  raw, data, runs = work / "raw", work / "data", work / "runs"
+  py = sys.executable
+  out = []
+  for ds in ("disfa", "bp4d"):
+    out.append((f"generate_{ds}", dict(
+        cmd=[py, "-m", "benchmarks.rehearsal_trees", f"--out={raw}",
+             f"--frame_fraction={args.frame_fraction}", f"--datasets={ds}"],
+        out=raw / ds.upper(), dataset=ds)))
+  builds = [(ds, m) for m in BUILD_MODES for ds in ("disfa", "bp4d")]
+  for ds, mode in builds[:2]:
+    out.append(_build(py, raw, data, ds, mode))
+  for name, ds, cfg_args in TRAINS:
+    out.append((f"train_{name}", dict(
+        cmd=[py, "launch.py", f"--config=configs/{name}.py:{cfg_args.format(steps=args.steps)}",
+             f"--workdir={runs / name}", f"--config.data.data_dir={data / 'single'}"],
+        out=runs / name, dataset=ds)))
+  # A quoted glob (expanded by au_jax.predict): the videos exist only once generated.
+  videos = str(raw / "DISFA" / "Videos_LeftCamera" / f"LeftVideoSN00[1-{args.predict_videos}]_comp.avi")
+  for mode, extra in (("plain", []), ("beam2", ["--beam_workers=2"])):
+    out.append((f"predict_{mode}", dict(
+        cmd=[py, "-m", "au_jax.predict", f"--workdir={runs / args.predict_config}",
+             "--input", videos, f"--output={work / 'predict' / mode / 'aus.csv'}",
+             "--overwrite", *extra],
+        out=work / "predict" / mode, dataset="disfa_videos", videos=args.predict_videos)))
+  for ds, mode in builds[2:]:
+    out.append(_build(py, raw, data, ds, mode))
+  return out
+
+
+def _build(py, raw, data, ds, mode):
+  return (f"build_{ds}_{mode}", dict(
+      cmd=[py, "-m", "tfds_builders.build", ds, f"--manual_dir={raw / ds.upper()}",
+           f"--data_dir={data / mode}", *BUILD_MODES[mode]],
+      out=data / mode / ds, dataset=ds, data_dir=data / mode))
+
+
+def load(path: Path) -> dict:
+  return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save(path: Path, results: dict) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_suffix(".tmp")
+  tmp.write_text(json.dumps(results, indent=1) + "\n")
+  os.replace(tmp, path)
+
+
+def frames_written(raw: Path, dataset: str) -> int:
+  done = raw / f".done_{dataset}"
+  return sum(int(p.read_text()) for p in done.iterdir()) if done.is_dir() else 0
+
+
+def run(args) -> dict:
+  results = load(Path(args.results))
+  if results.get("frame_fraction", args.frame_fraction) != args.frame_fraction:
+    raise SystemExit(f"{args.results} holds a rehearsal at frame_fraction="
+                     f"{results['frame_fraction']}; give that, or another --results")
+  results.update(frame_fraction=args.frame_fraction, steps=args.steps, work=str(args.work),
+                 machine=dict(cpus=os.cpu_count(), platform=platform.platform(),
+                              python=platform.python_version()))
+  results.setdefault("stages", {})
+  redo = set(filter(None, args.redo.split(",")))
+  only = set(filter(None, args.only.split(",")))
+  for name, st in stages(args):
+    if only and name not in only:
+      continue
+    prev = results["stages"].get(name)
+    if prev and prev.get("rc") == 0 and name not in redo:
+      print(f"{name}: done ({prev['wall_s']} s), skipped", flush=True)
+      continue
+    print(f"{name}: {shlex.join(map(str, st['cmd']))}", flush=True)
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    m = run_measured(st["cmd"], Path(args.work) / "logs" / f"{name}.log")
+    m.update(started=started, cmd=shlex.join(map(str, st["cmd"])), dataset=st["dataset"],
+             disk_mb=round(disk_bytes(st["out"]) / 2**20, 1), files=named_sizes(st["out"]))
+    if name.startswith("generate_"):
+      m["frames"] = frames_written(Path(args.work) / "raw", st["dataset"])
+    elif name.startswith("build_"):
+      m["frames"] = _frames_of_build(st["data_dir"], st["dataset"])
+    elif name.startswith("predict_"):
+      m["videos"] = st["videos"]
+    results["stages"][name] = m
+    save(Path(args.results), results)
+    print(f"{name}: rc={m['rc']} wall={m['wall_s']} s cpu={m['cpu_s']} s "
+          f"rss={m['peak_rss_tree_mb']} MB disk={m['disk_mb']} MB", flush=True)
+  return results
+
+
+def extrapolate(results: dict) -> list[dict]:
+  """Per stage with a frame count: full-size wall / CPU / disk, linear in frames."""
+  rows = []
+  gen = {s["dataset"]: s.get("frames") for n, s in results.get("stages", {}).items()
+         if n.startswith("generate_")}
+  for name, s in results.get("stages", {}).items():
+    frames = s.get("frames") or gen.get(s.get("dataset"))
+    if s.get("rc") != 0 or not frames or s.get("dataset") not in FULL_FRAMES:
+      continue
+    k = FULL_FRAMES[s["dataset"]] / frames
+    rows.append(dict(stage=name, frames=frames, full_frames=FULL_FRAMES[s["dataset"]],
+                     full_wall_h=round(s["wall_s"] * k / 3600, 2),
+                     full_cpu_h=round(s["cpu_s"] * k / 3600, 2),
+                     full_disk_gb=round(s["disk_mb"] * k / 1024, 1)))
+  return rows
+
+
+def table(results: dict) -> str:
+  lines = ["| stage | rc | frames | wall s | CPU s | peak RSS MB (process / tree) | disk MB | "
+           "named outputs (bytes) |", "|---|---|---|---|---|---|---|---|"]
+  for name, s in results.get("stages", {}).items():
+    files = ", ".join(f"{k} {v}" for k, v in sorted(s.get("files", {}).items()) if "/" not in k)
+    lines.append(f"| {name} | {s['rc']} | {s.get('frames', s.get('videos', ''))} | {s['wall_s']} | "
+                 f"{s['cpu_s']} | {s['peak_rss_process_mb']} / {s['peak_rss_tree_mb']} | "
+                 f"{s['disk_mb']} | {files} |")
+  lines += ["", "| stage | frames | full frames | full wall h | full CPU h | full disk GB |",
+            "|---|---|---|---|---|---|"]
+  for r in extrapolate(results):
+    lines.append(f"| {r['stage']} | {r['frames']} | {r['full_frames']} | {r['full_wall_h']} | "
+                 f"{r['full_cpu_h']} | {r['full_disk_gb']} |")
+  return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("--work", default="/tmp/rehearsal", help="raw trees, builds, runs, logs")
+  ap.add_argument("--frame_fraction", type=float, default=0.01)
+  ap.add_argument("--steps", type=int, default=3, help="training steps (per stage for DSIN)")
+  ap.add_argument("--predict_config", default="gudi_fera2015", help="the run predict uses")
+  ap.add_argument("--predict_videos", type=int, default=3)
+  ap.add_argument("--results", default=str(RESULTS))
+  ap.add_argument("--only", default="", help="comma-separated stage names (default: all)")
+  ap.add_argument("--redo", default="", help="comma-separated stage names to rerun")
+  ap.add_argument("--summary", action="store_true", help="print the table and stop")
+  args = ap.parse_args(argv)
+  if not 1 <= args.predict_videos <= 9:
+    ap.error("--predict_videos must be 1..9 (DISFA's SN001..SN009)")
+  if args.summary:
+    print(table(load(Path(args.results))))
+    return
+  print(table(run(args)))
+
+
+if __name__ == "__main__":
+  main()
