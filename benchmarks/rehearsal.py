@@ -156,6 +156,7 @@ def stages(args) -> list[tuple[str, dict]]:
   work = Path(args.work).resolve()
   raw, data, runs = work / "raw", work / "data", work / "runs"
   py = sys.executable
+  beam_py = args.beam_python or py
   out = []
   for ds in ("disfa", "bp4d"):
     out.append((f"generate_{ds}", dict(
@@ -165,6 +166,7 @@ def stages(args) -> list[tuple[str, dict]]:
   builds = [(ds, m) for m in BUILD_MODES for ds in ("disfa", "bp4d")]
   for ds, mode in builds[:2]:
     out.append(_build(py, raw, data, ds, mode))
+  py_of = lambda mode: beam_py if BUILD_MODES[mode] else py
   for name, ds, cfg_args, extra in TRAINS:
     out.append((f"train_{name}", dict(
         cmd=[py, "launch.py", f"--config=configs/{name}.py:{cfg_args.format(steps=args.steps)}",
@@ -173,18 +175,21 @@ def stages(args) -> list[tuple[str, dict]]:
   # A quoted glob (expanded by au_jax.predict): the videos exist only once generated.
   videos = str(raw / "DISFA" / "Videos_LeftCamera" / f"LeftVideoSN00[1-{args.predict_videos}]_comp.avi")
   for mode, extra in (("plain", []), ("beam2", ["--beam_workers=2"])):
+    folder = work / "predict" / mode
     out.append((f"predict_{mode}", dict(
-        cmd=[py, "-m", "au_jax.predict", f"--workdir={runs / args.predict_config}",
+        cmd=[beam_py if extra else py, "-m", "au_jax.predict", f"--workdir={runs / args.predict_config}",
              "--input", videos, f"--output={work / 'predict' / mode / 'aus.csv'}",
              "--overwrite", *extra],
-        out=work / "predict" / mode, dataset="disfa_videos", videos=args.predict_videos)))
+        out=folder, dataset="disfa_videos", videos=args.predict_videos,
+        prepare=lambda folder=folder: folder.mkdir(parents=True, exist_ok=True))))
   # A Beam build fails on a subject left without any record (docs/scaling.md), as BP4D
   # subjects whose every frame defeats the face detector are: the Beam BP4D builds
   # read the tree without the subjects the single-process build dropped (the documented
   # workaround), and the last stage shows the failure on the whole tree.
   for ds, mode in builds[2:]:
-    out.append(_build(py, raw, data, ds, mode, tree=f"{ds.upper()}_kept" if ds == "bp4d" else ""))
-  out.append(_build(py, raw, data, "bp4d", "beam2", name="build_bp4d_beam2_whole_tree",
+    out.append(_build(py_of(mode), raw, data, ds, mode,
+                      tree=f"{ds.upper()}_kept" if ds == "bp4d" else ""))
+  out.append(_build(beam_py, raw, data, "bp4d", "beam2", name="build_bp4d_beam2_whole_tree",
                     data_dir=data / "beam2_whole_tree"))
   return out
 
@@ -329,6 +334,9 @@ def main(argv=None) -> None:
   ap.add_argument("--predict_config", default="gudi_fera2015", help="the run predict uses")
   ap.add_argument("--predict_videos", type=int, default=3)
   ap.add_argument("--results", default=str(RESULTS))
+  ap.add_argument("--beam_python", default="",
+                  help="the Python of an environment with apache-beam (the [beam] extra) for the "
+                       "Beam stages (default: this one)")
   ap.add_argument("--only", default="", help="comma-separated stage names (default: all)")
   ap.add_argument("--redo", default="", help="comma-separated stage names to rerun")
   ap.add_argument("--summary", action="store_true", help="print the table and stop")

@@ -136,3 +136,26 @@ def test_a_recorded_stage_is_skipped(tmp_path, monkeypatch):
   args.frame_fraction = 0.1
   with pytest.raises(SystemExit, match="frame_fraction=0.5"):
     rehearsal.run(args)
+
+
+def test_a_beam_work_item_rebuilds_a_builder_of_a_registered_config(tmp_path):
+  """What the rehearsal's first Beam build hit: `tfds_builders.build disfa --beam_workers=N`
+  (the registered "default" config) pickles the work item's arguments; an unpickled
+  copy of a registered config is refused by TFDS, so the config travels by name."""
+  import pickle
+
+  from tests.fixtures import raw_trees as fixture
+  from tfds_builders import common
+  from tfds_builders.disfa import Disfa
+  facts = fixture.make_disfa(tmp_path / "raw")
+  builder = Disfa(data_dir=str(tmp_path / "data"), config=Disfa.BUILDER_CONFIGS[0])
+  with pytest.raises(ValueError, match="same as an available BuilderConfig"):
+    pickle.loads(pickle.dumps(builder))       # the builder itself does not survive pickling
+  kwargs = pickle.loads(pickle.dumps(dict(builder_cls=Disfa, state=common._worker_state(builder))))
+  assert kwargs["state"]["config"] == "default"
+  items = list(common._subject_work((1, "SN002"), init={}, manual_dir=str(facts["root"]),
+                                    **kwargs))
+  records = [r for i, r in items if i == 1]
+  assert [pos for pos, _ in records] == list(range(len(records)))
+  assert len(records) == 6                    # SN002's 7 video frames, l00004 has no landmarks
+  assert items[-1][0] == -1 and items[-1][1]["subject"] == "SN002"
