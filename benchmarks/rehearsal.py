@@ -11,7 +11,8 @@ largest single process, from wait4; and the whole process tree's sum, sampled
 every 0.2 s), the disk of its outputs and the sizes of named output files.
 A stage already recorded with exit status 0 is skipped, so the script resumes
 after an interruption (`--redo=NAME,...` reruns stages). `--summary` prints the
-table and the extrapolation to the full datasets from the recorded stages only.
+table and the extrapolation to the full datasets from the recorded stages only (after
+reading back facts of their outputs that an earlier version did not record).
 
 Stages (names as recorded):
   generate_disfa, generate_bp4d   raw trees, `--frame_fraction` of the real frames per subject
@@ -231,6 +232,22 @@ def kept_tree(src: Path, dst: Path, built: Path, dataset: str) -> None:
   (dst.parent / f"{dst.name}.dropped.json").write_text(json.dumps(dropped))
 
 
+def outputs_facts(name: str, out: Path) -> dict:
+  """Counts read back from a stage's outputs: the frames a prediction read (its
+  summary), the test records a training saved predictions of."""
+  try:
+    if name.startswith("predict_"):
+      summary = json.loads((Path(out) / "aus.csv.summary.json").read_text())
+      return dict(videos=summary["inputs"], frames=summary["frames"])
+    if name.startswith("train_"):
+      import numpy as np
+      with np.load(Path(out) / "test_predictions.npz") as z:
+        return dict(test_records=int(len(z["intensity_true"])))
+  except (OSError, KeyError, ValueError):
+    pass
+  return {}
+
+
 def load(path: Path) -> dict:
   return json.loads(path.read_text()) if path.exists() else {}
 
@@ -284,8 +301,8 @@ def run(args) -> dict:
       m["frames"] = frames_written(Path(args.work) / "raw", st["dataset"])
     elif name.startswith("build_"):
       m["frames"] = _frames_of_build(st["data_dir"], st["dataset"])
-    elif name.startswith("predict_"):
-      m["videos"] = st["videos"]
+    else:
+      m.update(outputs_facts(name, st["out"]))
     results["stages"][name] = m
     save(Path(args.results), results)
     print(f"{name}: rc={m['rc']} wall={m['wall_s']} s cpu={m['cpu_s']} s "
@@ -294,16 +311,32 @@ def run(args) -> dict:
 
 
 def extrapolate(results: dict) -> list[dict]:
-  """Per stage with a frame count: full-size wall / CPU / disk, linear in frames."""
+  """Linear in frames, per stage whose cost follows the frames it reads.
+
+  generate / build / predict: wall, CPU and disk x full frames / frames (predict:
+  the frames of every DISFA video). train: its time is set by its step count,
+  not extrapolated; its test_predictions.npz x full / generated frames (the
+  test split grows with the dataset).
+  """
   rows = []
-  gen = {s["dataset"]: s.get("frames") for n, s in results.get("stages", {}).items()
-         if n.startswith("generate_")}
-  for name, s in results.get("stages", {}).items():
-    frames = s.get("frames") or gen.get(s.get("dataset"))
-    if s.get("rc") != 0 or not frames or s.get("dataset") not in FULL_FRAMES:
+  stages_ = results.get("stages", {})
+  gen = {s["dataset"]: s.get("frames") for n, s in stages_.items() if n.startswith("generate_")}
+  for name, s in stages_.items():
+    ds = "disfa" if name.startswith("predict_") else s.get("dataset")
+    if s.get("rc") != 0 or ds not in FULL_FRAMES:
       continue
-    k = FULL_FRAMES[s["dataset"]] / frames
-    rows.append(dict(stage=name, frames=frames, full_frames=FULL_FRAMES[s["dataset"]],
+    if name.startswith("train_"):
+      npz = s.get("files", {}).get("test_predictions.npz")
+      if npz and gen.get(ds):
+        k = FULL_FRAMES[ds] / gen[ds]
+        rows.append(dict(stage=name, frames=gen[ds], full_frames=FULL_FRAMES[ds],
+                         full_test_predictions_mb=round(npz * k / 2**20, 1)))
+      continue
+    frames = s.get("frames")
+    if not frames:
+      continue
+    k = FULL_FRAMES[ds] / frames
+    rows.append(dict(stage=name, frames=frames, full_frames=FULL_FRAMES[ds],
                      full_wall_h=round(s["wall_s"] * k / 3600, 2),
                      full_cpu_h=round(s["cpu_s"] * k / 3600, 2),
                      full_disk_gb=round(s["disk_mb"] * k / 1024, 1)))
@@ -318,11 +351,12 @@ def table(results: dict) -> str:
     lines.append(f"| {name} | {s['rc']} | {s.get('frames', s.get('videos', ''))} | {s['wall_s']} | "
                  f"{s['cpu_s']} | {s['peak_rss_process_mb']} / {s['peak_rss_tree_mb']} | "
                  f"{s['disk_mb']} | {files} |")
-  lines += ["", "| stage | frames | full frames | full wall h | full CPU h | full disk GB |",
-            "|---|---|---|---|---|---|"]
+  lines += ["", "| stage | frames | full frames | full wall h | full CPU h | full disk GB | "
+            "full test_predictions.npz MB |", "|---|---|---|---|---|---|---|"]
   for r in extrapolate(results):
-    lines.append(f"| {r['stage']} | {r['frames']} | {r['full_frames']} | {r['full_wall_h']} | "
-                 f"{r['full_cpu_h']} | {r['full_disk_gb']} |")
+    lines.append(f"| {r['stage']} | {r['frames']} | {r['full_frames']} | "
+                 f"{r.get('full_wall_h', '')} | {r.get('full_cpu_h', '')} | "
+                 f"{r.get('full_disk_gb', '')} | {r.get('full_test_predictions_mb', '')} |")
   return "\n".join(lines)
 
 
@@ -343,8 +377,13 @@ def main(argv=None) -> None:
   args = ap.parse_args(argv)
   if not 1 <= args.predict_videos <= 9:
     ap.error("--predict_videos must be 1..9 (DISFA's SN001..SN009)")
-  if args.summary:
-    print(table(load(Path(args.results))))
+  if args.summary:   # also reads back the output facts of stages recorded without them
+    results = load(Path(args.results))
+    for name, st in stages(args):
+      if name in results.get("stages", {}) and not name.startswith(("generate_", "build_")):
+        results["stages"][name].update(outputs_facts(name, st["out"]))
+    save(Path(args.results), results)
+    print(table(results))
     return
   print(table(run(args)))
 

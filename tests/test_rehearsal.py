@@ -83,17 +83,25 @@ def test_extrapolation_is_linear_in_frames():
       "generate_bp4d": dict(rc=0, dataset="bp4d", frames=1460, wall_s=10, cpu_s=5, disk_mb=1),
       "build_bp4d_single": dict(rc=0, dataset="bp4d", frames=1000, wall_s=36, cpu_s=18,
                                 disk_mb=2048),
-      "train_gudi_fera2015": dict(rc=0, dataset="bp4d", wall_s=100, cpu_s=90, disk_mb=5),
+      "train_gudi_fera2015": dict(rc=0, dataset="bp4d", wall_s=100, cpu_s=90, disk_mb=5,
+                                  files={"test_predictions.npz": 2**20}),
+      "predict_plain": dict(rc=0, dataset="disfa_videos", frames=130814 // 100, wall_s=36,
+                            cpu_s=1, disk_mb=1),
       "build_disfa_beam2": dict(rc=1, dataset="disfa", frames=10, wall_s=1, cpu_s=1, disk_mb=1)}}
   for st in res["stages"].values():
     st.update(peak_rss_process_mb=1, peak_rss_tree_mb=1)
   rows = {r["stage"]: r for r in rehearsal.extrapolate(res)}
-  assert set(rows) == {"generate_bp4d", "build_bp4d_single", "train_gudi_fera2015"}
+  assert set(rows) == {"generate_bp4d", "build_bp4d_single", "train_gudi_fera2015",
+                       "predict_plain"}
   b = rows["build_bp4d_single"]
   assert b["full_wall_h"] == pytest.approx(36 / 1000 * 146_000 / 3600, abs=0.01)
   assert b["full_disk_gb"] == pytest.approx(2 * 146, abs=0.1)
-  # A stage without its own frame count scales with its dataset's generated frames.
-  assert rows["train_gudi_fera2015"]["frames"] == 1460
+  # Prediction scales to every DISFA frame; training's time is not extrapolated, its
+  # saved test predictions scale with the dataset's generated frames.
+  assert rows["predict_plain"]["full_wall_h"] == pytest.approx(1.0, rel=0.01)
+  t = rows["train_gudi_fera2015"]
+  assert "full_wall_h" not in t and t["frames"] == 1460
+  assert t["full_test_predictions_mb"] == pytest.approx(146_000 / 1460, abs=0.1)
   assert "| build_disfa_beam2 | 1 |" in rehearsal.table(res)
 
 
