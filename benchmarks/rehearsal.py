@@ -9,7 +9,9 @@ benchmarks/results/rehearsal.json as soon as it finishes: wall time, CPU time
 (user + system of the child and its descendants), peak resident memory (the
 largest single process, from wait4; and the whole process tree's sum, sampled
 every 0.2 s), the disk of its outputs and the sizes of named output files.
-A stage already recorded with exit status 0 is skipped, so the script resumes
+`--compare` then checks that each Beam build holds the
+single-process build's records, split by split, in order. A stage already recorded
+with exit status 0 is skipped, so the script resumes
 after an interruption (`--redo=NAME,...` reruns stages). `--summary` prints the
 table and the extrapolation to the full datasets from the recorded stages only (after
 reading back facts of their outputs that an earlier version did not record).
@@ -248,6 +250,52 @@ def outputs_facts(name: str, out: Path) -> dict:
   return {}
 
 
+def _equal(np, a, b) -> bool:
+  """Equal arrays, NaN equal to NaN (missing values are NaN in float features)."""
+  try:
+    return np.array_equal(a, b, equal_nan=True)
+  except TypeError:   # strings, bytes
+    return np.array_equal(a, b)
+
+
+def compare_builds(work: Path, dataset: str, modes=("beam1", "beam2")) -> dict:
+  """{mode: differences} of each Beam build against the single-process one: splits
+  missing on either side, and per split the record count or the first record whose
+  features differ ({} = every record of every split equal, in order)."""
+  import numpy as np
+  import tensorflow_datasets as tfds
+
+  def open_build(mode):
+    info = next((Path(work) / "data" / mode).glob(f"{dataset}/*/*/dataset_info.json"))
+    return tfds.builder_from_directory(str(info.parent))
+
+  ref = open_build("single")
+  out = {}
+  for mode in modes:
+    try:
+      other = open_build(mode)
+    except StopIteration:
+      continue
+    diffs = {}
+    a, b = set(ref.info.splits), set(other.info.splits)
+    if a != b:
+      diffs["splits"] = dict(only_single=sorted(a - b), only_beam=sorted(b - a))
+    for split in sorted(a & b):
+      ra, rb = ref.as_data_source(split=split), other.as_data_source(split=split)
+      if len(ra) != len(rb):
+        diffs[split] = f"{len(ra)} vs {len(rb)} records"
+        continue
+      for i in range(len(ra)):
+        x, y = ra[i], rb[i]
+        bad = [f for f in x if not _equal(np, x[f], y.get(f))]
+        if bad or x.keys() != y.keys():
+          diffs[split] = f"record {i} differs in {bad or 'its features'}"
+          break
+    out[mode] = dict(records=sum(s.num_examples for s in ref.info.splits.values()),
+                     differences=diffs)
+  return out
+
+
 def load(path: Path) -> dict:
   return json.loads(path.read_text()) if path.exists() else {}
 
@@ -374,9 +422,18 @@ def main(argv=None) -> None:
   ap.add_argument("--only", default="", help="comma-separated stage names (default: all)")
   ap.add_argument("--redo", default="", help="comma-separated stage names to rerun")
   ap.add_argument("--summary", action="store_true", help="print the table and stop")
+  ap.add_argument("--compare", action="store_true",
+                  help="compare the Beam builds' records with the single-process build's, record "
+                       "the differences (beam_vs_single) and stop")
   args = ap.parse_args(argv)
   if not 1 <= args.predict_videos <= 9:
     ap.error("--predict_videos must be 1..9 (DISFA's SN001..SN009)")
+  if args.compare:
+    results = load(Path(args.results))
+    results["beam_vs_single"] = {ds: compare_builds(Path(args.work), ds) for ds in ("disfa", "bp4d")}
+    save(Path(args.results), results)
+    print(json.dumps(results["beam_vs_single"], indent=1))
+    return
   if args.summary:   # also reads back the output facts of stages recorded without them
     results = load(Path(args.results))
     for name, st in stages(args):

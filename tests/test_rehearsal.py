@@ -167,3 +167,20 @@ def test_a_beam_work_item_rebuilds_a_builder_of_a_registered_config(tmp_path):
   assert [pos for pos, _ in records] == list(range(len(records)))
   assert len(records) == 6                    # SN002's 7 video frames, l00004 has no landmarks
   assert items[-1][0] == -1 and items[-1][1]["subject"] == "SN002"
+
+
+@pytest.mark.slow
+def test_compare_builds_finds_a_changed_record(tmp_path):
+  from tests.fixtures import raw_trees as fixture
+  from tfds_builders import build
+  fixture.make_disfa(tmp_path / "raw")
+  for mode in ("single", "beam1"):
+    build.build("disfa", str(tmp_path / "raw"), str(tmp_path / "data" / mode), image_size=32)
+  assert rehearsal.compare_builds(tmp_path, "disfa", ("beam1",)) == {
+      "beam1": dict(records=14, differences={})}
+  # A build of other frames (SN001's labels changed) is reported at its first difference.
+  au1 = next((tmp_path / "raw").rglob("SN001_au1.txt"))
+  au1.write_text(au1.read_text().replace("1,", "1,5", 1)[:-1] + "\n")
+  build.build("disfa", str(tmp_path / "raw"), str(tmp_path / "data" / "beam2"), image_size=32)
+  diffs = rehearsal.compare_builds(tmp_path, "disfa", ("beam2",))["beam2"]["differences"]
+  assert list(diffs) == ["SN001"] and "au_intensity" in diffs["SN001"]
