@@ -22,6 +22,7 @@ Stages (names as recorded):
   train_<config>                  launch.py on the single-process build for `--steps` steps
                                   per stage, then its test evaluation (report, predictions)
   predict_{plain,beam2}           au_jax.predict on `--predict_videos` generated DISFA videos
+  predict_plain_all               au_jax.predict on all 27 generated DISFA videos
 
 Extrapolation: every per-frame quantity is linear in frames (stated as such, not
 measured): full-size value = measured value / frames x full frames; on N workers
@@ -189,6 +190,14 @@ def stages(args) -> list[tuple[str, dict]]:
   # subjects whose every frame defeats the face detector are: the Beam BP4D builds
   # read the tree without the subjects the single-process build dropped (the documented
   # workaround), and the last stage shows the failure on the whole tree.
+  # Every generated video: with predict_plain, separates start-up from per-frame cost.
+  folder = work / "predict" / "plain_all"
+  out.append(("predict_plain_all", dict(
+      cmd=[py, "-m", "au_jax.predict", f"--workdir={runs / args.predict_config}", "--input",
+           str(raw / "DISFA" / "Videos_LeftCamera" / "*.avi"), f"--output={folder / 'aus.csv'}",
+           "--overwrite"],
+      out=folder, dataset="disfa_videos", videos=27,
+      prepare=lambda folder=folder: folder.mkdir(parents=True, exist_ok=True))))
   for ds, mode in builds[2:]:
     out.append(_build(py_of(mode), raw, data, ds, mode,
                       tree=f"{ds.upper()}_kept" if ds == "bp4d" else ""))
@@ -232,6 +241,14 @@ def kept_tree(src: Path, dst: Path, built: Path, dataset: str) -> None:
       os.link(Path(dirpath) / f, tmp / rel / f)
   os.replace(tmp, dst)
   (dst.parent / f"{dst.name}.dropped.json").write_text(json.dumps(dropped))
+
+
+def frames_in_tree(cmd) -> int:
+  """Frames of the raw tree a build command reads: BP4D's JPEGs, DISFA's landmark
+  files (one per video frame)."""
+  manual = next(c.split("=", 1)[1] for c in cmd if str(c).startswith("--manual_dir="))
+  return sum(1 for _, _, files in os.walk(manual) for f in files
+             if f.endswith((".jpg", "_lm.mat")))
 
 
 def outputs_facts(name: str, out: Path) -> dict:
@@ -349,6 +366,7 @@ def run(args) -> dict:
       m["frames"] = frames_written(Path(args.work) / "raw", st["dataset"])
     elif name.startswith("build_"):
       m["frames"] = _frames_of_build(st["data_dir"], st["dataset"])
+      m["frames_read"] = frames_in_tree(st["cmd"])
     else:
       m.update(outputs_facts(name, st["out"]))
     results["stages"][name] = m
@@ -361,10 +379,13 @@ def run(args) -> dict:
 def extrapolate(results: dict) -> list[dict]:
   """Linear in frames, per stage whose cost follows the frames it reads.
 
-  generate / build / predict: wall, CPU and disk x full frames / frames (predict:
-  the frames of every DISFA video). train: its time is set by its step count,
-  not extrapolated; its test_predictions.npz x full / generated frames (the
-  test split grows with the dataset).
+  generate / build / predict: wall, CPU and disk x full frames / frames (a build:
+  the frames of the tree it reads, detected or not; predict: the frames of every
+  DISFA video). predict_marginal: start-up taken out, from the two prediction runs
+  (3 and 27 videos): full = the 3-video run + the cost per further frame x the
+  further frames. train: its time is set by its step count, not extrapolated; its
+  test_predictions.npz x full / generated frames (the test split grows with the
+  dataset).
   """
   rows = []
   stages_ = results.get("stages", {})
@@ -380,7 +401,7 @@ def extrapolate(results: dict) -> list[dict]:
         rows.append(dict(stage=name, frames=gen[ds], full_frames=FULL_FRAMES[ds],
                          full_test_predictions_mb=round(npz * k / 2**20, 1)))
       continue
-    frames = s.get("frames")
+    frames = s.get("frames_read") or s.get("frames")
     if not frames:
       continue
     k = FULL_FRAMES[ds] / frames
@@ -388,6 +409,14 @@ def extrapolate(results: dict) -> list[dict]:
                      full_wall_h=round(s["wall_s"] * k / 3600, 2),
                      full_cpu_h=round(s["cpu_s"] * k / 3600, 2),
                      full_disk_gb=round(s["disk_mb"] * k / 1024, 1)))
+  a, b = stages_.get("predict_plain"), stages_.get("predict_plain_all")
+  if a and b and a.get("rc") == 0 and b.get("rc") == 0 and b.get("frames", 0) > a.get("frames", 0):
+    extra = FULL_FRAMES["disfa"] - a["frames"]
+    per = lambda key: (b[key] - a[key]) / (b["frames"] - a["frames"])
+    rows.append(dict(stage="predict_marginal", frames=b["frames"], full_frames=FULL_FRAMES["disfa"],
+                     full_wall_h=round((a["wall_s"] + per("wall_s") * extra) / 3600, 2),
+                     full_cpu_h=round((a["cpu_s"] + per("cpu_s") * extra) / 3600, 2),
+                     full_disk_gb=round(b["disk_mb"] / b["frames"] * FULL_FRAMES["disfa"] / 1024, 2)))
   return rows
 
 
@@ -437,8 +466,11 @@ def main(argv=None) -> None:
   if args.summary:   # also reads back the output facts of stages recorded without them
     results = load(Path(args.results))
     for name, st in stages(args):
-      if name in results.get("stages", {}) and not name.startswith(("generate_", "build_")):
-        results["stages"][name].update(outputs_facts(name, st["out"]))
+      if name in results.get("stages", {}) and not name.startswith("generate_"):
+        if name.startswith("build_"):
+          results["stages"][name]["frames_read"] = frames_in_tree(st["cmd"])
+        else:
+          results["stages"][name].update(outputs_facts(name, st["out"]))
     save(Path(args.results), results)
     print(table(results))
     return

@@ -103,6 +103,16 @@ def test_extrapolation_is_linear_in_frames():
   assert "full_wall_h" not in t and t["frames"] == 1460
   assert t["full_test_predictions_mb"] == pytest.approx(146_000 / 1460, abs=0.1)
   assert "| build_disfa_beam2 | 1 |" in rehearsal.table(res)
+  # A build reads every frame of its tree (a face not found costs too).
+  res["stages"]["build_bp4d_single"]["frames_read"] = 2000
+  rows = {r["stage"]: r for r in rehearsal.extrapolate(res)}
+  assert rows["build_bp4d_single"]["full_wall_h"] == pytest.approx(36 / 2000 * 146_000 / 3600,
+                                                                   abs=0.01)
+  # Two prediction runs: start-up (the first run) + the cost per further frame.
+  res["stages"]["predict_plain_all"] = dict(rc=0, dataset="disfa_videos", frames=2616,
+                                            wall_s=46, cpu_s=2, disk_mb=2)
+  m = {r["stage"]: r for r in rehearsal.extrapolate(res)}["predict_marginal"]
+  assert m["full_wall_h"] == pytest.approx((36 + 10 / 1308 * (130814 - 1308)) / 3600, abs=0.01)
 
 
 def test_disk_and_named_outputs(tmp_path):
