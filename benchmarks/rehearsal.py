@@ -177,11 +177,13 @@ def stages(args) -> list[tuple[str, dict]]:
              f"--workdir={runs / name}", f"--config.data.data_dir={data / 'single'}", *extra],
         out=runs / name, dataset=ds)))
   # A quoted glob (expanded by au_jax.predict): the videos exist only once generated.
-  videos = str(raw / "DISFA" / "Videos_LeftCamera" / f"LeftVideoSN00[1-{args.predict_videos}]_comp.avi")
+  videos = str(raw / "DISFA" / "Videos_LeftCamera"
+               / f"LeftVideoSN00[1-{args.predict_videos}]_comp.avi")
   for mode, extra in (("plain", []), ("beam2", ["--beam_workers=2"])):
     folder = work / "predict" / mode
     out.append((f"predict_{mode}", dict(
-        cmd=[beam_py if extra else py, "-m", "au_jax.predict", f"--workdir={runs / args.predict_config}",
+        cmd=[beam_py if extra else py, "-m", "au_jax.predict",
+             f"--workdir={runs / args.predict_config}",
              "--input", videos, f"--output={work / 'predict' / mode / 'aus.csv'}",
              "--overwrite", *extra],
         out=folder, dataset="disfa_videos", videos=args.predict_videos,
@@ -228,7 +230,7 @@ def kept_tree(src: Path, dst: Path, built: Path, dataset: str) -> None:
   if dst.exists():
     return
   import re
-  dropped = sorted(set(p.name for p in (src / "BP4D-training").iterdir())
+  dropped = sorted({p.name for p in (src / "BP4D-training").iterdir()}
                    - set(built_subjects(built, dataset)))
   pattern = re.compile("|".join(dropped)) if dropped else None
   tmp = dst.with_name(dst.name + ".tmp")
@@ -261,7 +263,7 @@ def outputs_facts(name: str, out: Path) -> dict:
     if name.startswith("train_"):
       import numpy as np
       with np.load(Path(out) / "test_predictions.npz") as z:
-        return dict(test_records=int(len(z["intensity_true"])))
+        return dict(test_records=len(z["intensity_true"]))
   except (OSError, KeyError, ValueError):
     pass
   return {}
@@ -410,26 +412,28 @@ def extrapolate(results: dict) -> list[dict]:
                      full_cpu_h=round(s["cpu_s"] * k / 3600, 2),
                      full_disk_gb=round(s["disk_mb"] * k / 1024, 1)))
   a, b = stages_.get("predict_plain"), stages_.get("predict_plain_all")
-  if a and b and a.get("rc") == 0 and b.get("rc") == 0 and b.get("frames", 0) > a.get("frames", 0):
+  if (a and b and a.get("rc") == 0 and b.get("rc") == 0 and a.get("frames")
+      and b.get("frames", 0) > a["frames"]):
     extra = FULL_FRAMES["disfa"] - a["frames"]
     per = lambda key: (b[key] - a[key]) / (b["frames"] - a["frames"])
     rows.append(dict(stage="predict_marginal", frames=b["frames"], full_frames=FULL_FRAMES["disfa"],
                      full_wall_h=round((a["wall_s"] + per("wall_s") * extra) / 3600, 2),
                      full_cpu_h=round((a["cpu_s"] + per("cpu_s") * extra) / 3600, 2),
-                     full_disk_gb=round(b["disk_mb"] / b["frames"] * FULL_FRAMES["disfa"] / 1024, 2)))
+                     full_disk_gb=round(b["disk_mb"] / b["frames"] * FULL_FRAMES["disfa"] / 1024,
+                                        2)))
   return rows
 
 
 def table(results: dict) -> str:
-  lines = ["| stage | rc | frames | wall s | CPU s | peak RSS MB (process / tree) | disk MB | "
-           "named outputs (bytes) |", "|---|---|---|---|---|---|---|---|"]
+  lines = [("| stage | rc | frames | wall s | CPU s | peak RSS MB (process / tree) | disk MB | "
+            "named outputs (bytes) |"), "|---|---|---|---|---|---|---|---|"]
   for name, s in results.get("stages", {}).items():
     files = ", ".join(f"{k} {v}" for k, v in sorted(s.get("files", {}).items()) if "/" not in k)
     lines.append(f"| {name} | {s['rc']} | {s.get('frames', s.get('videos', ''))} | {s['wall_s']} | "
                  f"{s['cpu_s']} | {s['peak_rss_process_mb']} / {s['peak_rss_tree_mb']} | "
                  f"{s['disk_mb']} | {files} |")
-  lines += ["", "| stage | frames | full frames | full wall h | full CPU h | full disk GB | "
-            "full test_predictions.npz MB |", "|---|---|---|---|---|---|---|"]
+  lines += ["", ("| stage | frames | full frames | full wall h | full CPU h | full disk GB | "
+                 "full test_predictions.npz MB |"), "|---|---|---|---|---|---|---|"]
   for r in extrapolate(results):
     lines.append(f"| {r['stage']} | {r['frames']} | {r['full_frames']} | "
                  f"{r.get('full_wall_h', '')} | {r.get('full_cpu_h', '')} | "
@@ -459,7 +463,8 @@ def main(argv=None) -> None:
     ap.error("--predict_videos must be 1..9 (DISFA's SN001..SN009)")
   if args.compare:
     results = load(Path(args.results))
-    results["beam_vs_single"] = {ds: compare_builds(Path(args.work), ds) for ds in ("disfa", "bp4d")}
+    results["beam_vs_single"] = {ds: compare_builds(Path(args.work), ds)
+                                 for ds in ("disfa", "bp4d")}
     save(Path(args.results), results)
     print(json.dumps(results["beam_vs_single"], indent=1))
     return

@@ -44,7 +44,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from au_jax.aus import BP4D_AUS, DISFA_AUS, FERA2015_INT_AUS, SYNTHETIC_AUS
+from au_jax.aus import DISFA_AUS, FERA2015_INT_AUS, SYNTHETIC_AUS
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def subjects(dataset: str) -> list[str]:
 
 def scaled(n: int, fraction: float) -> int:
   """round(n * fraction), at least 1."""
-  return max(1, int(round(n * fraction)))
+  return max(1, round(n * fraction))
 
 
 def disfa_frames(subject: str, fraction: float) -> int:
@@ -182,7 +182,8 @@ def write_bp4d_subject(root: Path, subject: str, index: int, fraction: float) ->
     _write_text(root / "AUCoding" / f"{subject}_{task}.csv",
                 header + "\n" + "\n".join(occ_rows[task]) + "\n")
     for au in FERA2015_INT_AUS:
-      _write_text(root / "AU Intensity Codes3.0" / f"AU{au:02d}" / f"{subject}_{task}_AU{au:02d}.csv",
+      _write_text(root / "AU Intensity Codes3.0" / f"AU{au:02d}"
+                  / f"{subject}_{task}_AU{au:02d}.csv",
                   "\n".join(int_rows[task][au]) + "\n")
   return n * len(BP4D_TASKS)
 

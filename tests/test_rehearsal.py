@@ -13,7 +13,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from au_jax.aus import BP4D_AUS, DISFA_AUS, FERA2015_INT_AUS, SYNTHETIC_AUS
-from benchmarks import rehearsal, rehearsal_trees as rt
+from benchmarks import rehearsal
+from benchmarks import rehearsal_trees as rt
 from tfds_builders.synthetic_au import synthetic_au as sa
 
 
