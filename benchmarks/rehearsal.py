@@ -1,6 +1,9 @@
 r"""Dress rehearsal: DISFA- and BP4D-sized raw trees through build, train, evaluate, predict.
 
-  nice -n 15 python -m benchmarks.rehearsal --work=/tmp/rehearsal --frame_fraction=0.01
+  nice -n 15 python -m benchmarks.rehearsal --work=/tmp/rehearsal --frame_fraction=0.01 \
+      --beam_python=/path/to/env-with-apache-beam/bin/python
+  python -m benchmarks.rehearsal --compare
+  python -m benchmarks.rehearsal --summary
 
 Runs every stage as a user would, as a subprocess of the real command line
 (`benchmarks.rehearsal_trees`, `tfds_builders.build`, `launch.py`,
@@ -9,25 +12,27 @@ benchmarks/results/rehearsal.json as soon as it finishes: wall time, CPU time
 (user + system of the child and its descendants), peak resident memory (the
 largest single process, from wait4; and the whole process tree's sum, sampled
 every 0.2 s), the disk of its outputs and the sizes of named output files.
-`--compare` then checks that each Beam build holds the
-single-process build's records, split by split, in order. A stage already recorded
-with exit status 0 is skipped, so the script resumes
-after an interruption (`--redo=NAME,...` reruns stages). `--summary` prints the
-table and the extrapolation to the full datasets from the recorded stages only (after
-reading back facts of their outputs that an earlier version did not record).
+A stage already recorded with exit status 0 is skipped, so the script resumes
+after an interruption (`--redo=NAME,...` reruns stages); a failed stage is retried
+and its failure kept in `failed_attempts`. The Beam stages run under
+`--beam_python` (apache-beam is the `[beam]` extra). `--compare` checks that each
+Beam build holds the single-process build's records, split by split, in order.
+`--summary` prints the table and the extrapolation to the full datasets from the
+recorded stages only (after reading back facts of their outputs that an earlier
+version did not record).
 
 Stages (names as recorded):
   generate_disfa, generate_bp4d   raw trees, `--frame_fraction` of the real frames per subject
-  build_<ds>_{single,beam1,beam2} one process; Beam DirectRunner with 1 and 2 workers
+  build_<ds>_single               one process
   train_<config>                  launch.py on the single-process build for `--steps` steps
-                                  per stage, then its test evaluation (report, predictions)
+                                  (per stage), then its evaluation (report, test predictions)
   predict_{plain,beam2}           au_jax.predict on `--predict_videos` generated DISFA videos
   predict_plain_all               au_jax.predict on all 27 generated DISFA videos
+  build_<ds>_{beam1,beam2}        Beam DirectRunner with 1 and 2 workers (BP4D: the tree
+                                  without the subjects the single-process build dropped)
+  build_bp4d_beam2_whole_tree     the whole BP4D tree on Beam (fails on such a subject)
 
-Extrapolation: every per-frame quantity is linear in frames (stated as such, not
-measured): full-size value = measured value / frames x full frames; on N workers
-= that / N (perfect scaling: an upper bound on the speed-up, which this 2-core
-machine could not measure).
+Extrapolation (`extrapolate`): linear in frames, stated as such, not measured.
 """
 from __future__ import annotations
 
