@@ -4,6 +4,7 @@ The generated trees are read back by the licensed builders themselves: a tree
 the builder cannot read, or reads with other labels than the expression
 model's, fails here.
 """
+import importlib.util
 import json
 import sys
 
@@ -195,3 +196,16 @@ def test_compare_builds_finds_a_changed_record(tmp_path):
   build.build("disfa", str(tmp_path / "raw"), str(tmp_path / "data" / "beam2"), image_size=32)
   diffs = rehearsal.compare_builds(tmp_path, "disfa", ("beam2",))["beam2"]["differences"]
   assert list(diffs) == ["SN001"] and "au_intensity" in diffs["SN001"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("apache_beam") is None,
+                    reason="apache-beam is not installed (pip install 'au-jax[beam]')")
+def test_beam_build_of_the_registered_config(tmp_path):
+  """The command line's Beam build with no override (the registered "default" config)."""
+  from tests.fixtures import raw_trees as fixture
+  from tfds_builders import build
+  fixture.make_disfa(tmp_path / "raw")
+  b = build.build("disfa", str(tmp_path / "raw"), str(tmp_path / "data"), beam_workers=1)
+  assert b.builder_config.name == "default"
+  assert sum(s.num_examples for s in b.info.splits.values()) == 14
