@@ -12,7 +12,7 @@ the same command in every process, adding who it is:
 (or the environment's JAX_COORDINATOR_ADDRESS; --distributed lets JAX detect
 all three on a TPU slice, SLURM or Open MPI). --workdir must be the same
 folder for all of them; process 0 writes the metrics and report, all of them
-take part in checkpoints (docs/scale.md).
+take part in checkpoints (docs/scaling.md).
 
 Rerunning the same command resumes from the workdir's last checkpoint; a
 rerun with a config that would change results is refused (see README, "When

@@ -1,7 +1,7 @@
 """Beam builds: the same records and skip report as the single-process build.
 
 The Beam tests need apache-beam (`pip install 'au-jax[beam]'`; it is not in
-the [test] extra: see docs/scale.md) and are skipped without it. The report
+the [test] extra: see docs/scaling.md) and are skipped without it. The report
 merge is a pure function and is tested everywhere.
 """
 import importlib.util

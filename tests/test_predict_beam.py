@@ -1,7 +1,7 @@
 """Batch inference on Apache Beam: the same rows as the command line's CSV.
 
 The Beam runs need apache-beam (`pip install 'au-jax[beam]'`; it is not in the
-[test] extra: see docs/scale.md) and are skipped without it. The file naming,
+[test] extra: see docs/scaling.md) and are skipped without it. The file naming,
 merging and glob expansion are tested without Beam. The predictor is an
 untrained one (tests/fixtures/untrained.py): the rows are compared, not judged.
 """

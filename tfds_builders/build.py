@@ -21,7 +21,7 @@ build at the first one instead, naming the file and line.
 Beam (pip install 'au-jax[beam]'): --beam_workers=N builds the subjects as
 one Apache Beam pipeline on this machine (DirectRunner, N worker processes,
 one work item per subject); --beam_pipeline_options="runner=...,..." passes
-any Beam pipeline options instead (Dataflow, Flink, Spark: docs/scale.md).
+any Beam pipeline options instead (Dataflow, Flink, Spark: docs/scaling.md).
 The records and the skip report are those of the single-process build; a
 subject left without any record fails a Beam build, naming the subject.
 

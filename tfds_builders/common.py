@@ -265,7 +265,8 @@ class AUDatasetBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
                   else None)   # TFDS refuses manual_dir to a builder without a manual download
     items = (pipeline
              | "Subjects" >> beam.Create(list(enumerate(subjects)))
-             | "Examples" >> beam.FlatMap(_subject_work, builder=self, init=init,
+             | "Examples" >> beam.FlatMap(_subject_work, builder_cls=type(self),
+                                          state=_worker_state(self), init=init,
                                           manual_dir=manual_dir))
     parts = items | "BySubject" >> beam.Partition(_partition, len(subjects) + 1)
     _ = parts[len(subjects)] | "Reports" >> beam.Map(_write_report,
@@ -327,7 +328,20 @@ def _report_dir(data_dir):
   return d
 
 
-def _subject_work(item, *, builder, init, manual_dir):
+def _worker_state(builder) -> dict:
+  """The builder's constructor arguments as a Beam worker gets them (pickled).
+
+  A registered config goes by its name: TFDS refuses an unpickled copy of it
+  as a custom config named like a registered one.
+  """
+  state = dict(builder._original_state)  # pylint: disable=protected-access
+  cfg = state.get("config")
+  if any(c is cfg for c in type(builder).BUILDER_CONFIGS):
+    state["config"] = cfg.name
+  return state
+
+
+def _subject_work(item, *, builder_cls, state, init, manual_dir):
   """A Beam work item: (index, (position, record)) of a subject, then (-1, report).
 
   A pure function of (config, subject): the builder is made afresh from its
@@ -335,7 +349,7 @@ def _subject_work(item, *, builder, init, manual_dir):
   tree) and runs the subject's own generator, with the builder's skip rules.
   """
   index, subject = item
-  b = type(builder)(**builder._original_state, **init)  # pylint: disable=protected-access
+  b = builder_cls(**state, **init)
   dl = types.SimpleNamespace(manual_dir=manual_dir)
   try:
     b._subjects(dl)  # pylint: disable=protected-access
