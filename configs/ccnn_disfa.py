@@ -20,7 +20,10 @@ validation table (au_jax/models/ccnn/lambda_tuning.py). Cost: len(grid) + 1
 Killing and rerunning the command resumes wherever it was (finished grid
 runs are reused). Other args: `lam=<number>` one lambda for every AU (no
 tuning, one training); `lambda_file=<json>` a per-AU choice already made
-(the `lambda` list of a lambdas.json or of benchmarks/ccnn_tune_lambda.py).
+(the `lambda` list of a lambdas.json or of benchmarks/ccnn_tune_lambda.py);
+`clip=<norm>` clips the gradient's norm (0, the default, as the paper: no
+clipping; the synthetic config clips at 10, and on synthetic faces in DISFA's
+layout the paper's optimiser diverged in its first steps, docs/scaling.md).
 
 The paper's settings: 128x128 two-eye-registered grey faces (Fig. 1 shows
 128x96), per-image contrast normalisation, random 85% crops; 3 conv layers
@@ -47,7 +50,7 @@ LAMBDA_GRID = common.CCNN_LAMBDA_GRID   # lambda_tuning's grid (the paper gives 
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, fold=1, seed=0,
-                         decode="map", cycles=10, lam="tune", lambda_file="")
+                         clip=0.0, decode="map", cycles=10, lam="tune", lambda_file="")
   lam, tuning = common.ccnn_lambda(arg.lam, arg.lambda_file, arg.runlocal)
   config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="disfa", protocol=f"fold{arg.fold}")])
@@ -55,6 +58,7 @@ def get_config(arg=None):
     config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (run by au_jax.experiment)
   config.model = common.ccnn_model(arg.variant, arg.decode, lam)   # the paper's network
   config.train = common.ccnn_train(variant=arg.variant, it=arg.it, steps=arg.steps or 10000,
+                                   clip_norm=float(arg.clip),
                                    cycles=arg.cycles, log_every=100, eval_every=1000,
                                    checkpoint_every=1000)
   config.eval = common.eval_config()

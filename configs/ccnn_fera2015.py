@@ -17,7 +17,7 @@ per lambda of common.CCNN_LAMBDA_GRID in `<workdir>/lambda_tuning/`, then the
 final model with the per-AU choice, in the one command above; cost len(grid)
 + 1 = 6 trainings (`:runlocal`: 3 tiny ones), resumable. `lam=<number>`: one
 lambda for every AU (one training); `lambda_file=<json>`: a choice already
-made.
+made; `clip=<norm>`: gradient-norm clipping (0, the default, as the paper).
 
 Paper (FERA 2015, Table 1, ICC avr.): CNN .56, OCNN .60, CCNN .62, OCNN-IT
 .62, CCNN-IT .63; MAE CCNN-IT 1.26. Not run on the real BP4D here (we do not
@@ -31,7 +31,7 @@ from configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, seed=0,
-                         decode="map", cycles=10, lam="tune", lambda_file="", protocol="fera2015")
+                         clip=0.0, decode="map", cycles=10, lam="tune", lambda_file="", protocol="fera2015")
   lam, tuning = common.ccnn_lambda(arg.lam, arg.lambda_file, arg.runlocal)
   config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="bp4d", protocol=arg.protocol)])
@@ -40,6 +40,7 @@ def get_config(arg=None):
     config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (run by au_jax.experiment)
   config.model = common.ccnn_model(arg.variant, arg.decode, lam)   # the paper's network
   config.train = common.ccnn_train(variant=arg.variant, it=arg.it, steps=arg.steps or 10000,
+                                   clip_norm=float(arg.clip),
                                    cycles=arg.cycles, log_every=100, eval_every=1000,
                                    checkpoint_every=1000)
   config.eval = common.eval_config()

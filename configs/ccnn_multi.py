@@ -24,7 +24,8 @@ each AU"; validation = the union of the datasets' validation subjects), one
 run per lambda of common.CCNN_LAMBDA_GRID in `<workdir>/lambda_tuning/` and
 then the final model, in the one command above: len(grid) + 1 = 6 trainings
 (`:runlocal`: 3 tiny ones), resumable. `lam=<number>`: one lambda for every
-AU; `lambda_file=<json>`: a choice already made.
+AU; `lambda_file=<json>`: a choice already made; `clip=<norm>`:
+gradient-norm clipping (0, the default, as the paper).
 
 Paper (Table 1, CCNN-IT(*)): DISFA ICC .45 / MAE .61, FERA 2015 ICC .63 /
 MAE 1.23. Not run on the real datasets here (we do not hold them).
@@ -40,7 +41,7 @@ UNION_AUS = tuple(dict.fromkeys(aus.DISFA_AUS + aus.FERA2015_INT_AUS
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, runlocal=False, steps=0, variant="ccnn", it=True, fold=1, seed=0,
-                         decode="map", cycles=10, lam="tune", lambda_file="")
+                         clip=0.0, decode="map", cycles=10, lam="tune", lambda_file="")
   lam, tuning = common.ccnn_lambda(arg.lam, arg.lambda_file, arg.runlocal)
   config = common.base_config(arg.seed)
   config.data = common.data_config([dict(name="disfa", protocol=f"fold{arg.fold}"),
@@ -51,6 +52,7 @@ def get_config(arg=None):
     config.lambda_tuning = tuning    # au_jax.models.ccnn.lambda_tuning (run by au_jax.experiment)
   config.model = common.ccnn_model(arg.variant, arg.decode, lam)   # the paper's network
   config.train = common.ccnn_train(variant=arg.variant, it=arg.it, steps=arg.steps or 10000,
+                                   clip_norm=float(arg.clip),
                                    cycles=arg.cycles, multi=True, log_every=100,
                                    eval_every=1000, checkpoint_every=1000)
   config.eval = common.eval_config()
