@@ -1,15 +1,18 @@
-"""Builds a licensed AU dataset from its raw tree, without `tfds build` or TF.
+"""Builds an AU dataset (a licensed one from its raw tree), without `tfds build` or TF.
 
   python -m tfds_builders.build disfa --manual_dir=/data/DISFA --data_dir=~/tensorflow_datasets
   python -m tfds_builders.build semaine/segment --manual_dir=/data/FERA2015_SEMAINE
   python -m tfds_builders.build bp4d --manual_dir=/data/BP4D --frame_step=10 --image_size=128
   python -m tfds_builders.build bp4d --manual_dir=/data/BP4D --beam_workers=8
+  python -m tfds_builders.build synthetic_au/disfa_like_large --beam_workers=8
 
 NAME[/CONFIG] picks a builder and one of its named configs (default:
-"default"). --image_size, --frame_step, --alignment, --missing_landmarks and
---detector override fields of that config; the overridden config gets a name
-that encodes them, so builds with different settings live side by side.
-A missing or empty --manual_dir prints the dataset's download instructions.
+"default", synthetic_au's "disfa_like"). --image_size, --frame_step,
+--alignment, --missing_landmarks and --detector override fields of that
+config (those it has); the overridden config gets a name that encodes them,
+so builds with different settings live side by side. A licensed dataset
+needs --manual_dir (missing or empty: its download instructions are
+printed); synthetic_au is generated and takes none.
 After the build the skip report (what was tolerated or skipped, with counts)
 is printed; it is also stored in the dataset's metadata ("build_report").
 
@@ -58,6 +61,7 @@ BUILDERS = {  # name -> (module, class)
     "semaine": ("tfds_builders.semaine", "Semaine"),
     "unbc_mcmaster": ("tfds_builders.unbc_mcmaster", "UnbcMcmaster"),
     "ckplus": ("tfds_builders.ckplus", "Ckplus"),
+    "synthetic_au": ("tfds_builders.synthetic_au", "SyntheticAu"),
 }
 OVERRIDES = ("image_size", "frame_step", "alignment", "missing_landmarks", "detector")
 
@@ -84,10 +88,13 @@ def builder_class(name: str):
 def make_config(cls, config_name: str | None, **overrides):
   """The named config of cls, with overrides applied (renamed when changed)."""
   configs = {c.name: c for c in cls.BUILDER_CONFIGS}
-  name = config_name or "default"
+  name = config_name or ("default" if "default" in configs else cls.BUILDER_CONFIGS[0].name)
   if name not in configs:
     raise SystemExit(f"{cls.name} has no config {name!r}; choose from {sorted(configs)}")
   base = configs[name]
+  for k, v in overrides.items():
+    if v is not None and not hasattr(base, k):
+      raise SystemExit(f"--{k} does not apply to {cls.name}")
   changed = {k: v for k, v in overrides.items() if v is not None and getattr(base, k) != v}
   if not changed:
     return base
@@ -179,29 +186,28 @@ def build(name: str, manual_dir: str, data_dir: str, config: str | None = None, 
   cls = builder_class(name)
   check_overrides(overrides)
   options = beam_options(beam_workers, beam_pipeline_options)
-  manual = Path(os.path.expanduser(manual_dir)) if manual_dir else None
-  if manual is None or not manual.exists():
-    raise SystemExit(f"--manual_dir {manual_dir!r} is missing or empty.\n\n"
-                     f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
-  if not manual.is_dir():
-    raise SystemExit(f"--manual_dir {manual_dir!r} is a file, not the dataset's folder.\n\n"
-                     f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
-  if not any(manual.iterdir()):
-    raise SystemExit(f"--manual_dir {manual_dir!r} is missing or empty.\n\n"
-                     f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+  if not generated(cls):
+    manual = _checked_manual_dir(cls, manual_dir)
+  elif manual_dir:
+    raise SystemExit(f"{cls.name} is generated, not read from a raw tree: leave out --manual_dir")
+  else:
+    manual = None
   cfg = make_config(cls, config, **overrides)
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   from tfds_builders import raw_utils  # pylint: disable=g-import-not-at-top
   data_dir = os.path.expanduser(data_dir)
   label = f"{cls.name}/{cfg.name}"
-  builder = cls(data_dir=data_dir, config=cfg, strict=strict)
+  init = {} if manual is None else {"strict": strict}
+  builder = cls(data_dir=data_dir, config=cfg, **init)
   for p in remove_stale_incomplete(builder):
     print(f"removed the leftover of an interrupted build: {p}")
   if builder.is_prepared():
     if overwrite:
       print(f"{label}: deleted the previous build {discard_built(builder)} (--overwrite)")
-      builder = cls(data_dir=data_dir, config=cfg, strict=strict)
+      builder = cls(data_dir=data_dir, config=cfg, **init)
+    elif manual is None:   # generated deterministically from the config
+      print(f"{label}: already built in {builder.data_dir}; reusing it (--overwrite rebuilds)")
     else:
       check_source(builder, raw_utils.describe_source(manual), label)
   if options is not None and not builder.is_prepared():
@@ -209,7 +215,7 @@ def build(name: str, manual_dir: str, data_dir: str, config: str | None = None, 
     common.use_beam(builder)
   try:
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=str(manual), beam_options=options))
+        manual_dir=None if manual is None else str(manual), beam_options=options))
   except raw_utils.RawFormatError as e:
     hint = ("\n--strict: the build stopped here; without --strict this file would be "
             "skipped and counted." if strict and e.path != manual else "")
@@ -227,11 +233,35 @@ def build(name: str, manual_dir: str, data_dir: str, config: str | None = None, 
   return builder
 
 
+def generated(cls) -> bool:
+  """True for a builder that reads no raw tree (synthetic_au)."""
+  return not getattr(cls, "MANUAL_DOWNLOAD_INSTRUCTIONS", None)
+
+
+def _checked_manual_dir(cls, manual_dir: str | None) -> Path:
+  """The licensed dataset's --manual_dir, or SystemExit with its instructions."""
+  if not manual_dir:
+    raise SystemExit(f"{cls.name} is built from your copy of the dataset: give its folder "
+                     f"as --manual_dir.\n\n{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+  manual = Path(os.path.expanduser(manual_dir))
+  if not manual.exists():
+    raise SystemExit(f"--manual_dir {manual_dir!r} is missing or empty.\n\n"
+                     f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+  if not manual.is_dir():
+    raise SystemExit(f"--manual_dir {manual_dir!r} is a file, not the dataset's folder.\n\n"
+                     f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+  if not any(manual.iterdir()):
+    raise SystemExit(f"--manual_dir {manual_dir!r} is missing or empty.\n\n"
+                     f"{cls.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+  return manual
+
+
 def main(argv=None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("name", help="dataset[/config], e.g. disfa or semaine/segment")
-  ap.add_argument("--manual_dir", required=True, help="the raw tree (see the dataset's instructions)")
+  ap.add_argument("--manual_dir", help="a licensed dataset's raw tree (see its instructions); "
+                                      "synthetic_au takes none")
   ap.add_argument("--data_dir", default="~/tensorflow_datasets")
   ap.add_argument("--image_size", type=positive_int)
   ap.add_argument("--frame_step", type=positive_int, help="keep every k-th frame (fast experiments)")

@@ -170,3 +170,26 @@ def test_strict_stops_at_the_first_unreadable_file(tmp_path):
   assert f"{au1}: line 3 is not" in proc.stderr and "--strict" in proc.stderr
   assert "Traceback" not in proc.stderr
   assert not list((tmp_path / "data").glob(f"disfa/*/{DISFA_VERSION}"))
+
+
+@pytest.mark.slow
+def test_synthetic_au_builds_without_a_raw_tree(tmp_path, capsys):
+  """The generated dataset from the same command line: no --manual_dir, its
+  first config by default, reused on a rerun; the licensed-only options and a
+  --manual_dir are refused naming them."""
+  import tensorflow_datasets as tfds
+  data = tmp_path / "data"
+  with pytest.raises(SystemExit, match="generated, not read from a raw tree"):
+    cli.main(["synthetic_au/disfa_like_tiny", f"--manual_dir={tmp_path}", f"--data_dir={data}"])
+  with pytest.raises(SystemExit, match="--detector does not apply to synthetic_au"):
+    cli.main(["synthetic_au/disfa_like_tiny", "--detector=haar", f"--data_dir={data}"])
+  with pytest.raises(SystemExit, match="give its folder as --manual_dir"):
+    cli.main(["disfa", f"--data_dir={data}"])
+  assert not data.exists()
+  assert cli.make_config(cli.builder_class("synthetic_au"), None).name == "disfa_like"
+  cli.main(["synthetic_au/disfa_like_tiny", f"--data_dir={data}"])
+  ref = tfds.builder("synthetic_au/disfa_like_tiny", data_dir=str(data))
+  assert ref.is_prepared() and ref.info.splits["D01"].num_examples == 24
+  capsys.readouterr()
+  cli.main(["synthetic_au/disfa_like_tiny", f"--data_dir={data}"])
+  assert "already built" in capsys.readouterr().out
