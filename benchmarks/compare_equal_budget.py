@@ -543,6 +543,10 @@ def main(argv=None):
   budget = args.budget if args.table == "equal_budget" else None
   if args.summarise_only:
     prev = common.read_json(args.out)
+    if not prev or "runs" not in prev:
+      print(f"--summarise_only: no summary at {args.out} (no run of this table has finished "
+            f"yet, or give --out)", file=sys.stderr)
+      sys.exit(2)
     print(markdown(summarise(prev["runs"]), prev["table"], prev.get("budget")))
     return
   try:

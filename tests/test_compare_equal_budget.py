@@ -166,3 +166,11 @@ def test_strata_columns():
              if line.startswith("| FERA 2015 CNN") and "*" in line)
   assert "0.483 ± " in row          # visible F1 mean of 0.5, 0.5, 0.45, flagged
   assert "0.37 / 0.40" in md        # AU01 visible / occluded F1, mean over seeds
+
+
+def test_summarise_only_without_a_summary_is_one_line_and_status_2(tmp_path, capsys):
+  with pytest.raises(SystemExit) as e:
+    ceb.main(["--summarise_only", f"--out={tmp_path / 'none.json'}"])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert "no summary at" in err and "none.json" in err and len(err.strip().splitlines()) == 1
