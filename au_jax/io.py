@@ -2,27 +2,39 @@
 
 atomic_write  write a file so that readers see the old or the new content,
               never a partial one (temp file in the same folder + fsync + rename)
+atomic_open   the same for a file written in pieces (a context manager)
 read_jsonl    the records of a JSON-lines file, skipping a line cut by a kill
 positive_int  argparse type for options that must be integers >= 1
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import secrets
 
 
-def atomic_write(path: str, text: str) -> None:
-  tmp = f"{path}.tmp{os.getpid()}"
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "w"):
+  """A new file beside `path` (this process's own name, opened exclusively),
+  flushed, fsynced and renamed to `path` when the block ends; removed if the
+  block raises. `mode`: "w" or "wb"."""
+  tmp = f"{path}.tmp{os.getpid()}.{secrets.token_hex(3)}"
   try:
-    with open(tmp, "w") as f:
-      f.write(text)
+    with open(tmp, mode.replace("w", "x")) as f:
+      yield f
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def atomic_write(path: str, text: str) -> None:
+  with atomic_open(path) as f:
+    f.write(text)
 
 
 def read_jsonl(path: str) -> list[dict]:

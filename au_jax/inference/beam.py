@@ -38,6 +38,7 @@ import threading
 from typing import Callable, Sequence
 
 from au_jax.errors import UserError
+from au_jax.io import atomic_open
 
 EXTRA = "pip install 'au-jax[beam]' (or: pip install apache-beam)"
 
@@ -182,26 +183,18 @@ def merge_csv(parts: Sequence[str], output: str) -> None:
   Raises:
     ValueError: the parts' headers differ.
   """
-  partial = f"{output}.{os.getpid()}.{secrets.token_hex(3)}.partial"
   header = None
-  try:
-    with open(partial, "xb") as out:
-      for part in parts:
-        with open(part, "rb") as f:
-          first = f.readline()
-          if header is None:
-            header = first
-            out.write(first)
-          elif first != header:
-            raise ValueError(f"{part} has other columns than {parts[0]}")
-          while block := f.read(1 << 20):
-            out.write(block)
-      out.flush()
-      os.fsync(out.fileno())
-    os.replace(partial, output)
-  finally:
-    if os.path.exists(partial):
-      os.remove(partial)
+  with atomic_open(output, "wb") as out:
+    for part in parts:
+      with open(part, "rb") as f:
+        first = f.readline()
+        if header is None:
+          header = first
+          out.write(first)
+        elif first != header:
+          raise ValueError(f"{part} has other columns than {parts[0]}")
+        while block := f.read(1 << 20):
+          out.write(block)
 
 
 def expand_globs(inputs: Sequence[str]) -> list[str]:
