@@ -50,7 +50,7 @@ from pathlib import Path
 _ROOT = Path(__file__).resolve().parent.parent
 RESULTS = _ROOT / "benchmarks" / "results" / "rehearsal.json"
 
-# Full sizes (datasets.md): DISFA 27 x 4845 frames (SN010 4844); BP4D ~146k coded frames.
+# Full sizes (docs/scaling.md): DISFA 27 x 4845 frames (SN010 4844); BP4D ~146k coded frames.
 FULL_FRAMES = {"disfa": 27 * 4845 - 1, "bp4d": 146_000}
 
 # config, dataset, config args, extra flags (the paper's network; only the length is cut).

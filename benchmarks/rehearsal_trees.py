@@ -50,7 +50,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 DISFA_SIZE = (1024, 768)          # width, height
 DISFA_FRAMES = 4845
-DISFA_SHORT = {"SN010": 4844}     # datasets.md: SN010 has one frame less
+DISFA_SHORT = {"SN010": 4844}     # SN010 has one frame less (tfds_builders/README.md, DISFA)
 DISFA_FPS = 20.0
 DISFA_FACE_SIDE = 560             # px of the upscaled face square in the frame
 BP4D_SIZE = (1040, 1392)          # width, height

@@ -7,8 +7,9 @@ from tests.fixtures import raw_trees as rt
 from tfds_builders.semaine import Semaine, SemaineConfig, parse
 
 
-def test_parse_eaf_as_datasets_md():
-  # datasets.md 7.4: AU2 from 40 to 100 ms -> frames 2..5 (1-based, inclusive).
+def test_parse_eaf_as_the_organisers_parser():
+  # frames floor(ms * 50 / 1000), inclusive (tfds_builders/README.md, SEMAINE):
+  # AU2 from 40 to 100 ms -> frames 2..5 (1-based).
   text = rt._eaf({2: [(40, 100)]}, 160)
   n, labels = parse.parse_eaf(text, au_lists.SEMAINE_AUS)
   assert n == 8 and sorted(labels) == sorted(au_lists.SEMAINE_AUS)
