@@ -158,6 +158,14 @@ def roc_auc(y_true01, score) -> float:
 
 # ---------------------------------------------------------------- per AU
 
+def finite_mean(values) -> float:
+  """Mean of the finite values (a per-AU metric undefined for some AUs); NaN
+  when there is none, without numpy's empty-slice warning."""
+  v = np.asarray(values, np.float64)
+  ok = np.isfinite(v)
+  return float(v[ok].mean()) if ok.any() else float("nan")
+
+
 def _columns(true, pred):
   t = np.asarray(true)
   p = np.asarray(pred, np.float64)

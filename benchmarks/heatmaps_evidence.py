@@ -78,6 +78,7 @@ import time
 
 import numpy as np
 
+from au_jax.metrics import finite_mean
 from benchmarks import common
 
 CONFIG = "configs/heatmaps_synthetic.py"
@@ -193,11 +194,6 @@ def robustness(run: dict, sigmas) -> dict:
 
 # ---------------------------------------------------------------- summaries
 
-def _nanmean(values) -> float:
-  v = np.asarray(values, float)
-  return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan")
-
-
 def spread(values) -> dict:
   """Mean and 95% t-interval over seeds of a quantity (not a claim: no verdict)."""
   out = common.t_interval(values)
@@ -311,7 +307,7 @@ def summary(runs) -> dict:
       aus = defined_aus(runs, (name,), m)
       entry[m] = spread([mean_over(r, m, aus) for r in rs])
       entry[m]["aus"] = aus
-      entry[m]["per_au"] = [_nanmean([r[m][k] for r in rs]) for k in range(len(rs[0]["aus"]))]
+      entry[m]["per_au"] = [finite_mean([r[m][k] for r in rs]) for k in range(len(rs[0]["aus"]))]
     entry["wall_s"] = [r.get("wall_s") for r in rs]
     entry["load_at_start"] = [r.get("load_at_start") for r in rs]
     entry["robustness_wall_s"] = [r["robustness"].get("wall_s") for r in rs if r.get("robustness")]
@@ -427,8 +423,8 @@ def main():
       if name == JOINT:
         r["robustness"] = robustness(r, sigmas)
       runs.append(r)
-      print(f"[heatmaps_evidence] {name} seed {seed}: test ICC {_nanmean(r['icc']):.3f} "
-            f"MSE {_nanmean(r['mse']):.3f} ({time.time() - t:.0f} s)", flush=True)
+      print(f"[heatmaps_evidence] {name} seed {seed}: test ICC {finite_mean(r['icc']):.3f} "
+            f"MSE {finite_mean(r['mse']):.3f} ({time.time() - t:.0f} s)", flush=True)
       doc = document(runs, seeds, args.steps, args.runlocal)
       common.write_json(args.out, doc)
   print(markdown(document(runs, seeds, args.steps, args.runlocal)))

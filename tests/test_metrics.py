@@ -159,3 +159,13 @@ def test_phi_matrix_matches_pairwise_phi():
       m = (lab[:, i] >= 0) & (lab[:, j] >= 0)
       assert phi[i, j] == pytest.approx(skm.matthews_corrcoef(lab[m, i], lab[m, j]), abs=1e-12)
   assert np.isnan(phi[4]).all() and np.isnan(phi[:, 4]).all()
+
+
+def test_finite_mean_is_numpys_nanmean_without_the_warning():
+  import warnings
+
+  from au_jax import metrics as M
+  assert M.finite_mean([1.0, np.nan, 3.0, np.inf]) == np.nanmean([1.0, np.nan, 3.0])
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    assert np.isnan(M.finite_mean([np.nan, np.nan]))

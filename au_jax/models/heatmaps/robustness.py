@@ -52,12 +52,6 @@ def drop_level(sigmas, values, fraction: float = 0.1) -> float | None:
   return None
 
 
-def _nanmean(values) -> float:
-  """Mean of the finite values; NaN when there is none (no warning)."""
-  v = np.asarray(values, float)
-  return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan")
-
-
 def noisy_faces(faces, landmarks, z, sigma_px: float, method: str):
   """Faces [N, S, S, 3] uint8 and landmarks [N, 68, 2] re-registered with
   landmarks + sigma_px * z (z: [N, 68, 2] standard normal)."""
@@ -92,7 +86,7 @@ def evaluate_noise(workdir: str, sigmas, seed: int = 0, batch_size: int = 32) ->
     icc.append(np.asarray(m["icc"], float))
     mse.append(np.asarray(m["mse"], float))
     for k, rows in yaw_bins.items():
-      icc_yaw[k].append(_nanmean(M.intensity_metrics(true[rows], pred[rows])["icc"]))
+      icc_yaw[k].append(M.finite_mean(M.intensity_metrics(true[rows], pred[rows])["icc"]))
   mean_icc = [float(np.nanmean(v)) for v in icc]
   result = {
       "workdir": workdir, "aus": list(predictor.info.aus), "records": len(recs),
