@@ -39,6 +39,7 @@ def get_config(arg=None):
                                    checkpoint_every=100)
   config.eval = common.eval_config(batch_size=200)
   if arg.runlocal:  # a tiny smoke run: minutes -> seconds
-    config.data.sources = [dict(name=f"synthetic_au/{arg.dataset}_tiny", protocol=arg.protocol)]
+    config.data.sources = [dict(name=common.synthetic_name(arg.dataset, True),
+                                   protocol=arg.protocol)]
     common.gudi_smoke(config, arg.steps)
   return config

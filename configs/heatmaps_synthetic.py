@@ -64,7 +64,7 @@ def get_config(arg=None):
     raise KeyError(f"dataset={arg.dataset!r}: choose from {sorted(DATASET_AUS)}")
   config = common.base_config(arg.seed)
   paper = arg.paper and not arg.runlocal   # runlocal: the smoke run's network whatever the size
-  name = f"synthetic_au/{arg.dataset}" + ("_tiny" if arg.runlocal else "")
+  name = common.synthetic_name(arg.dataset, arg.runlocal)
   config.data = common.data_config([dict(name=name, protocol=arg.protocol)])
   config.data.aus = DATASET_AUS[arg.dataset]
   config.model = common.heatmaps_model(config.data.aus, centres=SYNTHETIC_CENTRES_68,

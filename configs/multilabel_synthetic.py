@@ -40,7 +40,7 @@ def get_config(arg=None):
   if arg.dataset not in ("disfa_like", "bp4d_like"):
     raise KeyError(f"dataset={arg.dataset!r}: choose from ['disfa_like', 'bp4d_like']")
   config = common.base_config(arg.seed)
-  name = f"synthetic_au/{arg.dataset}" + ("_tiny" if arg.runlocal else "")
+  name = common.synthetic_name(arg.dataset, arg.runlocal)
   config.data = common.data_config([dict(name=name, protocol=arg.protocol)])
   config.model = common.multilabel_model()
   config.train = common.multilabel_train(arg.steps or 1500)
