@@ -28,3 +28,22 @@ class ConfigValueError(UserError, ValueError):
 
 class WorkdirError(UserError):
   """The workdir cannot be used as asked (another config, another process, missing files)."""
+
+
+def run_cli(main, argv=None, prog: str = "") -> None:
+  """Runs a command-line `main` the way a `__main__` block should: a
+  `SystemExit` carrying a message (the entry point's plain "what to fix"
+  line) is printed to stderr and exits with status 2, as a `UserError`
+  does; argparse's own exits and a bare `sys.exit(n)` keep their status;
+  every other exception keeps its traceback."""
+  import sys
+  try:
+    main(argv)
+  except UserError as e:
+    print(f"{prog}: {e}" if prog else str(e), file=sys.stderr, flush=True)
+    sys.exit(2)
+  except SystemExit as e:
+    if isinstance(e.code, str):
+      print(e.code, file=sys.stderr, flush=True)
+      sys.exit(2)
+    raise

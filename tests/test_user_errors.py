@@ -233,3 +233,46 @@ def test_an_unknown_dataset_config_is_refused_before_any_file(tiny_data_dir, tmp
   with pytest.raises(ConfigKeyError, match="unknown dataset 'synthetic_au/semaine_like'.*BuilderConfig"):
     experiment.train_and_evaluate(config, str(wd))
   assert not wd.exists() or not any(wd.iterdir())
+
+
+def test_run_cli_turns_a_message_exit_into_status_2(capsys):
+  """The __main__ blocks of tfds_builders.build and demo_media: an entry
+  point's SystemExit("what to fix") or UserError ends with that line on
+  stderr and status 2; argparse's exit and a numeric exit keep their status."""
+  import argparse
+  from au_jax.errors import UserError, run_cli
+
+  def refuse(argv):
+    raise SystemExit("--manual_dir '/x' is missing or empty.")
+
+  def user_error(argv):
+    raise UserError("config arg bad=1 unknown")
+
+  def parse(argv):
+    argparse.ArgumentParser().parse_args(argv)
+
+  def done(argv):
+    raise SystemExit(0)
+
+  for fn, code, text in ((refuse, 2, "--manual_dir '/x' is missing"),
+                         (user_error, 2, "prog: config arg bad=1 unknown"),
+                         (parse, 2, "unrecognized arguments"), (done, 0, "")):
+    with pytest.raises(SystemExit) as e:
+      run_cli(fn, ["--nope"], prog="prog")
+    assert e.value.code == code
+    assert text in capsys.readouterr().err
+  with pytest.raises(ZeroDivisionError):   # a bug keeps its traceback
+    run_cli(lambda argv: 1 / 0)
+
+
+def test_the_build_and_demo_commands_exit_2_on_bad_input(tmp_path):
+  for module, args, text in (
+      ("tfds_builders.build", ["nosuch"], "unknown dataset 'nosuch'"),
+      ("au_jax.inference.demo_media", [str(tmp_path / "f.txt"), "--frames=1"], "cannot write into"),
+  ):
+    if module.endswith("demo_media"):
+      (tmp_path / "f.txt").write_text("a file where a folder is needed")
+    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 2, (module, proc.stderr[-2000:])
+    assert text in proc.stderr and "Traceback" not in proc.stderr

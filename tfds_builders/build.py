@@ -50,9 +50,9 @@ import dataclasses
 import importlib
 import os
 import shutil
-import sys
 from pathlib import Path
 
+from au_jax.errors import run_cli
 from au_jax.io import positive_int
 
 BUILDERS = {  # name -> (module, class)
@@ -287,4 +287,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  run_cli(main)

@@ -23,7 +23,7 @@ import os
 import cv2
 import numpy as np
 
-from au_jax.errors import UserError
+from au_jax.errors import UserError, run_cli
 
 WIDTH, HEIGHT = 640, 360
 
@@ -131,9 +131,12 @@ def main(argv=None) -> None:
     write_demo_video(os.path.join(args.out, "clip.avi"), args.frames)
   except UserError as e:
     raise SystemExit(f"au_jax.inference.demo_media: {e}") from None
+  except OSError as e:   # the folder is a file, read-only, the disk full, ...
+    raise SystemExit(f"au_jax.inference.demo_media: cannot write into {args.out!r}: "
+                     f"{e.strerror or e}") from None
   print(f"wrote {args.out}/faces/ (5 photographs) and {args.out}/clip.avi "
         f"({args.frames} frames, {WIDTH}x{HEIGHT})")
 
 
 if __name__ == "__main__":
-  main()
+  run_cli(main)

@@ -166,7 +166,7 @@ def test_strict_stops_at_the_first_unreadable_file(tmp_path):
       [sys.executable, "-m", "tfds_builders.build", "disfa", f"--manual_dir={tmp_path / 'raw'}",
        f"--data_dir={tmp_path / 'data'}", "--image_size=32", "--strict"],
       capture_output=True, text=True, cwd=_ROOT)
-  assert proc.returncode == 1
+  assert proc.returncode == 2
   assert f"{au1}: line 3 is not" in proc.stderr and "--strict" in proc.stderr
   assert "Traceback" not in proc.stderr
   assert not list((tmp_path / "data").glob(f"disfa/*/{DISFA_VERSION}"))
