@@ -151,10 +151,16 @@ def images_per_step(config) -> int:
   return int(config.train.batch_size) * int(config.model.get("train_copies", 1) or 1)
 
 
+def gradient_steps(config) -> int:
+  """Gradient steps of a run (x repeat): a fit stage (DSIN's anchors, the
+  multi-label CNN's QDA) is no step, though the run's own counter counts it."""
+  return (sum(int(config.train.stages[i]["steps"]) for i in gradient_stages(config))
+          * int(config.train.get("repeat", 1) or 1))
+
+
 def images_seen(config) -> int:
   """Training images of a run: gradient steps x repeat x batch x train_copies."""
-  steps = sum(int(config.train.stages[i]["steps"]) for i in gradient_stages(config))
-  return steps * int(config.train.get("repeat", 1) or 1) * images_per_step(config)
+  return gradient_steps(config) * images_per_step(config)
 
 
 def scale_steps(steps, total: int) -> list[int]:
@@ -309,7 +315,7 @@ def record(method: str, seed: int, workdir: str, report: dict, config, cmd) -> d
   return {"method": method, "seed": seed, "workdir": workdir, "task": task,
           "command": " ".join(cmd[1:]), "datasets": report.get("datasets"),
           "images_seen": images_seen(config), "batch_size": int(config.train.batch_size),
-          "steps": report.get("steps"), "select_metric": (report.get("selection") or {}).get(
+          "steps": gradient_steps(config), "select_metric": (report.get("selection") or {}).get(
               "metric", config.train.get("select_metric")),
           "threshold_metric": report.get("threshold_metric", config.eval.get("threshold_metric")),
           "selection": report.get("selection"), "per_au": per_au,

@@ -39,6 +39,10 @@ def test_budget_arithmetic_by_hand():
   o = ceb.plan("dsin", "equal_budget", BUDGET, {})[0]
   steps = [o[f"train.stages[{i}].steps"] for i in range(1, 6)]
   assert steps == [129, 161, 65, 484, 161] and "train.stages[0].steps" not in o
+  # the table's steps column: gradient steps, a fit stage (QDA, anchors) not counted
+  expected = {"ccnn": 1000, "gudi": 640, "dsin": 1000, "multilabel": 1000, "heatmaps": 2000}
+  assert {m: ceb.gradient_steps(ceb.plan(m, "equal_budget", BUDGET, {})[1])
+          for m in ceb.METHODS} == expected
 
 
 def test_scale_steps_keeps_proportions_and_total():
