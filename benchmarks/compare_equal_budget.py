@@ -434,7 +434,8 @@ def summarise(runs: list[dict]) -> dict:
                                    for r in have) for a in aus}
       strata[col] = s
     e["strata"] = strata
-    walls = [r["wall_s"] for r in rs if "wall_s" in r]
+    # a resumed run's wall time is only its last part: left out of the mean
+    walls = [r["wall_s"] for r in rs if "wall_s" in r and not r.get("resumed")]
     e["wall_s"] = common.mean_interval(walls) if walls else None
     out["methods"][method] = e
   return out

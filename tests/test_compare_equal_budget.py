@@ -139,8 +139,12 @@ def _t_half(values):
 
 
 def test_summary_and_interval_by_hand():
-  s = ceb.summarise(_runs())
+  runs = _runs()
+  for r, wall in zip(runs, ({"wall_s": 100.0}, {"wall_s": 300.0}, {"wall_s": 10.0, "resumed": True})):
+    r.update(wall)
+  s = ceb.summarise(runs)
   e = s["methods"]["gudi"]
+  assert e["wall_s"]["per_seed"] == [100.0, 300.0]   # the resumed run's part left out
   assert e["images_seen"] == [BUDGET] and e["select_metric"] == ["icc"]
   f1 = [0.6, 0.7, 0.65]                       # per seed, mean over the two AUs
   assert np.allclose(e["f1"]["per_seed"], f1)
