@@ -10,6 +10,8 @@ ValueError, so code that catches those keeps working.
 """
 from __future__ import annotations
 
+import sys
+
 
 class UserError(Exception):
   """A mistake in the user's request; its message says what to do."""
@@ -36,7 +38,6 @@ def run_cli(main, argv=None, prog: str = "") -> None:
   line) is printed to stderr and exits with status 2, as a `UserError`
   does; argparse's own exits and a bare `sys.exit(n)` keep their status;
   every other exception keeps its traceback."""
-  import sys
   try:
     main(argv)
   except UserError as e:
