@@ -207,7 +207,7 @@ def test_predict_is_the_clipped_map_maximum():
   # make the output conv's bias push every map far up / down
   params = jax.tree.map(lambda a: a, v["params"])
   params["maps"]["bias"] = jnp.array([9.0, -9.0, 0.0, 0.0, 0.0])
-  out = jax.jit(method.predict)({**v, "params": params}, {"image": x})
+  out = method.predict({**v, "params": params}, {"image": x})
   maps = np.asarray(out["heatmaps"])
   assert maps.shape == (2, 16, 16, 5)
   np.testing.assert_allclose(out["intensity"], np.clip(maps.max(axis=(1, 2)), 0, 5), rtol=1e-6)
