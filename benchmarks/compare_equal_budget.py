@@ -109,6 +109,11 @@ class TableError(ValueError):
   """A method's config departs from the table (the message names the key)."""
 
 
+class RunFailed(RuntimeError):
+  """One launch.py run ended with a non-zero status: it is reported and the
+  other runs go on (the message names the workdir)."""
+
+
 # --------------------------------------------------------------------------- configs
 
 def load_config(method: str, runlocal: bool = False):
@@ -355,7 +360,10 @@ def train(wd: str, cmd: list[str], seed: int, overrides: dict, tag: str = "equal
     resumed = os.path.isdir(wd)
     t, load = time.time(), os.getloadavg()[0]
     print(f"[{tag}] " + " ".join(cmd), flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    status = subprocess.run(cmd, cwd=ROOT).returncode
+    if status != 0:
+      raise RunFailed(f"{wd}: launch.py ended with status {status} (its output is above); "
+                      f"running the command again resumes it")
     wall = {"wall_s": round(time.time() - t, 1), "load_at_start": round(load, 2)}
     if resumed:
       wall["resumed"] = True
@@ -566,7 +574,7 @@ def main(argv=None):
   if (prev.get("table"), prev.get("budget"), prev.get("runlocal")) == (
       args.table, budget, args.runlocal):
     kept = [r for r in prev.get("runs", []) if not (r["method"] in methods and r["seed"] in seeds)]
-  runs = []
+  runs, failed = [], []
   for seed in seeds:          # seed-major: an interrupted table has every method for its seeds
     for method in methods:
       overrides, config = plans[method]
@@ -575,6 +583,10 @@ def main(argv=None):
                             args.runlocal))
       except TableError as e:
         sys.exit(f"refused: {e}")
+      except RunFailed as e:  # the other runs go on; the table leaves this one out
+        failed.append(str(e))
+        print(f"[equal_budget] failed, going on: {e}", file=sys.stderr, flush=True)
+        continue
       every = kept + runs
       summary = summarise(every)
       common.write_json(args.out, {
@@ -586,8 +598,12 @@ def main(argv=None):
           "runs": every, "summary": summary})
       with open(md_path, "w") as f:
         f.write(markdown(summary, args.table, budget) + "\n")
-  with open(md_path) as f:
-    print(f.read())
+  if os.path.exists(md_path):
+    with open(md_path) as f:
+      print(f.read())
+  if failed:
+    sys.exit(f"{len(failed)} run(s) failed and are left out of the table:\n  " +
+             "\n  ".join(failed))
 
 
 if __name__ == "__main__":

@@ -280,3 +280,25 @@ def test_the_occlusion_claims_run_on_the_large_config():
   assert {"dsin_t10_large", "dsin_ppf_large"} < set(C.CLAIMS["D2"].arms)
   plan = C.arm_plan("dsin_t10_large", C.BUDGET, runlocal=False)
   assert [s["name"] for s in plan["config"].data.sources] == ["synthetic_au/disfa_like_large"]
+
+
+def test_a_failed_run_is_reported_and_its_claim_is_incomplete(tmp_path, monkeypatch, capsys):
+  import json
+
+  def run_one(workroot, arm, seed, plan, runlocal, train=True):
+    if not train:
+      return None
+    if (arm, seed) == ("cnn_it", 0):
+      raise ceb.RunFailed(f"{workroot}/cnn_it_s0: launch.py ended with status 1")
+    return _rec(arm, seed, {"AU01": {"icc": 0.5 if arm == "ocnn_it" else 0.4}},
+                images_seen=64_000)
+  monkeypatch.setattr(C, "run_one", run_one)
+  out = tmp_path / "claims.json"
+  with pytest.raises(SystemExit) as e:
+    C.main(["--claims=C1", "--seeds=0,1", f"--workroot={tmp_path}", f"--out={out}"])
+  assert "1 run(s) failed" in str(e.value.code) and "cnn_it_s0" in str(e.value.code)
+  assert "failed, going on" in capsys.readouterr().err
+  saved = json.loads(out.read_text())
+  assert sorted((r["arm"], r["seed"]) for r in saved["runs"]) == [
+      ("cnn_it", 1), ("ocnn_it", 0), ("ocnn_it", 1)]
+  assert saved["summary"]["claims"][0]["rows"][0]["verdict"] == "incomplete (1/2 seeds)"

@@ -182,3 +182,25 @@ def test_summarise_only_without_a_summary_is_one_line_and_status_2(tmp_path, cap
   assert e.value.code == 2
   err = capsys.readouterr().err
   assert "no summary at" in err and "none.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_failed_run_names_its_workdir_and_the_others_go_on(tmp_path, monkeypatch, capsys):
+  import json
+  import sys
+  wd = str(tmp_path / "gudi_s0")
+  with pytest.raises(ceb.RunFailed, match=r"gudi_s0: launch.py ended with status 3"):
+    ceb.train(wd, [sys.executable, "-c", "import sys; sys.exit(3)"], 0, {})
+  assert not (tmp_path / "gudi_s0" / "compare_wall.json").exists()
+  done = {r["seed"]: r for r in _runs()}
+
+  def one_run(workroot, table, method, seed, overrides, config, runlocal):
+    if seed == 0:
+      raise ceb.RunFailed(f"{workroot}/{table}/gudi_s0: launch.py ended with status 3")
+    return done[seed]
+  monkeypatch.setattr(ceb, "one_run", one_run)
+  out = tmp_path / "t.json"
+  with pytest.raises(SystemExit) as e:
+    ceb.main(["--methods=gudi", "--seeds=0,1,2", f"--workroot={tmp_path}", f"--out={out}"])
+  assert "1 run(s) failed" in str(e.value.code) and "gudi_s0" in str(e.value.code)
+  assert "failed, going on" in capsys.readouterr().err
+  assert [r["seed"] for r in json.loads(out.read_text())["runs"]] == [1, 2]
