@@ -15,12 +15,15 @@ Nuisance of the frame (NUISANCE_KEYS), every record carries them; a dataset
 that does not know a value stores it as missing: NaN for floats, -1 for ints,
 "" for text (make_record's defaults), so a builder fills only what its
 dataset provides (the licensed builders: head pose, estimated from the raw
-landmarks by au_jax.face.pose; everything else missing):
+landmarks by au_jax.face.pose; BP4D's occluder from its occlusion column
+where the CSV has one; everything else missing):
 
   yaw, pitch, roll     float32, head pose in degrees (yaw > 0: the face turns
                        toward the image's right; pitch > 0: the chin goes down;
                        roll > 0: the head tilts counter-clockwise in the image)
-  occluder             text: "none", "hand", "hair", "glasses", "mask"
+  occluder             text: "none", "hand", "hair", "glasses", "mask", or
+                       "unspecified" (a dataset's code says the face is
+                       occluded, not by what nor where: au_covered missing)
   au_covered           float32 [A], per labelled AU, the fraction of that AU's
                        face region covered by the occluder (0 when none)
   illumination         float32 [3]: light azimuth (deg, 0 = frontal, > 0 from
@@ -69,7 +72,7 @@ NUISANCE_KEYS = ("yaw", "pitch", "roll", "occluder", "au_covered", "illumination
                  "sequence_expression")
 FEATURE_KEYS = ("image", "landmarks", "au_intensity", "au_occurrence",
                 "subject", "sequence", "frame") + NUISANCE_KEYS
-OCCLUDERS = ("none", "hand", "hair", "glasses", "mask")
+OCCLUDERS = ("none", "hand", "hair", "glasses", "mask", "unspecified")
 _FLOAT_SCALARS = ("yaw", "pitch", "roll", "blur", "face_size", "expressivity")
 _TEXTS = ("occluder", "expression", "sequence_expression")
 

@@ -17,6 +17,17 @@ def test_parse_occurrence_csv():
     parse.parse_occurrence_csv("frame,1\n1,0\n", "x.csv")
 
 
+def test_parse_occlusion_csv_reads_the_column_by_name_only():
+  assert parse.parse_occlusion_csv("0,1,2,4,Occlusion\r\n10,0,1,9,1\r\n11,1,0,0,0\r\n") == (
+      "Occlusion", {10: 1, 11: 0})
+  assert parse.parse_occlusion_csv("0,occl,1\n3,0,1\n") == ("occl", {3: 0})
+  # no column named so: nothing is guessed (not the last column by position)
+  assert parse.parse_occlusion_csv("0,1,2,99\n10,0,1,1\n") == (None, {})
+  assert parse.parse_occlusion_csv("") == (None, {})
+  with pytest.raises(ValueError, match=r"x.csv: line 2: column 'Occlusion' is not numeric"):
+    parse.parse_occlusion_csv("0,1,Occlusion\n1,0,yes\n", "x.csv")
+
+
 @pytest.mark.parametrize("layout", ["fera2015", "original"])
 def test_build(tmp_path, monkeypatch, layout):
   from conftest import build
@@ -41,7 +52,15 @@ def test_build(tmp_path, monkeypatch, layout):
       inten = [-1 if v == 9 or (subj == "F002" and a == 14) else v for v, a in zip(inten, aus)]
       np.testing.assert_array_equal(r["au_intensity"], inten)
       np.testing.assert_allclose(r["landmarks"], template_pixels(32), atol=0.05)
+      flag = facts["occlusion"](s, f) if facts["occlusion"] else None
+      assert r["occluder"].decode() == {None: "", 9: "", 0: "none", 1: "unspecified"}[flag]
+      assert np.isnan(r["au_covered"]).all()       # the flag says not where
   rep = b.info.metadata["build_report"]
+  if facts["occlusion"]:
+    assert rep["unexpected occlusion code in column 'Occlusion' (occluder missing)"][
+        "examples"] == ["F001/T1 frame 5: 9"]
+  else:
+    assert rep["occurrence CSV without an occlusion column (occluder missing)"]["count"] == 2
   n9 = sum(facts["occ"](s, a, f) == 9 for s, (_, (_, coded)) in enumerate(facts["seqs"].items())
            for a in aus for f in coded)
   assert n9 > 0 and rep["occurrence code 9 (unknown) stored as -1"]["count"] == n9

@@ -7,7 +7,11 @@ DRML/JAA-Net/ME-GraphAU protocol; it contains the 11 FERA 2015 occurrence
 AUs (select them by AU id from the metadata list). `au_occurrence` comes from
 the occurrence CSV (9 -> -1; an AU the CSV has no column for -> -1);
 `au_intensity` from the intensity CSVs for 6/10/12/14/17 (9 -> -1) and is -1
-for the other AUs. Frames are matched by integer value: CSV frame N is the
+for the other AUs. `occluder` comes from the occurrence CSV's occlusion
+column where it has one, read by header name (parse.parse_occlusion_csv):
+1 -> "unspecified" (occluded; the code says neither by what nor where, so
+`au_covered` stays missing), 0 -> "none", anything else missing (counted);
+without such a column it is missing. Frames are matched by integer value: CSV frame N is the
 image whose stem parses to N (stems are 3- or 4-digit zero-padded). Records
 are the frames coded in either CSV. BP4D ships no per-frame landmarks that
 the public parsers agree on, so faces are found by the detector
@@ -30,10 +34,12 @@ _DIR = Path(__file__).parent
 class Bp4d(raw_utils.RawAUBuilder):
   """BP4D-Spontaneous: occurrence of 12 AUs, intensity of 5, detected faces."""
 
-  VERSION = tfds.core.Version("1.2.0")
+  VERSION = tfds.core.Version("1.3.0")
   RELEASE_NOTES = {
       "1.0.0": "FERA 2015 and original layouts; 12 AUs; 9 -> -1.",
-      **raw_utils.SCHEMA_RELEASE_NOTES}
+      **raw_utils.SCHEMA_RELEASE_NOTES,
+      "1.3.0": "occluder from the occurrence CSV's occlusion column (by header name) where "
+               "it has one: 1 -> 'unspecified', 0 -> 'none'."}
   BUILDER_CONFIGS = [raw_utils.RawAUBuilderConfig(name="default")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   BP4D-Spontaneous is licensed: request it from Binghamton University
@@ -66,14 +72,18 @@ class Bp4d(raw_utils.RawAUBuilder):
     aus = self._aus()
     rep = self._report
     seq = f"{subject}/{task}"
-    occ_aus, occ = ([], {})
+    occ_aus, occ, occl_col, occl = ([], {}, None, {})
     if e["occ"] is None:
       rep.skip("sequence without occurrence CSV (occurrence -1)", seq)
     else:
-      occ_aus, occ = parse.parse_occurrence_csv(raw_utils.read_text(e["occ"]), e["occ"])
+      text = raw_utils.read_text(e["occ"])
+      occ_aus, occ = parse.parse_occurrence_csv(text, e["occ"])
+      occl_col, occl = parse.parse_occlusion_csv(text, e["occ"])
       missing = [a for a in aus if a not in occ_aus]
       if missing:
         rep.skip("AU without a column in the occurrence CSV (-1)", f"{seq}: {missing}", n=len(missing))
+      if occl_col is None:
+        rep.skip("occurrence CSV without an occlusion column (occluder missing)", seq)
     inten: dict[int, dict[int, int]] = {}
     for au in au_lists.FERA2015_INT_AUS:
       if au not in e["int"]:
@@ -99,9 +109,24 @@ class Bp4d(raw_utils.RawAUBuilder):
         continue
       rec = self._record(image=image, landmarks=None, where=str(path),
                          au_intensity=i, au_occurrence=o, subject=subject,
-                         sequence=task, frame=frame)
+                         sequence=task, frame=frame,
+                         occluder=self._occluder(occl, occl_col, seq, frame))
       if rec is not None:
         yield f"{subject}/{task}/{frame:06d}", rec
+
+  def _occluder(self, flags: dict[int, int], column: str | None, seq, frame) -> str:
+    """The record's occluder from the CSV's occlusion flag ("" = missing)."""
+    if column is None:
+      return ""
+    v = flags.get(frame)
+    if v in (0, 1):
+      return ("none", "unspecified")[v]
+    if v is None:
+      self._report.skip("frame without an occlusion flag (occluder missing)", f"{seq} frame {frame}")
+    else:
+      self._report.skip(f"unexpected occlusion code in column {column!r} (occluder missing)",
+                        f"{seq} frame {frame}: {v}")
+    return ""
 
   def _code(self, v: int, valid, seq, frame, what) -> int:
     """Raw code -> label: 9 (unknown) and anything unexpected -> -1, counted."""

@@ -56,6 +56,48 @@ def parse_occurrence_csv(text: str, path="<text>") -> tuple[list[int], dict[int,
   return [au for _, au in au_cols], rows
 
 
+OCCLUSION_HEADER = "occl"    # a header cell containing this (any case) names the column
+
+
+def parse_occlusion_csv(text: str, path="<text>") -> tuple[str | None, dict[int, int]]:
+  """The per-frame occlusion flag of an AU occurrence CSV, where it has one.
+
+  Some copies end the AU columns with an occlusion flag (OpenFace's and the
+  FERA 2015 baseline's readers take the last column as one, by position, and
+  drop the frames where it is 1). Its header is not documented, so the
+  column is read by name only: the first header cell containing "occl" in
+  any case ("Occlusion", "occl", ...). A CSV without such a column gives
+  (None, {}): its frames' occluder stays missing, never guessed.
+
+  Returns:
+    (the column's header or None, {frame: raw flag}).
+
+  Raises:
+    RawFormatError: as parse_occurrence_csv, for the frame and flag columns.
+  """
+  lines = [ln.strip() for ln in text.replace("\r", "\n").split("\n") if ln.strip()]
+  if not lines:
+    return None, {}
+  header = [h.strip().strip('"') for h in lines[0].split(",")]
+  col = next((i for i, h in enumerate(header) if OCCLUSION_HEADER in h.lower()), None)
+  if col is None:
+    return None, {}
+  if "0" not in header:
+    raise raw_utils.RawFormatError(path, f"header has no frame column '0': {lines[0][:80]!r}")
+  frame_col = header.index("0")
+  flags: dict[int, int] = {}
+  for n, line in enumerate(lines[1:], start=2):
+    cells = line.split(",")
+    if len(cells) < len(header):
+      raise raw_utils.RawFormatError(path, f"line {n} has {len(cells)} cells, header {len(header)}")
+    try:
+      flags.setdefault(int(float(cells[frame_col])), int(float(cells[col])))
+    except ValueError:
+      raise raw_utils.RawFormatError(
+          path, f"line {n}: column {header[col]!r} is not numeric: {line[:80]!r}") from None
+  return header[col], flags
+
+
 def scan(root: Path, report: raw_utils.SkipReport) -> dict[str, dict[str, dict]]:
   """{subject: {task: {occ: path|None, int: {au: path}, images: {frame: path}}}}."""
   seqs: dict[tuple[str, str], dict] = {}
