@@ -9,6 +9,9 @@ of docs/benchmark.md 4.1:
 
   occlusion     per AU: visible (`au_covered` < .1) vs occluded (>= .5);
                 cells between the two are in neither.
+  occluder      per frame: `occluder` "none" vs any occluder ("hand", ...,
+                "unspecified": a dataset's code that says only that the face
+                is occluded, BP4D's); "" (missing) in neither.
   yaw           |yaw| in 0-10, 10-25, 25-40 degrees (lower bound included;
                 40 itself in 25-40), and > 40 only where some record is.
   intensity     per AU, the TRUE intensity: 0, 1-2, 3-5 (AUs whose intensity
@@ -50,7 +53,7 @@ YAW_BINS = ((0.0, 10.0), (10.0, 25.0), (25.0, 40.0))
 INTENSITY_LEVELS = (("0", 0, 0), ("1-2", 1, 2), ("3-5", 3, 5))
 TERTILES = ("low", "mid", "high")
 # Each stratification and the record field it needs (None: the labels suffice).
-FIELDS = {"occlusion": "au_covered", "yaw": "yaw", "intensity": None,
+FIELDS = {"occlusion": "au_covered", "occluder": "occluder", "yaw": "yaw", "intensity": None,
           "expressivity": "expressivity"}
 
 
@@ -121,6 +124,13 @@ def occlusion_cells(au_covered: np.ndarray) -> dict[str, np.ndarray]:
   ok = _valid(c)
   return {"visible": ok & (np.where(ok, c, 0) < VISIBLE_BELOW),
           "occluded": ok & (np.where(ok, c, 0) >= OCCLUDED_FROM)}
+
+
+def occluder_records(occluder: np.ndarray) -> dict[str, np.ndarray]:
+  """{"none", "occluded"} -> bool [N] records by their occluder ("" in neither)."""
+  o = np.asarray([v.decode("utf-8") if isinstance(v, bytes) else str(v)
+                  for v in np.asarray(occluder).ravel()])
+  return {"none": o == "none", "occluded": (o != "none") & (o != "")}
 
 
 def yaw_records(yaw: np.ndarray) -> dict[str, np.ndarray]:
@@ -222,6 +232,11 @@ def stratify(preds: Mapping[str, np.ndarray], index, aus: Sequence[int],
         field="au_covered",
         rule=f"per AU: visible au_covered < {VISIBLE_BELOW:g}, occluded >= {OCCLUDED_FROM:g}",
         strata=_strata_tables(occlusion_cells(np.asarray(covered).reshape(len(occ), A)), table))
+  occluder = _field(index, "occluder")
+  if occluder is not None:
+    by["occluder"] = dict(field="occluder",
+                          rule='per frame: occluder "none" vs any occluder ("" in neither)',
+                          strata=_strata_tables(occluder_records(occluder), table))
   yaw = _field(index, "yaw")
   if yaw is not None:
     by["yaw"] = dict(field="yaw", rule="|yaw| in degrees, lower bound included",

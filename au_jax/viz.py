@@ -154,7 +154,8 @@ def strata_series(strata: dict, metric: str) -> dict:
   return out
 
 
-_STRATA_XLABEL = {"occlusion": "AU region covered (au_covered)", "yaw": "|yaw| (degrees)",
+_STRATA_XLABEL = {"occlusion": "AU region covered (au_covered)",
+                  "occluder": "frame's occluder", "yaw": "|yaw| (degrees)",
                   "intensity": "true intensity", "expressivity": "expressivity tertile"}
 
 

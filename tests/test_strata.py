@@ -34,8 +34,9 @@ def _index(n_subjects, per_subject, seed, nuisance=True, expressivity=None):
     expr = (expressivity if expressivity is not None
             else rng.uniform(.5, 1.5, n_subjects))[subject].astype(np.float32)
     expr[subject == 0] = np.nan                          # one subject without a value
+    occluder = rng.choice(["none", "none", "hand", "unspecified", ""], size=n)
     nuis = {"yaw": yaw, "au_covered": covered.astype(np.float32), "expressivity": expr,
-            "occluder": np.array(["none"] * n)}
+            "occluder": occluder}
   return LabelIndex(intensity=inten, occurrence=occ, subject=subject, sequence=subject.copy(),
                     frame=np.arange(n, dtype=np.int32), dataset=np.zeros(n, np.int32),
                     subjects=tuple(f"s{i}" for i in range(n_subjects)),
@@ -125,14 +126,17 @@ def test_every_stratum_equals_a_hand_computation():
   thr = np.array([.4, .55, .5])
   out = strata.stratify(preds, test, AUS, INTENSITY_CODED, thr, train_index=train)
   assert out["missing"] is None and out["notes"] == []
-  assert set(out["by"]) == {"occlusion", "yaw", "intensity", "expressivity"}
+  assert set(out["by"]) == {"occlusion", "occluder", "yaw", "intensity", "expressivity"}
 
   cov = test.nuisance["au_covered"]
   yaw = test.nuisance["yaw"]
+  occluder = test.nuisance["occluder"]
   ok = lambda x: not np.isnan(x)
   checks = {
       ("occlusion", "visible"): lambda i, a: ok(cov[i, a]) and cov[i, a] < .1,
       ("occlusion", "occluded"): lambda i, a: ok(cov[i, a]) and cov[i, a] >= .5,
+      ("occluder", "none"): lambda i, a: occluder[i] == "none",
+      ("occluder", "occluded"): lambda i, a: occluder[i] in ("hand", "unspecified"),
       ("yaw", "0-10"): lambda i, a: ok(yaw[i]) and abs(yaw[i]) < 10,
       ("yaw", "10-25"): lambda i, a: ok(yaw[i]) and 10 <= abs(yaw[i]) < 25,
       ("yaw", "25-40"): lambda i, a: ok(yaw[i]) and 25 <= abs(yaw[i]) <= 40,
@@ -183,8 +187,8 @@ def test_missing_fields_give_no_strata_and_one_line():
   preds = _preds(test, seed=8)
   out = strata.stratify(preds, test, AUS, INTENSITY_CODED, .5)
   assert list(out["by"]) == ["intensity"]     # needs no nuisance field
-  assert out["missing"] == ("no occlusion, yaw, expressivity strata: the test records lack the "
-                            "nuisance fields au_covered, yaw, expressivity")
+  assert out["missing"] == ("no occlusion, occluder, yaw, expressivity strata: the test records "
+                            "lack the nuisance fields au_covered, occluder, yaw, expressivity")
   md = strata.format_strata(out)
   assert md.count("lack the nuisance field") == 1
   # Fields present but holding only their missing value count as missing.
@@ -194,7 +198,7 @@ def test_missing_fields_give_no_strata_and_one_line():
   test2 = LabelIndex(**{**test.__dict__, "nuisance": nuis})
   out2 = strata.stratify(preds, test2, AUS, INTENSITY_CODED, .5)
   assert list(out2["by"]) == ["occlusion", "intensity"]
-  assert out2["missing"].endswith("lack the nuisance fields yaw, expressivity")
+  assert out2["missing"].endswith("lack the nuisance fields occluder, yaw, expressivity")
   # No intensity-coded AU and no field: nothing to stratify, still no error.
   out3 = strata.stratify(preds, test, AUS, (False, False, False), .5)
   assert out3["by"] == {} and out3["missing"]
@@ -290,12 +294,13 @@ def test_engine_report_has_strata_table_and_plots(tmp_path, monkeypatch, with_nu
   plots = sorted(os.listdir(os.path.join(workdir, "plots")))
   assert "strata.png" in plots
   if with_nuisance:
-    assert list(saved["strata"]["by"]) == ["occlusion", "yaw", "intensity", "expressivity"]
+    assert list(saved["strata"]["by"]) == ["occlusion", "occluder", "yaw", "intensity",
+                                           "expressivity"]
     assert saved["strata"]["missing"] is None and "#### occlusion" in md
     assert saved["strata"]["by"]["expressivity"]["cut_points_from"] == "train"
   else:
     assert list(saved["strata"]["by"]) == ["intensity"]
-    assert md.count("lack the nuisance fields au_covered, yaw, expressivity") == 1
+    assert md.count("lack the nuisance fields au_covered, occluder, yaw, expressivity") == 1
 
 
 def test_plot_series_are_the_strata_means_and_per_au_values():
@@ -312,3 +317,8 @@ def test_plot_series_are_the_strata_means_and_per_au_values():
   assert np.isnan(per_au["AU25"]).all()         # occurrence only: no ICC
   assert flagged == [bool(tables[k]["few_positives"]) for k in names]
   assert viz.strata_series({"by": {}, "split": "test", "min_positives": 30}, "f1") == {}
+
+
+def test_occluder_records_read_text_or_bytes():
+  got = strata.occluder_records(np.array([b"none", b"hand", b"", b"unspecified"]))
+  assert [np.flatnonzero(v).tolist() for v in got.values()] == [[0], [1, 3]]
