@@ -31,7 +31,9 @@ and `aus.csv.lock` keeps a second run off the same output.
 The table (au_jax/inference/table.py) has OpenFace 2.x columns: input,
 frame, face_id, timestamp, confidence, success, the face box, landmarks
 x_0..x_67, y_0..y_67 in input pixels, head pose pose_Tx..pose_Rz (mm and
-radians as OpenFace defines them, smoothed over a track; au_jax/face/pose.py),
+radians as OpenFace defines them, smoothed over a track; au_jax/face/pose.py;
+with the Haar detector pose_Rx..pose_Rz are empty: its landmarks carry no
+head turn),
 AUxx_r (intensity 0-5, AUs coded for intensity), AUxx_c (0/1) and AUxx_p
 (occurrence probability, methods that have one). By default
 (--columns=openface) the AU columns are OpenFace 2.x's 17 AUxx_r and 18
@@ -269,6 +271,7 @@ class Predictor(TrainedModel):
                           detect_width=detect_width, max_faces=max_faces,
                           min_score=min_confidence)
     smoother = head_pose.PoseSmoother(pose_smoothing)
+    turns = detect.POSE_FROM_LANDMARKS[tracker.backend.name]
     entry = entry if entry is not None else _new_entry("", "frames")
 
     def faces_of(fr: "_Frame") -> table.FrameRows:
@@ -295,6 +298,8 @@ class Predictor(TrainedModel):
         guess = smoother.previous(f.face_id, fr.number)
         f.pose = smoother.smooth(f.face_id, fr.number,
                                  head_pose.estimate(f.landmarks68, width, height, guess=guess))
+        if not turns:     # Haar landmarks: the position is measured, the rotation is not
+          f.pose = np.concatenate([f.pose[:3], np.full(3, np.nan, f.pose.dtype)])
         rows.faces.append(f)
       return rows
 

@@ -328,6 +328,8 @@ SCHEMA_RELEASE_NOTES = {
              "stored as missing (NaN / -1 / ''): the dataset does not provide them.",
     "1.2.0": "Head pose (yaw, pitch, roll) estimated from the raw landmarks "
              "(au_jax.face.pose: a generic 3-D face, the camera guessed from the frame size).",
+    "1.3.0": "Head pose left missing (NaN) where the face was found by the Haar detector: "
+             "its landmarks, a template placed in the face box, carry no head turn.",
 }
 
 MISSING_LANDMARKS = ("detect", "skip")
@@ -459,6 +461,7 @@ class RawAUBuilder(common.AUDatasetBuilder):
     cfg = self.builder_config
     if landmarks is not None and not np.isfinite(np.asarray(landmarks, np.float64)).any():
       landmarks = None
+    measured_turn = True
     if landmarks is None:
       if cfg.missing_landmarks == "skip":
         self._report.skip("frame without landmarks (missing_landmarks='skip')", where)
@@ -468,6 +471,7 @@ class RawAUBuilder(common.AUDatasetBuilder):
         self._report.skip("frame without landmarks and no face detected", where)
         return None
       self._report.skip("frame without landmarks: face detected (kept)", where)
+      measured_turn = detect.POSE_FROM_LANDMARKS[detect.resolve(cfg.detector)]
     try:
       face = align.align_face(image, landmarks, size=cfg.image_size, method=cfg.alignment)
     except ValueError as e:
@@ -477,6 +481,10 @@ class RawAUBuilder(common.AUDatasetBuilder):
     # from the frame size as OpenFace does; au_jax/face/pose.py), in degrees.
     yaw, pitch, roll = pose.head_angles(pose.estimate(to_68(landmarks), image.shape[1],
                                                       image.shape[0]))
+    if not measured_turn:   # Haar's template landmarks carry no head turn: pose missing
+      yaw = pitch = roll = float("nan")
+      self._report.skip("head pose left missing: Haar landmarks carry no head turn "
+                        "(the [face] extra's dlib landmarks do)")
     return common.make_record(image=face.image, landmarks=face.landmarks, yaw=yaw, pitch=pitch,
                               roll=roll, **labels)
 

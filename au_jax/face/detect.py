@@ -222,6 +222,19 @@ def detect_dlib(image, *, upsample: int = 1) -> list[Detection]:
 
 # ---------------------------------------------------------------- API
 
+def resolve(backend: str = "auto") -> str:
+  """The backend that `backend` runs: "dlib" or "haar"."""
+  if backend not in BACKENDS:
+    raise ValueError(f"unknown face detector backend {backend!r}; choose from {BACKENDS}")
+  return "dlib" if backend == "dlib" or (backend == "auto" and dlib_available()) else "haar"
+
+
+# Haar's 68 points are a template placed in the face box (eyes moved onto the
+# eye cascade's eyes): they follow the face's position and size, not its
+# turn, so a head rotation fitted to them is not a measurement.
+POSE_FROM_LANDMARKS = {"dlib": True, "haar": False}
+
+
 def detect_faces(image, backend: str = "auto") -> list[Detection]:
   """All faces in `image`, best score first; [] when there is none.
 

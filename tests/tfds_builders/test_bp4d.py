@@ -34,6 +34,8 @@ def test_build(tmp_path, monkeypatch, layout):
   from au_jax.face import detect
   facts = rt.make_bp4d(tmp_path / "raw", layout)
   monkeypatch.setattr(detect, "detect_landmarks", lambda img, backend="auto": rt.face_landmarks())
+  dlib = layout == "original"        # "auto" resolves to dlib in one build, to Haar in the other
+  monkeypatch.setattr(detect, "dlib_available", lambda: dlib)
   b = build(Bp4d, tmp_path / "raw", tmp_path / "data")
   aus = list(au_lists.BP4D_AUS)
   assert b.info.metadata["aus"] == aus
@@ -55,6 +57,9 @@ def test_build(tmp_path, monkeypatch, layout):
       flag = facts["occlusion"](s, f) if facts["occlusion"] else None
       assert r["occluder"].decode() == {None: "", 9: "", 0: "none", 1: "unspecified"}[flag]
       assert np.isnan(r["au_covered"]).all()       # the flag says not where
+      # Haar's landmarks carry no head turn: pose missing; dlib's: estimated
+      pose = [float(r[k]) for k in ("yaw", "pitch", "roll")]
+      assert np.isfinite(pose).all() if dlib else np.isnan(pose).all()
   rep = b.info.metadata["build_report"]
   if facts["occlusion"]:
     assert rep["unexpected occlusion code in column 'Occlusion' (occluder missing)"][
@@ -66,6 +71,8 @@ def test_build(tmp_path, monkeypatch, layout):
   assert n9 > 0 and rep["occurrence code 9 (unknown) stored as -1"]["count"] == n9
   assert rep["missing intensity CSV (intensity -1)"]["examples"] == ["F002/T2 AU14"]
   assert rep["frame without landmarks: face detected (kept)"]["count"] == 9
+  missing_pose = "head pose left missing: Haar landmarks carry no head turn (the [face] extra's dlib landmarks do)"
+  assert rep.get(missing_pose, {}).get("count", 0) == (0 if dlib else 9)
   prot = b.info.metadata["protocols"]
   assert sorted(prot) == ["fera2015", "fold1", "fold2", "fold3"]
   assert "F001" in prot["fera2015"]["train"] + prot["fera2015"]["validation"]

@@ -38,8 +38,9 @@ class Bp4d(raw_utils.RawAUBuilder):
   RELEASE_NOTES = {
       "1.0.0": "FERA 2015 and original layouts; 12 AUs; 9 -> -1.",
       **raw_utils.SCHEMA_RELEASE_NOTES,
-      "1.3.0": "occluder from the occurrence CSV's occlusion column (by header name) where "
-               "it has one: 1 -> 'unspecified', 0 -> 'none'."}
+      "1.3.0": raw_utils.SCHEMA_RELEASE_NOTES["1.3.0"] + " occluder from the occurrence "
+               "CSV's occlusion column (by header name) where it has one: 1 -> 'unspecified', "
+               "0 -> 'none'."}
   BUILDER_CONFIGS = [raw_utils.RawAUBuilderConfig(name="default")]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   BP4D-Spontaneous is licensed: request it from Binghamton University

@@ -70,7 +70,7 @@ def subject_protocols(subjects) -> dict[str, dict[str, list[str]]]:
 class Ckplus(raw_utils.RawAUBuilder):
   """CK+: peak-frame FACS, 68 landmarks aligned; for testing and transfer."""
 
-  VERSION = tfds.core.Version("1.2.0")
+  VERSION = tfds.core.Version("1.3.0")
   RELEASE_NOTES = {
       "1.0.0": "Peak frames (optionally + neutral first frames), 68 landmarks.",
       **raw_utils.SCHEMA_RELEASE_NOTES}

@@ -25,7 +25,7 @@ _DIR = Path(__file__).parent
 class Disfa(raw_utils.RawAUBuilder):
   """DISFA: left-camera frames, 12 AU intensities, 66 landmarks aligned."""
 
-  VERSION = tfds.core.Version("1.2.0")
+  VERSION = tfds.core.Version("1.3.0")
   RELEASE_NOTES = {
       "1.0.0": "Left camera, 12 AU intensities, dataset landmarks.",
       **raw_utils.SCHEMA_RELEASE_NOTES}

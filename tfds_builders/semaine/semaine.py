@@ -42,7 +42,7 @@ class SemaineConfig(raw_utils.RawAUBuilderConfig):
 class Semaine(raw_utils.RawAUBuilder):
   """SEMAINE (FERA 2015): occurrence of 6 AUs at 50 fps, detected faces."""
 
-  VERSION = tfds.core.Version("1.2.0")
+  VERSION = tfds.core.Version("1.3.0")
   RELEASE_NOTES = {
       "1.0.0": "FERA 2015 release; EAF occurrence; session segments.",
       **raw_utils.SCHEMA_RELEASE_NOTES}

@@ -54,7 +54,7 @@ def frame_labels(facs: list[tuple[int, int]], aus) -> tuple[np.ndarray, np.ndarr
 class UnbcMcmaster(raw_utils.RawAUBuilder):
   """UNBC-McMaster: per-frame FACS intensities, AAM landmarks aligned."""
 
-  VERSION = tfds.core.Version("1.2.0")
+  VERSION = tfds.core.Version("1.3.0")
   RELEASE_NOTES = {
       "1.0.0": "Per-frame FACS (12 AUs), PSPI checked, AAM landmarks.",
       **raw_utils.SCHEMA_RELEASE_NOTES}
