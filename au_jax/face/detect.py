@@ -34,7 +34,8 @@ BACKENDS = ("auto", "haar", "dlib")
 HAAR_WARNING = ("[au_jax] landmarks: Haar approximation (template in the face box, eyes "
                 "from the eye cascade): eyes ~10% of the inter-ocular distance off vs ~4% with "
                 "dlib, all 68 points 14% vs 7% (benchmarks/results/landmark_error.json), so "
-                "alignment and AUs suffer; pip install 'au-jax[face]' for dlib's landmarks")
+                "alignment and AUs suffer, and head rotation is not measured (pose_Rx..pose_Rz "
+                "empty); pip install 'au-jax[face]' for dlib's landmarks")
 _warned = False
 
 
