@@ -14,6 +14,10 @@ all three on a TPU slice, SLURM or Open MPI). --workdir must be the same
 folder for all of them; process 0 writes the metrics and report, all of them
 take part in checkpoints (docs/scaling.md).
 
+Compiled programs are kept in JAX's persistent compilation cache
+(--compilation_cache; au_jax/inference/cache.py), so a run of a program
+compiled before, e.g. the same config with another seed, skips compiling.
+
 Rerunning the same command resumes from the workdir's last checkpoint; a
 rerun with a config that would change results is refused (see README, "When
 something goes wrong"). Mistakes in what was asked for (config keys and
@@ -54,6 +58,11 @@ _DISTRIBUTED = flags.DEFINE_bool(
     "(Cloud TPU slice, SLURM, Open MPI); flags given above take precedence.")
 _DISTRIBUTED_TIMEOUT = flags.DEFINE_integer(
     "distributed_timeout", 300, "Seconds a process waits for all the others to connect.")
+_CACHE = flags.DEFINE_string(
+    "compilation_cache", None, "JAX's persistent compilation cache: a folder, or 'off' "
+    "(default: JAX's own setting, else $AU_JAX_CACHE_DIR, else ~/.cache/au-jax/jax). A run of "
+    "a program compiled before (the same config with another seed, a resumed run) loads it "
+    "instead of compiling; results are unchanged.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 # OS errors that say something about the machine, not about au-jax.
@@ -118,5 +127,14 @@ def main(argv):
   print(f"\nreport: {_WORKDIR.value}/report.md")
 
 
+def _run(argv):
+  """The command line: the compilation cache on (au_jax.inference.cache), then main."""
+  from au_jax.inference import cache   # pylint: disable=g-import-not-at-top
+  if not flags.FLAGS["verbosity"].present:  # orbax, TFDS and the cache log at INFO
+    logging.set_verbosity(logging.WARNING)
+  cache.enable(_CACHE.value)
+  main(argv)
+
+
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  app.run(_run, flags_parser=_parse_flags)

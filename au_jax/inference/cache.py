@@ -1,11 +1,11 @@
-"""JAX's persistent compilation cache for inference: compile a model's predict step once
-per machine, not once per run.
+"""JAX's persistent compilation cache: compile a model's predict step, or a
+config's training step, once per machine, not once per run.
 
-`python -m au_jax.predict` and `Predictor.from_workdir` call `enable()` before
-anything is compiled (importing au_jax changes nothing). Where the cache lives,
-first match wins:
+`python -m au_jax.predict`, `Predictor.from_workdir` and `python launch.py`
+call `enable()` before anything is compiled (importing au_jax changes
+nothing). Where the cache lives, first match wins:
 
-  --compilation_cache=PATH (CLI) / compilation_cache="PATH" (Predictor)
+  --compilation_cache=PATH (CLI, launch.py) / compilation_cache="PATH" (Predictor)
   JAX's own setting, when the user made one (JAX_COMPILATION_CACHE_DIR, or
     jax.config.update("jax_compilation_cache_dir", ...)): left as it is
   $AU_JAX_CACHE_DIR
