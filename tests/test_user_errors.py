@@ -276,3 +276,24 @@ def test_the_build_and_demo_commands_exit_2_on_bad_input(tmp_path):
                           cwd=ROOT)
     assert proc.returncode == 2, (module, proc.stderr[-2000:])
     assert text in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_command_line_turns_the_compilation_cache_on_with_the_flags_value(monkeypatch):
+  """launch.py's entry point enables JAX's persistent cache (au_jax.inference.cache)
+  with --compilation_cache before main; main() alone (as tests call it) does not."""
+  from absl import flags
+  import launch
+  from au_jax.inference import cache
+  calls = []
+  monkeypatch.setattr(cache, "enable", lambda setting=None, **kw: calls.append(("enable", setting)))
+  monkeypatch.setattr(launch, "main", lambda argv: calls.append(("main", argv)))
+  argv = ["launch.py", "--config=configs/gudi_synthetic.py", "--workdir=/tmp/w",
+          "--compilation_cache=off"]
+  monkeypatch.setattr(sys, "argv", argv)
+  try:
+    launch._run(launch._parse_flags(argv))
+  finally:
+    for name in [n for n in flags.FLAGS if n.startswith("config.")]:
+      delattr(flags.FLAGS, name)
+    flags.FLAGS.unparse_flags()
+  assert [c[0] for c in calls] == ["enable", "main"] and calls[0][1] == "off"
