@@ -76,15 +76,11 @@ def paired_means(a: dict, b: dict, metrics) -> dict:
   per-AU tables ({AU: {metric: value}})."""
   out = {}
   for m in metrics:
-    aus = [au for au in a if au in b and _finite(a[au].get(m)) and _finite(b[au].get(m))]
+    aus = [au for au in a if au in b and ceb._finite(a[au].get(m)) and ceb._finite(b[au].get(m))]
     if aus:
       out[m] = (sum(a[au][m] for au in aus) / len(aus), sum(b[au][m] for au in aus) / len(aus),
                 len(aus))
   return out
-
-
-def _finite(v) -> bool:
-  return v is not None and math.isfinite(float(v))
 
 
 def summarise(method: str, seed: int, workdir: str, report: dict, wall: dict,
