@@ -930,7 +930,36 @@ def markdown(summary: dict, budget: int, runlocal: bool) -> str:
   return "\n".join(lines)
 
 
-def list_plan(plan, plans, budget: int, runlocal: bool, claims) -> str:
+def remaining(plan, plans: dict, workroot: str, path: str = THROUGHPUT) -> dict:
+  """What is left of `plan` in `workroot`: the runs without a report.json, and
+  their estimated seconds from each arm's finished runs here (the median of
+  their `compare_wall.json` wall times), or from the throughput where an arm
+  has none."""
+  walls, left = {}, []
+  for arm, seed in plan:
+    wd = os.path.join(workroot, f"{arm}_s{seed}")
+    if os.path.exists(os.path.join(wd, "report.json")):
+      wall = (common.read_json(os.path.join(wd, "compare_wall.json")) or {}).get("wall_s")
+      if wall is not None:
+        walls.setdefault(arm, []).append(float(wall))
+    else:
+      left.append((arm, seed))
+  rate, overhead = rates(path)
+  seconds, unknown = 0.0, []
+  for arm, seed in left:
+    key = ARMS[arm].rate
+    if arm in walls:
+      seconds += float(np.median(walls[arm]))
+    elif key in rate and overhead is not None:
+      seconds += plans[arm]["images"] / rate[key] + overhead
+    else:
+      unknown.append((arm, seed))
+  return {"finished": len(plan) - len(left), "left": left, "seconds": seconds,
+          "unestimated": unknown}
+
+
+def list_plan(plan, plans, budget: int, runlocal: bool, claims,
+              workroot: str | None = None) -> str:
   lines = [f"Run plan: {len(plan)} runs, {budget:,} training images each"
            + (" (runlocal)" if runlocal else ""), ""]
   for arm, seed in plan:
@@ -962,6 +991,13 @@ def list_plan(plan, plans, budget: int, runlocal: bool, claims) -> str:
                    "curves")
     if e["not_run"]:
       lines.append(f"planned but not run (needs a config change): {len(e['not_run'])} runs")
+  if workroot is not None:
+    r = remaining(plan, plans, workroot)
+    lines.append(
+        f"In {workroot}: {r['finished']} of {len(plan)} runs finished; the {len(r['left'])} left, "
+        f"about {r['seconds'] / 3600:.1f} h (each arm's median wall time of its finished runs "
+        "there, which runs on a loaded machine overstate; else the throughput estimate)"
+        + (f", and {len(r['unestimated'])} runs with neither" if r["unestimated"] else ""))
   return "\n".join(lines)
 
 
@@ -996,7 +1032,7 @@ def main(argv=None):
   except (ClaimError, ValueError) as e:
     sys.exit(f"refused: {e}")
   if args.list:
-    print(list_plan(plan, plans, budget, args.runlocal, claims))
+    print(list_plan(plan, plans, budget, args.runlocal, claims, args.workroot))
     return
   if args.summarise_only:
     prev = common.read_json(args.out)

@@ -302,3 +302,25 @@ def test_a_failed_run_is_reported_and_its_claim_is_incomplete(tmp_path, monkeypa
   assert sorted((r["arm"], r["seed"]) for r in saved["runs"]) == [
       ("cnn_it", 1), ("ocnn_it", 0), ("ocnn_it", 1)]
   assert saved["summary"]["claims"][0]["rows"][0]["verdict"] == "incomplete (1/2 seeds)"
+
+
+def test_remaining_time_from_each_arms_finished_runs(tmp_path):
+  import json
+  plan = [("ccnn_it", s) for s in range(4)] + [("ml", 0), ("hm_single", 0)]
+  plans = {a: {"images": 64_000} for a, _ in plan}
+  for seed, wall in ((0, 100.0), (1, 300.0), (2, 250.0)):   # 3 of ccnn_it's 4 finished
+    wd = tmp_path / f"ccnn_it_s{seed}"
+    wd.mkdir()
+    (wd / "report.json").write_text("{}")
+    (wd / "compare_wall.json").write_text(json.dumps({"wall_s": wall}))
+  (tmp_path / "ml_s0").mkdir()          # interrupted: no report.json, so left
+  tp = tmp_path / "compare_methods.json"
+  tp.write_text(json.dumps({
+      "throughput": {"multilabel": {"train_step_images_per_s": 640.0, "batch_size": 64}},
+      "runs": [{"method": "multilabel", "wall_s": 150.0, "steps": 1000}]}))
+  r = C.remaining(plan, plans, str(tmp_path), str(tp))
+  assert r["finished"] == 3
+  assert r["left"] == [("ccnn_it", 3), ("ml", 0), ("hm_single", 0)]
+  # ccnn_it_s3: the median of 100, 300, 250; ml: 64,000 / 640 + (150 - 1000 * 64 / 640)
+  assert r["seconds"] == pytest.approx(250.0 + 100.0 + 50.0)
+  assert r["unestimated"] == [("hm_single", 0)]
