@@ -944,18 +944,10 @@ def remaining(plan, plans: dict, workroot: str, path: str = THROUGHPUT) -> dict:
         walls.setdefault(arm, []).append(float(wall))
     else:
       left.append((arm, seed))
-  rate, overhead = rates(path)
-  seconds, unknown = 0.0, []
-  for arm, seed in left:
-    key = ARMS[arm].rate
-    if arm in walls:
-      seconds += float(np.median(walls[arm]))
-    elif key in rate and overhead is not None:
-      seconds += plans[arm]["images"] / rate[key] + overhead
-    else:
-      unknown.append((arm, seed))
+  e = estimate([x for x in left if x[0] not in walls], plans, path)
+  seconds = e["seconds"] + sum(float(np.median(walls[a])) for a, _ in left if a in walls)
   return {"finished": len(plan) - len(left), "left": left, "seconds": seconds,
-          "unestimated": unknown}
+          "unestimated": e["unmeasured"] + e["not_run"]}
 
 
 def list_plan(plan, plans, budget: int, runlocal: bool, claims,

@@ -307,7 +307,7 @@ def test_a_failed_run_is_reported_and_its_claim_is_incomplete(tmp_path, monkeypa
 def test_remaining_time_from_each_arms_finished_runs(tmp_path):
   import json
   plan = [("ccnn_it", s) for s in range(4)] + [("ml", 0), ("hm_single", 0)]
-  plans = {a: {"images": 64_000} for a, _ in plan}
+  plans = {a: {"images": 64_000, "needs": ""} for a, _ in plan}
   for seed, wall in ((0, 100.0), (1, 300.0), (2, 250.0)):   # 3 of ccnn_it's 4 finished
     wd = tmp_path / f"ccnn_it_s{seed}"
     wd.mkdir()
