@@ -856,6 +856,11 @@ def _ci(row, digits=3) -> str:
   return f"{row['mean']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
+def _cell(text: str) -> str:
+  """`text` safe inside a markdown table cell: its pipes escaped."""
+  return text.replace("|", "\\|")
+
+
 def markdown(summary: dict, budget: int, runlocal: bool) -> str:
   head = (f"### The pre-registered claims (docs/benchmark.md 4.2), equal budget: {budget:,} "
           "training images per run" + (" (runlocal: tiny data, plumbing only)" if runlocal
@@ -870,8 +875,8 @@ def markdown(summary: dict, budget: int, runlocal: bool) -> str:
   notes = []
   for c in summary["claims"]:
     for k, r in enumerate(c["rows"]):
-      lines.append(f"| {'' if k else c['id']} | {'' if k else c['paper']} | {r['label']} | "
-                   f"{NAMES[r['metric']]} | {r['decided_on']} | {r['n']}/{r['n_expected']} | "
+      lines.append(f"| {'' if k else c['id']} | {'' if k else c['paper']} | {_cell(r['label'])} | "
+                   f"{NAMES[r['metric']]} | {_cell(r['decided_on'])} | {r['n']}/{r['n_expected']} | "
                    f"{_ci(r)} | **{r['verdict']}** |")
       if r["few_positives"]:
         notes.append(f"{c['id']} {r['label']}: reported, not decided on "
@@ -879,7 +884,7 @@ def markdown(summary: dict, budget: int, runlocal: bool) -> str:
                      "frames in some run)")
       if r["note"]:
         notes.append(f"{c['id']} {r['label']}: {r['note']}")
-      if r["aus"] and r["decided_on"] != "overall" and not r["note"]:
+      if r["aus"] and r["aus"] != ["mean"] and r["decided_on"] != "overall" and not r["note"]:
         notes.append(f"{c['id']} {r['label']}: mean over "
                      + ("" if r["decided"] else "(reported only) ") + ", ".join(r["aus"]))
     if c.get("icc_drop_sigma"):
@@ -914,7 +919,7 @@ def markdown(summary: dict, budget: int, runlocal: bool) -> str:
           continue
         star = "†" if not x["decided"] else "*" if x["few_positives"] else ""
         cells.append(_ci(x) + star)
-      lines.append(f"| {c['id']} | {r['label']} | " + " | ".join(cells) + " |")
+      lines.append(f"| {c['id']} | {_cell(r['label'])} | " + " | ".join(cells) + " |")
   arms_head = ("Arms (test metric the arm selects on, mean over AUs, then mean ± 95 % "
                "half-width over seeds):")
   lines += ["", arms_head, "", "| arm | seeds | images | metric | value | wall s |",

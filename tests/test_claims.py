@@ -324,3 +324,18 @@ def test_remaining_time_from_each_arms_finished_runs(tmp_path):
   # ccnn_it_s3: the median of 100, 300, 250; ml: 64,000 / 640 + (150 - 1000 * 64 / 640)
   assert r["seconds"] == pytest.approx(250.0 + 100.0 + 50.0)
   assert r["unestimated"] == [("hm_single", 0)]
+
+
+def test_markdown_table_rows_keep_their_columns_when_a_label_has_a_pipe():
+  sig = [0.0, 5.0, 20.0]
+  recs = [_rec("hm_joint", s, robustness={
+      "sigmas": sig, "icc": [0.6, 0.59, 0.4],
+      "icc_by_yaw": {"0-10": [0.7, 0.69, 0.5 - 0.01 * s]}}) for s in range(3)]
+  summary = {"claims": [C.evaluate_claim(C.CLAIMS["H1"], _by_seed(recs), [0, 1, 2], {})],
+             "arms": {}}
+  md = C.markdown(summary, 64000, False)
+  rows = [l for l in md.splitlines() if l.startswith("| ") and "yaw" in l]
+  assert rows
+  for line in rows:   # 8 columns: 9 unescaped pipes
+    assert line.replace("\\|", "").count("|") == 9, line
+  assert "mean over mean" not in md
