@@ -421,6 +421,9 @@ def _shared(by_seed, seeds):
   return [au_lib.au_label(a) for a in OCCURRENCE_SHARED]
 
 
+CURVE_MEAN = "mean"   # the one "AU" of a noise-curve row: the curve's mean over AUs
+
+
 def _robust(sigma: float, yaw_bin: str | None = None):
   """The mean ICC at `sigma` of the noise curve (within one |yaw| bin of
   au_jax.strata if `yaw_bin`)."""
@@ -431,7 +434,7 @@ def _robust(sigma: float, yaw_bin: str | None = None):
     icc = rb["icc"] if yaw_bin is None else rb.get("icc_by_yaw", {}).get(yaw_bin)
     if icc is None:
       return None
-    return {"mean": icc[rb["sigmas"].index(float(sigma))]}
+    return {CURVE_MEAN: icc[rb["sigmas"].index(float(sigma))]}
   return f
 
 
@@ -884,7 +887,8 @@ def markdown(summary: dict, budget: int, runlocal: bool) -> str:
                      "frames in some run)")
       if r["note"]:
         notes.append(f"{c['id']} {r['label']}: {r['note']}")
-      if r["aus"] and r["aus"] != ["mean"] and r["decided_on"] != "overall" and not r["note"]:
+      if (r["aus"] and r["aus"] != [CURVE_MEAN] and r["decided_on"] != "overall"
+          and not r["note"]):   # the AUs a row averages; a curve row has none to list
         notes.append(f"{c['id']} {r['label']}: mean over "
                      + ("" if r["decided"] else "(reported only) ") + ", ".join(r["aus"]))
     if c.get("icc_drop_sigma"):
