@@ -34,8 +34,10 @@ interrupted one resumes from its checkpoint, and a workdir trained with
 another seed or other override values is refused, naming the key
 (compare_equal_budget.train). Runs go seed-major, so an interrupted command
 has whole seeds. After every run benchmarks/results/claims.json and
-claims.md are rewritten from every finished workdir of the plan (with
---runlocal: under the workroot, never in benchmarks/results/).
+claims.md are rewritten from every finished workdir of the plan
+(claims_subset.json and .md for a run of --claims or --seeds, so that a subset
+never replaces the whole table; with --runlocal: under the workroot, never in
+benchmarks/results/).
 
 Eval-only arms read what the trained run recorded instead of training again:
   - M1, QDA vs the network's outputs: the multi-label run's
@@ -1004,6 +1006,17 @@ def list_plan(plan, plans, budget: int, runlocal: bool, claims,
 
 # --------------------------------------------------------------------------- main
 
+def default_out(args, whole):
+  """Where the summary goes: a dry run never under benchmarks/results/; a run of
+  a subset (--claims, --seeds) never over the whole table, claims.json, which
+  --summarise_only reads whatever the subset."""
+  if args.runlocal:
+    return os.path.join(args.workroot, "claims.json")
+  if whole or args.summarise_only:
+    return os.path.join(common.RESULTS, "claims.json")
+  return os.path.join(common.RESULTS, "claims_subset.json")
+
+
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--claims", default="", help="e.g. C1,D2 (default: every claim)")
@@ -1014,17 +1027,16 @@ def main(argv=None):
                   help=f"training images per run (default {BUDGET:,}; {RUNLOCAL_BUDGET} with "
                        "--runlocal)")
   ap.add_argument("--workroot", default="runs/claims")
-  ap.add_argument("--out", default=None, help="summary JSON (the markdown beside it, .md)")
+  ap.add_argument("--out", default=None,
+                  help="summary JSON, the markdown beside it (.md); default "
+                       "benchmarks/results/claims.json for every claim at the plan's seeds, "
+                       "claims_subset.json there for --claims or --seeds")
   ap.add_argument("--runlocal", action="store_true",
                   help="each config's :runlocal (tiny data and networks; plumbing only)")
   ap.add_argument("--summarise_only", action="store_true")
   ap.add_argument("--list", action="store_true", help="print the run plan; run nothing")
   args = ap.parse_args(argv)
   budget = args.budget or (RUNLOCAL_BUDGET if args.runlocal else BUDGET)
-  if args.out is None:   # a dry run never overwrites the measured results
-    args.out = (os.path.join(args.workroot, "claims.json") if args.runlocal
-                else os.path.join(common.RESULTS, "claims.json"))
-  md_path = os.path.splitext(args.out)[0] + ".md"
   try:
     claims = select_claims(args.claims)
     seeds = parse_seeds(args.seeds)
@@ -1032,6 +1044,9 @@ def main(argv=None):
     plans = {a: arm_plan(a, budget, args.runlocal) for a in dict.fromkeys(a for a, _ in plan)}
   except (ClaimError, ValueError) as e:
     sys.exit(f"refused: {e}")
+  if args.out is None:
+    args.out = default_out(args, whole=len(claims) == len(CLAIMS) and not args.seeds)
+  md_path = os.path.splitext(args.out)[0] + ".md"
   if args.list:
     print(list_plan(plan, plans, budget, args.runlocal, claims, args.workroot))
     return

@@ -304,6 +304,26 @@ def test_a_failed_run_is_reported_and_its_claim_is_incomplete(tmp_path, monkeypa
   assert saved["summary"]["claims"][0]["rows"][0]["verdict"] == "incomplete (1/2 seeds)"
 
 
+def test_a_subset_of_the_claims_never_replaces_the_whole_table(tmp_path, monkeypatch):
+  import json
+  from benchmarks import common
+
+  def run_one(workroot, arm, seed, plan, runlocal, train=True):
+    return _rec(arm, seed, {"AU01": {"icc": 0.5 if arm == "ocnn_it" else 0.4}},
+                images_seen=64_000)
+  monkeypatch.setattr(C, "run_one", run_one)
+  monkeypatch.setattr(common, "RESULTS", str(tmp_path))
+  whole = tmp_path / "claims.json"
+  whole.write_text(json.dumps({"runs": [], "budget": 64_000, "runlocal": False}))
+  for argv in (["--claims=C1"], ["--seeds=0,1"]):
+    C.main(argv + [f"--workroot={tmp_path}"])
+    assert json.loads(whole.read_text())["runs"] == []      # untouched
+    subset = json.loads((tmp_path / "claims_subset.json").read_text())
+    assert subset["runs"] and (tmp_path / "claims_subset.md").exists()
+  assert C.default_out(C.argparse.Namespace(runlocal=False, summarise_only=True,
+                                            workroot="w"), whole=False) == str(whole)
+
+
 def test_remaining_time_from_each_arms_finished_runs(tmp_path):
   import json
   plan = [("ccnn_it", s) for s in range(4)] + [("ml", 0), ("hm_single", 0)]
