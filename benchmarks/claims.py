@@ -4,6 +4,8 @@ r"""The pre-registered claims of docs/benchmark.md 4.2, at the equal budget of 4
   python -m benchmarks.claims                             # every claim (resumable; hours)
   python -m benchmarks.claims --claims=C1,D2              # a subset of the claims
   python -m benchmarks.claims --seeds=0,1,2               # these seeds for every claim
+  python -m benchmarks.claims --claims=S1 --arms=ccnn_it_large,ocnn_it_large
+                                                          # only these arms of the claims
   python -m benchmarks.claims --summarise_only            # the claims table from the JSON
   python -m benchmarks.claims --runlocal --seeds=0,1 --workroot=/tmp/claims_dry
                                                           # plumbing only (tiny data, 96 images)
@@ -33,7 +35,9 @@ same for every seed). A finished run (report.json) is reused, an
 interrupted one resumes from its checkpoint, and a workdir trained with
 another seed or other override values is refused, naming the key
 (compare_equal_budget.train). Runs go seed-major, so an interrupted command
-has whole seeds. After every run benchmarks/results/claims.json and
+has whole seeds. A run whose workdir is gone but whose record is in the
+summary JSON (--out), with the same budget and launch command, is reused
+from there, not trained again. After every run benchmarks/results/claims.json and
 claims.md are rewritten from every finished workdir of the plan
 (claims_subset.json and .md for a run of --claims or --seeds, so that a subset
 never replaces the whole table; with --runlocal: under the workroot, never in
@@ -590,12 +594,20 @@ def select_claims(text: str | None) -> list[Claim]:
   return [CLAIMS[c] for c in ids]
 
 
-def run_plan(claims, seeds: list[int] | None = None) -> list[tuple[str, int]]:
-  """Every (arm, seed) the claims need, each once, seed-major (arms in ARMS order)."""
+def run_plan(claims, seeds: list[int] | None = None,
+             arms: list[str] | None = None) -> list[tuple[str, int]]:
+  """Every (arm, seed) the claims need, each once, seed-major (arms in ARMS order);
+  only `arms` where given (each must be an arm of one of the claims)."""
   want: dict = {}
   for c in claims:
     for arm in c.arms:
       want.setdefault(arm, set()).update(claim_seeds(c, seeds))
+  if arms:
+    unknown = [a for a in arms if a not in want]
+    if unknown:
+      raise ClaimError(f"arm(s) {unknown} are not arms of the claims chosen; "
+                       f"choose from {[a for a in ARMS if a in want]}")
+    want = {a: v for a, v in want.items() if a in arms}
   order = [a for a in ARMS if a in want]
   return [(a, s) for s in sorted(set().union(*want.values())) for a in order if s in want[a]]
 
@@ -1017,12 +1029,36 @@ def default_out(args, whole):
   return os.path.join(common.RESULTS, "claims_subset.json")
 
 
+def kept_records(out: str, plan, plans: dict, budget: int, args) -> dict:
+  """The records of `out` (a summary this command wrote before) whose workdir
+  is gone, reused where the run would be the same: same budget, same launch
+  command (config, seed, workdir, overrides). So a table committed from one
+  machine is finished on another without training its runs again."""
+  prev = common.read_json(out)
+  if not prev or prev.get("budget") != budget or prev.get("runlocal") != args.runlocal:
+    return {}
+  kept = {}
+  for rec in prev.get("runs", []):
+    key = (rec.get("arm"), rec.get("seed"))
+    if key not in plan or plans[key[0]]["needs"]:
+      continue
+    a = ARMS[key[0]]
+    cmd = ceb.launch_command(a.config, a.arg, key[1], workdir(args.workroot, *key),
+                             plans[key[0]]["overrides"], args.runlocal)
+    if rec.get("command") == " ".join(cmd[1:]):
+      kept[key] = rec
+  return kept
+
+
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--claims", default="", help="e.g. C1,D2 (default: every claim)")
   ap.add_argument("--seeds", default="",
                   help="e.g. 0,1,2 or 0-4: these seeds for every claim (default: the plan's, "
                        "0-4 or 0-9)")
+  ap.add_argument("--arms", default="",
+                  help="e.g. ccnn_it_large,ocnn_it_large: only these arms of the claims chosen "
+                       "(the other rows say incomplete)")
   ap.add_argument("--budget", type=int, default=None,
                   help=f"training images per run (default {BUDGET:,}; {RUNLOCAL_BUDGET} with "
                        "--runlocal)")
@@ -1040,12 +1076,15 @@ def main(argv=None):
   try:
     claims = select_claims(args.claims)
     seeds = parse_seeds(args.seeds)
-    plan = run_plan(claims, seeds)
-    plans = {a: arm_plan(a, budget, args.runlocal) for a in dict.fromkeys(a for a, _ in plan)}
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    plan = run_plan(claims, seeds, arms)
+    plans = {a: arm_plan(a, budget, args.runlocal)
+             for a in dict.fromkeys(a for c in claims for a in c.arms)}
   except (ClaimError, ValueError) as e:
     sys.exit(f"refused: {e}")
   if args.out is None:
-    args.out = default_out(args, whole=len(claims) == len(CLAIMS) and not args.seeds)
+    args.out = default_out(args, whole=len(claims) == len(CLAIMS) and not args.seeds
+                           and not arms)
   md_path = os.path.splitext(args.out)[0] + ".md"
   if args.list:
     print(list_plan(plan, plans, budget, args.runlocal, claims, args.workroot))
@@ -1076,6 +1115,8 @@ def main(argv=None):
       rec = run_one(args.workroot, arm, seed, plans[arm], args.runlocal, train=False)
       if rec is not None:
         done[(arm, seed)] = rec
+  for key, rec in kept_records(args.out, plan, plans, budget, args).items():
+    done.setdefault(key, rec)
   failed = []
   for arm, seed in plan:
     if plans[arm]["needs"] or (arm, seed) in done:

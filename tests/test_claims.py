@@ -359,3 +359,42 @@ def test_markdown_table_rows_keep_their_columns_when_a_label_has_a_pipe():
   for line in rows:   # 8 columns: 9 unescaped pipes
     assert line.replace("\\|", "").count("|") == 9, line
   assert "mean over mean" not in md
+
+
+def test_arms_flag_plans_only_those_arms_of_the_claims():
+  plan = C.run_plan([C.CLAIMS["S1"]], None, ["ccnn_it_large", "ocnn_it_large"])
+  assert sorted(plan) == sorted(itertools.product(("ccnn_it_large", "ocnn_it_large"), range(10)))
+  with pytest.raises(C.ClaimError, match="dsin_t10"):
+    C.run_plan([C.CLAIMS["C1"]], None, ["dsin_t10"])
+
+
+def test_records_of_the_summary_are_reused_when_their_workdirs_are_gone(tmp_path, monkeypatch):
+  import json
+  trained = []
+
+  def run_one(workroot, arm, seed, plan, runlocal, train=True):
+    if not train:
+      return None                    # no workdir on this machine
+    trained.append((arm, seed))
+    a = C.ARMS[arm]
+    cmd = ceb.launch_command(a.config, a.arg, seed, C.workdir(workroot, arm, seed),
+                             plan["overrides"], runlocal)
+    return _rec(arm, seed, {"AU01": {"icc": 0.5 if arm == "ocnn_it" else 0.4}},
+                command=" ".join(cmd[1:]), images_seen=64_000)
+  monkeypatch.setattr(C, "run_one", run_one)
+  out = tmp_path / "s.json"
+  argv = ["--claims=C1", "--seeds=0,1", "--arms=ocnn_it", f"--workroot={tmp_path}",
+          f"--out={out}"]
+  C.main(argv)
+  assert sorted(trained) == [("ocnn_it", 0), ("ocnn_it", 1)]
+  rows = json.loads(out.read_text())["summary"]["claims"][0]["rows"]
+  assert rows[0]["verdict"].startswith("incomplete")        # cnn_it not run
+  # a second machine: the records are reused, not trained again; the other arm trains
+  trained.clear()
+  C.main(argv[:2] + argv[3:])
+  assert sorted(trained) == [("cnn_it", 0), ("cnn_it", 1)]
+  assert len(json.loads(out.read_text())["runs"]) == 4
+  # another budget is another run: trained again
+  trained.clear()
+  C.main(argv + ["--budget=32000"])
+  assert sorted(trained) == [("ocnn_it", 0), ("ocnn_it", 1)]
