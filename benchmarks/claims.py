@@ -39,7 +39,7 @@ has whole seeds. A run whose workdir is gone but whose record is in the
 summary JSON (--out), with the same budget and launch command, is reused
 from there, not trained again. After every run benchmarks/results/claims.json and
 claims.md are rewritten from every finished workdir of the plan
-(claims_subset.json and .md for a run of --claims or --seeds, so that a subset
+(claims_subset.json and .md for a run of --claims, --seeds or --arms, so that a subset
 never replaces the whole table; with --runlocal: under the workroot, never in
 benchmarks/results/).
 
