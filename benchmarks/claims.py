@@ -81,7 +81,9 @@ needs a config key the configs lack (H2's ResNet-18 width) is planned but
 not run, and its claim says "needs: ...". Every claim is reported, none
 dropped. Beside the rows comparing two trained arms, the same difference on
 each stratum column of compare_equal_budget.STRATA (visible, occluded, |yaw|
-bins) is reported, not decided on, under the same 30-positives rule.
+bins) is reported, not decided on, under the same 30-positives rule. An S1
+row reports its two parts too: A - B on the occluded frames and on the
+visible frames, over the row's AUs and seeds (not decided on).
 
 Claims whose plan reads differently here:
   - C1 "OCNN - SCNN": the claim is ordinal beats softmax; in this code the
@@ -346,7 +348,11 @@ def occluded_minus_visible(a: str, b: str, metric: str):
     pos = _positives(by_seed, seeds, (a, b), (OCCLUDED, VISIBLE))
     defined = _defined(per)
     use = [au for au in defined if pos.get(au, 0) >= MIN_POSITIVES]
-    return _stratum_result(per, use, defined, pos)
+    out = _stratum_result(per, use, defined, pos)
+    # its two parts over the same AUs and seeds, reported beside it (not decided)
+    out["parts"] = {name: {s: _mean_over(out["aus"])(part[s]) for s in per} if out["aus"] else {}
+                    for name, part in (("occluded", occ), ("visible", vis))}
+    return out
   return row
 
 
@@ -834,6 +840,8 @@ def evaluate_claim(claim: Claim, by_seed: dict, seeds: list[int] | None, plans: 
                  "per_seed": {str(k): x for k, x in v["per_seed"].items()}, "aus": v["aus"],
                  "few_positives": few, "note": v.get("note", ""),
                  "decided": v.get("decided", True),
+                 "parts": {k: common.mean_interval([p[x] for x in s if x in p])
+                           for k, p in v.get("parts", {}).items()},
                  "strata": strata_cells(by_seed, s, *row.strata, row.metric) if row.strata
                  else {}, **d})
   out = {"id": claim.id, "paper": claim.paper, "arms": list(claim.arms), "seeds": s,
@@ -901,6 +909,10 @@ def markdown(summary: dict, budget: int, runlocal: bool) -> str:
                      "frames in some run)")
       if r["note"]:
         notes.append(f"{c['id']} {r['label']}: {r['note']}")
+      if r.get("parts") and all(p["n"] for p in r["parts"].values()):
+        notes.append(f"{c['id']} {r['label']}: A − B on the same AUs, "
+                     + "; ".join(f"{k} frames {_ci(p)}" for k, p in r["parts"].items())
+                     + " (reported, not decided)")
       if (r["aus"] and r["aus"] != [CURVE_MEAN] and r["decided_on"] != "overall"
           and not r["note"]):   # the AUs a row averages; a curve row has none to list
         notes.append(f"{c['id']} {r['label']}: mean over "

@@ -158,6 +158,16 @@ def test_stratum_rows_decide_only_on_aus_with_30_positives():
   w = C.occluded_minus_visible("s", "i", "f1")(by, seeds)
   assert w["aus"] == ["AU01"]
   assert w["per_seed"] == pytest.approx({s: (0.1 + 0.1 * s) - 0.05 for s in seeds})
+  # its parts, over the same AU: (s - i) on occluded and on visible frames, each seed
+  assert w["parts"]["occluded"] == pytest.approx({s: 0.1 + 0.1 * s for s in seeds})
+  assert w["parts"]["visible"] == pytest.approx({s: 0.05 for s in seeds})
+  s1 = C.Claim("S", "s", ("s", "i"), 3, (C.Row("s − i", C.occluded_minus_visible(
+      "s", "i", "f1"), "f1", "occluded vs visible"),))
+  row = C.evaluate_claim(s1, by, None, {})["rows"][0]
+  assert np.allclose(row["parts"]["occluded"]["ci95"], _interval([0.1, 0.2, 0.3]))
+  md = C.markdown({"claims": [C.evaluate_claim(s1, by, None, {})], "arms": {}}, 1, False)
+  assert "A − B on the same AUs, occluded frames +0.200 [" in md
+  assert "; visible frames +0.050 [+0.050, +0.050] (reported, not decided)" in md
   # every AU below 30 positives somewhere: the claim's row is reported, not decided
   claim = C.Claim("X", "x", ("s", "i"), 3, (C.Row("s − i", C.stratum_mean(
       "s", "i", "f1", C.OCCLUDED), "f1", "occluded"),))
