@@ -79,14 +79,28 @@ def format_table(result: dict, title: str = "") -> str:
 
 
 def environment() -> dict:
-  """Where this evaluation ran: backend, device kind and count, library versions."""
+  """Where this evaluation ran: backend, device kind and count, the host's CPU
+  model (XLA:CPU's code depends on it), library versions."""
 
   dev = jax.devices()[0]
   return {"backend": jax.default_backend(), "device_kind": getattr(dev, "device_kind", str(dev)),
-          "device_count": jax.device_count(), "jax": jax.__version__,
-          "jaxlib": jaxlib.__version__, "flax": flax.__version__,
+          "device_count": jax.device_count(), "cpu": cpu_model(), "jax": jax.__version__,
+          "jaxlib": jaxlib.__version__, "flax": flax.__version__, "numpy": np.__version__,
           "python": platform.python_version(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
           "malloc_hugetlb": host_memory.status()["malloc_hugetlb"]}
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+  """The host CPU's model name (Linux's `cpuinfo`), else what `platform` knows."""
+  try:
+    with open(cpuinfo) as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+          return value.strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
 
 
 def write_report(workdir: str, report: dict, plots: bool = True) -> None:
@@ -118,7 +132,8 @@ def write_report(workdir: str, report: dict, plots: bool = True) -> None:
 
 
 def _environment_line(env: dict) -> str:
-  return (f"{env.get('backend')} ({env.get('device_kind')} x {env.get('device_count')}), "
+  cpu = f"; CPU {env['cpu']}" if env.get("cpu") else ""
+  return (f"{env.get('backend')} ({env.get('device_kind')} x {env.get('device_count')}{cpu}), "
           f"jax {env.get('jax')}, flax {env.get('flax')}, python {env.get('python')}")
 
 

@@ -1,4 +1,4 @@
-"""report.json / report.md say where the evaluation ran (backend, device, versions)."""
+"""report.json / report.md say where the evaluation ran (backend, device, CPU, versions)."""
 import json
 import os
 
@@ -21,3 +21,12 @@ def test_report_records_the_environment(tmp_path):
   assert env["jax"] == jax.__version__ and env["device_count"] == jax.device_count()
   md = open(os.path.join(tmp_path, "report.md")).read()
   assert f"- evaluated on: {jax.default_backend()} (" in md and f"jax {jax.__version__}" in md
+  assert env["cpu"] == evaluate.cpu_model() and env["cpu"] in md
+
+
+def test_cpu_model_is_read_from_cpuinfo(tmp_path):
+  info = tmp_path / "cpuinfo"
+  info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n"
+                  "model name\t: Intel(R) Xeon(R) Platinum 8488C\nflags\t: avx512f\n")
+  assert evaluate.cpu_model(str(info)) == "Intel(R) Xeon(R) Platinum 8488C"
+  assert evaluate.cpu_model(str(tmp_path / "missing"))      # falls back to platform: not empty
