@@ -84,23 +84,40 @@ def environment() -> dict:
 
   dev = jax.devices()[0]
   return {"backend": jax.default_backend(), "device_kind": getattr(dev, "device_kind", str(dev)),
-          "device_count": jax.device_count(), "cpu": cpu_model(), "jax": jax.__version__,
+          "device_count": jax.device_count(), "cpu": cpu_model(), "cpu_simd": cpu_simd(),
+          "jax": jax.__version__,
           "jaxlib": jaxlib.__version__, "flax": flax.__version__, "numpy": np.__version__,
           "python": platform.python_version(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
           "malloc_hugetlb": host_memory.status()["malloc_hugetlb"]}
 
 
-def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
-  """The host CPU's model name (Linux's `cpuinfo`), else what `platform` knows."""
+# The vector extensions XLA:CPU generates code for (a model name such as "AMD
+# EPYC" does not say whether the host has AVX-512).
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni",
+              "avx512_bf16", "amx_tile", "asimd", "sve")
+
+
+def _cpuinfo_field(name: str, cpuinfo: str) -> str | None:
   try:
     with open(cpuinfo) as f:
       for line in f:
         key, _, value = line.partition(":")
-        if key.strip() == "model name" and value.strip():
+        if key.strip() == name and value.strip():
           return value.strip()
   except OSError:
     pass
-  return platform.processor() or platform.machine()
+  return None
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+  """The host CPU's model name (Linux's `cpuinfo`), else what `platform` knows."""
+  return _cpuinfo_field("model name", cpuinfo) or platform.processor() or platform.machine()
+
+
+def cpu_simd(cpuinfo: str = "/proc/cpuinfo") -> list[str] | None:
+  """Which of SIMD_FLAGS the host CPU has (None where `cpuinfo` cannot be read)."""
+  flags = _cpuinfo_field("flags", cpuinfo) or _cpuinfo_field("Features", cpuinfo)
+  return None if flags is None else [f for f in SIMD_FLAGS if f in flags.split()]
 
 
 def write_report(workdir: str, report: dict, plots: bool = True) -> None:
@@ -133,6 +150,8 @@ def write_report(workdir: str, report: dict, plots: bool = True) -> None:
 
 def _environment_line(env: dict) -> str:
   cpu = f"; CPU {env['cpu']}" if env.get("cpu") else ""
+  if env.get("cpu_simd"):
+    cpu += f" ({', '.join(env['cpu_simd'])})"
   return (f"{env.get('backend')} ({env.get('device_kind')} x {env.get('device_count')}{cpu}), "
           f"jax {env.get('jax')}, flax {env.get('flax')}, python {env.get('python')}")
 

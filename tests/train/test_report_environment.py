@@ -27,6 +27,9 @@ def test_report_records_the_environment(tmp_path):
 def test_cpu_model_is_read_from_cpuinfo(tmp_path):
   info = tmp_path / "cpuinfo"
   info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n"
-                  "model name\t: Intel(R) Xeon(R) Platinum 8488C\nflags\t: avx512f\n")
+                  "model name\t: Intel(R) Xeon(R) Platinum 8488C\n"
+                  "flags\t: fpu sse4_2 avx avx2 fma avx512f avx512bw avx512fp16\n")
   assert evaluate.cpu_model(str(info)) == "Intel(R) Xeon(R) Platinum 8488C"
+  assert evaluate.cpu_simd(str(info)) == ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw"]
   assert evaluate.cpu_model(str(tmp_path / "missing"))      # falls back to platform: not empty
+  assert evaluate.cpu_simd(str(tmp_path / "missing")) is None
