@@ -80,13 +80,13 @@ def format_table(result: dict, title: str = "") -> str:
 
 def environment() -> dict:
   """Where this evaluation ran: backend, device kind and count, the host's CPU
-  model (XLA:CPU's code depends on it), library versions."""
+  model and SIMD extensions (XLA:CPU's code depends on them), library versions."""
 
   dev = jax.devices()[0]
   return {"backend": jax.default_backend(), "device_kind": getattr(dev, "device_kind", str(dev)),
           "device_count": jax.device_count(), "cpu": cpu_model(), "cpu_simd": cpu_simd(),
-          "jax": jax.__version__,
-          "jaxlib": jaxlib.__version__, "flax": flax.__version__, "numpy": np.__version__,
+          "jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
+          "numpy": np.__version__,
           "python": platform.python_version(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
           "malloc_hugetlb": host_memory.status()["malloc_hugetlb"]}
 
