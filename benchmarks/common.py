@@ -16,7 +16,7 @@ without them). Nothing here imports JAX at module level.
   engine      `engine(config)`: the method, mesh, the training pipeline's iterator, its
               first batch and the initial state, built as `au_jax.train.loop` builds them
   JSON        `write_json` (atomic: a temporary file, then os.replace), `read_json`
-  context     `environment()`: host, CPUs, versions, XLA_FLAGS, load average, huge pages
+  context     `environment()`: host, CPUs (count, model, SIMD), versions, XLA_FLAGS, load average, huge pages
 """
 from __future__ import annotations
 
@@ -277,7 +277,9 @@ def environment() -> dict:
   import jax
 
   from au_jax import host_memory
-  return dict(host=platform.node(), cpu_count=os.cpu_count(), backend=jax.default_backend(),
+  from au_jax.evaluate import cpu_model, cpu_simd
+  return dict(host=platform.node(), cpu_count=os.cpu_count(), cpu=cpu_model(),
+              cpu_simd=cpu_simd(), backend=jax.default_backend(),
               jax_version=jax.__version__, xla_flags=os.environ.get("XLA_FLAGS", ""),
               host_memory=host_memory.status(), load_average=list(os.getloadavg()),
               command=command())
